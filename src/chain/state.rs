@@ -1,0 +1,534 @@
+//! `ChainState`: the block index in memory, the active chain, and the rules that move it.
+//!
+//! Fork choice is "most cumulative work, first seen wins ties". A block is fully validated
+//! (UTXO spends, signatures) only when it is about to join the active chain; blocks on a
+//! lighter branch are stored after the checks that need no UTXO set, so a heavier branch
+//! can be switched to later without asking for them again.
+//!
+//! Every connect and disconnect is one store commit, so a crash in the middle of a reorg
+//! leaves a consistent intermediate tip; on restart `open` resumes the switch.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, HashMap};
+
+use ruint::aliases::U256;
+
+use super::error::ChainError;
+use super::index::{FAILED, HAVE_DATA, IndexEntry};
+use super::orphans::OrphanPool;
+use super::utxo::{ConnectError, SigMode, UtxoView, connect_block, disconnect_diff};
+use crate::consensus::asert::next_bits;
+use crate::consensus::block::check_block;
+use crate::consensus::genesis::genesis_block;
+use crate::consensus::header::{HeaderContext, check_header, check_header_in_context, median_time};
+use crate::consensus::params::MEDIAN_TIME_SPAN;
+use crate::consensus::pow::work_from_bits;
+use crate::consensus::{BlockError, Params};
+use crate::primitives::{Block, BlockHash, BlockHeader, Coin, OutPoint};
+use crate::store::{BlockStep, Store, StoreError};
+
+/// What happened to a block handed to [`ChainState::accept_block`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockStatus {
+    /// Already stored.
+    Duplicate,
+    /// Parent unknown: held in the orphan pool; `missing` is the ancestor to fetch.
+    Orphan {
+        /// The first ancestor we do not have.
+        missing: BlockHash,
+    },
+    /// Stored; see the outcome's tip update for whether it joined the active chain.
+    Stored,
+}
+
+/// How the active chain moved, in order: first `disconnected` (tip first), then
+/// `connected` (lowest first). A failed reorg that fell back may list both directions.
+#[derive(Debug, Default)]
+pub struct TipUpdate {
+    /// Blocks taken off the active chain.
+    pub disconnected: Vec<Block>,
+    /// Blocks added to the active chain.
+    pub connected: Vec<Block>,
+}
+
+impl TipUpdate {
+    /// True if the tip did not move.
+    pub fn is_empty(&self) -> bool {
+        self.disconnected.is_empty() && self.connected.is_empty()
+    }
+}
+
+/// The full result of accepting a block.
+#[derive(Debug)]
+pub struct AcceptOutcome {
+    /// What happened to the block itself.
+    pub status: BlockStatus,
+    /// How the active chain moved (possibly through orphans the block unlocked).
+    pub update: TipUpdate,
+    /// Blocks found invalid while connecting, with the reason.
+    pub invalid: Vec<(BlockHash, ChainError)>,
+}
+
+impl AcceptOutcome {
+    fn new(status: BlockStatus) -> Self {
+        Self { status, update: TipUpdate::default(), invalid: Vec::new() }
+    }
+
+    /// The error of `hash` if it was found invalid while connecting.
+    pub fn error_for(&self, hash: &BlockHash) -> Option<&ChainError> {
+        self.invalid.iter().find(|(h, _)| h == hash).map(|(_, e)| e)
+    }
+}
+
+/// An index entry with the in-memory facts derived from it.
+#[derive(Debug, Clone, Copy)]
+struct Node {
+    entry: IndexEntry,
+    /// Arrival order, for "first seen wins ties".
+    seq: u64,
+    /// The block and all its ancestors have data: it could become the tip.
+    in_data_chain: bool,
+}
+
+/// Ordering key of blocks that could become the tip: most work, then earliest seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Candidate(U256, Reverse<u64>, BlockHash);
+
+/// The chain state: owns the store, the block index and the active chain.
+pub struct ChainState {
+    params: &'static Params,
+    store: Store,
+    index: HashMap<BlockHash, Node>,
+    children: HashMap<BlockHash, Vec<BlockHash>>,
+    active: Vec<BlockHash>,
+    candidates: BTreeSet<Candidate>,
+    best_header: BlockHash,
+    orphans: OrphanPool,
+    next_seq: u64,
+    sig_mode: SigMode,
+}
+
+impl ChainState {
+    /// Loads the chain from `store`, writing the genesis block into a fresh one. Resumes a
+    /// switch to a heavier branch that a crash interrupted.
+    ///
+    /// # Errors
+    /// [`ChainError::Store`] if the store fails or contradicts itself.
+    pub fn open(store: Store) -> Result<Self, ChainError> {
+        let params = store.network().params();
+        let genesis = genesis_block(params.network);
+        let genesis_hash = genesis.block_hash();
+        if store.tip()?.is_none() {
+            let entry = IndexEntry {
+                header: genesis.header,
+                height: 0,
+                chain_work: work_from_bits(genesis.header.bits),
+                status: HAVE_DATA,
+            };
+            store.put_block(&entry, &genesis)?;
+            let empty = Default::default();
+            let step = BlockStep {
+                hash: genesis_hash,
+                height: 0,
+                diff: &empty,
+                undo: Some(&Default::default()),
+            };
+            store.commit(&[step], genesis_hash, &[])?;
+        }
+        if store.hash_at(0)? != Some(genesis_hash) {
+            return Err(inconsistent("stored genesis differs from this network's genesis"));
+        }
+        let mut entries = store.load_index()?;
+        entries.sort_by_key(|e| e.height);
+        let mut chain = Self {
+            params,
+            store,
+            index: HashMap::with_capacity(entries.len()),
+            children: HashMap::new(),
+            active: Vec::new(),
+            candidates: BTreeSet::new(),
+            best_header: genesis_hash,
+            orphans: OrphanPool::default(),
+            next_seq: 0,
+            sig_mode: SigMode::Parallel,
+        };
+        for entry in entries {
+            let hash = entry.hash();
+            let parent_in_chain =
+                chain.index.get(&entry.header.prev_blockhash).map(|p| p.in_data_chain);
+            let in_data_chain =
+                entry.has_data() && (entry.height == 0 || parent_in_chain == Some(true));
+            chain.insert_node(hash, entry, in_data_chain);
+        }
+        let tip = chain.store.tip()?.ok_or_else(|| inconsistent("no tip"))?;
+        chain.active = chain.path_from_genesis(tip)?;
+        let tip_work = chain.tip_entry().chain_work;
+        chain.candidates.retain(|c| c.0 >= tip_work);
+        let mut outcome = AcceptOutcome::new(BlockStatus::Stored);
+        chain.activate_best_chain(&mut outcome)?;
+        Ok(chain)
+    }
+
+    fn insert_node(&mut self, hash: BlockHash, entry: IndexEntry, in_data_chain: bool) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        if entry.height > 0 {
+            self.children.entry(entry.header.prev_blockhash).or_default().push(hash);
+        }
+        if in_data_chain && !entry.is_failed() {
+            self.candidates.insert(Candidate(entry.chain_work, Reverse(seq), hash));
+        }
+        let best = self.index.get(&self.best_header).map_or(U256::ZERO, |n| n.entry.chain_work);
+        if !entry.is_failed() && entry.chain_work > best {
+            self.best_header = hash;
+        }
+        self.index.insert(hash, Node { entry, seq, in_data_chain });
+    }
+
+    fn path_from_genesis(&self, tip: BlockHash) -> Result<Vec<BlockHash>, ChainError> {
+        let mut path = Vec::new();
+        let mut cur = tip;
+        loop {
+            let node = self.index.get(&cur).ok_or_else(|| inconsistent("tip not in index"))?;
+            path.push(cur);
+            if node.entry.height == 0 {
+                break;
+            }
+            cur = node.entry.header.prev_blockhash;
+        }
+        path.reverse();
+        Ok(path)
+    }
+
+    /// Chooses sequential or parallel signature checks.
+    pub fn set_sig_mode(&mut self, mode: SigMode) {
+        self.sig_mode = mode;
+    }
+
+    /// The consensus parameters.
+    pub fn params(&self) -> &'static Params {
+        self.params
+    }
+
+    /// The underlying store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Hash of the active tip.
+    pub fn tip(&self) -> BlockHash {
+        // `active` always holds at least genesis (established in `open`).
+        self.active[self.active.len() - 1]
+    }
+
+    /// Height of the active tip.
+    pub fn height(&self) -> u32 {
+        (self.active.len() - 1) as u32
+    }
+
+    /// Index entry of the active tip.
+    pub fn tip_entry(&self) -> &IndexEntry {
+        &self.index[&self.tip()].entry
+    }
+
+    /// The index entry of `hash`.
+    pub fn entry(&self, hash: &BlockHash) -> Option<&IndexEntry> {
+        self.index.get(hash).map(|n| &n.entry)
+    }
+
+    /// The active-chain block hash at `height`.
+    pub fn hash_at(&self, height: u32) -> Option<BlockHash> {
+        self.active.get(height as usize).copied()
+    }
+
+    /// Whether `hash` is on the active chain.
+    pub fn is_active(&self, hash: &BlockHash) -> bool {
+        self.index.get(hash).is_some_and(|n| self.hash_at(n.entry.height) == Some(*hash))
+    }
+
+    /// The header with the most work known (possibly without data yet).
+    pub fn best_header(&self) -> &IndexEntry {
+        &self.index[&self.best_header].entry
+    }
+
+    /// Orphan blocks held.
+    pub fn orphan_count(&self) -> usize {
+        self.orphans.len()
+    }
+
+    /// A stored block.
+    ///
+    /// # Errors
+    /// [`ChainError::Store`] on read failure.
+    pub fn block(&self, hash: &BlockHash) -> Result<Option<Block>, ChainError> {
+        Ok(self.store.block(hash)?)
+    }
+
+    /// Median time of `hash` and its 10 ancestors.
+    pub fn median_time_past(&self, hash: &BlockHash) -> u32 {
+        let mut times = Vec::with_capacity(MEDIAN_TIME_SPAN);
+        let mut cur = self.index.get(hash);
+        while let Some(node) = cur {
+            times.push(node.entry.header.time);
+            if times.len() == MEDIAN_TIME_SPAN || node.entry.height == 0 {
+                break;
+            }
+            cur = self.index.get(&node.entry.header.prev_blockhash);
+        }
+        median_time(&mut times)
+    }
+
+    /// What a child of `parent` is checked against. `None` if `parent` is unknown.
+    pub fn child_context(&self, parent: &BlockHash, now: u64) -> Option<HeaderContext> {
+        let p = &self.index.get(parent)?.entry;
+        Some(HeaderContext {
+            expected_bits: next_bits(self.params, p.height, p.header.time),
+            median_time_past: self.median_time_past(parent),
+            now,
+        })
+    }
+
+    /// Validates a header in context and adds it to the index (headers-first sync).
+    /// Returns its hash; known headers are accepted again without work.
+    ///
+    /// # Errors
+    /// [`ChainError::InvalidHeader`], [`ChainError::KnownInvalid`],
+    /// [`ChainError::UnknownParent`] or a store failure.
+    pub fn accept_header(
+        &mut self,
+        header: &BlockHeader,
+        now: u64,
+    ) -> Result<BlockHash, ChainError> {
+        let hash = self.add_header(header, now)?;
+        let entry = self.index[&hash].entry;
+        self.store.put_index(&[entry])?;
+        Ok(hash)
+    }
+
+    fn add_header(&mut self, header: &BlockHeader, now: u64) -> Result<BlockHash, ChainError> {
+        let hash = header.block_hash();
+        if let Some(node) = self.index.get(&hash) {
+            return if node.entry.is_failed() {
+                Err(ChainError::KnownInvalid(hash))
+            } else {
+                Ok(hash)
+            };
+        }
+        check_header(header, self.params)
+            .map_err(|error| ChainError::InvalidHeader { hash, error })?;
+        let parent_hash = header.prev_blockhash;
+        let parent = match self.index.get(&parent_hash) {
+            Some(p) => p.entry,
+            None => return Err(ChainError::UnknownParent { hash, parent: parent_hash }),
+        };
+        if parent.is_failed() {
+            return Err(ChainError::KnownInvalid(hash));
+        }
+        let ctx =
+            self.child_context(&parent_hash, now).ok_or_else(|| inconsistent("parent vanished"))?;
+        check_header_in_context(header, &ctx, self.params)
+            .map_err(|error| ChainError::InvalidHeader { hash, error })?;
+        let entry = IndexEntry {
+            header: *header,
+            height: parent.height + 1,
+            chain_work: parent.chain_work + work_from_bits(header.bits),
+            status: 0,
+        };
+        self.insert_node(hash, entry, false);
+        Ok(hash)
+    }
+
+    /// Validates and stores a block, then moves the active chain to the most-work branch.
+    ///
+    /// Returns `Err` only when the block itself is refused before it is stored (bad PoW,
+    /// structure, header context) or the store fails. Blocks found invalid while being
+    /// connected are listed in the outcome's `invalid`.
+    ///
+    /// # Errors
+    /// [`ChainError`] as above.
+    pub fn accept_block(&mut self, block: Block, now: u64) -> Result<AcceptOutcome, ChainError> {
+        let hash = block.block_hash();
+        if let Some(node) = self.index.get(&hash) {
+            if node.entry.is_failed() {
+                return Err(ChainError::KnownInvalid(hash));
+            }
+            if node.entry.has_data() {
+                return Ok(AcceptOutcome::new(BlockStatus::Duplicate));
+            }
+        }
+        if self.orphans.contains(&hash) {
+            let missing = self.orphans.missing_ancestor(hash);
+            return Ok(AcceptOutcome::new(BlockStatus::Orphan { missing }));
+        }
+        check_block(&block, self.params)
+            .map_err(|error| ChainError::InvalidBlock { hash, error })?;
+        if !self.index.contains_key(&block.header.prev_blockhash) {
+            self.orphans.insert(block);
+            let missing = self.orphans.missing_ancestor(hash);
+            return Ok(AcceptOutcome::new(BlockStatus::Orphan { missing }));
+        }
+        self.store_block(&block, now)?;
+        let mut outcome = AcceptOutcome::new(BlockStatus::Stored);
+        self.activate_best_chain(&mut outcome)?;
+        self.process_orphans(hash, now, &mut outcome)?;
+        Ok(outcome)
+    }
+
+    fn process_orphans(
+        &mut self,
+        parent: BlockHash,
+        now: u64,
+        outcome: &mut AcceptOutcome,
+    ) -> Result<(), ChainError> {
+        let mut queue = vec![parent];
+        while let Some(parent) = queue.pop() {
+            for child in self.orphans.take_children(&parent) {
+                let hash = child.block_hash();
+                match self.store_block(&child, now) {
+                    Ok(()) => queue.push(hash),
+                    Err(e) if e.is_peer_fault() => outcome.invalid.push((hash, e)),
+                    // A header too far in the future now may be fine later; drop it.
+                    Err(ChainError::Store(e)) => return Err(e.into()),
+                    Err(_) => {}
+                }
+            }
+            self.activate_best_chain(outcome)?;
+        }
+        Ok(())
+    }
+
+    /// Adds the header if new, stores the data, and makes it (and any stored descendants)
+    /// tip candidates if all its ancestors have data.
+    fn store_block(&mut self, block: &Block, now: u64) -> Result<(), ChainError> {
+        let hash = self.add_header(&block.header, now)?;
+        let node = self.index.get_mut(&hash).ok_or_else(|| inconsistent("header vanished"))?;
+        node.entry.status |= HAVE_DATA;
+        let entry = node.entry;
+        self.store.put_block(&entry, block)?;
+        let parent_in_chain =
+            self.index.get(&block.header.prev_blockhash).is_some_and(|p| p.in_data_chain);
+        if parent_in_chain {
+            let mut stack = vec![hash];
+            while let Some(h) = stack.pop() {
+                let Some(node) = self.index.get_mut(&h) else { continue };
+                if !node.entry.has_data() || node.in_data_chain {
+                    continue;
+                }
+                node.in_data_chain = true;
+                if !node.entry.is_failed() {
+                    self.candidates.insert(Candidate(node.entry.chain_work, Reverse(node.seq), h));
+                }
+                stack.extend(self.children.get(&h).into_iter().flatten().copied());
+            }
+        }
+        Ok(())
+    }
+
+    /// Switches the active chain to the best candidate, one block per commit. A block that
+    /// fails is marked invalid with its descendants, and the next best candidate is tried.
+    fn activate_best_chain(&mut self, outcome: &mut AcceptOutcome) -> Result<(), ChainError> {
+        loop {
+            let Some(&Candidate(best_work, _, best)) = self.candidates.last() else { break };
+            if best_work <= self.tip_entry().chain_work {
+                break;
+            }
+            let mut path = Vec::new();
+            let mut cur = best;
+            while !self.is_active(&cur) {
+                path.push(cur);
+                cur = self.index[&cur].entry.header.prev_blockhash;
+            }
+            while self.tip() != cur {
+                let block = self.disconnect_tip()?;
+                outcome.update.disconnected.push(block);
+            }
+            for hash in path.into_iter().rev() {
+                match self.connect(hash) {
+                    Ok(block) => outcome.update.connected.push(block),
+                    Err(ConnectError::Invalid(error)) => {
+                        self.mark_failed(hash)?;
+                        outcome.invalid.push((hash, ChainError::InvalidBlock { hash, error }));
+                        break;
+                    }
+                    Err(ConnectError::Store(e)) => return Err(e.into()),
+                }
+            }
+        }
+        let tip_work = self.tip_entry().chain_work;
+        self.candidates.retain(|c| c.0 >= tip_work);
+        Ok(())
+    }
+
+    fn connect(&mut self, hash: BlockHash) -> Result<Block, ConnectError> {
+        let block = self.store.block(&hash)?.ok_or_else(|| missing_data(hash))?;
+        let height = self.index[&hash].entry.height;
+        let reader = self.store.utxo_reader()?;
+        let (diff, undo) = connect_block(&block, height, &reader, self.params, self.sig_mode)?;
+        drop(reader);
+        let step = BlockStep { hash, height, diff: &diff, undo: Some(&undo) };
+        self.store.commit(&[step], hash, &[])?;
+        self.active.push(hash);
+        Ok(block)
+    }
+
+    fn disconnect_tip(&mut self) -> Result<Block, ChainError> {
+        let hash = self.tip();
+        let node = self.index[&hash];
+        if node.entry.height == 0 {
+            return Err(inconsistent("asked to disconnect genesis"));
+        }
+        let block = self.store.block(&hash)?.ok_or_else(|| missing_data(hash))?;
+        let undo = self.store.undo(&hash)?.ok_or_else(|| inconsistent("undo data missing"))?;
+        let diff = disconnect_diff(&block, &undo);
+        let step = BlockStep { hash, height: node.entry.height, diff: &diff, undo: None };
+        self.store.commit(&[step], node.entry.header.prev_blockhash, &[])?;
+        self.active.pop();
+        self.candidates.insert(Candidate(node.entry.chain_work, Reverse(node.seq), hash));
+        Ok(block)
+    }
+
+    /// Marks `hash` and all its descendants invalid, in memory and in the store.
+    fn mark_failed(&mut self, hash: BlockHash) -> Result<(), ChainError> {
+        let mut changed = Vec::new();
+        let mut stack = vec![hash];
+        while let Some(h) = stack.pop() {
+            let Some(node) = self.index.get_mut(&h) else { continue };
+            node.entry.status |= FAILED;
+            self.candidates.remove(&Candidate(node.entry.chain_work, Reverse(node.seq), h));
+            changed.push(node.entry);
+            stack.extend(self.children.get(&h).into_iter().flatten().copied());
+        }
+        self.store.put_index(&changed)?;
+        if self.index[&self.best_header].entry.is_failed() {
+            let best = self
+                .index
+                .iter()
+                .filter(|(_, n)| !n.entry.is_failed())
+                .max_by_key(|(_, n)| (n.entry.chain_work, Reverse(n.seq)));
+            self.best_header = best.map_or(self.tip(), |(h, _)| *h);
+        }
+        Ok(())
+    }
+}
+
+impl UtxoView for ChainState {
+    fn coin(&self, outpoint: &OutPoint) -> Result<Option<Coin>, StoreError> {
+        self.store.utxo_reader()?.coin(outpoint)
+    }
+}
+
+fn inconsistent(what: &str) -> ChainError {
+    ChainError::Store(StoreError::Inconsistent(what.into()))
+}
+
+fn missing_data(hash: BlockHash) -> StoreError {
+    StoreError::Inconsistent(format!("block {hash} is indexed as stored but has no data"))
+}
+
+/// Convenience for callers that need the rule broken by a block they submitted.
+pub fn block_error(outcome: &AcceptOutcome, hash: &BlockHash) -> Option<BlockError> {
+    match outcome.error_for(hash) {
+        Some(ChainError::InvalidBlock { error, .. }) => Some(error.clone()),
+        _ => None,
+    }
+}

@@ -1,0 +1,454 @@
+//! Chain-level tests: every consensus rule rejected with its own variant, fork choice,
+//! reorgs and orphans, on an in-memory regtest chain.
+
+use super::state::block_error;
+use super::*;
+use crate::consensus::params::MAX_MONEY;
+use crate::consensus::{BlockError, HeaderError, TxError};
+use crate::primitives::{Block, BlockHash, COIN, OutPoint, Transaction, TxOut};
+use crate::testkit::*;
+
+/// A chain of 101 blocks whose first coinbase (to `key(1)`) is mature, plus that coinbase.
+fn funded() -> (ChainState, (OutPoint, TxOut), secp256k1::Keypair) {
+    let mut chain = regtest_chain();
+    let alice = key(1);
+    let first = extend(&mut chain, vec![], pubkey(&alice));
+    for _ in 0..100 {
+        extend(&mut chain, vec![], pubkey(&key(99)));
+    }
+    (chain, coinbase_input(&first), alice)
+}
+
+fn out(value: u64, seed: u64) -> TxOut {
+    TxOut { value, pubkey: pubkey(&key(seed)) }
+}
+
+/// Submits `block` on the tip and returns the rule it broke.
+fn reject(chain: &mut ChainState, block: Block) -> BlockError {
+    let hash = block.block_hash();
+    match chain.accept_block(block, CLOCK) {
+        Err(ChainError::InvalidBlock { error, .. }) => error,
+        Err(ChainError::InvalidHeader { error, .. }) => BlockError::Header(error),
+        Err(other) => panic!("unexpected error {other}"),
+        Ok(outcome) => block_error(&outcome, &hash).expect("block was accepted"),
+    }
+}
+
+fn tx_error(e: BlockError) -> TxError {
+    match e {
+        BlockError::Tx { error, .. } => error,
+        other => panic!("expected a transaction error, got {other}"),
+    }
+}
+
+/// The rule a block on the tip carrying `txs` breaks.
+fn rejected_with(chain: &mut ChainState, txs: Vec<Transaction>) -> BlockError {
+    let block = on_tip(chain, txs);
+    reject(chain, block)
+}
+
+/// The transaction rule a block on the tip carrying `txs` breaks.
+fn tx_rejected(chain: &mut ChainState, txs: Vec<Transaction>) -> TxError {
+    tx_error(rejected_with(chain, txs))
+}
+
+fn on_tip(chain: &ChainState, txs: Vec<Transaction>) -> Block {
+    block_on(chain, chain.tip(), txs, pubkey(&key(99)))
+}
+
+#[test]
+fn bad_proof_of_work_is_rejected() {
+    let mut chain = regtest_chain();
+    let mut block = on_tip(&chain, vec![]);
+    // Regtest accepts about half of all hashes: find a nonce that fails.
+    let limit = crate::consensus::pow::target_from_compact(block.header.bits).unwrap();
+    while crate::consensus::pow::hash_to_u256(&block.block_hash()) <= limit {
+        block.header.nonce += 1;
+    }
+    assert_eq!(reject(&mut chain, block), BlockError::Header(HeaderError::BadProofOfWork));
+}
+
+#[test]
+fn wrong_bits_are_rejected() {
+    let mut chain = regtest_chain();
+    let mut block = on_tip(&chain, vec![]);
+    block.header.bits = 0x2000_ffff;
+    solve(&mut block.header);
+    assert!(matches!(reject(&mut chain, block), BlockError::Header(HeaderError::WrongBits { .. })));
+}
+
+#[test]
+fn bits_easier_than_the_limit_are_invalid() {
+    let mut chain = regtest_chain();
+    let mut block = on_tip(&chain, vec![]);
+    block.header.bits = 0x2100_ffff;
+    assert!(matches!(
+        reject(&mut chain, block),
+        BlockError::Header(HeaderError::InvalidBits { .. })
+    ));
+}
+
+#[test]
+fn time_at_or_before_median_time_past_is_rejected() {
+    let mut chain = regtest_chain();
+    for _ in 0..11 {
+        extend(&mut chain, vec![], [1; 32]);
+    }
+    let mut block = on_tip(&chain, vec![]);
+    block.header.time = chain.median_time_past(&chain.tip());
+    solve(&mut block.header);
+    assert!(matches!(
+        reject(&mut chain, block),
+        BlockError::Header(HeaderError::TimeTooOld { .. })
+    ));
+}
+
+#[test]
+fn time_too_far_in_the_future_is_rejected_but_not_condemned() {
+    let mut chain = regtest_chain();
+    let mut block = on_tip(&chain, vec![]);
+    let drift = u64::from(chain.params().max_future_block_time);
+    block.header.time = (CLOCK + drift + 1) as u32;
+    solve(&mut block.header);
+    let hash = block.block_hash();
+    let err = reject(&mut chain, block.clone());
+    assert!(matches!(err, BlockError::Header(HeaderError::TimeTooNew { .. })));
+    // Later, when the clock has caught up, the same block is fine.
+    let outcome = chain.accept_block(block, CLOCK + drift + 10).unwrap();
+    assert!(outcome.invalid.is_empty());
+    assert_eq!(chain.tip(), hash);
+}
+
+#[test]
+fn bad_merkle_root_is_rejected_without_condemning_the_header() {
+    let mut chain = regtest_chain();
+    let good = on_tip(&chain, vec![]);
+    let mut bad = good.clone();
+    bad.txs[0].outputs[0].value -= 1; // body changed, header kept
+    assert_eq!(reject(&mut chain, bad), BlockError::BadMerkleRoot);
+    chain.accept_block(good.clone(), CLOCK).unwrap();
+    assert_eq!(chain.tip(), good.block_hash());
+}
+
+#[test]
+fn mutated_merkle_tree_is_rejected() {
+    let (mut chain, coin, alice) = funded();
+    let a = spend(&[coin], vec![out(COIN, 2)], &[&alice]);
+    let b = spend(&[input_of(&a, 0)], vec![out(COIN / 2, 3)], &[&key(2)]);
+    let good = on_tip(&chain, vec![a, b.clone()]);
+    let mut mutated = good.clone();
+    mutated.txs.push(b); // [cb, a, b, b] has the same root as [cb, a, b]
+    assert_eq!(
+        mutated.header.merkle_root,
+        crate::consensus::merkle::block_merkle_root(&mutated.txs).0
+    );
+    assert_eq!(reject(&mut chain, mutated), BlockError::MutatedMerkle);
+    chain.accept_block(good.clone(), CLOCK).unwrap();
+    assert_eq!(chain.tip(), good.block_hash(), "the header stayed usable");
+}
+
+#[test]
+fn duplicate_txid_is_rejected() {
+    let (mut chain, coin, alice) = funded();
+    let a = spend(&[coin], vec![out(COIN, 2)], &[&alice]);
+    let mut resigned = a.clone();
+    resigned.inputs[0].signature =
+        spend(&[coin], vec![out(COIN, 2)], &[&alice]).inputs[0].signature;
+    assert_eq!(a.txid(), resigned.txid());
+    let mut block = on_tip(&chain, vec![a]);
+    block.txs.push(resigned);
+    resolve(&mut block);
+    assert!(matches!(reject(&mut chain, block), BlockError::DuplicateTxid(_)));
+}
+
+#[test]
+fn block_without_coinbase_is_rejected() {
+    let (mut chain, coin, alice) = funded();
+    let mut block = on_tip(&chain, vec![spend(&[coin], vec![out(COIN, 2)], &[&alice])]);
+    block.txs.remove(0);
+    resolve(&mut block);
+    assert_eq!(reject(&mut chain, block), BlockError::MissingCoinbase);
+}
+
+#[test]
+fn block_without_transactions_is_rejected() {
+    let mut chain = regtest_chain();
+    let mut block = on_tip(&chain, vec![]);
+    block.txs.clear();
+    resolve(&mut block);
+    assert_eq!(reject(&mut chain, block), BlockError::NoTransactions);
+}
+
+#[test]
+fn second_coinbase_is_rejected() {
+    let mut chain = regtest_chain();
+    let mut block = on_tip(&chain, vec![]);
+    block.txs.push(Transaction::coinbase(7, vec![out(1, 2)], 0));
+    resolve(&mut block);
+    assert_eq!(reject(&mut chain, block), BlockError::SecondCoinbase { index: 1 });
+}
+
+#[test]
+fn coinbase_with_wrong_height_is_rejected() {
+    let mut chain = regtest_chain();
+    let mut block = on_tip(&chain, vec![]);
+    block.txs[0] = Transaction::coinbase(5, block.txs[0].outputs.clone(), 0);
+    resolve(&mut block);
+    assert_eq!(reject(&mut chain, block), BlockError::BadCoinbaseHeight { expected: 1, found: 5 });
+}
+
+#[test]
+fn coinbase_overpay_is_rejected() {
+    let mut chain = regtest_chain();
+    let mut block = on_tip(&chain, vec![]);
+    block.txs[0].outputs[0].value += 1;
+    resolve(&mut block);
+    assert!(matches!(reject(&mut chain, block), BlockError::CoinbaseOverpay { .. }));
+}
+
+#[test]
+fn immature_coinbase_spend_is_rejected() {
+    let mut chain = regtest_chain();
+    let alice = key(1);
+    let first = extend(&mut chain, vec![], pubkey(&alice));
+    for _ in 0..98 {
+        extend(&mut chain, vec![], [9; 32]);
+    }
+    // Next block is height 100: only 99 confirmations on top of height 1.
+    let tx = spend(&[coinbase_input(&first)], vec![out(COIN, 2)], &[&alice]);
+    let err = tx_rejected(&mut chain, vec![tx.clone()]);
+    assert!(matches!(err, TxError::ImmatureCoinbaseSpend { coinbase_height: 1, .. }));
+    extend(&mut chain, vec![], [9; 32]);
+    extend(&mut chain, vec![tx], [9; 32]); // at height 101 it is mature
+}
+
+#[test]
+fn missing_input_is_rejected() {
+    let (mut chain, coin, alice) = funded();
+    let mut tx = spend(&[coin], vec![out(COIN, 2)], &[&alice]);
+    let ghost = OutPoint { txid: unknown_txid(), vout: 0 };
+    tx = spend(&[(ghost, coin.1)], tx.outputs, &[&alice]);
+    let err = tx_rejected(&mut chain, vec![tx]);
+    assert_eq!(err, TxError::InputMissingOrSpent(ghost));
+}
+
+#[test]
+fn double_spend_against_the_utxo_set_is_rejected() {
+    let (mut chain, coin, alice) = funded();
+    extend(&mut chain, vec![spend(&[coin], vec![out(COIN, 2)], &[&alice])], [9; 32]);
+    let again = spend(&[coin], vec![out(2 * COIN, 3)], &[&alice]);
+    let err = tx_rejected(&mut chain, vec![again]);
+    assert_eq!(err, TxError::InputMissingOrSpent(coin.0));
+}
+
+#[test]
+fn double_spend_within_a_block_is_rejected() {
+    let (mut chain, coin, alice) = funded();
+    let a = spend(&[coin], vec![out(COIN, 2)], &[&alice]);
+    let b = spend(&[coin], vec![out(2 * COIN, 3)], &[&alice]);
+    assert_eq!(rejected_with(&mut chain, vec![a, b]), BlockError::DoubleSpendInBlock(coin.0));
+}
+
+#[test]
+fn duplicate_input_is_rejected() {
+    let (mut chain, coin, alice) = funded();
+    let tx = spend(&[coin, coin], vec![out(COIN, 2)], &[&alice]);
+    assert_eq!(tx_rejected(&mut chain, vec![tx]), TxError::DuplicateInput(coin.0));
+}
+
+#[test]
+fn bad_signature_is_rejected() {
+    let (mut chain, coin, alice) = funded();
+    let mut tx = spend(&[coin], vec![out(COIN, 2)], &[&alice]);
+    tx.inputs[0].signature[10] ^= 1;
+    assert_eq!(tx_rejected(&mut chain, vec![tx]), TxError::BadSignature { index: 0 });
+}
+
+#[test]
+fn signature_by_the_wrong_key_is_rejected() {
+    let (mut chain, coin, _alice) = funded();
+    let mallory = key(666);
+    let mut tx = spend(&[(coin.0, out(coin.1.value, 666))], vec![out(COIN, 2)], &[&mallory]);
+    tx.outputs[0].value = COIN; // signed over a different spent key than the real one
+    let tx = Transaction { inputs: tx.inputs.clone(), ..tx };
+    assert_eq!(tx_rejected(&mut chain, vec![tx]), TxError::BadSignature { index: 0 });
+}
+
+#[test]
+fn outputs_above_inputs_are_rejected() {
+    let (mut chain, coin, alice) = funded();
+    let tx = spend(&[coin], vec![out(coin.1.value + 1, 2)], &[&alice]);
+    assert!(matches!(tx_rejected(&mut chain, vec![tx]), TxError::OutputsExceedInputs { .. }));
+}
+
+#[test]
+fn value_above_max_money_is_rejected() {
+    let (mut chain, coin, alice) = funded();
+    let tx = spend(&[coin], vec![out(MAX_MONEY + 1, 2)], &[&alice]);
+    assert_eq!(tx_rejected(&mut chain, vec![tx]), TxError::OutputValueTooLarge);
+    let tx = spend(&[coin], vec![out(MAX_MONEY, 2), out(MAX_MONEY, 3)], &[&alice]);
+    assert_eq!(tx_rejected(&mut chain, vec![tx]), TxError::OutputValueTooLarge);
+}
+
+#[test]
+fn oversize_transaction_is_rejected() {
+    let (mut chain, coin, alice) = funded();
+    let outputs = vec![out(1, 2); chain.params().max_tx_size / 40 + 1];
+    let tx = spend(&[coin], outputs, &[&alice]);
+    assert!(matches!(tx_rejected(&mut chain, vec![tx]), TxError::Oversize { .. }));
+}
+
+#[test]
+fn oversize_block_is_rejected() {
+    let mut chain = regtest_chain();
+    let mut block = on_tip(&chain, vec![]);
+    // Many small transactions: each alone is fine, together over the block limit.
+    let filler = Transaction {
+        version: 1,
+        inputs: vec![crate::primitives::TxIn {
+            prevout: OutPoint { txid: unknown_txid(), vout: 0 },
+            signature: [0; 64],
+        }],
+        outputs: vec![out(1, 2); 2_000],
+        lock_time: 0,
+    };
+    for i in 0..13u32 {
+        let mut tx = filler.clone();
+        tx.lock_time = i;
+        block.txs.push(tx);
+    }
+    resolve(&mut block);
+    assert!(matches!(reject(&mut chain, block), BlockError::Oversize { .. }));
+}
+
+#[test]
+fn too_many_inputs_are_rejected() {
+    let mut chain = regtest_chain();
+    let mut block = on_tip(&chain, vec![]);
+    let max = chain.params().max_block_inputs;
+    for i in 0..=(max / 900) as u32 {
+        let inputs = (0..900u32)
+            .map(|v| crate::primitives::TxIn {
+                prevout: OutPoint { txid: unknown_txid(), vout: i * 1000 + v },
+                signature: [0; 64],
+            })
+            .collect();
+        block.txs.push(Transaction { version: 1, inputs, outputs: vec![out(1, 2)], lock_time: 0 });
+    }
+    resolve(&mut block);
+    assert!(matches!(reject(&mut chain, block), BlockError::TooManyInputs { .. }));
+}
+
+#[test]
+fn transaction_without_inputs_or_outputs_is_rejected() {
+    let (mut chain, coin, alice) = funded();
+    let no_outputs = spend(&[coin], vec![], &[&alice]);
+    assert_eq!(tx_rejected(&mut chain, vec![no_outputs]), TxError::NoOutputs);
+    let no_inputs =
+        Transaction { version: 1, inputs: vec![], outputs: vec![out(1, 2)], lock_time: 0 };
+    assert_eq!(tx_rejected(&mut chain, vec![no_inputs]), TxError::NoInputs);
+}
+
+#[test]
+fn non_coinbase_spending_the_null_outpoint_is_rejected() {
+    let mut chain = regtest_chain();
+    let null = (OutPoint { txid: crate::primitives::Txid::ZERO, vout: 3 }, out(1, 1));
+    let extra = (OutPoint { txid: unknown_txid(), vout: 0 }, out(1, 1));
+    let tx = spend(&[extra, null], vec![out(1, 2)], &[&key(1)]);
+    assert_eq!(tx_rejected(&mut chain, vec![tx]), TxError::NullPrevout);
+}
+
+#[test]
+fn invalid_block_and_its_descendants_are_remembered() {
+    let (mut chain, coin, alice) = funded();
+    let mut tx = spend(&[coin], vec![out(COIN, 2)], &[&alice]);
+    tx.inputs[0].signature[0] ^= 1;
+    let bad = on_tip(&chain, vec![tx]);
+    let bad_hash = bad.block_hash();
+    reject(&mut chain, bad.clone());
+    assert!(
+        matches!(chain.accept_block(bad, CLOCK), Err(ChainError::KnownInvalid(h)) if h == bad_hash)
+    );
+    let child = block_on(&chain, bad_hash, vec![], [1; 32]);
+    assert!(matches!(chain.accept_block(child, CLOCK), Err(ChainError::KnownInvalid(_))));
+}
+
+#[test]
+fn equal_work_keeps_the_first_seen_tip() {
+    let mut chain = regtest_chain();
+    let a = block_on(&chain, chain.tip(), vec![], [1; 32]);
+    let b = block_on(&chain, chain.tip(), vec![], [2; 32]);
+    chain.accept_block(a.clone(), CLOCK).unwrap();
+    let outcome = chain.accept_block(b.clone(), CLOCK).unwrap();
+    assert!(outcome.update.is_empty());
+    assert_eq!(chain.tip(), a.block_hash());
+    // One more block on b makes it heavier: reorg.
+    let c = block_on(&chain, b.block_hash(), vec![], [3; 32]);
+    let outcome = chain.accept_block(c.clone(), CLOCK).unwrap();
+    assert_eq!(outcome.update.disconnected.len(), 1);
+    assert_eq!(outcome.update.connected.len(), 2);
+    assert_eq!(chain.tip(), c.block_hash());
+}
+
+#[test]
+fn orphans_wait_for_their_parent_and_then_connect() {
+    let mut source = regtest_chain();
+    let blocks: Vec<Block> = (0..5).map(|_| extend(&mut source, vec![], [4; 32])).collect();
+    let mut chain = regtest_chain();
+    for block in &blocks[1..] {
+        let outcome = chain.accept_block(block.clone(), CLOCK).unwrap();
+        assert_eq!(outcome.status, BlockStatus::Orphan { missing: blocks[0].block_hash() });
+    }
+    assert_eq!(chain.orphan_count(), 4);
+    let outcome = chain.accept_block(blocks[0].clone(), CLOCK).unwrap();
+    assert_eq!(outcome.update.connected.len(), 5);
+    assert_eq!(chain.tip(), blocks[4].block_hash());
+    assert_eq!(chain.orphan_count(), 0);
+}
+
+#[test]
+fn a_heavier_branch_with_an_invalid_block_is_abandoned_for_the_valid_tip() {
+    let (mut chain, coin, alice) = funded();
+    let fork_point = chain.tip();
+    let main_tip = extend(&mut chain, vec![], [5; 32]).block_hash();
+    // Side branch: valid first block, then a block with a bad signature, then one more.
+    let s1 = block_on(&chain, fork_point, vec![], [6; 32]);
+    chain.accept_block(s1.clone(), CLOCK).unwrap();
+    let mut tx = spend(&[coin], vec![out(COIN, 2)], &[&alice]);
+    tx.inputs[0].signature[5] ^= 1;
+    let s2 = block_on(&chain, s1.block_hash(), vec![tx], [6; 32]);
+    // s1+s2 outweigh main: the switch is tried, s2 fails, and the chain falls back.
+    let outcome = chain.accept_block(s2.clone(), CLOCK).unwrap();
+    assert!(matches!(
+        block_error(&outcome, &s2.block_hash()),
+        Some(BlockError::Tx { error: TxError::BadSignature { .. }, .. })
+    ));
+    assert_eq!(outcome.update.disconnected.len(), 1, "main tip was taken off for the switch");
+    // s1 has the same work as main_tip, so whichever is tip now, it is valid and not s2.
+    assert!(chain.tip() == main_tip || chain.tip() == s1.block_hash());
+    assert!(chain.entry(&s2.block_hash()).unwrap().is_failed());
+    let s3 = block_on(&chain, s2.block_hash(), vec![], [6; 32]);
+    assert!(matches!(chain.accept_block(s3, CLOCK), Err(ChainError::KnownInvalid(_))));
+}
+
+#[test]
+fn headers_first_then_blocks_connect() {
+    let mut source = regtest_chain();
+    let blocks: Vec<Block> = (0..3).map(|_| extend(&mut source, vec![], [4; 32])).collect();
+    let mut chain = regtest_chain();
+    for b in &blocks {
+        chain.accept_header(&b.header, CLOCK).unwrap();
+    }
+    assert_eq!(chain.best_header().height, 3);
+    assert_eq!(chain.height(), 0);
+    // Blocks may arrive out of order; they connect once the gap is filled.
+    chain.accept_block(blocks[2].clone(), CLOCK).unwrap();
+    chain.accept_block(blocks[1].clone(), CLOCK).unwrap();
+    assert_eq!(chain.height(), 0);
+    chain.accept_block(blocks[0].clone(), CLOCK).unwrap();
+    assert_eq!(chain.tip(), blocks[2].block_hash());
+    let mut unknown =
+        crate::primitives::BlockHeader { prev_blockhash: BlockHash([7; 32]), ..blocks[0].header };
+    solve(&mut unknown);
+    assert!(matches!(chain.accept_header(&unknown, CLOCK), Err(ChainError::UnknownParent { .. })));
+}

@@ -1,0 +1,198 @@
+//! The UTXO state transition of one block: what it spends, what it creates, and the undo
+//! data that lets a reorg take it back.
+//!
+//! `connect_block` is the contextual half of block validation: every input must exist in
+//! the UTXO set or earlier in the same block, mature, add up, and carry a valid signature.
+//! A reorg is "disconnect N, connect M", built from the same two diffs.
+
+use std::collections::{HashMap, HashSet};
+
+use rayon::prelude::*;
+
+use crate::consensus::block::coinbase_height;
+use crate::consensus::tx::{SigCheck, check_tx_inputs, signature_checks};
+use crate::consensus::{BlockError, Params, TxError};
+use crate::primitives::encode::{
+    Decode, DecodeError, Encode, Reader, decode_vec, encode_vec, vec_len,
+};
+use crate::primitives::{Block, Coin, OutPoint, Txid};
+use crate::store::StoreError;
+
+/// Read access to the UTXO set.
+pub trait UtxoView {
+    /// The unspent coin at `outpoint`, if any.
+    ///
+    /// # Errors
+    /// [`StoreError`] if the backing store fails.
+    fn coin(&self, outpoint: &OutPoint) -> Result<Option<Coin>, StoreError>;
+}
+
+impl UtxoView for HashMap<OutPoint, Coin> {
+    fn coin(&self, outpoint: &OutPoint) -> Result<Option<Coin>, StoreError> {
+        Ok(self.get(outpoint).copied())
+    }
+}
+
+/// Changes to the UTXO set: remove `spent`, then add `created`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UtxoDiff {
+    /// Outpoints removed.
+    pub spent: Vec<OutPoint>,
+    /// Coins added.
+    pub created: Vec<(OutPoint, Coin)>,
+}
+
+/// The coins a block spent, in order, so that disconnecting it can restore them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BlockUndo {
+    /// Spent outpoints with the coins they held.
+    pub spent: Vec<(OutPoint, Coin)>,
+}
+
+impl Encode for (OutPoint, Coin) {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.0.encode(out);
+        self.1.encode(out);
+    }
+    fn encoded_len(&self) -> usize {
+        36 + 45
+    }
+}
+
+impl Decode for (OutPoint, Coin) {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok((OutPoint::decode(r)?, Coin::decode(r)?))
+    }
+}
+
+impl Encode for BlockUndo {
+    fn encode(&self, out: &mut Vec<u8>) {
+        encode_vec(&self.spent, out);
+    }
+    fn encoded_len(&self) -> usize {
+        vec_len(&self.spent)
+    }
+}
+
+impl Decode for BlockUndo {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Self { spent: decode_vec(r, 81)? })
+    }
+}
+
+/// How signatures of a block are checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SigMode {
+    /// On the calling thread.
+    Sequential,
+    /// On rayon's pool, all inputs of the block at once.
+    Parallel,
+}
+
+/// A block failed validation, or the UTXO set could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The block breaks a rule.
+    #[error(transparent)]
+    Invalid(#[from] BlockError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Validates `block` at `height` against `view` and returns the diff and undo data.
+///
+/// # Errors
+/// [`ConnectError::Invalid`] naming the rule broken.
+pub fn connect_block(
+    block: &Block,
+    height: u32,
+    view: &impl UtxoView,
+    params: &Params,
+    sig_mode: SigMode,
+) -> Result<(UtxoDiff, BlockUndo), ConnectError> {
+    let found = coinbase_height(block).ok_or(BlockError::MissingCoinbase)?;
+    if found != height {
+        return Err(BlockError::BadCoinbaseHeight { expected: height, found }.into());
+    }
+    // Outputs created earlier in this block, still unspent.
+    let mut created: HashMap<OutPoint, Coin> = HashMap::new();
+    let mut spent_in_block: HashSet<OutPoint> = HashSet::new();
+    let mut undo = BlockUndo::default();
+    let mut checks: Vec<(usize, SigCheck)> = Vec::with_capacity(block.input_count());
+    let mut fees = 0u64;
+    for (index, tx) in block.txs.iter().enumerate() {
+        let txid = tx.txid();
+        if index > 0 {
+            let tx_err = |error| BlockError::Tx { index, txid, error };
+            let mut coins = Vec::with_capacity(tx.inputs.len());
+            for input in &tx.inputs {
+                let op = input.prevout;
+                if !spent_in_block.insert(op) {
+                    return Err(BlockError::DoubleSpendInBlock(op).into());
+                }
+                let coin = match created.remove(&op) {
+                    Some(coin) => coin,
+                    None => {
+                        let coin =
+                            view.coin(&op)?.ok_or(tx_err(TxError::InputMissingOrSpent(op)))?;
+                        undo.spent.push((op, coin));
+                        coin
+                    }
+                };
+                coins.push(coin);
+            }
+            let fee = check_tx_inputs(tx, &coins, height, params).map_err(tx_err)?;
+            // Both sums are bounded by MAX_MONEY, so this cannot overflow.
+            fees = fees.saturating_add(fee);
+            checks.extend(signature_checks(tx, txid, &coins).into_iter().map(|c| (index, c)));
+        }
+        for (vout, output) in tx.outputs.iter().enumerate() {
+            let op = OutPoint { txid, vout: vout as u32 };
+            created.insert(op, Coin { output: *output, height, is_coinbase: index == 0 });
+        }
+    }
+    let allowed = params.subsidy(height).saturating_add(fees);
+    let paid = block.txs[0].total_out().unwrap_or(u64::MAX);
+    if paid > allowed {
+        return Err(BlockError::CoinbaseOverpay { paid, allowed }.into());
+    }
+    verify_checks(block, &checks, sig_mode)?;
+    let diff = UtxoDiff {
+        spent: undo.spent.iter().map(|(op, _)| *op).collect(),
+        created: created.into_iter().collect(),
+    };
+    Ok((diff, undo))
+}
+
+fn verify_checks(
+    block: &Block,
+    checks: &[(usize, SigCheck)],
+    mode: SigMode,
+) -> Result<(), BlockError> {
+    let failed = match mode {
+        SigMode::Sequential => checks.iter().find(|(_, c)| !c.verify()),
+        SigMode::Parallel => checks.par_iter().find_first(|(_, c)| !c.verify()),
+    };
+    match failed {
+        Some((index, check)) => Err(BlockError::Tx {
+            index: *index,
+            txid: block.txs[*index].txid(),
+            error: TxError::BadSignature { index: check.input },
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The diff that takes `block` back out of the UTXO set, given its undo data.
+pub fn disconnect_diff(block: &Block, undo: &BlockUndo) -> UtxoDiff {
+    let spent = block
+        .txs
+        .iter()
+        .flat_map(|tx| {
+            let txid: Txid = tx.txid();
+            (0..tx.outputs.len() as u32).map(move |vout| OutPoint { txid, vout })
+        })
+        .collect();
+    UtxoDiff { spent, created: undo.spent.clone() }
+}

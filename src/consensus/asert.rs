@@ -1,0 +1,136 @@
+//! Per-block difficulty with an absolutely scheduled exponential rule (Bitcoin Cash's
+//! aserti3-2d, anchored at genesis).
+//!
+//! The target of the next block depends only on how far the parent is ahead of or behind
+//! the ideal schedule `genesis_time + height * spacing`: every `half_life` seconds behind
+//! doubles the target (halves difficulty), every `half_life` ahead halves it. Because the
+//! schedule is absolute, errors never accumulate, and a network whose hash power jumps by
+//! 10x settles back to its spacing within a few half-lives.
+//!
+//! `2^x` for the fractional part is the cubic approximation of aserti3-2d, computed in
+//! integers so every node gets the same bits.
+
+use ruint::aliases::U256;
+
+use super::params::Params;
+use super::pow::{target_from_compact, target_to_compact};
+
+/// Target for the block after a parent at `parent_height` with time `parent_time`.
+///
+/// `anchor_target` is the genesis target; `pow_limit` caps the result.
+pub fn next_target(
+    anchor_target: U256,
+    pow_limit: U256,
+    params: &Params,
+    parent_height: u32,
+    parent_time: u32,
+) -> U256 {
+    let time_delta = i128::from(parent_time) - i128::from(params.genesis_time);
+    let ideal = i128::from(params.target_spacing) * i128::from(parent_height);
+    // Fixed point with 16 fractional bits; i128 cannot overflow for u32 inputs.
+    let exponent = ((time_delta - ideal) * 65_536) / i128::from(params.asert_half_life);
+    let shifts = exponent >> 16; // floor, also for negative exponents
+    let frac = (exponent & 0xffff) as u128;
+    let factor = 65_536
+        + ((195_766_423_245_049 * frac
+            + 971_821_376 * frac * frac
+            + 5_127 * frac * frac * frac
+            + (1u128 << 47))
+            >> 48);
+    // anchor * factor < 2^256 because anchor <= pow_limit < 2^239 and factor < 2^17.
+    let scaled = anchor_target.saturating_mul(U256::from(factor));
+    let total_shift = shifts - 16;
+    let next = if total_shift < 0 {
+        if total_shift <= -256 { U256::ZERO } else { scaled >> (-total_shift) as usize }
+    } else if total_shift >= 256 || scaled.leading_zeros() < total_shift as usize {
+        pow_limit
+    } else {
+        scaled << total_shift as usize
+    };
+    next.clamp(U256::from(1u8), pow_limit)
+}
+
+/// Compact bits demanded for the block after `(parent_height, parent_time)`.
+pub fn next_bits(params: &Params, parent_height: u32, parent_time: u32) -> u32 {
+    if params.no_retarget {
+        return params.pow_limit_bits;
+    }
+    // Both are compile-time constants checked by the params tests.
+    let anchor = target_from_compact(params.genesis_bits).unwrap_or(U256::from(1u8));
+    let limit = target_from_compact(params.pow_limit_bits).unwrap_or(U256::from(1u8));
+    target_to_compact(next_target(anchor, limit, params, parent_height, parent_time))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consensus::params::{DEVNET, REGTEST};
+    use crate::consensus::pow::work_from_bits;
+
+    #[test]
+    fn on_schedule_keeps_the_anchor_target() {
+        let p = &DEVNET;
+        assert_eq!(next_bits(p, 0, p.genesis_time), p.genesis_bits);
+        assert_eq!(next_bits(p, 100, p.genesis_time + 500), p.genesis_bits);
+    }
+
+    #[test]
+    fn one_half_life_behind_doubles_the_target() {
+        let p = &DEVNET;
+        let anchor = target_from_compact(p.genesis_bits).unwrap();
+        let behind = target_from_compact(next_bits(p, 10, p.genesis_time + 50 + 300)).unwrap();
+        assert_eq!(behind, anchor * U256::from(2u8));
+        let ahead = target_from_compact(next_bits(p, 70, p.genesis_time + 350 - 300)).unwrap();
+        assert_eq!(ahead, anchor / U256::from(2u8));
+    }
+
+    #[test]
+    fn extremes_clamp_to_the_limit_and_stay_positive() {
+        let p = &DEVNET;
+        assert_eq!(next_bits(p, 0, u32::MAX), p.pow_limit_bits);
+        let hardest = target_from_compact(next_bits(p, u32::MAX / 8, p.genesis_time)).unwrap();
+        assert!(hardest >= U256::from(1u8));
+    }
+
+    #[test]
+    fn regtest_never_retargets() {
+        assert_eq!(next_bits(&REGTEST, 500, REGTEST.genesis_time), REGTEST.pow_limit_bits);
+    }
+
+    /// Simulates a miner with `speed` times the hash rate the genesis target was made for:
+    /// each block takes `expected_hashes / (rate)` seconds (the mean of the exponential
+    /// distribution, so the test is deterministic). Returns the mean spacing of the last
+    /// `tail` blocks.
+    fn simulate(speed: f64, blocks: u32, tail: u32) -> f64 {
+        let p = &DEVNET;
+        let genesis_work = work_from_bits(p.genesis_bits);
+        // Hash rate that finds genesis-difficulty blocks exactly every target_spacing.
+        let base_rate = u256_to_f64(genesis_work) / f64::from(p.target_spacing);
+        let rate = base_rate * speed;
+        let mut time = f64::from(p.genesis_time);
+        let mut times = Vec::new();
+        for height in 0..blocks {
+            let bits = next_bits(p, height, time as u32);
+            time += u256_to_f64(work_from_bits(bits)) / rate;
+            times.push(time);
+        }
+        let n = times.len();
+        (times[n - 1] - times[n - 1 - tail as usize]) / f64::from(tail)
+    }
+
+    fn u256_to_f64(v: U256) -> f64 {
+        v.to_string().parse().unwrap()
+    }
+
+    #[test]
+    fn a_miner_ten_times_faster_is_brought_back_to_the_target_spacing() {
+        let spacing = simulate(10.0, 2_000, 200);
+        assert!((4.0..6.0).contains(&spacing), "spacing {spacing}");
+    }
+
+    #[test]
+    fn a_miner_ten_times_slower_is_brought_back_to_the_target_spacing() {
+        let spacing = simulate(0.1, 2_000, 200);
+        assert!((4.0..6.0).contains(&spacing), "spacing {spacing}");
+    }
+}

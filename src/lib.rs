@@ -1,0 +1,25 @@
+//! minichain: a peer-to-peer UTXO blockchain node.
+//!
+//! Modules in data-flow order:
+//!
+//! ```text
+//!  primitives   plain data and the bytes that get hashed
+//!  consensus    pure rule functions (header, tx, block, PoW, ASERT, Merkle, sighash)
+//!  chain        the UTXO state machine: block index, fork choice, reorgs, orphans
+//!    └ store    redb: one write transaction per state transition
+//!  mempool      unconfirmed transactions by fee rate
+//!  miner        block templates and the midstate nonce search
+//! ```
+//!
+//! Everything here is synchronous and sans-IO apart from the embedded database: time is
+//! passed in as an argument, so tests drive the core deterministically.
+
+pub mod chain;
+pub mod consensus;
+pub mod mempool;
+pub mod miner;
+pub mod primitives;
+pub mod store;
+#[doc(hidden)]
+pub mod testkit;
+pub mod wallet;

@@ -1,0 +1,15 @@
+//! Plain data and the bytes that get hashed: no I/O, no policy.
+
+pub mod address;
+pub mod block;
+pub mod coin;
+pub mod encode;
+pub mod hash;
+pub mod header;
+pub mod tx;
+
+pub use block::Block;
+pub use coin::Coin;
+pub use hash::{BlockHash, MerkleRoot, Txid, Wtxid};
+pub use header::BlockHeader;
+pub use tx::{COIN, OutPoint, Transaction, TxIn, TxOut};

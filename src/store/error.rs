@@ -1,0 +1,58 @@
+//! Storage errors.
+
+use crate::consensus::Network;
+use crate::primitives::encode::DecodeError;
+
+/// The store could not be opened, read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// redb failed (I/O, corruption, lock held by another process).
+    #[error("database error: {0}")]
+    Db(#[from] redb::Error),
+    /// The database belongs to another network.
+    #[error("database is for network '{found}', not '{expected}'")]
+    WrongNetwork {
+        /// Network recorded in the database.
+        found: String,
+        /// Network asked for.
+        expected: Network,
+    },
+    /// The database was written by an incompatible version.
+    #[error("database schema version {found}, this build reads version {expected}")]
+    SchemaVersion {
+        /// Version recorded.
+        found: u32,
+        /// Version this build writes.
+        expected: u32,
+    },
+    /// A stored record does not decode.
+    #[error("corrupt record in table {table}: {error}")]
+    Corrupt {
+        /// Table name.
+        table: &'static str,
+        /// What was wrong.
+        error: DecodeError,
+    },
+    /// Stored records contradict each other.
+    #[error("inconsistent database: {0}")]
+    Inconsistent(String),
+}
+
+macro_rules! from_redb {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self {
+                StoreError::Db(e.into())
+            }
+        }
+    )*};
+}
+
+from_redb!(
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError,
+    redb::SetDurabilityError
+);

@@ -1,0 +1,328 @@
+//! Persistence on redb: the only module that imports redb.
+//!
+//! Every state transition is one write transaction: the UTXO changes of a block, its undo
+//! data, the height index and the tip move together, so the stored tip never points past
+//! the stored UTXO set. A crash at any moment leaves the last committed tip and its UTXO
+//! set; a restart resumes there without replaying anything.
+
+mod error;
+pub mod tables;
+
+use std::path::Path;
+
+use redb::backends::InMemoryBackend;
+use redb::{
+    Database, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableHandle,
+};
+
+pub use error::StoreError;
+use tables::*;
+
+use crate::chain::index::IndexEntry;
+use crate::chain::utxo::{BlockUndo, UtxoDiff, UtxoView};
+use crate::consensus::Network;
+use crate::primitives::encode::{Decode, deserialize, serialize};
+use crate::primitives::{Block, BlockHash, Coin, OutPoint};
+
+/// One block's step in a commit.
+pub struct BlockStep<'a> {
+    /// The block.
+    pub hash: BlockHash,
+    /// Its height.
+    pub height: u32,
+    /// UTXO changes.
+    pub diff: &'a UtxoDiff,
+    /// `Some` when connecting (undo data to keep), `None` when disconnecting.
+    pub undo: Option<&'a BlockUndo>,
+}
+
+/// The redb database of one network.
+pub struct Store {
+    db: Database,
+    network: Network,
+}
+
+impl Store {
+    /// Opens (or creates) the database at `path` for `network`.
+    ///
+    /// # Errors
+    /// [`StoreError::WrongNetwork`] / [`StoreError::SchemaVersion`] for a foreign file,
+    /// [`StoreError::Db`] for I/O errors, a corrupt file or a file locked by another node.
+    pub fn open(path: &Path, network: Network) -> Result<Self, StoreError> {
+        let db = Database::create(path)?;
+        Self::init(db, network)
+    }
+
+    /// A database in memory, for tests.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] if redb cannot initialise it.
+    pub fn in_memory(network: Network) -> Result<Self, StoreError> {
+        let db = Database::builder().create_with_backend(InMemoryBackend::new())?;
+        Self::init(db, network)
+    }
+
+    fn init(db: Database, network: Network) -> Result<Self, StoreError> {
+        let txn = db.begin_write()?;
+        {
+            let mut meta = txn.open_table(META)?;
+            let stored_network = meta.get(META_NETWORK)?.map(|v| v.value().to_vec());
+            match stored_network {
+                None => {
+                    meta.insert(META_NETWORK, network.as_str().as_bytes())?;
+                    meta.insert(META_SCHEMA, SCHEMA_VERSION.to_le_bytes().as_slice())?;
+                }
+                Some(found) if found != network.as_str().as_bytes() => {
+                    return Err(StoreError::WrongNetwork {
+                        found: String::from_utf8_lossy(&found).into_owned(),
+                        expected: network,
+                    });
+                }
+                Some(_) => {
+                    let found = meta
+                        .get(META_SCHEMA)?
+                        .and_then(|v| v.value().try_into().ok())
+                        .map_or(0, u32::from_le_bytes);
+                    if found != SCHEMA_VERSION {
+                        return Err(StoreError::SchemaVersion { found, expected: SCHEMA_VERSION });
+                    }
+                }
+            }
+            // Create every table so readers never meet a missing one.
+            txn.open_table(BLOCK_INDEX)?;
+            txn.open_table(BLOCKS)?;
+            txn.open_table(HEIGHTS)?;
+            txn.open_table(UTXOS)?;
+            txn.open_table(UNDO)?;
+        }
+        txn.commit()?;
+        Ok(Self { db, network })
+    }
+
+    /// The network this database belongs to.
+    pub fn network(&self) -> Network {
+        self.network
+    }
+
+    fn read(&self) -> Result<ReadTransaction, StoreError> {
+        Ok(self.db.begin_read()?)
+    }
+
+    /// Hash of the stored active tip, `None` for a fresh database.
+    ///
+    /// # Errors
+    /// [`StoreError`] on read failure.
+    pub fn tip(&self) -> Result<Option<BlockHash>, StoreError> {
+        let txn = self.read()?;
+        let meta = txn.open_table(META)?;
+        let tip = meta.get(META_TIP)?.map(|v| v.value().to_vec());
+        match tip {
+            None => Ok(None),
+            Some(bytes) => bytes
+                .try_into()
+                .map(|b| Some(BlockHash(b)))
+                .map_err(|_| StoreError::Inconsistent("tip is not 32 bytes".into())),
+        }
+    }
+
+    /// Every block index entry.
+    ///
+    /// # Errors
+    /// [`StoreError`] on read failure or a corrupt entry.
+    pub fn load_index(&self) -> Result<Vec<IndexEntry>, StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(BLOCK_INDEX)?;
+        let mut out = Vec::with_capacity(table.len()? as usize);
+        for item in table.iter()? {
+            let (_, value) = item?;
+            out.push(decode(BLOCK_INDEX.name(), value.value())?);
+        }
+        Ok(out)
+    }
+
+    /// Writes index entries (new headers, status changes) in one transaction.
+    ///
+    /// # Errors
+    /// [`StoreError`] on write failure.
+    pub fn put_index(&self, entries: &[IndexEntry]) -> Result<(), StoreError> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut table = txn.open_table(BLOCK_INDEX)?;
+            for entry in entries {
+                table.insert(&entry.hash().0, serialize(entry).as_slice())?;
+            }
+        }
+        Ok(txn.commit()?)
+    }
+
+    /// Stores a block's data together with its index entry.
+    ///
+    /// # Errors
+    /// [`StoreError`] on write failure.
+    pub fn put_block(&self, entry: &IndexEntry, block: &Block) -> Result<(), StoreError> {
+        let txn = self.db.begin_write()?;
+        {
+            let hash = entry.hash();
+            txn.open_table(BLOCKS)?.insert(&hash.0, serialize(block).as_slice())?;
+            txn.open_table(BLOCK_INDEX)?.insert(&hash.0, serialize(entry).as_slice())?;
+        }
+        Ok(txn.commit()?)
+    }
+
+    /// The block with `hash`, if its data is stored.
+    ///
+    /// # Errors
+    /// [`StoreError`] on read failure or a corrupt block.
+    pub fn block(&self, hash: &BlockHash) -> Result<Option<Block>, StoreError> {
+        self.get_decoded(BLOCKS, "blocks", &hash.0)
+    }
+
+    /// The undo data of an active-chain block.
+    ///
+    /// # Errors
+    /// [`StoreError`] on read failure or corrupt data.
+    pub fn undo(&self, hash: &BlockHash) -> Result<Option<BlockUndo>, StoreError> {
+        self.get_decoded(UNDO, "undo", &hash.0)
+    }
+
+    fn get_decoded<T: Decode>(
+        &self,
+        def: redb::TableDefinition<'static, &'static [u8; 32], &'static [u8]>,
+        name: &'static str,
+        key: &[u8; 32],
+    ) -> Result<Option<T>, StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(def)?;
+        let value = table.get(key)?;
+        value.map(|v| decode(name, v.value())).transpose()
+    }
+
+    /// The active-chain block hash at `height`.
+    ///
+    /// # Errors
+    /// [`StoreError`] on read failure.
+    pub fn hash_at(&self, height: u32) -> Result<Option<BlockHash>, StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(HEIGHTS)?;
+        Ok(table.get(height)?.map(|v| BlockHash(*v.value())))
+    }
+
+    /// A consistent read view of the UTXO set.
+    ///
+    /// # Errors
+    /// [`StoreError`] if no read transaction can be started.
+    pub fn utxo_reader(&self) -> Result<UtxoReader, StoreError> {
+        let txn = self.read()?;
+        Ok(UtxoReader { table: txn.open_table(UTXOS)? })
+    }
+
+    /// Applies block connects/disconnects and moves the tip, all in ONE write transaction.
+    ///
+    /// # Errors
+    /// [`StoreError`] on write failure; nothing is written then.
+    pub fn commit(
+        &self,
+        steps: &[BlockStep<'_>],
+        new_tip: BlockHash,
+        index: &[IndexEntry],
+    ) -> Result<(), StoreError> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut utxos = txn.open_table(UTXOS)?;
+            let mut undo_table = txn.open_table(UNDO)?;
+            let mut heights = txn.open_table(HEIGHTS)?;
+            for step in steps {
+                for op in &step.diff.spent {
+                    utxos.remove(&op.to_bytes())?;
+                }
+                for (op, coin) in &step.diff.created {
+                    utxos.insert(&op.to_bytes(), serialize(coin).as_slice())?;
+                }
+                match step.undo {
+                    Some(undo) => {
+                        undo_table.insert(&step.hash.0, serialize(undo).as_slice())?;
+                        heights.insert(step.height, &step.hash.0)?;
+                    }
+                    None => {
+                        undo_table.remove(&step.hash.0)?;
+                        heights.remove(step.height)?;
+                    }
+                }
+            }
+            let mut table = txn.open_table(BLOCK_INDEX)?;
+            for entry in index {
+                table.insert(&entry.hash().0, serialize(entry).as_slice())?;
+            }
+            txn.open_table(META)?.insert(META_TIP, new_tip.0.as_slice())?;
+        }
+        Ok(txn.commit()?)
+    }
+
+    /// Calls `f` for every coin in the UTXO set, in outpoint order.
+    ///
+    /// # Errors
+    /// [`StoreError`] on read failure or a corrupt entry.
+    pub fn for_each_coin(&self, mut f: impl FnMut(OutPoint, Coin)) -> Result<(), StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(UTXOS)?;
+        for item in table.iter()? {
+            let (key, value) = item?;
+            f(OutPoint::from_bytes(key.value()), decode(UTXOS.name(), value.value())?);
+        }
+        Ok(())
+    }
+
+    /// Number of coins in the UTXO set.
+    ///
+    /// # Errors
+    /// [`StoreError`] on read failure.
+    pub fn utxo_count(&self) -> Result<u64, StoreError> {
+        Ok(self.read()?.open_table(UTXOS)?.len()?)
+    }
+}
+
+/// A read transaction over the UTXO table.
+pub struct UtxoReader {
+    table: redb::ReadOnlyTable<&'static [u8; 36], &'static [u8]>,
+}
+
+impl UtxoView for UtxoReader {
+    fn coin(&self, outpoint: &OutPoint) -> Result<Option<Coin>, StoreError> {
+        let value = self.table.get(&outpoint.to_bytes())?;
+        value.map(|v| decode(UTXOS.name(), v.value())).transpose()
+    }
+}
+
+fn decode<T: Decode>(table: &'static str, bytes: &[u8]) -> Result<T, StoreError> {
+    deserialize(bytes).map_err(|error| StoreError::Corrupt { table, error })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_of_another_network_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("chain.redb");
+        drop(Store::open(&path, Network::Regtest).unwrap());
+        match Store::open(&path, Network::Devnet) {
+            Err(StoreError::WrongNetwork { found, expected }) => {
+                assert_eq!(found, "regtest");
+                assert_eq!(expected, Network::Devnet);
+            }
+            Err(other) => panic!("unexpected error {other}"),
+            Ok(_) => panic!("opened a regtest database as devnet"),
+        }
+        assert!(Store::open(&path, Network::Regtest).is_ok());
+    }
+
+    #[test]
+    fn a_garbage_file_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("chain.redb");
+        std::fs::write(&path, vec![0x5a; 10_000]).unwrap();
+        assert!(matches!(Store::open(&path, Network::Regtest), Err(StoreError::Db(_))));
+        assert_eq!(std::fs::read(&path).unwrap(), vec![0x5a; 10_000], "file was modified");
+    }
+}

@@ -1,0 +1,26 @@
+//! Every redb table, declared in one place, and the schema version.
+
+use redb::TableDefinition;
+
+/// Bumped whenever a table's key or value layout changes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Metadata: `network`, `schema_version`, `tip`.
+pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// Block hash → encoded `IndexEntry` (header, height, chain work, status).
+pub const BLOCK_INDEX: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("block_index");
+/// Block hash → encoded block.
+pub const BLOCKS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("blocks");
+/// Height → block hash, for the active chain only.
+pub const HEIGHTS: TableDefinition<u32, &[u8; 32]> = TableDefinition::new("heights");
+/// Outpoint (txid ‖ vout) → encoded `Coin`.
+pub const UTXOS: TableDefinition<&[u8; 36], &[u8]> = TableDefinition::new("utxos");
+/// Block hash → encoded `BlockUndo`, for blocks on the active chain.
+pub const UNDO: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("undo");
+
+/// Meta key: network name.
+pub const META_NETWORK: &str = "network";
+/// Meta key: schema version (u32 LE).
+pub const META_SCHEMA: &str = "schema_version";
+/// Meta key: hash of the active tip.
+pub const META_TIP: &str = "tip";

@@ -1,0 +1,151 @@
+//! Builders shared by unit tests, integration tests and benchmarks: deterministic keys,
+//! signed transactions and solved regtest blocks. Compiled always (hidden from docs) so
+//! `cargo test` needs no feature flag to reach it.
+
+use std::collections::HashMap;
+
+use secp256k1::Keypair;
+use sha2::{Digest, Sha256};
+
+use crate::chain::{ChainState, UtxoView};
+use crate::consensus::merkle::block_merkle_root;
+use crate::consensus::params::REGTEST;
+use crate::consensus::pow::{hash_to_u256, target_from_compact};
+use crate::consensus::{Network, Params};
+use crate::primitives::{Block, BlockHash, BlockHeader, OutPoint, Transaction, TxIn, TxOut, Txid};
+use crate::store::Store;
+use crate::wallet::sign::{pubkey_of, sign_transaction};
+
+/// A "now" for regtest tests: late enough that no test block is in the future.
+pub const CLOCK: u64 = REGTEST.genesis_time as u64 + 100_000_000;
+
+/// A deterministic key from `seed`.
+pub fn key(seed: u64) -> Keypair {
+    let secret: [u8; 32] = Sha256::digest(seed.to_le_bytes()).into();
+    // A SHA-256 output is a valid secret key except with negligible probability; the
+    // seeds used in tests are fixed, so this is checked by every test run.
+    Keypair::from_secret_bytes(secret).expect("hash is a valid secret key")
+}
+
+/// The x-only public key outputs lock to.
+pub fn pubkey(keypair: &Keypair) -> [u8; 32] {
+    pubkey_of(keypair)
+}
+
+/// A regtest chain on an in-memory store.
+pub fn regtest_chain() -> ChainState {
+    let store = Store::in_memory(Network::Regtest).expect("in-memory store");
+    ChainState::open(store).expect("fresh chain opens")
+}
+
+/// A transaction spending `inputs` (outpoint and the output it holds) to `outputs`, signed
+/// with `keys` (matched to each spent output's key).
+pub fn spend(inputs: &[(OutPoint, TxOut)], outputs: Vec<TxOut>, keys: &[&Keypair]) -> Transaction {
+    let mut tx = Transaction {
+        version: 1,
+        inputs: inputs.iter().map(|(op, _)| TxIn { prevout: *op, signature: [0; 64] }).collect(),
+        outputs,
+        lock_time: 0,
+    };
+    let spent: Vec<TxOut> = inputs.iter().map(|(_, out)| *out).collect();
+    let by_key: HashMap<[u8; 32], &Keypair> = keys.iter().map(|k| (pubkey(k), *k)).collect();
+    sign_transaction(&mut tx, &spent, |pk| by_key.get(pk).copied()).expect("keys given");
+    tx
+}
+
+/// Finds a nonce that meets the header's bits (instant on regtest).
+pub fn solve(header: &mut BlockHeader) {
+    let target = target_from_compact(header.bits).expect("valid bits");
+    while hash_to_u256(&header.block_hash()) > target {
+        header.nonce = header.nonce.wrapping_add(1);
+    }
+}
+
+/// Recomputes the Merkle root and solves the header again after `block` was edited.
+pub fn resolve(block: &mut Block) {
+    block.header.merkle_root = block_merkle_root(&block.txs).0;
+    solve(&mut block.header);
+}
+
+/// Fee of each transaction in `txs` given the chain's UTXO set and earlier `txs`
+/// (0 where an input cannot be found: tests of invalid blocks).
+fn fees(view: &impl UtxoView, txs: &[Transaction]) -> u64 {
+    let mut created: HashMap<OutPoint, u64> = HashMap::new();
+    let mut total = 0u64;
+    for tx in txs {
+        let txid = tx.txid();
+        let inputs: Option<u64> = tx
+            .inputs
+            .iter()
+            .map(|i| {
+                created
+                    .get(&i.prevout)
+                    .copied()
+                    .or_else(|| view.coin(&i.prevout).ok().flatten().map(|c| c.output.value))
+            })
+            .sum();
+        if let (Some(inputs), Some(outputs)) = (inputs, tx.total_out()) {
+            total += inputs.saturating_sub(outputs);
+        }
+        for (vout, out) in tx.outputs.iter().enumerate() {
+            created.insert(OutPoint { txid, vout: vout as u32 }, out.value);
+        }
+    }
+    total
+}
+
+/// A valid, solved block on `parent` with `txs`, paying subsidy plus fees to `payout`.
+pub fn block_on(
+    chain: &ChainState,
+    parent: BlockHash,
+    txs: Vec<Transaction>,
+    payout: [u8; 32],
+) -> Block {
+    let params: &Params = chain.params();
+    let entry = chain.entry(&parent).expect("parent known");
+    let ctx = chain.child_context(&parent, CLOCK).expect("parent known");
+    let height = entry.height + 1;
+    let reward = params.subsidy(height) + fees(chain, &txs);
+    let mut all =
+        vec![Transaction::coinbase(height, vec![TxOut { value: reward, pubkey: payout }], 0)];
+    all.extend(txs);
+    let time = entry.header.time.max(ctx.median_time_past) + 1;
+    let mut block = Block {
+        header: BlockHeader {
+            version: 1,
+            prev_blockhash: parent,
+            merkle_root: Default::default(),
+            time,
+            bits: ctx.expected_bits,
+            nonce: 0,
+        },
+        txs: all,
+    };
+    resolve(&mut block);
+    block
+}
+
+/// Mines a block with `txs` on the tip, accepts it and asserts it became the tip.
+pub fn extend(chain: &mut ChainState, txs: Vec<Transaction>, payout: [u8; 32]) -> Block {
+    let block = block_on(chain, chain.tip(), txs, payout);
+    let hash = block.block_hash();
+    let outcome = chain.accept_block(block.clone(), CLOCK).expect("block accepted");
+    assert!(outcome.invalid.is_empty(), "block invalid: {:?}", outcome.invalid);
+    assert_eq!(chain.tip(), hash, "block did not become the tip");
+    block
+}
+
+/// The coinbase output of `block` as a spendable input.
+pub fn coinbase_input(block: &Block) -> (OutPoint, TxOut) {
+    (OutPoint { txid: block.txs[0].txid(), vout: 0 }, block.txs[0].outputs[0])
+}
+
+/// Output `vout` of `tx` as a spendable input.
+pub fn input_of(tx: &Transaction, vout: u32) -> (OutPoint, TxOut) {
+    (OutPoint { txid: tx.txid(), vout }, tx.outputs[vout as usize])
+}
+
+/// A txid that no transaction has.
+pub fn unknown_txid() -> Txid {
+    Txid([0xee; 32])
+}
