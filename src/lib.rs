@@ -15,6 +15,8 @@
 //! passed in as an argument, so tests drive the core deterministically.
 
 pub mod chain;
+pub mod cli;
+pub mod config;
 pub mod consensus;
 pub mod mempool;
 pub mod miner;

@@ -6,6 +6,7 @@ pub mod index;
 pub mod orphans;
 pub mod state;
 pub mod utxo;
+pub mod verify;
 
 pub use error::ChainError;
 pub use index::IndexEntry;

@@ -427,8 +427,7 @@ impl ChainState {
     /// Switches the active chain to the best candidate, one block per commit. A block that
     /// fails is marked invalid with its descendants, and the next best candidate is tried.
     fn activate_best_chain(&mut self, outcome: &mut AcceptOutcome) -> Result<(), ChainError> {
-        loop {
-            let Some(&Candidate(best_work, _, best)) = self.candidates.last() else { break };
+        while let Some(&Candidate(best_work, _, best)) = self.candidates.last() {
             if best_work <= self.tip_entry().chain_work {
                 break;
             }

@@ -330,3 +330,6 @@ impl Mempool {
         all
     }
 }
+
+#[cfg(test)]
+mod tests;

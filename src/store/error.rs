@@ -9,6 +9,9 @@ pub enum StoreError {
     /// redb failed (I/O, corruption, lock held by another process).
     #[error("database error: {0}")]
     Db(#[from] redb::Error),
+    /// No database file where one was expected.
+    #[error("no database at {}", .0.display())]
+    NotFound(std::path::PathBuf),
     /// The database belongs to another network.
     #[error("database is for network '{found}', not '{expected}'")]
     WrongNetwork {

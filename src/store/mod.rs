@@ -53,6 +53,28 @@ impl Store {
         Self::init(db, network)
     }
 
+    /// Opens an existing database, whatever its network; never creates one.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] if there is no database at `path` or it cannot be read,
+    /// [`StoreError::Inconsistent`] if it records no known network.
+    pub fn open_existing(path: &Path) -> Result<Self, StoreError> {
+        if !path.is_file() {
+            return Err(StoreError::NotFound(path.to_path_buf()));
+        }
+        let db = Database::open(path)?;
+        let name = {
+            let txn = db.begin_read()?;
+            let meta = txn.open_table(META)?;
+            let value = meta.get(META_NETWORK)?.map(|v| v.value().to_vec());
+            String::from_utf8_lossy(&value.unwrap_or_default()).into_owned()
+        };
+        let network = name.parse::<Network>().map_err(|_| {
+            StoreError::Inconsistent(format!("unknown network '{name}' in metadata"))
+        })?;
+        Self::init(db, network)
+    }
+
     /// A database in memory, for tests.
     ///
     /// # Errors

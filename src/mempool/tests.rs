@@ -1,0 +1,150 @@
+//! Mempool policy and its updates on connect, disconnect and reorg.
+
+use super::*;
+use crate::chain::ChainState;
+use crate::primitives::{COIN, TxOut};
+use crate::testkit::*;
+
+/// A regtest chain where the coinbases of blocks 1..=n pay `key(1)` and are mature.
+fn funded(n: u32) -> (ChainState, Vec<(OutPoint, TxOut)>) {
+    let mut chain = regtest_chain();
+    let alice = pubkey(&key(1));
+    let coins = (0..n).map(|_| coinbase_input(&extend(&mut chain, vec![], alice))).collect();
+    for _ in 0..100 {
+        extend(&mut chain, vec![], [9; 32]);
+    }
+    (chain, coins)
+}
+
+fn pay(coin: (OutPoint, TxOut), fee: u64) -> Transaction {
+    let out = TxOut { value: coin.1.value - fee, pubkey: pubkey(&key(1)) };
+    spend(&[coin], vec![out], &[&key(1)])
+}
+
+fn accept(pool: &mut Mempool, chain: &ChainState, tx: Transaction) -> Result<Txid, MempoolError> {
+    let reader = chain.store().utxo_reader().unwrap();
+    pool.accept(tx, &reader, chain.height(), chain.params())
+}
+
+#[test]
+fn chains_of_unconfirmed_transactions_are_accepted() {
+    let (chain, coins) = funded(1);
+    let mut pool = Mempool::default();
+    let parent = pay(coins[0], 1_000);
+    let child = pay(crate::testkit::input_of(&parent, 0), 1_000);
+    let p = accept(&mut pool, &chain, parent).unwrap();
+    let c = accept(&mut pool, &chain, child).unwrap();
+    assert_eq!(pool.get(&c).unwrap().parents, vec![p]);
+    assert_eq!(pool.len(), 2);
+}
+
+#[test]
+fn conflicts_duplicates_and_coinbases_are_rejected() {
+    let (chain, coins) = funded(1);
+    let mut pool = Mempool::default();
+    let first = pay(coins[0], 1_000);
+    let txid = accept(&mut pool, &chain, first.clone()).unwrap();
+    assert!(matches!(accept(&mut pool, &chain, first), Err(MempoolError::AlreadyKnown(_))));
+    let rival = pay(coins[0], 5_000);
+    assert!(matches!(
+        accept(&mut pool, &chain, rival),
+        Err(MempoolError::Conflict { by, .. }) if by == txid
+    ));
+    let cb = Transaction::coinbase(500, vec![TxOut { value: 1, pubkey: [1; 32] }], 0);
+    assert!(matches!(accept(&mut pool, &chain, cb), Err(MempoolError::Coinbase)));
+}
+
+#[test]
+fn consensus_failures_are_reported_with_their_rule() {
+    let (chain, coins) = funded(1);
+    let mut pool = Mempool::default();
+    let mut bad = pay(coins[0], 1_000);
+    bad.inputs[0].signature[3] ^= 1;
+    assert!(matches!(
+        accept(&mut pool, &chain, bad),
+        Err(MempoolError::Invalid(TxError::BadSignature { index: 0 }))
+    ));
+    let ghost = (OutPoint { txid: unknown_txid(), vout: 1 }, coins[0].1);
+    assert!(matches!(
+        accept(&mut pool, &chain, pay(ghost, 1_000)),
+        Err(MempoolError::Invalid(TxError::InputMissingOrSpent(_)))
+    ));
+}
+
+#[test]
+fn minimum_relay_fee_is_enforced() {
+    let (chain, coins) = funded(1);
+    let mut pool = Mempool::default();
+    let tx = pay(coins[0], 10);
+    assert!(matches!(accept(&mut pool, &chain, tx), Err(MempoolError::FeeTooLow { fee: 10, .. })));
+}
+
+#[test]
+fn over_the_cap_the_lowest_fee_rate_is_evicted_with_its_descendants() {
+    let (chain, coins) = funded(4);
+    let size = pay(coins[0], 1_000).size();
+    let mut pool = Mempool::new(MempoolConfig { max_bytes: size * 3, min_fee_per_kb: 1_000 });
+    let cheap = pay(coins[0], 1_000);
+    let cheap_child = pay(input_of(&cheap, 0), 2_000);
+    let cheap_id = accept(&mut pool, &chain, cheap).unwrap();
+    let child_id = accept(&mut pool, &chain, cheap_child).unwrap();
+    let mid = accept(&mut pool, &chain, pay(coins[1], 5_000)).unwrap();
+    // A fourth transaction overflows the cap: the cheapest goes, and its child with it.
+    let rich = accept(&mut pool, &chain, pay(coins[2], 9_000)).unwrap();
+    assert!(!pool.contains(&cheap_id));
+    assert!(!pool.contains(&child_id));
+    assert!(pool.contains(&mid) && pool.contains(&rich));
+    assert!(pool.bytes() <= size * 3);
+    // A newcomer paying less than everything left is refused outright.
+    let mut small = Mempool::new(MempoolConfig { max_bytes: size, min_fee_per_kb: 1_000 });
+    accept(&mut small, &chain, pay(coins[1], 9_000)).unwrap();
+    assert!(matches!(
+        accept(&mut small, &chain, pay(coins[3], 2_000)),
+        Err(MempoolError::PoolFull)
+    ));
+}
+
+#[test]
+fn fee_rate_order_and_template_selection_put_parents_first() {
+    let (chain, coins) = funded(3);
+    let mut pool = Mempool::default();
+    let low_parent = pay(coins[0], 1_000);
+    let rich_child = pay(input_of(&low_parent, 0), 50_000);
+    let mid = pay(coins[1], 10_000);
+    let ids: Vec<Txid> = [low_parent, rich_child, mid]
+        .into_iter()
+        .map(|tx| accept(&mut pool, &chain, tx).unwrap())
+        .collect();
+    let order: Vec<Txid> = pool.iter_by_fee_rate().map(|e| e.txid).collect();
+    assert_eq!(order, vec![ids[1], ids[2], ids[0]]);
+    let selected: Vec<Txid> = pool.select(1_000_000, 1_000).iter().map(|e| e.txid).collect();
+    // The richest child pulls its parent in ahead of it.
+    assert_eq!(selected, vec![ids[0], ids[1], ids[2]]);
+    let template = crate::miner::build_template(&chain, &pool, [5; 32], CLOCK);
+    let in_block: Vec<Txid> = template.block.txs[1..].iter().map(Transaction::txid).collect();
+    assert_eq!(in_block, selected);
+    assert_eq!(template.fees, 61_000);
+    assert_eq!(template.block.txs[0].outputs[0].value, 50 * COIN + 61_000);
+}
+
+#[test]
+fn a_connected_block_removes_mined_and_conflicting_transactions() {
+    let (mut chain, coins) = funded(2);
+    let mut pool = Mempool::default();
+    let a = pay(coins[0], 1_000);
+    let a_child = pay(input_of(&a, 0), 1_000);
+    let b = pay(coins[1], 1_000);
+    let b_child = pay(input_of(&b, 0), 1_000);
+    for tx in [a.clone(), a_child.clone(), b, b_child.clone()] {
+        accept(&mut pool, &chain, tx).unwrap();
+    }
+    // The block confirms `a` and a rival spend of b's coin.
+    let rival = pay(coins[1], 7_000);
+    let block = extend(&mut chain, vec![a.clone(), rival], [3; 32]);
+    pool.remove_for_block(&block);
+    assert!(!pool.contains(&a.txid()));
+    assert!(pool.contains(&a_child.txid()), "child of a mined parent stays");
+    assert!(pool.get(&a_child.txid()).unwrap().parents.is_empty());
+    assert!(!pool.contains(&b_child.txid()), "descendant of a conflict goes");
+    assert_eq!(pool.len(), 1);
+}

@@ -1,0 +1,83 @@
+//! The `minichain` binary as an operator runs it.
+
+use std::process::Command;
+
+use minichain::chain::ChainState;
+use minichain::consensus::Network;
+use minichain::store::Store;
+use minichain::testkit::extend;
+
+fn minichain() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_minichain"))
+}
+
+fn chain_in(dir: &std::path::Path, blocks: u32) {
+    let store = Store::open(&dir.join("chain.redb"), Network::Regtest).unwrap();
+    let mut chain = ChainState::open(store).unwrap();
+    for i in 0..blocks {
+        extend(&mut chain, vec![], [i as u8; 32]);
+    }
+}
+
+#[test]
+fn verify_passes_on_a_consistent_store() {
+    let dir = tempfile::tempdir().unwrap();
+    chain_in(dir.path(), 20);
+    let out = minichain().args(["verify", "--data-dir"]).arg(dir.path()).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("regtest chain at height 20"), "{stdout}");
+    assert!(stdout.contains("20 unspent outputs match"), "{stdout}");
+}
+
+#[test]
+fn verify_fails_clearly_on_a_missing_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nothing-here");
+    let out = minichain().args(["verify", "--data-dir"]).arg(&missing).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no database at"), "{stderr}");
+    assert!(!missing.exists(), "verify must not create a data dir");
+}
+
+#[test]
+fn verify_fails_on_a_garbage_database_without_touching_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("chain.redb");
+    std::fs::write(&path, b"definitely not a redb file").unwrap();
+    let out = minichain().args(["verify", "--data-dir"]).arg(dir.path()).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.starts_with("error: cannot open the database"), "{stderr}");
+    assert_eq!(std::fs::read(&path).unwrap(), b"definitely not a redb file");
+}
+
+#[test]
+fn verify_reports_a_tampered_utxo_set_and_exits_non_zero() {
+    use minichain::chain::UtxoDiff;
+    use minichain::primitives::{Coin, OutPoint, TxOut, Txid};
+    use minichain::store::BlockStep;
+
+    let dir = tempfile::tempdir().unwrap();
+    chain_in(dir.path(), 5);
+    {
+        let store = Store::open(&dir.path().join("chain.redb"), Network::Regtest).unwrap();
+        let tip = store.tip().unwrap().unwrap();
+        let undo = store.undo(&tip).unwrap().unwrap();
+        let forged =
+            Coin { output: TxOut { value: 1_000, pubkey: [7; 32] }, height: 5, is_coinbase: false };
+        let diff = UtxoDiff {
+            spent: vec![],
+            created: vec![(OutPoint { txid: Txid([9; 32]), vout: 0 }, forged)],
+        };
+        store
+            .commit(&[BlockStep { hash: tip, height: 5, diff: &diff, undo: Some(&undo) }], tip, &[])
+            .unwrap();
+    }
+    let out = minichain().args(["verify", "--data-dir"]).arg(dir.path()).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("UTXO set differs"), "{stderr}");
+    assert!(stderr.contains("1 extra"), "{stderr}");
+}

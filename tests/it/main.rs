@@ -1,0 +1,5 @@
+//! One integration-test binary (every extra `tests/*.rs` links the crate again).
+
+mod chain;
+mod cli;
+mod support;
