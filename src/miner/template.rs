@@ -73,3 +73,36 @@ pub fn build_template(
     let target = target_from_compact(header.bits).unwrap_or(U256::ZERO);
     Template { block: Block { header, txs }, height, fees, target }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, AtomicU64};
+
+    use super::*;
+    use crate::testkit::{CLOCK, regtest_chain};
+
+    #[test]
+    fn rolling_the_extra_nonce_gives_a_fresh_merkle_root_and_a_valid_block() {
+        let mut chain = regtest_chain();
+        let mut template = build_template(&chain, &Mempool::default(), [4; 32], CLOCK);
+        let (root, txid) = (template.block.header.merkle_root, template.block.txs[0].txid());
+        template.set_extra_nonce(1);
+        assert_ne!(template.block.header.merkle_root, root, "new nonce space");
+        assert_eq!(template.block.txs[0].txid(), txid, "coinbase txid is unchanged");
+        let block =
+            crate::miner::mine_template(template, 2, &AtomicBool::new(false), &AtomicU64::new(0))
+                .expect("regtest block found");
+        let outcome = chain.accept_block(block.clone(), CLOCK).unwrap();
+        assert!(outcome.invalid.is_empty());
+        assert_eq!(chain.tip(), block.block_hash());
+    }
+
+    #[test]
+    fn a_raised_cancel_flag_stops_mining() {
+        let chain = regtest_chain();
+        let mut template = build_template(&chain, &Mempool::default(), [4; 32], CLOCK);
+        template.target = U256::ZERO; // unreachable: only the flag can end the search
+        let cancel = AtomicBool::new(true);
+        assert!(crate::miner::mine_template(template, 2, &cancel, &AtomicU64::new(0)).is_none());
+    }
+}
