@@ -18,10 +18,15 @@ pub mod chain;
 pub mod cli;
 pub mod config;
 pub mod consensus;
+pub mod logging;
 pub mod mempool;
 pub mod miner;
+pub mod net;
+pub mod node;
 pub mod primitives;
+pub mod rpc;
 pub mod store;
+pub mod sync;
 #[doc(hidden)]
 pub mod testkit;
 pub mod wallet;

@@ -264,6 +264,69 @@ impl ChainState {
         Ok(self.store.block(hash)?)
     }
 
+    /// A block locator from `from` back to genesis: the last 10 blocks one by one, then
+    /// exponentially sparser, always ending at genesis.
+    pub fn locator(&self, from: &BlockHash) -> Vec<BlockHash> {
+        let mut out = Vec::new();
+        let mut step = 1u32;
+        let mut cur = self.index.get(from).map(|n| n.entry);
+        while let Some(entry) = cur {
+            out.push(entry.hash());
+            if entry.height == 0 {
+                return out;
+            }
+            if out.len() >= 10 {
+                step = step.saturating_mul(2);
+            }
+            let target = entry.height.saturating_sub(step);
+            cur = self.ancestor(&entry, target);
+        }
+        out
+    }
+
+    /// The ancestor of `entry` at `height` (walks the active chain when it can).
+    fn ancestor(&self, entry: &IndexEntry, height: u32) -> Option<IndexEntry> {
+        if self.is_active(&entry.hash()) {
+            return self.hash_at(height).map(|h| self.index[&h].entry);
+        }
+        let mut cur = *entry;
+        while cur.height > height {
+            cur = self.index.get(&cur.header.prev_blockhash)?.entry;
+        }
+        Some(cur)
+    }
+
+    /// Up to `max` active-chain headers after the first locator hash on our active chain
+    /// (after genesis if none is).
+    pub fn headers_after(&self, locator: &[BlockHash], max: usize) -> Vec<BlockHeader> {
+        let start =
+            locator.iter().find(|h| self.is_active(h)).map_or(0, |h| self.index[h].entry.height)
+                + 1;
+        (start..=self.height())
+            .take(max)
+            .filter_map(|height| self.hash_at(height).map(|h| self.index[&h].entry.header))
+            .collect()
+    }
+
+    /// Blocks on the best header chain that we lack, lowest first, at most `limit`.
+    pub fn missing_blocks(&self, limit: usize) -> Vec<(BlockHash, u32)> {
+        let mut path = Vec::new();
+        let mut cur = self.index.get(&self.best_header).map(|n| n.entry);
+        while let Some(entry) = cur {
+            let hash = entry.hash();
+            if entry.height == 0 || self.is_active(&hash) {
+                break;
+            }
+            if !entry.has_data() {
+                path.push((hash, entry.height));
+            }
+            cur = self.index.get(&entry.header.prev_blockhash).map(|n| n.entry);
+        }
+        path.reverse();
+        path.truncate(limit);
+        path
+    }
+
     /// Median time of `hash` and its 10 ancestors.
     pub fn median_time_past(&self, hash: &BlockHash) -> u32 {
         let mut times = Vec::with_capacity(MEDIAN_TIME_SPAN);

@@ -3,6 +3,8 @@
 //! This is the binary's edge: errors become `anyhow` messages here, printed on one line
 //! by `main` with a non-zero exit code.
 
+pub mod node;
+
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -25,6 +27,8 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run a node: join the network, sync, relay, and optionally mine.
+    Node(node::NodeArgs),
     /// Rebuild the UTXO set from the stored blocks and compare it with the stored one.
     Verify(VerifyArgs),
 }
@@ -47,6 +51,7 @@ pub struct VerifyArgs {
 /// A one-line description of what failed.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Node(args) => node::run(args),
         Command::Verify(args) => verify(&args),
     }
 }

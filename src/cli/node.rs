@@ -1,0 +1,172 @@
+//! `minichain node`: run a node until Ctrl-C or SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use libp2p::Multiaddr;
+use tracing::info;
+
+use crate::config::default_data_dir;
+use crate::consensus::Network;
+use crate::logging::LogFormat;
+use crate::mempool::MempoolConfig;
+use crate::net::addr::parse_peer_addr;
+use crate::net::identity::write_private;
+use crate::node::{NodeConfig, start};
+use crate::primitives::address::{decode_address, encode_address};
+
+/// Arguments of `minichain node`.
+#[derive(Debug, clap::Args)]
+pub struct NodeArgs {
+    /// Network to join.
+    #[arg(long, default_value = "devnet", env = "MINICHAIN_NETWORK")]
+    pub network: Network,
+    /// Data directory [default: ~/.local/share/minichain/<network>].
+    #[arg(long, env = "MINICHAIN_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// P2P listen multiaddr (repeatable) [default: /ip4/0.0.0.0/tcp/<network port>].
+    #[arg(long, value_parser = parse_multiaddr)]
+    pub listen: Vec<Multiaddr>,
+    /// Peer to bootstrap from: full multiaddr (/ip4/1.2.3.4/tcp/9000/p2p/<id>) or HOST:PORT.
+    #[arg(long, value_parser = parse_bootstrap)]
+    pub bootstrap: Vec<Multiaddr>,
+    /// Address other hosts can reach this node at (repeatable).
+    #[arg(long = "external-addr", value_parser = parse_multiaddr)]
+    pub external_addr: Vec<Multiaddr>,
+    /// Mine blocks.
+    #[arg(long)]
+    pub mine: bool,
+    /// Mining threads.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: u16,
+    /// Address mined coins go to [default: the node's own key, data-dir/miner.key].
+    #[arg(long)]
+    pub miner_address: Option<String>,
+    /// HTTP API address [default: 127.0.0.1:<network rpc port>]; port 0 picks one.
+    #[arg(long)]
+    pub rpc: Option<SocketAddr>,
+    /// Show protocol messages (debug level for minichain).
+    #[arg(long)]
+    pub debug: bool,
+    /// Log format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    /// Seconds a misbehaving peer stays banned.
+    #[arg(long, default_value_t = 600)]
+    pub ban_secs: u64,
+}
+
+fn parse_multiaddr(s: &str) -> Result<Multiaddr, String> {
+    s.parse().map_err(|_| format!("'{s}' is not a multiaddr (e.g. /ip4/0.0.0.0/tcp/9000)"))
+}
+
+fn parse_bootstrap(s: &str) -> Result<Multiaddr, String> {
+    parse_peer_addr(s).map_err(|e| e.to_string())
+}
+
+/// The key mined coins pay to: from `--miner-address`, or the node's own key file
+/// (created on first use, mode 0600).
+fn payout(args: &NodeArgs, data_dir: &Path) -> Result<[u8; 32]> {
+    let hrp = args.network.params().address_hrp;
+    if let Some(addr) = &args.miner_address {
+        return decode_address(hrp, addr).with_context(|| format!("bad --miner-address '{addr}'"));
+    }
+    let path = data_dir.join("miner.key");
+    let keypair = match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let mut secret = [0u8; 32];
+            hex::decode_to_slice(text.trim(), &mut secret)
+                .ok()
+                .and_then(|()| secp256k1::Keypair::from_secret_bytes(secret).ok())
+                .with_context(|| {
+                    format!("{} does not hold a secret key; move it away", path.display())
+                })?
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let keypair = secp256k1::Keypair::new(&mut rand::rng());
+            write_private(&path, hex::encode(keypair.to_secret_bytes()).as_bytes())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            keypair
+        }
+        Err(e) => bail!("cannot read {}: {e}", path.display()),
+    };
+    Ok(crate::wallet::sign::pubkey_of(&keypair))
+}
+
+/// Runs the node until a signal.
+///
+/// # Errors
+/// A one-line reason the node could not start.
+pub fn run(args: NodeArgs) -> Result<()> {
+    crate::logging::init(args.debug, args.log_format);
+    let params = args.network.params();
+    let data_dir = args.data_dir.clone().unwrap_or_else(|| default_data_dir(args.network));
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("cannot create {}", data_dir.display()))?;
+    let payout = payout(&args, &data_dir)?;
+    let listen = if args.listen.is_empty() {
+        vec![
+            parse_multiaddr(&format!("/ip4/0.0.0.0/tcp/{}", params.default_p2p_port))
+                .map_err(anyhow::Error::msg)?,
+        ]
+    } else {
+        args.listen.clone()
+    };
+    let rpc =
+        args.rpc.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], params.default_rpc_port)));
+    let config = NodeConfig {
+        network: args.network,
+        data_dir,
+        listen,
+        bootstrap: args.bootstrap.clone(),
+        external: args.external_addr.clone(),
+        mine_threads: if args.mine { usize::from(args.threads) } else { 0 },
+        payout,
+        rpc: Some(rpc),
+        ban_duration: Duration::from_secs(args.ban_secs),
+        mempool: MempoolConfig::default(),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let node = start(config).await?;
+        if args.mine {
+            info!(address = %encode_address(params.address_hrp, &payout), threads = args.threads, "mining");
+        }
+        for addr in node.listen_addrs() {
+            if !crate::net::addr::is_loopback(&addr) {
+                info!(addr = %addr, "other hosts can join with --bootstrap {addr}");
+            }
+        }
+        wait_for_signal().await;
+        node.shutdown().await;
+        Ok(())
+    })
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

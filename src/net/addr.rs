@@ -1,0 +1,91 @@
+//! Peer addresses as operators type them: a full multiaddr or plain `HOST:PORT`.
+
+use libp2p::Multiaddr;
+use libp2p::multiaddr::Protocol;
+
+/// A `--bootstrap` value that is neither a multiaddr nor `HOST:PORT`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{0}' is not a multiaddr (/ip4/1.2.3.4/tcp/9000/p2p/<id>) or HOST:PORT")]
+pub struct AddrError(pub String);
+
+/// Parses `/ip4/.../tcp/...[/p2p/...]`, `IP:PORT`, `[IPv6]:PORT` or `name:PORT`.
+///
+/// # Errors
+/// [`AddrError`] naming the input.
+pub fn parse_peer_addr(s: &str) -> Result<Multiaddr, AddrError> {
+    let s = s.trim();
+    if s.starts_with('/') {
+        return s.parse().map_err(|_| AddrError(s.into()));
+    }
+    let (host, port) = s.rsplit_once(':').ok_or_else(|| AddrError(s.into()))?;
+    let port: u16 = port.parse().map_err(|_| AddrError(s.into()))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let mut addr = Multiaddr::empty();
+    match host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(ip)) => addr.push(Protocol::Ip4(ip)),
+        Ok(std::net::IpAddr::V6(ip)) => addr.push(Protocol::Ip6(ip)),
+        Err(_) if !host.is_empty() && !host.contains(['/', ' ']) => {
+            addr.push(Protocol::Dns(host.to_owned().into()))
+        }
+        Err(_) => return Err(AddrError(s.into())),
+    }
+    addr.push(Protocol::Tcp(port));
+    Ok(addr)
+}
+
+/// The peer id at the end of `addr`, if any.
+pub fn peer_id_of(addr: &Multiaddr) -> Option<libp2p::PeerId> {
+    addr.iter().find_map(|p| match p {
+        Protocol::P2p(id) => Some(id),
+        _ => None,
+    })
+}
+
+/// Whether `addr` is loopback, private or link-local (fine to dial on one host or LAN).
+pub fn is_local(addr: &Multiaddr) -> bool {
+    addr.iter().any(|p| match p {
+        Protocol::Ip4(ip) => {
+            ip.is_loopback() || ip.is_private() || ip.is_link_local() || ip.is_unspecified()
+        }
+        Protocol::Ip6(ip) => ip.is_loopback() || ip.is_unspecified(),
+        _ => false,
+    })
+}
+
+/// Whether `addr` is a loopback address (useless to another host).
+pub fn is_loopback(addr: &Multiaddr) -> bool {
+    addr.iter().any(|p| match p {
+        Protocol::Ip4(ip) => ip.is_loopback(),
+        Protocol::Ip6(ip) => ip.is_loopback(),
+        _ => false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_multiaddrs_and_host_port() {
+        let full =
+            "/ip4/10.0.0.2/tcp/9000/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN";
+        assert!(peer_id_of(&parse_peer_addr(full).unwrap()).is_some());
+        assert_eq!(
+            parse_peer_addr("127.0.0.1:9000").unwrap().to_string(),
+            "/ip4/127.0.0.1/tcp/9000"
+        );
+        assert_eq!(parse_peer_addr("[::1]:9000").unwrap().to_string(), "/ip6/::1/tcp/9000");
+        assert_eq!(
+            parse_peer_addr("node1.lan:9000").unwrap().to_string(),
+            "/dns/node1.lan/tcp/9000"
+        );
+    }
+
+    #[test]
+    fn rejects_nonsense_with_the_input_named() {
+        for bad in ["", "9000", "host:", "host:99999", "/ip4/nope", ":9000"] {
+            let err = parse_peer_addr(bad).unwrap_err();
+            assert!(err.to_string().contains(bad.trim()), "{err}");
+        }
+    }
+}

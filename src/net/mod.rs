@@ -1,0 +1,11 @@
+//! The libp2p edge: TCP + noise + yamux, identify, ping, Kademlia, gossipsub and the
+//! request-response sync protocol. It carries messages; the node core decides.
+
+pub mod addr;
+pub mod behaviour;
+pub mod codec;
+pub mod identity;
+pub mod protocol;
+pub mod service;
+
+pub use service::{GossipKind, NetCommand, NetConfig, NetEvent, NetInfo, PeerInfo};

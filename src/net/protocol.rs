@@ -1,0 +1,83 @@
+//! Protocol ids, gossip topics, the sync protocol's messages, and their size limits.
+//!
+//! Every name carries the network, so nodes of different networks never exchange data:
+//! `/minichain/<network>/kad/1.0.0`, `/minichain/<network>/sync/1`, and the gossipsub
+//! topics `minichain/<network>/blocks` and `minichain/<network>/txs`. Blocks, headers and
+//! transactions travel in their consensus encoding; the sync envelopes are bincode.
+
+use serde::{Deserialize, Serialize};
+
+use crate::consensus::Network;
+
+/// Most headers in one `Headers` response.
+pub const MAX_HEADERS: usize = 2_000;
+/// Most blocks asked for in one `Blocks` request.
+pub const MAX_BLOCKS_PER_REQUEST: usize = 16;
+/// Largest request frame: a locator or a list of block hashes fits many times over.
+pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
+/// Largest response frame: a full batch of maximum-size blocks plus framing.
+pub const MAX_RESPONSE_BYTES: usize = MAX_BLOCKS_PER_REQUEST * 1_000_000 + 64 * 1024;
+/// Largest gossip message: a maximum-size block plus gossipsub's framing (~155 bytes).
+pub const MAX_GOSSIP_BYTES: usize = 1_000_000 + 4 * 1024;
+
+/// Kademlia protocol id of `network`.
+pub fn kad_protocol(network: Network) -> String {
+    format!("/minichain/{network}/kad/1.0.0")
+}
+
+/// Sync request-response protocol id of `network`.
+pub fn sync_protocol(network: Network) -> String {
+    format!("/minichain/{network}/sync/1")
+}
+
+/// Gossipsub topic for blocks.
+pub fn blocks_topic(network: Network) -> String {
+    format!("minichain/{network}/blocks")
+}
+
+/// Gossipsub topic for transactions.
+pub fn txs_topic(network: Network) -> String {
+    format!("minichain/{network}/txs")
+}
+
+/// A node's view of its own chain, exchanged on connect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainTip {
+    /// Genesis hash: peers on another chain are dropped.
+    pub genesis: [u8; 32],
+    /// Active tip hash.
+    pub tip: [u8; 32],
+    /// Active tip height.
+    pub height: u32,
+    /// Cumulative work of the tip, little-endian.
+    pub work: [u8; 32],
+}
+
+/// A request on the sync protocol.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SyncRequest {
+    /// "What is your tip?"
+    Status,
+    /// Headers after the first locator hash we share, at most `max`.
+    Headers {
+        /// Block locator: hashes from our tip back to genesis, densest near the tip.
+        locator: Vec<[u8; 32]>,
+        /// Most headers wanted (capped at [`MAX_HEADERS`]).
+        max: u32,
+    },
+    /// Blocks by hash (at most [`MAX_BLOCKS_PER_REQUEST`]).
+    Blocks(Vec<[u8; 32]>),
+}
+
+/// A response on the sync protocol.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SyncResponse {
+    /// Our tip.
+    Status(ChainTip),
+    /// Concatenated 80-byte headers, in chain order.
+    Headers(Vec<u8>),
+    /// Consensus-encoded blocks we have, in the order asked (unknown ones left out).
+    Blocks(Vec<Vec<u8>>),
+    /// The request was malformed or over a limit.
+    Refused(String),
+}

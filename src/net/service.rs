@@ -1,0 +1,553 @@
+//! The network task: owns the Swarm, turns swarm events into [`NetEvent`]s for the node
+//! core, and carries out the core's [`NetCommand`]s. It carries; it never decides.
+//!
+//! Libp2p handles that must be used from this task (response channels, gossip message
+//! ids) stay here in maps keyed by a plain `u64`, so the core only ever sees ids.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::mpsc::{SyncSender, TrySendError};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageId};
+use libp2p::multiaddr::Protocol;
+use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
+use libp2p::swarm::SwarmEvent;
+use libp2p::{Multiaddr, PeerId, Swarm, identify, kad, noise, ping, tcp, yamux};
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+use super::addr::{is_local, peer_id_of};
+use super::behaviour::{self, Behaviour, BehaviourEvent};
+use super::protocol::{SyncRequest, SyncResponse, blocks_topic, kad_protocol, txs_topic};
+use crate::consensus::Network;
+
+/// Peers we try to stay connected to; below this, discovered peers are dialled.
+pub const TARGET_PEERS: usize = 8;
+/// Capacity of the command channel into this task.
+pub const COMMAND_CAPACITY: usize = 4_096;
+
+/// Which gossip topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GossipKind {
+    /// `minichain/<network>/blocks`.
+    Block,
+    /// `minichain/<network>/txs`.
+    Tx,
+}
+
+/// What the network tells the node core.
+#[derive(Debug)]
+pub enum NetEvent {
+    /// First connection to a peer.
+    Connected {
+        /// The peer.
+        peer: PeerId,
+        /// Its address on this connection.
+        addr: Multiaddr,
+    },
+    /// Last connection to a peer closed.
+    Disconnected {
+        /// The peer.
+        peer: PeerId,
+    },
+    /// A gossip message waiting for a verdict (answer with [`NetCommand::Verdict`]).
+    Gossip {
+        /// Id to answer with.
+        id: u64,
+        /// Who relayed it.
+        peer: PeerId,
+        /// Topic.
+        kind: GossipKind,
+        /// Payload.
+        data: Vec<u8>,
+    },
+    /// A sync request (answer with [`NetCommand::Respond`]).
+    Request {
+        /// Id to answer with.
+        id: u64,
+        /// Who asks.
+        peer: PeerId,
+        /// The request.
+        req: SyncRequest,
+    },
+    /// The answer to one of our requests.
+    Response {
+        /// The id we sent it with.
+        id: u64,
+        /// Who answered.
+        peer: PeerId,
+        /// The answer.
+        resp: SyncResponse,
+    },
+    /// One of our requests failed (timeout, disconnect, unsupported, bad frame).
+    RequestFailed {
+        /// The id we sent it with.
+        id: u64,
+        /// The peer asked.
+        peer: PeerId,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// What the node core asks the network to do.
+#[derive(Debug)]
+pub enum NetCommand {
+    /// Gossip `data` on a topic.
+    Publish {
+        /// Topic.
+        kind: GossipKind,
+        /// Payload.
+        data: Vec<u8>,
+    },
+    /// Send a sync request; the answer comes back with the same id.
+    Request {
+        /// Our id for it.
+        id: u64,
+        /// To whom.
+        peer: PeerId,
+        /// The request.
+        req: SyncRequest,
+    },
+    /// Answer an inbound request.
+    Respond {
+        /// The request's id.
+        id: u64,
+        /// The answer.
+        resp: SyncResponse,
+    },
+    /// Verdict on a gossip message: forward it, drop it, or drop it and penalise.
+    Verdict {
+        /// The message's id.
+        id: u64,
+        /// The verdict.
+        acceptance: MessageAcceptance,
+    },
+    /// Disconnect and refuse a peer for a while.
+    Ban {
+        /// The peer.
+        peer: PeerId,
+        /// Why (logged).
+        reason: String,
+    },
+    /// Dial an address.
+    Dial(Multiaddr),
+    /// Stop the task.
+    Shutdown,
+}
+
+/// A connected peer as the API shows it.
+#[derive(Debug, Clone)]
+pub struct PeerInfo {
+    /// Remote address of the connection.
+    pub addr: Multiaddr,
+    /// True if we dialled it.
+    pub outbound: bool,
+    /// Identify agent, once known.
+    pub agent: Option<String>,
+}
+
+/// The network's state, shared read-only with the API.
+#[derive(Debug, Clone, Default)]
+pub struct NetInfo {
+    /// Our peer id.
+    pub peer_id: Option<PeerId>,
+    /// Addresses we listen on, with `/p2p/<id>`.
+    pub listen_addrs: Vec<Multiaddr>,
+    /// Connected peers.
+    pub peers: BTreeMap<PeerId, PeerInfo>,
+}
+
+/// Network settings.
+#[derive(Debug, Clone)]
+pub struct NetConfig {
+    /// Network (protocol ids, topics).
+    pub network: Network,
+    /// Addresses to listen on.
+    pub listen: Vec<Multiaddr>,
+    /// Peers to dial at start (and add to Kademlia when they carry a peer id).
+    pub bootstrap: Vec<Multiaddr>,
+    /// Addresses other hosts can reach us at.
+    pub external: Vec<Multiaddr>,
+    /// How long a banned peer is refused.
+    pub ban_duration: Duration,
+}
+
+/// Why the network could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    /// Building the transport or behaviour failed.
+    #[error("cannot build the libp2p swarm: {0}")]
+    Build(String),
+    /// Listening failed (address in use, bad address).
+    #[error("cannot listen on {addr}: {error}")]
+    Listen {
+        /// The address.
+        addr: Multiaddr,
+        /// Why.
+        error: String,
+    },
+}
+
+/// Builds the swarm and starts listening. Returns once every listen address is bound, so
+/// the caller can print the addresses straight away.
+///
+/// # Errors
+/// [`NetError`] if the swarm cannot be built or an address cannot be bound.
+pub async fn start(
+    key: libp2p::identity::Keypair,
+    config: &NetConfig,
+    info: &Arc<RwLock<NetInfo>>,
+) -> Result<Swarm<Behaviour>, NetError> {
+    let network = config.network;
+    let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)
+        .map_err(|e| NetError::Build(e.to_string()))?
+        .with_dns()
+        .map_err(|e| NetError::Build(e.to_string()))?
+        .with_behaviour(|key| behaviour::build(key, network))
+        .map_err(|e| NetError::Build(e.to_string()))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build();
+    let local = *swarm.local_peer_id();
+    for addr in &config.listen {
+        swarm
+            .listen_on(addr.clone())
+            .map_err(|e| NetError::Listen { addr: addr.clone(), error: e.to_string() })?;
+    }
+    let mut bound = 0;
+    while bound < config.listen.len() {
+        match swarm.select_next_some().await {
+            SwarmEvent::NewListenAddr { address, .. } => {
+                bound += 1;
+                record_listen_addr(info, &address, local);
+            }
+            SwarmEvent::ListenerError { error, .. }
+            | SwarmEvent::ListenerClosed { reason: Err(error), .. } => {
+                return Err(NetError::Listen {
+                    addr: config.listen[0].clone(),
+                    error: error.to_string(),
+                });
+            }
+            other => debug!(event = ?other, "swarm event before listening"),
+        }
+    }
+    for addr in &config.external {
+        swarm.add_external_address(addr.clone());
+    }
+    if let Ok(mut i) = info.write() {
+        i.peer_id = Some(local);
+    }
+    Ok(swarm)
+}
+
+fn record_listen_addr(info: &Arc<RwLock<NetInfo>>, address: &Multiaddr, local: PeerId) {
+    let full = address.clone().with(Protocol::P2p(local));
+    info!(addr = %full, "listening");
+    if let Ok(mut i) = info.write() {
+        i.listen_addrs.push(full);
+    }
+}
+
+/// Pending libp2p handles, keyed by the ids the core sees.
+#[derive(Default)]
+struct Pending {
+    next_id: u64,
+    gossip: HashMap<u64, (MessageId, PeerId)>,
+    inbound: HashMap<u64, ResponseChannel<SyncResponse>>,
+    outbound: HashMap<OutboundRequestId, u64>,
+}
+
+impl Pending {
+    fn id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+}
+
+/// The task's state besides the swarm.
+struct Service<E> {
+    network: Network,
+    events: SyncSender<E>,
+    info: Arc<RwLock<NetInfo>>,
+    pending: Pending,
+    bans: Vec<(Instant, PeerId)>,
+    ban_duration: Duration,
+    blocks: IdentTopic,
+    txs: IdentTopic,
+}
+
+/// Runs the network task until [`NetCommand::Shutdown`] or the command channel closes.
+/// Events go to `events` as whatever type the consumer wraps them in.
+pub async fn run<E: From<NetEvent> + Send + 'static>(
+    mut swarm: Swarm<Behaviour>,
+    config: NetConfig,
+    mut commands: mpsc::Receiver<NetCommand>,
+    events: SyncSender<E>,
+    info: Arc<RwLock<NetInfo>>,
+) {
+    let mut svc = Service {
+        network: config.network,
+        events,
+        info,
+        pending: Pending::default(),
+        bans: Vec::new(),
+        ban_duration: config.ban_duration,
+        blocks: IdentTopic::new(blocks_topic(config.network)),
+        txs: IdentTopic::new(txs_topic(config.network)),
+    };
+    for addr in &config.bootstrap {
+        if let Some(peer) = peer_id_of(addr) {
+            let plain: Multiaddr = addr.iter().filter(|p| !matches!(p, Protocol::P2p(_))).collect();
+            swarm.behaviour_mut().kad.add_address(&peer, plain);
+        }
+        match swarm.dial(addr.clone()) {
+            Ok(()) => info!(addr = %addr, "dialing bootstrap peer"),
+            Err(e) => warn!(addr = %addr, error = %e, "cannot dial bootstrap peer"),
+        }
+    }
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut ticks = 0u64;
+    loop {
+        tokio::select! {
+            event = swarm.select_next_some() => svc.on_swarm_event(&mut swarm, event),
+            command = commands.recv() => match command {
+                Some(NetCommand::Shutdown) | None => break,
+                Some(command) => svc.on_command(&mut swarm, command),
+            },
+            _ = tick.tick() => {
+                ticks += 1;
+                svc.on_tick(&mut swarm, ticks);
+            }
+        }
+    }
+    info!("network stopped");
+}
+
+impl<E: From<NetEvent>> Service<E> {
+    fn emit(&self, event: NetEvent) {
+        let kind = short(&event);
+        match self.events.try_send(event.into()) {
+            Ok(()) => {}
+            // The core is behind: drop rather than stall the swarm. Gossip without a
+            // verdict times out; a dropped response is retried after its timeout.
+            Err(TrySendError::Full(_)) => warn!(event = kind, "node core busy, event dropped"),
+            Err(TrySendError::Disconnected(_)) => debug!("node core gone"),
+        }
+    }
+
+    fn on_tick(&mut self, swarm: &mut Swarm<Behaviour>, ticks: u64) {
+        let now = Instant::now();
+        let (expired, kept): (Vec<_>, Vec<_>) = self.bans.drain(..).partition(|(t, _)| *t <= now);
+        self.bans = kept;
+        for (_, peer) in expired {
+            swarm.behaviour_mut().blocked.unblock_peer(peer);
+            info!(peer = %peer, "ban expired");
+        }
+        // A random walk every 10 s while short of peers keeps discovery going.
+        if ticks.is_multiple_of(10) && swarm.connected_peers().count() < TARGET_PEERS {
+            swarm.behaviour_mut().kad.get_closest_peers(PeerId::random());
+        }
+    }
+
+    fn on_command(&mut self, swarm: &mut Swarm<Behaviour>, command: NetCommand) {
+        let b = swarm.behaviour_mut();
+        match command {
+            NetCommand::Publish { kind, data } => {
+                let topic = match kind {
+                    GossipKind::Block => self.blocks.clone(),
+                    GossipKind::Tx => self.txs.clone(),
+                };
+                match b.gossipsub.publish(topic, data) {
+                    Ok(_) | Err(gossipsub::PublishError::Duplicate) => {}
+                    Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {
+                        debug!(?kind, "no peers to gossip to")
+                    }
+                    Err(e) => warn!(?kind, error = %e, "gossip publish failed"),
+                }
+            }
+            NetCommand::Request { id, peer, req } => {
+                debug!(peer = %peer, ?req, "sync request out");
+                let request_id = b.sync.send_request(&peer, req);
+                self.pending.outbound.insert(request_id, id);
+            }
+            NetCommand::Respond { id, resp } => {
+                if let Some(channel) = self.pending.inbound.remove(&id) {
+                    // Fails only if the peer is gone; nothing to do then.
+                    let _ = b.sync.send_response(channel, resp);
+                }
+            }
+            NetCommand::Verdict { id, acceptance } => {
+                if let Some((msg_id, source)) = self.pending.gossip.remove(&id) {
+                    b.gossipsub.report_message_validation_result(&msg_id, &source, acceptance);
+                }
+            }
+            NetCommand::Ban { peer, reason } => {
+                warn!(peer = %peer, %reason, secs = self.ban_duration.as_secs(), "banning peer");
+                b.blocked.block_peer(peer);
+                b.kad.remove_peer(&peer);
+                self.bans.push((Instant::now() + self.ban_duration, peer));
+                let _ = swarm.disconnect_peer_id(peer);
+            }
+            NetCommand::Dial(addr) => {
+                if let Err(e) = swarm.dial(addr.clone()) {
+                    warn!(addr = %addr, error = %e, "dial failed");
+                }
+            }
+            NetCommand::Shutdown => {}
+        }
+    }
+
+    fn on_swarm_event(&mut self, swarm: &mut Swarm<Behaviour>, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::NewListenAddr { address, .. } => {
+                record_listen_addr(&self.info, &address, *swarm.local_peer_id());
+            }
+            SwarmEvent::ConnectionEstablished { peer_id, endpoint, num_established, .. } => {
+                if num_established.get() == 1 {
+                    let addr = endpoint.get_remote_address().clone();
+                    let outbound = endpoint.is_dialer();
+                    info!(peer = %peer_id, addr = %addr, outbound, "peer connected");
+                    if let Ok(mut i) = self.info.write() {
+                        i.peers.insert(
+                            peer_id,
+                            PeerInfo { addr: addr.clone(), outbound, agent: None },
+                        );
+                    }
+                    self.emit(NetEvent::Connected { peer: peer_id, addr });
+                }
+            }
+            SwarmEvent::ConnectionClosed { peer_id, num_established: 0, cause, .. } => {
+                info!(peer = %peer_id, cause = ?cause.map(|c| c.to_string()), "peer disconnected");
+                if let Ok(mut i) = self.info.write() {
+                    i.peers.remove(&peer_id);
+                }
+                self.emit(NetEvent::Disconnected { peer: peer_id });
+            }
+            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+                debug!(peer = ?peer_id, error = %error, "outgoing connection failed");
+            }
+            SwarmEvent::Behaviour(event) => self.on_behaviour_event(swarm, event),
+            other => debug!(event = ?other, "swarm event"),
+        }
+    }
+
+    fn on_behaviour_event(&mut self, swarm: &mut Swarm<Behaviour>, event: BehaviourEvent) {
+        match event {
+            BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
+                self.on_identify(swarm, peer_id, info);
+            }
+            BehaviourEvent::Kad(kad::Event::RoutingUpdated {
+                peer,
+                addresses,
+                is_new_peer,
+                ..
+            }) => {
+                if is_new_peer {
+                    debug!(peer = %peer, "discovered via kademlia");
+                }
+                let connected = swarm.connected_peers().count();
+                if !swarm.is_connected(&peer) && connected < TARGET_PEERS {
+                    let addr = addresses.first().clone();
+                    info!(peer = %peer, addr = %addr, "dialing peer found by kademlia");
+                    let _ = swarm.dial(addr.with(Protocol::P2p(peer)));
+                }
+            }
+            BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            }) => {
+                let kind = if message.topic == self.blocks.hash() {
+                    GossipKind::Block
+                } else if message.topic == self.txs.hash() {
+                    GossipKind::Tx
+                } else {
+                    return;
+                };
+                let id = self.pending.id();
+                self.pending.gossip.insert(id, (message_id, propagation_source));
+                self.emit(NetEvent::Gossip {
+                    id,
+                    peer: propagation_source,
+                    kind,
+                    data: message.data,
+                });
+            }
+            BehaviourEvent::Sync(request_response::Event::Message { peer, message, .. }) => {
+                match message {
+                    request_response::Message::Request { request, channel, .. } => {
+                        let id = self.pending.id();
+                        self.pending.inbound.insert(id, channel);
+                        self.emit(NetEvent::Request { id, peer, req: request });
+                    }
+                    request_response::Message::Response { request_id, response } => {
+                        if let Some(id) = self.pending.outbound.remove(&request_id) {
+                            self.emit(NetEvent::Response { id, peer, resp: response });
+                        }
+                    }
+                }
+            }
+            BehaviourEvent::Sync(request_response::Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            }) => {
+                if let Some(id) = self.pending.outbound.remove(&request_id) {
+                    self.emit(NetEvent::RequestFailed { id, peer, reason: error.to_string() });
+                }
+            }
+            BehaviourEvent::Sync(request_response::Event::InboundFailure {
+                peer, error, ..
+            }) => {
+                debug!(peer = %peer, error = %error, "inbound sync request failed");
+            }
+            BehaviourEvent::Ping(ping::Event { peer, connection, result: Err(error) }) => {
+                debug!(peer = %peer, error = %error, "ping failed, closing connection");
+                swarm.close_connection(connection);
+            }
+            other => debug!(event = ?other, "behaviour event"),
+        }
+    }
+
+    /// Feeds a server-mode peer's listen addresses into Kademlia (it never learns the
+    /// addresses of peers that dialled us), leaving out loopback and private addresses
+    /// unless our connection to that peer is itself local.
+    fn on_identify(&mut self, swarm: &mut Swarm<Behaviour>, peer: PeerId, info: identify::Info) {
+        let kad = kad_protocol(self.network);
+        let conn_addr =
+            self.info.read().ok().and_then(|i| i.peers.get(&peer).map(|p| p.addr.clone()));
+        if let Ok(mut i) = self.info.write()
+            && let Some(p) = i.peers.get_mut(&peer)
+        {
+            p.agent = Some(info.agent_version.clone());
+        }
+        if !info.protocols.iter().any(|p| p.as_ref() == kad) {
+            debug!(peer = %peer, "peer does not speak our kademlia protocol (other network?)");
+            return;
+        }
+        let local_ok = conn_addr.as_ref().is_none_or(is_local);
+        let unique: HashSet<Multiaddr> = info.listen_addrs.into_iter().collect();
+        for addr in unique {
+            if local_ok || !is_local(&addr) {
+                swarm.behaviour_mut().kad.add_address(&peer, addr);
+            }
+        }
+    }
+}
+
+/// A short description of an event for logs (without payloads).
+fn short(e: &NetEvent) -> &'static str {
+    match e {
+        NetEvent::Connected { .. } => "connected",
+        NetEvent::Disconnected { .. } => "disconnected",
+        NetEvent::Gossip { .. } => "gossip",
+        NetEvent::Request { .. } => "request",
+        NetEvent::Response { .. } => "response",
+        NetEvent::RequestFailed { .. } => "request-failed",
+    }
+}
