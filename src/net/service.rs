@@ -132,6 +132,8 @@ pub enum NetCommand {
         /// Why (logged).
         reason: String,
     },
+    /// Lift a ban early.
+    Unban(PeerId),
     /// Dial an address.
     Dial(Multiaddr),
     /// Stop the task.
@@ -391,6 +393,11 @@ impl<E: From<NetEvent>> Service<E> {
                 b.kad.remove_peer(&peer);
                 self.bans.push((Instant::now() + self.ban_duration, peer));
                 let _ = swarm.disconnect_peer_id(peer);
+            }
+            NetCommand::Unban(peer) => {
+                b.blocked.unblock_peer(peer);
+                self.bans.retain(|(_, p)| *p != peer);
+                info!(peer = %peer, "ban lifted");
             }
             NetCommand::Dial(addr) => {
                 if let Err(e) = swarm.dial(addr.clone()) {

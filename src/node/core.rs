@@ -470,6 +470,8 @@ impl Core {
 
     fn on_rpc(&mut self, cmd: RpcCommand, now_unix: u64, out: &mut Vec<Output>) {
         match cmd {
+            // Replies go out after the snapshot is refreshed, so a client that reads
+            // /status right after its call sees the effect of that call.
             RpcCommand::SubmitTx(tx, reply) => {
                 let data = serialize(&tx);
                 let result = self.accept_tx(tx);
@@ -477,10 +479,13 @@ impl Core {
                     info!(%txid, "transaction submitted");
                     out.push(Output::Net(NetCommand::Publish { kind: GossipKind::Tx, data }));
                 }
+                self.refresh_snapshot();
                 let _ = reply.send(result.map_err(|e| e.to_string()));
             }
             RpcCommand::Mine { blocks, reply } => {
-                let _ = reply.send(self.mine_now(blocks, now_unix, out));
+                let result = self.mine_now(blocks, now_unix, out);
+                self.refresh_snapshot();
+                let _ = reply.send(result);
             }
             RpcCommand::Mempool(reply) => {
                 let _ = reply.send(self.mempool.iter_by_fee_rate().map(|e| e.txid).collect());

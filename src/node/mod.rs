@@ -367,6 +367,16 @@ impl NodeHandle {
         self.api().ask(RpcCommand::Mempool).await
     }
 
+    /// Disconnects `peer` and refuses it for the configured ban duration.
+    pub async fn ban(&self, peer: PeerId, reason: &str) {
+        let _ = self.commands.send(NetCommand::Ban { peer, reason: reason.to_owned() }).await;
+    }
+
+    /// Lifts a ban.
+    pub async fn unban(&self, peer: PeerId) {
+        let _ = self.commands.send(NetCommand::Unban(peer)).await;
+    }
+
     /// Dials `addr`.
     pub async fn dial(&self, addr: Multiaddr) {
         let _ = self.commands.send(NetCommand::Dial(addr)).await;

@@ -2,4 +2,6 @@
 
 mod chain;
 mod cli;
+mod harness;
+mod network;
 mod support;

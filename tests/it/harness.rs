@@ -1,0 +1,93 @@
+//! In-process nodes on 127.0.0.1 with ephemeral ports, and waiting with deadlines.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use minichain::consensus::Network;
+use minichain::mempool::MempoolConfig;
+use minichain::node::{NodeConfig, NodeHandle, start};
+use minichain::primitives::{COIN, OutPoint, Transaction, TxOut};
+use minichain::testkit::{key, pubkey, spend};
+
+/// A node and the directory it keeps its data in.
+pub struct TestNode {
+    pub handle: NodeHandle,
+    pub dir: tempfile::TempDir,
+}
+
+pub fn config(dir: &std::path::Path, bootstrap: Vec<libp2p::Multiaddr>) -> NodeConfig {
+    NodeConfig {
+        network: Network::Regtest,
+        data_dir: dir.to_path_buf(),
+        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+        bootstrap,
+        external: vec![],
+        mine_threads: 0,
+        payout: pubkey(&key(1)),
+        rpc: None,
+        ban_duration: Duration::from_secs(3600),
+        mempool: MempoolConfig::default(),
+    }
+}
+
+/// Starts a regtest node bootstrapped from `bootstrap`.
+pub async fn spawn(bootstrap: Vec<libp2p::Multiaddr>) -> TestNode {
+    if std::env::var_os("RUST_LOG").is_some() {
+        minichain::logging::init(false, minichain::logging::LogFormat::Text);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let handle = start(config(dir.path(), bootstrap)).await.unwrap();
+    TestNode { handle, dir }
+}
+
+impl TestNode {
+    /// This node's dialable address.
+    pub fn addr(&self) -> libp2p::Multiaddr {
+        self.handle.listen_addrs()[0].clone()
+    }
+
+    pub fn height(&self) -> u32 {
+        self.handle.status().height
+    }
+
+    pub fn tip(&self) -> String {
+        self.handle.status().tip
+    }
+}
+
+/// Polls `check` every 20 ms until it holds; panics with `what` after `limit`.
+pub async fn wait_until(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// As [`wait_until`] with an async check.
+pub async fn wait_until_async<F: Future<Output = bool>>(
+    what: &str,
+    limit: Duration,
+    mut check: impl FnMut() -> F,
+) {
+    let deadline = Instant::now() + limit;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The coinbase of block `height` mined by a test node (which pays `key(1)` the subsidy,
+/// no fees, extra nonce 0: exactly reproducible).
+pub fn coinbase_of(height: u32) -> (OutPoint, TxOut) {
+    let out = TxOut { value: 50 * COIN, pubkey: pubkey(&key(1)) };
+    let tx = Transaction::coinbase(height, vec![out], 0);
+    (OutPoint { txid: tx.txid(), vout: 0 }, out)
+}
+
+/// A transaction spending the coinbase of `height` to `key(seed)` with a fee.
+pub fn pay_from_coinbase(height: u32, seed: u64) -> Transaction {
+    let coin = coinbase_of(height);
+    let out = TxOut { value: coin.1.value - 10_000, pubkey: pubkey(&key(seed)) };
+    spend(&[coin], vec![out], &[&key(1)])
+}
