@@ -344,8 +344,10 @@ impl ChainState {
     /// What a child of `parent` is checked against. `None` if `parent` is unknown.
     pub fn child_context(&self, parent: &BlockHash, now: u64) -> Option<HeaderContext> {
         let p = &self.index.get(parent)?.entry;
+        // The difficulty schedule starts at block 1 of the parent's chain.
+        let anchor_time = if p.height == 0 { 0 } else { self.ancestor(p, 1)?.header.time };
         Some(HeaderContext {
-            expected_bits: next_bits(self.params, p.height, p.header.time),
+            expected_bits: next_bits(self.params, p.height, p.header.time, anchor_time),
             median_time_past: self.median_time_past(parent),
             now,
         })

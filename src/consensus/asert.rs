@@ -1,8 +1,11 @@
 //! Per-block difficulty with an absolutely scheduled exponential rule (Bitcoin Cash's
 //! aserti3-2d, anchored at genesis).
 //!
-//! The target of the next block depends only on how far the parent is ahead of or behind
-//! the ideal schedule `genesis_time + height * spacing`: every `half_life` seconds behind
+//! The anchor is block 1, not genesis: genesis is hard-coded long before anyone mines, so
+//! a schedule starting there would leave every new network years behind it and pinned at
+//! the easiest target. Block 1 is mined at genesis difficulty and fixes the start time.
+//! The target of a later block depends only on how far its parent is ahead of or behind
+//! the ideal schedule `block1_time + (height - 1) * spacing`: every `half_life` seconds behind
 //! doubles the target (halves difficulty), every `half_life` ahead halves it. Because the
 //! schedule is absolute, errors never accumulate, and a network whose hash power jumps by
 //! 10x settles back to its spacing within a few half-lives.
@@ -15,7 +18,8 @@ use ruint::aliases::U256;
 use super::params::Params;
 use super::pow::{target_from_compact, target_to_compact};
 
-/// Target for the block after a parent at `parent_height` with time `parent_time`.
+/// Target for the block after a parent at `parent_height` (>= 1) with time `parent_time`,
+/// on a chain whose block 1 has time `anchor_time`.
 ///
 /// `anchor_target` is the genesis target; `pow_limit` caps the result.
 pub fn next_target(
@@ -24,9 +28,10 @@ pub fn next_target(
     params: &Params,
     parent_height: u32,
     parent_time: u32,
+    anchor_time: u32,
 ) -> U256 {
-    let time_delta = i128::from(parent_time) - i128::from(params.genesis_time);
-    let ideal = i128::from(params.target_spacing) * i128::from(parent_height);
+    let time_delta = i128::from(parent_time) - i128::from(anchor_time);
+    let ideal = i128::from(params.target_spacing) * (i128::from(parent_height) - 1);
     // Fixed point with 16 fractional bits; i128 cannot overflow for u32 inputs.
     let exponent = ((time_delta - ideal) * 65_536) / i128::from(params.asert_half_life);
     let shifts = exponent >> 16; // floor, also for negative exponents
@@ -50,15 +55,20 @@ pub fn next_target(
     next.clamp(U256::from(1u8), pow_limit)
 }
 
-/// Compact bits demanded for the block after `(parent_height, parent_time)`.
-pub fn next_bits(params: &Params, parent_height: u32, parent_time: u32) -> u32 {
+/// Compact bits demanded for the block after `(parent_height, parent_time)` on a chain
+/// whose block 1 has time `anchor_time` (ignored while the parent is genesis: block 1
+/// itself is mined at the genesis target).
+pub fn next_bits(params: &Params, parent_height: u32, parent_time: u32, anchor_time: u32) -> u32 {
     if params.no_retarget {
         return params.pow_limit_bits;
+    }
+    if parent_height == 0 {
+        return params.genesis_bits;
     }
     // Both are compile-time constants checked by the params tests.
     let anchor = target_from_compact(params.genesis_bits).unwrap_or(U256::from(1u8));
     let limit = target_from_compact(params.pow_limit_bits).unwrap_or(U256::from(1u8));
-    target_to_compact(next_target(anchor, limit, params, parent_height, parent_time))
+    target_to_compact(next_target(anchor, limit, params, parent_height, parent_time, anchor_time))
 }
 
 #[cfg(test)]
@@ -67,34 +77,45 @@ mod tests {
     use crate::consensus::params::{DEVNET, REGTEST};
     use crate::consensus::pow::work_from_bits;
 
+    /// Block 1 of the simulated chains: mined long after genesis, as on any real network.
+    const ANCHOR: u32 = DEVNET.genesis_time + 365 * 86_400;
+
     #[test]
     fn on_schedule_keeps_the_anchor_target() {
         let p = &DEVNET;
-        assert_eq!(next_bits(p, 0, p.genesis_time), p.genesis_bits);
-        assert_eq!(next_bits(p, 100, p.genesis_time + 500), p.genesis_bits);
+        assert_eq!(next_bits(p, 0, p.genesis_time, 0), p.genesis_bits);
+        assert_eq!(next_bits(p, 1, ANCHOR, ANCHOR), p.genesis_bits);
+        assert_eq!(next_bits(p, 101, ANCHOR + 500, ANCHOR), p.genesis_bits);
+    }
+
+    #[test]
+    fn a_genesis_far_in_the_past_does_not_pin_difficulty_at_the_limit() {
+        let p = &DEVNET;
+        // A year after genesis, the second block still gets the genesis target.
+        assert_ne!(next_bits(p, 1, ANCHOR, ANCHOR), p.pow_limit_bits);
     }
 
     #[test]
     fn one_half_life_behind_doubles_the_target() {
         let p = &DEVNET;
         let anchor = target_from_compact(p.genesis_bits).unwrap();
-        let behind = target_from_compact(next_bits(p, 10, p.genesis_time + 50 + 300)).unwrap();
+        let behind = target_from_compact(next_bits(p, 11, ANCHOR + 50 + 300, ANCHOR)).unwrap();
         assert_eq!(behind, anchor * U256::from(2u8));
-        let ahead = target_from_compact(next_bits(p, 70, p.genesis_time + 350 - 300)).unwrap();
+        let ahead = target_from_compact(next_bits(p, 71, ANCHOR + 350 - 300, ANCHOR)).unwrap();
         assert_eq!(ahead, anchor / U256::from(2u8));
     }
 
     #[test]
     fn extremes_clamp_to_the_limit_and_stay_positive() {
         let p = &DEVNET;
-        assert_eq!(next_bits(p, 0, u32::MAX), p.pow_limit_bits);
-        let hardest = target_from_compact(next_bits(p, u32::MAX / 8, p.genesis_time)).unwrap();
+        assert_eq!(next_bits(p, 1, u32::MAX, ANCHOR), p.pow_limit_bits);
+        let hardest = target_from_compact(next_bits(p, u32::MAX / 8, ANCHOR, ANCHOR)).unwrap();
         assert!(hardest >= U256::from(1u8));
     }
 
     #[test]
     fn regtest_never_retargets() {
-        assert_eq!(next_bits(&REGTEST, 500, REGTEST.genesis_time), REGTEST.pow_limit_bits);
+        assert_eq!(next_bits(&REGTEST, 500, REGTEST.genesis_time, 0), REGTEST.pow_limit_bits);
     }
 
     /// Simulates a miner with `speed` times the hash rate the genesis target was made for:
@@ -107,10 +128,10 @@ mod tests {
         // Hash rate that finds genesis-difficulty blocks exactly every target_spacing.
         let base_rate = u256_to_f64(genesis_work) / f64::from(p.target_spacing);
         let rate = base_rate * speed;
-        let mut time = f64::from(p.genesis_time);
+        let mut time = f64::from(ANCHOR);
         let mut times = Vec::new();
-        for height in 0..blocks {
-            let bits = next_bits(p, height, time as u32);
+        for height in 1..blocks {
+            let bits = next_bits(p, height, time as u32, ANCHOR);
             time += u256_to_f64(work_from_bits(bits)) / rate;
             times.push(time);
         }
