@@ -128,7 +128,9 @@ pub static REGTEST: Params = Params {
     max_block_size: 1_000_000,
     max_tx_size: 100_000,
     max_block_inputs: 8_000,
-    max_future_block_time: 120,
+    // Bitcoin's two hours: blocks mined in a burst get MTP+1 times that run ahead of the
+    // clock, and with no retargeting there is nothing to gain by lying about time.
+    max_future_block_time: 7_200,
     default_p2p_port: 18_444,
     default_rpc_port: 18_443,
 };
@@ -152,6 +154,7 @@ pub static DEVNET: Params = Params {
     max_block_size: 1_000_000,
     max_tx_size: 100_000,
     max_block_inputs: 8_000,
+    // Short: with ASERT every second of claimed lateness eases the difficulty.
     max_future_block_time: 120,
     default_p2p_port: 9_000,
     default_rpc_port: 8_332,

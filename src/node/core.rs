@@ -504,8 +504,17 @@ impl Core {
             return Err("mining on demand is only available on regtest".into());
         }
         let mut hashes = Vec::new();
+        let max_time = now_unix + u64::from(self.chain.params().max_future_block_time);
         for _ in 0..n {
             let template = build_template(&self.chain, &self.mempool, self.mining.payout, now_unix);
+            if u64::from(template.block.header.time) > max_time {
+                return Err(format!(
+                    "mined {} blocks, then stopped: block times must stay after the median of the \
+                     last 11 and would now run more than {} s ahead of the clock; wait and retry",
+                    hashes.len(),
+                    self.chain.params().max_future_block_time
+                ));
+            }
             let block = mine_template(template, 1, &AtomicBool::new(false), &self.hashes)
                 .ok_or("nonce search was cancelled")?;
             let hash = block.block_hash();
