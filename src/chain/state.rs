@@ -24,7 +24,7 @@ use crate::consensus::header::{HeaderContext, check_header, check_header_in_cont
 use crate::consensus::params::MEDIAN_TIME_SPAN;
 use crate::consensus::pow::work_from_bits;
 use crate::consensus::{BlockError, Params};
-use crate::primitives::{Block, BlockHash, BlockHeader, Coin, OutPoint};
+use crate::primitives::{Block, BlockHash, BlockHeader, Coin, OutPoint, Transaction, Txid};
 use crate::store::{BlockStep, Store, StoreError};
 
 /// What happened to a block handed to [`ChainState::accept_block`].
@@ -132,6 +132,7 @@ impl ChainState {
                 height: 0,
                 diff: &empty,
                 undo: Some(&Default::default()),
+                txids: &[],
             };
             store.commit(&[step], genesis_hash, &[])?;
         }
@@ -529,7 +530,8 @@ impl ChainState {
         let reader = self.store.utxo_reader()?;
         let (diff, undo) = connect_block(&block, height, &reader, self.params, self.sig_mode)?;
         drop(reader);
-        let step = BlockStep { hash, height, diff: &diff, undo: Some(&undo) };
+        let txids: Vec<Txid> = block.txs.iter().map(Transaction::txid).collect();
+        let step = BlockStep { hash, height, diff: &diff, undo: Some(&undo), txids: &txids };
         self.store.commit(&[step], hash, &[])?;
         self.active.push(hash);
         Ok(block)
@@ -543,8 +545,10 @@ impl ChainState {
         }
         let block = self.store.block(&hash)?.ok_or_else(|| missing_data(hash))?;
         let undo = self.store.undo(&hash)?.ok_or_else(|| inconsistent("undo data missing"))?;
-        let diff = disconnect_diff(&block, &undo);
-        let step = BlockStep { hash, height: node.entry.height, diff: &diff, undo: None };
+        let diff = disconnect_diff(&block, node.entry.height, &undo);
+        let txids: Vec<Txid> = block.txs.iter().map(Transaction::txid).collect();
+        let step =
+            BlockStep { hash, height: node.entry.height, diff: &diff, undo: None, txids: &txids };
         self.store.commit(&[step], node.entry.header.prev_blockhash, &[])?;
         self.active.pop();
         self.candidates.insert(Candidate(node.entry.chain_work, Reverse(node.seq), hash));

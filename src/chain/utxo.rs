@@ -33,11 +33,12 @@ impl UtxoView for HashMap<OutPoint, Coin> {
     }
 }
 
-/// Changes to the UTXO set: remove `spent`, then add `created`.
+/// Changes to the UTXO set: remove `spent`, then add `created`. Removed entries carry
+/// their coin so the address index can be kept in step.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UtxoDiff {
-    /// Outpoints removed.
-    pub spent: Vec<OutPoint>,
+    /// Coins removed.
+    pub spent: Vec<(OutPoint, Coin)>,
     /// Coins added.
     pub created: Vec<(OutPoint, Coin)>,
 }
@@ -158,10 +159,7 @@ pub fn connect_block(
         return Err(BlockError::CoinbaseOverpay { paid, allowed }.into());
     }
     verify_checks(block, &checks, sig_mode)?;
-    let diff = UtxoDiff {
-        spent: undo.spent.iter().map(|(op, _)| *op).collect(),
-        created: created.into_iter().collect(),
-    };
+    let diff = UtxoDiff { spent: undo.spent.clone(), created: created.into_iter().collect() };
     Ok((diff, undo))
 }
 
@@ -184,14 +182,19 @@ fn verify_checks(
     }
 }
 
-/// The diff that takes `block` back out of the UTXO set, given its undo data.
-pub fn disconnect_diff(block: &Block, undo: &BlockUndo) -> UtxoDiff {
+/// The diff that takes `block` (at `height`) back out of the UTXO set, given its undo data.
+/// Outputs spent within the block itself are listed too; removing them is a no-op.
+pub fn disconnect_diff(block: &Block, height: u32, undo: &BlockUndo) -> UtxoDiff {
     let spent = block
         .txs
         .iter()
-        .flat_map(|tx| {
+        .enumerate()
+        .flat_map(|(i, tx)| {
             let txid: Txid = tx.txid();
-            (0..tx.outputs.len() as u32).map(move |vout| OutPoint { txid, vout })
+            tx.outputs.iter().enumerate().map(move |(vout, output)| {
+                let coin = Coin { output: *output, height, is_coinbase: i == 0 };
+                (OutPoint { txid, vout: vout as u32 }, coin)
+            })
         })
         .collect();
     UtxoDiff { spent, created: undo.spent.clone() }

@@ -58,6 +58,9 @@ pub enum VerifyError {
         /// The highest block in the height index.
         indexed: BlockHash,
     },
+    /// The address index disagrees with the UTXO set.
+    #[error("address index differs from the UTXO set: {0}")]
+    AddrIndex(String),
     /// The UTXO sets differ.
     #[error(
         "UTXO set differs from the one rebuilt from blocks: {missing} missing, {extra} extra, \
@@ -100,7 +103,7 @@ pub fn verify_store(store: &Store) -> Result<VerifyReport, VerifyError> {
                     }
                     ConnectError::Store(e) => VerifyError::Store(e),
                 })?;
-            for op in &diff.spent {
+            for (op, _) in &diff.spent {
                 utxos.remove(op);
             }
             utxos.extend(diff.created);
@@ -113,7 +116,11 @@ pub fn verify_store(store: &Store) -> Result<VerifyReport, VerifyError> {
     if stored != indexed {
         return Err(VerifyError::TipMismatch { stored, indexed });
     }
-    compare(store, utxos, height - 1, indexed)
+    let report = compare(store, utxos, height - 1, indexed)?;
+    match store.check_addr_index()? {
+        Some(problem) => Err(VerifyError::AddrIndex(problem)),
+        None => Ok(report),
+    }
 }
 
 fn compare(

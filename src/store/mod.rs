@@ -9,6 +9,7 @@ mod error;
 pub mod tables;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use redb::backends::InMemoryBackend;
 use redb::{
@@ -22,7 +23,7 @@ use crate::chain::index::IndexEntry;
 use crate::chain::utxo::{BlockUndo, UtxoDiff, UtxoView};
 use crate::consensus::Network;
 use crate::primitives::encode::{Decode, deserialize, serialize};
-use crate::primitives::{Block, BlockHash, Coin, OutPoint};
+use crate::primitives::{Block, BlockHash, Coin, OutPoint, Txid};
 
 /// One block's step in a commit.
 pub struct BlockStep<'a> {
@@ -34,11 +35,15 @@ pub struct BlockStep<'a> {
     pub diff: &'a UtxoDiff,
     /// `Some` when connecting (undo data to keep), `None` when disconnecting.
     pub undo: Option<&'a BlockUndo>,
+    /// The block's txids, in order (for the transaction index).
+    pub txids: &'a [Txid],
 }
 
-/// The redb database of one network.
+/// The redb database of one network. Clones share the database: readers see consistent
+/// snapshots and never block the writer.
+#[derive(Clone)]
 pub struct Store {
-    db: Database,
+    db: Arc<Database>,
     network: Network,
 }
 
@@ -116,9 +121,11 @@ impl Store {
             txn.open_table(HEIGHTS)?;
             txn.open_table(UTXOS)?;
             txn.open_table(UNDO)?;
+            txn.open_table(TX_INDEX)?;
+            txn.open_table(ADDR_INDEX)?;
         }
         txn.commit()?;
-        Ok(Self { db, network })
+        Ok(Self { db: Arc::new(db), network })
     }
 
     /// The network this database belongs to.
@@ -251,23 +258,37 @@ impl Store {
         let txn = self.db.begin_write()?;
         {
             let mut utxos = txn.open_table(UTXOS)?;
+            let mut by_owner = txn.open_table(ADDR_INDEX)?;
             let mut undo_table = txn.open_table(UNDO)?;
             let mut heights = txn.open_table(HEIGHTS)?;
+            let mut txs = txn.open_table(TX_INDEX)?;
             for step in steps {
-                for op in &step.diff.spent {
+                for (op, coin) in &step.diff.spent {
                     utxos.remove(&op.to_bytes())?;
+                    by_owner.remove(&owner_key(&coin.output.pubkey, op))?;
                 }
                 for (op, coin) in &step.diff.created {
-                    utxos.insert(&op.to_bytes(), serialize(coin).as_slice())?;
+                    let value = serialize(coin);
+                    utxos.insert(&op.to_bytes(), value.as_slice())?;
+                    by_owner.insert(&owner_key(&coin.output.pubkey, op), value.as_slice())?;
                 }
                 match step.undo {
                     Some(undo) => {
                         undo_table.insert(&step.hash.0, serialize(undo).as_slice())?;
                         heights.insert(step.height, &step.hash.0)?;
+                        for (pos, txid) in step.txids.iter().enumerate() {
+                            let mut loc = [0u8; 36];
+                            loc[..32].copy_from_slice(&step.hash.0);
+                            loc[32..].copy_from_slice(&(pos as u32).to_le_bytes());
+                            txs.insert(&txid.0, &loc)?;
+                        }
                     }
                     None => {
                         undo_table.remove(&step.hash.0)?;
                         heights.remove(step.height)?;
+                        for txid in step.txids {
+                            txs.remove(&txid.0)?;
+                        }
                     }
                 }
             }
@@ -294,6 +315,86 @@ impl Store {
         Ok(())
     }
 
+    /// The index entry of `hash`.
+    ///
+    /// # Errors
+    /// [`StoreError`] on read failure or a corrupt entry.
+    pub fn index_entry(&self, hash: &BlockHash) -> Result<Option<IndexEntry>, StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(BLOCK_INDEX)?;
+        let value = table.get(&hash.0)?;
+        value.map(|v| decode("block_index", v.value())).transpose()
+    }
+
+    /// Where an active-chain transaction is: its block and position.
+    ///
+    /// # Errors
+    /// [`StoreError`] on read failure.
+    pub fn tx_location(&self, txid: &Txid) -> Result<Option<(BlockHash, u32)>, StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(TX_INDEX)?;
+        Ok(table.get(&txid.0)?.map(|v| {
+            let loc = v.value();
+            let mut hash = [0u8; 32];
+            hash.copy_from_slice(&loc[..32]);
+            (BlockHash(hash), u32::from_le_bytes([loc[32], loc[33], loc[34], loc[35]]))
+        }))
+    }
+
+    /// Every unspent coin locked to `pubkey`, in outpoint order.
+    ///
+    /// # Errors
+    /// [`StoreError`] on read failure or a corrupt entry.
+    pub fn coins_of(&self, pubkey: &[u8; 32]) -> Result<Vec<(OutPoint, Coin)>, StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(ADDR_INDEX)?;
+        let mut low = [0u8; 68];
+        low[..32].copy_from_slice(pubkey);
+        let mut high = [0xffu8; 68];
+        high[..32].copy_from_slice(pubkey);
+        let mut out = Vec::new();
+        for item in table.range::<&[u8; 68]>(&low..=&high)? {
+            let (key, value) = item?;
+            let mut op = [0u8; 36];
+            op.copy_from_slice(&key.value()[32..]);
+            out.push((OutPoint::from_bytes(&op), decode("addr_index", value.value())?));
+        }
+        Ok(out)
+    }
+
+    /// Checks that the address index holds exactly the UTXO set. Returns the first
+    /// discrepancy found, if any.
+    ///
+    /// # Errors
+    /// [`StoreError`] on read failure.
+    pub fn check_addr_index(&self) -> Result<Option<String>, StoreError> {
+        let txn = self.read()?;
+        let utxos = txn.open_table(UTXOS)?;
+        let index = txn.open_table(ADDR_INDEX)?;
+        if utxos.len()? != index.len()? {
+            return Ok(Some(format!(
+                "{} coins but {} address index entries",
+                utxos.len()?,
+                index.len()?
+            )));
+        }
+        for item in index.iter()? {
+            let (key, value) = item?;
+            let mut op = [0u8; 36];
+            op.copy_from_slice(&key.value()[32..]);
+            let coin: Coin = decode("addr_index", value.value())?;
+            let stored = utxos.get(&op)?.map(|v| v.value().to_vec());
+            let owner_ok = key.value()[..32] == coin.output.pubkey;
+            if !owner_ok || stored.as_deref() != Some(value.value()) {
+                return Ok(Some(format!(
+                    "address index entry {} does not match the UTXO set",
+                    OutPoint::from_bytes(&op)
+                )));
+            }
+        }
+        Ok(None)
+    }
+
     /// Number of coins in the UTXO set.
     ///
     /// # Errors
@@ -301,6 +402,14 @@ impl Store {
     pub fn utxo_count(&self) -> Result<u64, StoreError> {
         Ok(self.read()?.open_table(UTXOS)?.len()?)
     }
+}
+
+/// Key of the address index: the owner's key, then the outpoint.
+fn owner_key(pubkey: &[u8; 32], op: &OutPoint) -> [u8; 68] {
+    let mut key = [0u8; 68];
+    key[..32].copy_from_slice(pubkey);
+    key[32..].copy_from_slice(&op.to_bytes());
+    key
 }
 
 /// A read transaction over the UTXO table.

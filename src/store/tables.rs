@@ -3,7 +3,7 @@
 use redb::TableDefinition;
 
 /// Bumped whenever a table's key or value layout changes.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Metadata: `network`, `schema_version`, `tip`.
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -17,6 +17,11 @@ pub const HEIGHTS: TableDefinition<u32, &[u8; 32]> = TableDefinition::new("heigh
 pub const UTXOS: TableDefinition<&[u8; 36], &[u8]> = TableDefinition::new("utxos");
 /// Block hash → encoded `BlockUndo`, for blocks on the active chain.
 pub const UNDO: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("undo");
+
+/// Txid → block hash ‖ position (u32 LE), for transactions on the active chain.
+pub const TX_INDEX: TableDefinition<&[u8; 32], &[u8; 36]> = TableDefinition::new("tx_index");
+/// Public key ‖ outpoint → encoded `Coin`: the UTXO set by owner, for balances.
+pub const ADDR_INDEX: TableDefinition<&[u8; 68], &[u8]> = TableDefinition::new("addr_index");
 
 /// Meta key: network name.
 pub const META_NETWORK: &str = "network";

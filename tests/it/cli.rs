@@ -72,7 +72,11 @@ fn verify_reports_a_tampered_utxo_set_and_exits_non_zero() {
             created: vec![(OutPoint { txid: Txid([9; 32]), vout: 0 }, forged)],
         };
         store
-            .commit(&[BlockStep { hash: tip, height: 5, diff: &diff, undo: Some(&undo) }], tip, &[])
+            .commit(
+                &[BlockStep { hash: tip, height: 5, diff: &diff, undo: Some(&undo), txids: &[] }],
+                tip,
+                &[],
+            )
             .unwrap();
     }
     let out = minichain().args(["verify", "--data-dir"]).arg(dir.path()).output().unwrap();
