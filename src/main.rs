@@ -5,6 +5,13 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // A closed pipe (`minichain peers | head`) should end the program quietly, as it does
+    // for every other command-line tool, instead of panicking in println!.
+    #[cfg(unix)]
+    // SAFETY: setting SIGPIPE's disposition to the default before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = minichain::cli::Cli::parse();
     match minichain::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,

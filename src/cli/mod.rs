@@ -3,6 +3,7 @@
 //! This is the binary's edge: errors become `anyhow` messages here, printed on one line
 //! by `main` with a non-zero exit code.
 
+pub mod client;
 pub mod node;
 
 use std::path::PathBuf;
@@ -31,6 +32,69 @@ pub enum Command {
     Node(node::NodeArgs),
     /// Rebuild the UTXO set from the stored blocks and compare it with the stored one.
     Verify(VerifyArgs),
+    /// Create a wallet key or show its address.
+    #[command(subcommand)]
+    Wallet(client::WalletCommand),
+    /// Show a node's status.
+    Status(client::Conn),
+    /// List a node's peers.
+    Peers(client::Conn),
+    /// Show a block by hash or height.
+    Block {
+        /// Block hash or height.
+        id: String,
+        #[command(flatten)]
+        conn: client::Conn,
+    },
+    /// Show a transaction (confirmed or in the mempool).
+    Tx {
+        /// Txid.
+        txid: String,
+        #[command(flatten)]
+        conn: client::Conn,
+    },
+    /// Show an address's balance.
+    Balance {
+        /// Address.
+        address: String,
+        #[command(flatten)]
+        conn: client::Conn,
+    },
+    /// List an address's unspent outputs.
+    Utxos {
+        /// Address.
+        address: String,
+        #[command(flatten)]
+        conn: client::Conn,
+    },
+    /// Pay coins from a wallet: selects coins, adds change, signs, submits; prints the txid.
+    Send {
+        /// Wallet file [default: <network data dir>/wallet.json].
+        #[arg(long)]
+        wallet: Option<PathBuf>,
+        /// Recipient address.
+        #[arg(long)]
+        to: String,
+        /// Coins to send (up to 8 decimals).
+        #[arg(long)]
+        amount: String,
+        /// Fee in coins.
+        #[arg(long, default_value = "0.0001")]
+        fee: String,
+        #[command(flatten)]
+        conn: client::Conn,
+    },
+    /// Mine blocks at once (regtest).
+    Mine {
+        /// How many.
+        #[arg(long, default_value_t = 1)]
+        blocks: u32,
+        /// Address the coinbases pay [default: the node's miner key].
+        #[arg(long)]
+        to: Option<String>,
+        #[command(flatten)]
+        conn: client::Conn,
+    },
 }
 
 /// Arguments of `minichain verify`.
@@ -53,6 +117,17 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Node(args) => node::run(args),
         Command::Verify(args) => verify(&args),
+        Command::Wallet(cmd) => client::wallet(cmd),
+        Command::Status(conn) => client::status(conn),
+        Command::Peers(conn) => client::peers(conn),
+        Command::Block { id, conn } => client::block(conn, &id),
+        Command::Tx { txid, conn } => client::tx(conn, &txid),
+        Command::Balance { address, conn } => client::balance(conn, &address),
+        Command::Utxos { address, conn } => client::utxos(conn, &address),
+        Command::Send { wallet, to, amount, fee, conn } => {
+            client::send(conn, wallet, &to, &amount, &fee)
+        }
+        Command::Mine { blocks, to, conn } => client::mine(conn, blocks, to.as_deref()),
     }
 }
 

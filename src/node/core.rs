@@ -12,7 +12,7 @@ use libp2p::gossipsub::MessageAcceptance;
 use tokio::sync::oneshot;
 use tracing::{debug, info, warn};
 
-use crate::chain::{AcceptOutcome, BlockStatus, ChainError, ChainState, TipUpdate};
+use crate::chain::{AcceptOutcome, BlockStatus, ChainError, ChainState, TipUpdate, UtxoView};
 use crate::consensus::genesis::genesis_hash;
 use crate::consensus::{BlockError, HeaderError, Network, TxError};
 use crate::mempool::{Mempool, MempoolError};
@@ -32,16 +32,75 @@ const TEMPLATE_REFRESH: Duration = Duration::from_secs(10);
 #[derive(Debug)]
 pub enum RpcCommand {
     /// Validate, add to the mempool and gossip a transaction.
-    SubmitTx(Transaction, oneshot::Sender<Result<Txid, String>>),
+    SubmitTx(Transaction, oneshot::Sender<Result<Txid, MempoolError>>),
     /// Mine blocks at once (regtest only).
     Mine {
         /// How many.
         blocks: u32,
+        /// Key the coinbases pay (default: the node's payout key).
+        to: Option<[u8; 32]>,
         /// Block hashes, or why not.
         reply: oneshot::Sender<Result<Vec<BlockHash>, String>>,
     },
-    /// Txids in the mempool, highest fee rate first.
-    Mempool(oneshot::Sender<Vec<Txid>>),
+    /// Mempool entries, highest fee rate first.
+    Mempool(oneshot::Sender<Vec<MempoolView>>),
+    /// A mempool transaction and its fee.
+    MempoolTx(Txid, oneshot::Sender<Option<(Transaction, u64)>>),
+    /// What the mempool does to one owner's coins.
+    Pending([u8; 32], oneshot::Sender<Pending>),
+}
+
+/// One mempool entry as the API shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MempoolView {
+    /// Txid.
+    pub txid: String,
+    /// Fee in base units.
+    pub fee: u64,
+    /// Size in bytes.
+    pub size: usize,
+    /// Fee per 1,000 bytes.
+    pub fee_rate: u64,
+}
+
+/// Mempool effects on one owner's coins.
+#[derive(Debug, Clone, Default)]
+pub struct Pending {
+    /// Unconfirmed outputs paying the owner that no other mempool transaction spends.
+    pub incoming: Vec<(crate::primitives::OutPoint, crate::primitives::TxOut)>,
+    /// The owner's confirmed coins that mempool transactions spend, with their values.
+    pub spent: Vec<(crate::primitives::OutPoint, u64)>,
+}
+
+/// What subscribers of `/events` hear.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum NodeEvent {
+    /// A block joined the active chain.
+    Block {
+        /// Hash.
+        hash: String,
+        /// Height.
+        height: u32,
+        /// Transactions in it.
+        txs: usize,
+    },
+    /// The active chain switched branches.
+    Reorg {
+        /// Blocks disconnected.
+        depth: usize,
+        /// Tip before.
+        old_tip: String,
+        /// Tip after.
+        new_tip: String,
+        /// Height after.
+        height: u32,
+    },
+    /// A transaction entered the mempool.
+    Tx {
+        /// Txid.
+        txid: String,
+    },
 }
 
 /// Everything the core reacts to.
@@ -98,6 +157,8 @@ pub struct Snapshot {
     pub syncing: bool,
     /// Nonces per second over the last few seconds, 0 when not mining.
     pub hashrate: f64,
+    /// The last tip each peer showed: (height, hash).
+    pub peer_tips: std::collections::HashMap<PeerId, (u32, BlockHash)>,
 }
 
 /// Mining settings.
@@ -119,6 +180,7 @@ pub struct Core {
     hashes: Arc<AtomicU64>,
     rate: (Instant, u64, f64),
     snapshot: Arc<RwLock<Snapshot>>,
+    events: tokio::sync::broadcast::Sender<NodeEvent>,
 }
 
 impl Core {
@@ -129,6 +191,7 @@ impl Core {
         mining: MiningConfig,
         hashes: Arc<AtomicU64>,
         snapshot: Arc<RwLock<Snapshot>>,
+        events: tokio::sync::broadcast::Sender<NodeEvent>,
     ) -> Self {
         let genesis = genesis_hash(chain.params().network);
         let mut core = Self {
@@ -140,6 +203,7 @@ impl Core {
             hashes,
             rate: (Instant::now(), 0, 0.0),
             snapshot,
+            events,
         };
         core.refresh_snapshot();
         core
@@ -343,7 +407,10 @@ impl Core {
 
     fn accept_tx(&mut self, tx: Transaction) -> Result<Txid, MempoolError> {
         let reader = self.chain.store().utxo_reader()?;
-        self.mempool.accept(tx, &reader, self.chain.height(), self.chain.params())
+        let txid = self.mempool.accept(tx, &reader, self.chain.height(), self.chain.params())?;
+        // No subscribers is fine.
+        let _ = self.events.send(NodeEvent::Tx { txid: txid.to_string() });
+        Ok(txid)
     }
 
     /// Accepts a block from `peer` (or ourselves). Returns its status, `None` if invalid.
@@ -423,6 +490,12 @@ impl Core {
         let syncing = self.sync.is_syncing(&self.chain);
         if !update.disconnected.is_empty() {
             let old = update.disconnected.first().map(Block::block_hash).unwrap_or_default();
+            let _ = self.events.send(NodeEvent::Reorg {
+                depth: update.disconnected.len(),
+                old_tip: old.to_string(),
+                new_tip: self.chain.tip().to_string(),
+                height: self.chain.height(),
+            });
             info!(
                 depth = update.disconnected.len(),
                 old_tip = %old,
@@ -435,6 +508,8 @@ impl Core {
         }
         for block in &update.connected {
             let height = self.chain.entry(&block.block_hash()).map_or(0, |e| e.height);
+            let hash = block.block_hash().to_string();
+            let _ = self.events.send(NodeEvent::Block { hash, height, txs: block.txs.len() });
             if syncing {
                 debug!(height, hash = %block.block_hash(), txs = block.txs.len(), "block connected");
             } else {
@@ -480,23 +555,64 @@ impl Core {
                     out.push(Output::Net(NetCommand::Publish { kind: GossipKind::Tx, data }));
                 }
                 self.refresh_snapshot();
-                let _ = reply.send(result.map_err(|e| e.to_string()));
+                let _ = reply.send(result);
             }
-            RpcCommand::Mine { blocks, reply } => {
-                let result = self.mine_now(blocks, now_unix, out);
+            RpcCommand::Mine { blocks, to, reply } => {
+                let result = self.mine_now(blocks, to.unwrap_or(self.mining.payout), now_unix, out);
                 self.refresh_snapshot();
                 let _ = reply.send(result);
             }
             RpcCommand::Mempool(reply) => {
-                let _ = reply.send(self.mempool.iter_by_fee_rate().map(|e| e.txid).collect());
+                let entries = self
+                    .mempool
+                    .iter_by_fee_rate()
+                    .map(|e| MempoolView {
+                        txid: e.txid.to_string(),
+                        fee: e.fee,
+                        size: e.size,
+                        fee_rate: e.fee_rate(),
+                    })
+                    .collect();
+                let _ = reply.send(entries);
+            }
+            RpcCommand::MempoolTx(txid, reply) => {
+                let _ = reply.send(self.mempool.get(&txid).map(|e| (e.tx.clone(), e.fee)));
+            }
+            RpcCommand::Pending(owner, reply) => {
+                let _ = reply.send(self.pending_for(&owner));
             }
         }
+    }
+
+    /// What the mempool does to the coins of `owner`.
+    fn pending_for(&self, owner: &[u8; 32]) -> Pending {
+        let mut pending = Pending::default();
+        let reader = self.chain.store().utxo_reader().ok();
+        for entry in self.mempool.iter_by_fee_rate() {
+            for input in &entry.tx.inputs {
+                if self.mempool.contains(&input.prevout.txid) {
+                    continue; // an unconfirmed parent: not a confirmed coin
+                }
+                let coin = reader.as_ref().and_then(|r| r.coin(&input.prevout).ok().flatten());
+                if let Some(coin) = coin.filter(|c| c.output.pubkey == *owner) {
+                    pending.spent.push((input.prevout, coin.output.value));
+                }
+            }
+            for (vout, out) in entry.tx.outputs.iter().enumerate() {
+                let op = crate::primitives::OutPoint { txid: entry.txid, vout: vout as u32 };
+                if out.pubkey == *owner && self.mempool.spender(&op).is_none() {
+                    pending.incoming.push((op, *out));
+                }
+            }
+        }
+        pending
     }
 
     /// Mines `n` blocks on the spot (regtest, where every other hash wins).
     fn mine_now(
         &mut self,
         n: u32,
+        payout: [u8; 32],
         now_unix: u64,
         out: &mut Vec<Output>,
     ) -> Result<Vec<BlockHash>, String> {
@@ -506,7 +622,7 @@ impl Core {
         let mut hashes = Vec::new();
         let max_time = now_unix + u64::from(self.chain.params().max_future_block_time);
         for _ in 0..n {
-            let template = build_template(&self.chain, &self.mempool, self.mining.payout, now_unix);
+            let template = build_template(&self.chain, &self.mempool, payout, now_unix);
             if u64::from(template.block.header.time) > max_time {
                 return Err(format!(
                     "mined {} blocks, then stopped: block times must stay after the median of the \
@@ -577,7 +693,10 @@ impl Core {
     }
 
     fn refresh_snapshot(&mut self) {
+        let peer_tips =
+            self.sync.peer_tips().map(|(p, t)| (p, (t.height, BlockHash(t.tip)))).collect();
         let snapshot = Snapshot {
+            peer_tips,
             height: self.chain.height(),
             tip: self.chain.tip(),
             headers: self.chain.best_header().height,

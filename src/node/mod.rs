@@ -24,7 +24,9 @@ use libp2p::{Multiaddr, PeerId};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
 
-pub use self::core::{Core, Input, MiningConfig, Output, RpcCommand, Snapshot};
+pub use self::core::{
+    Core, Input, MempoolView, MiningConfig, NodeEvent, Output, Pending, RpcCommand, Snapshot,
+};
 use crate::chain::{ChainError, ChainState};
 use crate::config::db_path;
 use crate::consensus::Network;
@@ -37,6 +39,8 @@ use crate::store::{Store, StoreError};
 
 /// Capacity of the core's input channel.
 pub const INPUT_CAPACITY: usize = 8_192;
+/// Events buffered per `/events` subscriber before a slow one starts missing them.
+pub const EVENT_CAPACITY: usize = 1_024;
 /// How often the core gets a tick when nothing else happens.
 const TICK: Duration = Duration::from_millis(250);
 
@@ -101,6 +105,9 @@ pub enum NodeError {
 /// A running node.
 pub struct NodeHandle {
     network: Network,
+    store: Store,
+    events: tokio::sync::broadcast::Sender<NodeEvent>,
+    cookie: crate::rpc::auth::Cookie,
     inputs: SyncSender<Input>,
     commands: mpsc::Sender<NetCommand>,
     info: Arc<RwLock<NetInfo>>,
@@ -153,8 +160,16 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
     let snapshot = Arc::new(RwLock::new(Snapshot::default()));
     let hashes = Arc::new(AtomicU64::new(0));
     let mining = MiningConfig { enabled: config.mine_threads > 0, payout: config.payout };
-    let core =
-        Core::new(chain, Mempool::new(config.mempool), mining, hashes.clone(), snapshot.clone());
+    let (events, _) = tokio::sync::broadcast::channel(EVENT_CAPACITY);
+    let store = chain.store().clone();
+    let core = Core::new(
+        chain,
+        Mempool::new(config.mempool),
+        mining,
+        hashes.clone(),
+        snapshot.clone(),
+        events.clone(),
+    );
     let jobs = (config.mine_threads > 0)
         .then(|| miner::spawn(config.mine_threads, inputs.clone(), hashes.clone()));
     let net_task = tokio::spawn(crate::net::service::run(
@@ -170,8 +185,14 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
         .spawn(move || run_core(core, input_rx, core_commands, jobs))
         .map_err(|error| NodeError::DataDir { path: "core thread".into(), error })?;
 
+    let cookie = crate::rpc::auth::Cookie::create(&config.data_dir).map_err(|error| {
+        NodeError::DataDir { path: config.data_dir.display().to_string(), error }
+    })?;
     let mut handle = NodeHandle {
         network: config.network,
+        store,
+        events,
+        cookie,
         inputs,
         commands,
         info,
@@ -239,6 +260,12 @@ fn run_core(
 pub struct Api {
     /// Network.
     pub network: Network,
+    /// Read-only access to the chain database (redb snapshots; never blocks the core).
+    pub store: Store,
+    /// Events for `/events`.
+    pub events: tokio::sync::broadcast::Sender<NodeEvent>,
+    /// Token state-changing calls must present.
+    pub token: String,
     /// Commands into the core.
     pub inputs: SyncSender<Input>,
     /// Network state.
@@ -312,6 +339,9 @@ impl NodeHandle {
     pub fn api(&self) -> Api {
         Api {
             network: self.network,
+            store: self.store.clone(),
+            events: self.events.clone(),
+            token: self.cookie.token().to_owned(),
             inputs: self.inputs.clone(),
             info: self.info.clone(),
             snapshot: self.snapshot.clone(),
@@ -348,7 +378,7 @@ impl NodeHandle {
     /// # Errors
     /// The mempool's reason for refusing it.
     pub async fn submit_tx(&self, tx: Transaction) -> Result<Txid, String> {
-        self.api().ask(|reply| RpcCommand::SubmitTx(tx, reply)).await?
+        self.api().ask(|reply| RpcCommand::SubmitTx(tx, reply)).await?.map_err(|e| e.to_string())
     }
 
     /// Mines `blocks` blocks at once (regtest).
@@ -356,7 +386,7 @@ impl NodeHandle {
     /// # Errors
     /// If not on regtest or a block is not accepted.
     pub async fn mine(&self, blocks: u32) -> Result<Vec<BlockHash>, String> {
-        self.api().ask(|reply| RpcCommand::Mine { blocks, reply }).await?
+        self.api().ask(|reply| RpcCommand::Mine { blocks, to: None, reply }).await?
     }
 
     /// Txids in the mempool.
@@ -364,7 +394,8 @@ impl NodeHandle {
     /// # Errors
     /// If the node is shutting down.
     pub async fn mempool(&self) -> Result<Vec<Txid>, String> {
-        self.api().ask(RpcCommand::Mempool).await
+        let entries = self.api().ask(RpcCommand::Mempool).await?;
+        Ok(entries.iter().filter_map(|e| e.txid.parse().ok()).collect())
     }
 
     /// Disconnects `peer` and refuses it for the configured ban duration.
@@ -389,6 +420,7 @@ impl NodeHandle {
         if let Some(task) = self.rpc_task.take() {
             task.abort();
         }
+        self.cookie.remove();
         let _ = self.inputs.send(Input::Shutdown);
         let _ = self.commands.send(NetCommand::Shutdown).await;
         if let Some(task) = self.net_task.take() {

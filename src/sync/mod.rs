@@ -115,6 +115,11 @@ impl SyncManager {
         self.peers.len()
     }
 
+    /// The tip each peer showed us last, where known.
+    pub fn peer_tips(&self) -> impl Iterator<Item = (PeerId, ChainTip)> + '_ {
+        self.peers.iter().filter_map(|(id, p)| p.tip.map(|t| (*id, t)))
+    }
+
     /// The best tip height any peer has shown.
     pub fn best_peer_height(&self) -> u32 {
         self.peers.values().filter_map(|p| p.tip.map(|t| t.height)).max().unwrap_or(0)

@@ -1,0 +1,212 @@
+//! JSON shapes of the API. Hashes are byte-reversed hex, amounts are base units
+//! (1 coin = 100,000,000), addresses are bech32m.
+
+use serde::{Deserialize, Serialize};
+
+use crate::chain::IndexEntry;
+use crate::primitives::address::encode_address;
+use crate::primitives::{Block, Transaction};
+
+/// A block header with its place in the chain and its txids.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct BlockView {
+    /// Block hash.
+    pub hash: String,
+    /// Height.
+    pub height: u32,
+    /// Blocks on top of it plus one; 0 if not on the active chain.
+    pub confirmations: u32,
+    /// Whether it is on the active chain.
+    pub in_active_chain: bool,
+    /// Header version.
+    pub version: u32,
+    /// Parent hash.
+    pub prev_hash: String,
+    /// Merkle root.
+    pub merkle_root: String,
+    /// Block time (Unix seconds).
+    pub time: u32,
+    /// Compact target, hex.
+    pub bits: String,
+    /// Nonce.
+    pub nonce: u32,
+    /// Encoded size in bytes.
+    pub size: usize,
+    /// Number of transactions.
+    pub tx_count: usize,
+    /// Txids, coinbase first.
+    pub txids: Vec<String>,
+}
+
+impl BlockView {
+    /// Builds the view; `tip_height` and `active` place it in the chain.
+    pub fn new(block: &Block, entry: &IndexEntry, tip_height: u32, active: bool) -> Self {
+        let h = &block.header;
+        Self {
+            hash: block.block_hash().to_string(),
+            height: entry.height,
+            confirmations: if active { tip_height.saturating_sub(entry.height) + 1 } else { 0 },
+            in_active_chain: active,
+            version: h.version,
+            prev_hash: h.prev_blockhash.to_string(),
+            merkle_root: crate::primitives::BlockHash(h.merkle_root.0).to_string(),
+            time: h.time,
+            bits: format!("{:08x}", h.bits),
+            nonce: h.nonce,
+            size: block.size(),
+            tx_count: block.txs.len(),
+            txids: block.txs.iter().map(|tx| tx.txid().to_string()).collect(),
+        }
+    }
+}
+
+/// A transaction input.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct InputView {
+    /// Spent txid (all zeros for a coinbase).
+    pub txid: String,
+    /// Spent output index (the height for a coinbase).
+    pub vout: u32,
+    /// Signature, hex.
+    pub signature: String,
+}
+
+/// A transaction output.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct OutputView {
+    /// Amount, base units.
+    pub value: u64,
+    /// Owner's address.
+    pub address: String,
+}
+
+/// A transaction.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TxView {
+    /// Txid.
+    pub txid: String,
+    /// Version.
+    pub version: u32,
+    /// Inputs.
+    pub inputs: Vec<InputView>,
+    /// Outputs.
+    pub outputs: Vec<OutputView>,
+    /// Lock time.
+    pub lock_time: u32,
+    /// Encoded size, bytes.
+    pub size: usize,
+    /// The consensus encoding, hex (what `POST /tx` takes).
+    pub hex: String,
+}
+
+impl TxView {
+    /// Builds the view with addresses of network prefix `hrp`.
+    pub fn new(tx: &Transaction, hrp: &'static str) -> Self {
+        Self {
+            txid: tx.txid().to_string(),
+            version: tx.version,
+            inputs: tx
+                .inputs
+                .iter()
+                .map(|i| InputView {
+                    txid: i.prevout.txid.to_string(),
+                    vout: i.prevout.vout,
+                    signature: hex::encode(i.signature),
+                })
+                .collect(),
+            outputs: tx
+                .outputs
+                .iter()
+                .map(|o| OutputView { value: o.value, address: encode_address(hrp, &o.pubkey) })
+                .collect(),
+            lock_time: tx.lock_time,
+            size: tx.size(),
+            hex: hex::encode(crate::primitives::encode::serialize(tx)),
+        }
+    }
+}
+
+/// `GET /tx/{txid}`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TxLookup {
+    /// The transaction.
+    pub tx: TxView,
+    /// Confirmations (0 in the mempool).
+    pub confirmations: u32,
+    /// Containing block, if confirmed.
+    pub block: Option<String>,
+    /// Height of that block.
+    pub height: Option<u32>,
+    /// Fee, when known (mempool).
+    pub fee: Option<u64>,
+    /// Whether it waits in the mempool.
+    pub in_mempool: bool,
+}
+
+/// `GET /address/{addr}/balance`.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BalanceView {
+    /// The address.
+    pub address: String,
+    /// Sum of confirmed unspent outputs.
+    pub confirmed: u64,
+    /// Net effect of mempool transactions (incoming minus spent), may be negative.
+    pub unconfirmed: i64,
+    /// Part of `confirmed` in coinbase outputs that are not mature yet.
+    pub immature: u64,
+}
+
+/// One spendable output of an address.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UtxoView {
+    /// Txid.
+    pub txid: String,
+    /// Output index.
+    pub vout: u32,
+    /// Amount, base units.
+    pub value: u64,
+    /// Height of the block that created it (absent while unconfirmed).
+    pub height: Option<u32>,
+    /// Confirmations (0 while unconfirmed).
+    pub confirmations: u32,
+    /// Whether a coinbase created it.
+    pub coinbase: bool,
+    /// Whether it can be spent in the next block (mature coinbase or any other output).
+    pub spendable: bool,
+}
+
+/// `POST /tx`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitTx {
+    /// The consensus-encoded transaction, hex.
+    pub hex: String,
+}
+
+/// `POST /mine`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MineRequest {
+    /// Blocks to mine.
+    pub blocks: u32,
+    /// Address the coinbases pay (default: the node's miner key).
+    #[serde(default)]
+    pub to: Option<String>,
+}
+
+/// `GET /peers` entry.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PeerView {
+    /// Peer id.
+    pub peer_id: String,
+    /// Remote address of the connection.
+    pub addr: String,
+    /// `inbound` or `outbound`.
+    pub direction: String,
+    /// Identify agent.
+    pub agent: Option<String>,
+    /// Height of the peer's tip, as it last told us.
+    pub height: Option<u32>,
+    /// The peer's tip.
+    pub tip: Option<String>,
+}

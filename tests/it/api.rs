@@ -1,0 +1,243 @@
+//! The HTTP API, endpoint by endpoint, with its errors and authentication.
+
+use std::time::Duration;
+
+use minichain::node::start;
+use minichain::primitives::address::encode_address;
+use minichain::primitives::encode::serialize;
+use minichain::rpc::auth::read_cookie;
+use minichain::testkit::{key, pubkey};
+use serde_json::{Value, json};
+
+use crate::harness::{TestNode, coinbase_of, config, pay_from_coinbase};
+
+struct Api {
+    node: TestNode,
+    base: String,
+    http: reqwest::Client,
+    token: String,
+}
+
+async fn api_node() -> Api {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path(), vec![]);
+    cfg.rpc = Some("127.0.0.1:0".parse().unwrap());
+    let handle = start(cfg).await.unwrap();
+    let base = format!("http://{}", handle.rpc_addr().unwrap());
+    let token = read_cookie(dir.path()).unwrap();
+    Api { node: TestNode { handle, dir }, base, http: reqwest::Client::new(), token }
+}
+
+impl Api {
+    async fn get(&self, path: &str) -> (u16, Value) {
+        let r = self.http.get(format!("{}{path}", self.base)).send().await.unwrap();
+        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn post(&self, path: &str, body: Value, token: Option<&str>) -> (u16, Value) {
+        let mut req = self.http.post(format!("{}{path}", self.base)).json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let r = req.send().await.unwrap();
+        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn mine(&self, blocks: u32) -> Vec<String> {
+        let (code, v) =
+            self.post("/mine", json!({ "blocks": blocks }), Some(&self.token.clone())).await;
+        assert_eq!(code, 200, "{v}");
+        v["blocks"].as_array().unwrap().iter().map(|h| h.as_str().unwrap().to_owned()).collect()
+    }
+}
+
+fn error_of(v: &Value) -> &str {
+    v["error"].as_str().unwrap_or_else(|| panic!("no error message in {v}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_changing_calls_need_the_cookie_token_and_reads_do_not() {
+    let api = api_node().await;
+    let cookie = api.node.dir.path().join(".cookie");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&cookie).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    let (code, v) = api.post("/mine", json!({ "blocks": 1 }), None).await;
+    assert_eq!(code, 401);
+    assert!(error_of(&v).contains(".cookie"));
+    let (code, _) = api.post("/mine", json!({ "blocks": 1 }), Some("0000")).await;
+    assert_eq!(code, 401);
+    let (code, _) = api.post("/tx", json!({ "hex": "00" }), None).await;
+    assert_eq!(code, 401);
+    assert_eq!(api.get("/status").await.0, 200);
+    assert_eq!(api.mine(2).await.len(), 2);
+    let Api { node, .. } = api;
+    node.handle.shutdown().await;
+    assert!(!cookie.exists(), "the cookie is removed on clean shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_blocks_and_mining_endpoints() {
+    let api = api_node().await;
+    let hashes = api.mine(3).await;
+    let (code, status) = api.get("/status").await;
+    assert_eq!(code, 200);
+    assert_eq!(status["network"], "regtest");
+    assert_eq!(status["height"], 3);
+    assert_eq!(status["tip"], hashes[2]);
+    for field in ["peer_id", "listen_addrs", "peer_count", "mempool_size", "syncing", "hashrate"] {
+        assert!(status.get(field).is_some(), "status lacks {field}");
+    }
+    let (code, tip) = api.get("/blocks/tip").await;
+    assert_eq!((code, tip["hash"].as_str()), (200, Some(hashes[2].as_str())));
+    let (_, by_height) = api.get("/blocks/1").await;
+    assert_eq!(by_height["hash"], hashes[0]);
+    assert_eq!(by_height["confirmations"], 3);
+    assert_eq!(by_height["tx_count"], 1);
+    let (_, by_hash) = api.get(&format!("/blocks/{}", hashes[1])).await;
+    assert_eq!(by_hash["height"], 2);
+    assert_eq!(by_hash["prev_hash"], hashes[0]);
+    assert_eq!(api.get("/blocks/99999").await.0, 404);
+    let (code, v) = api.get("/blocks/not-a-hash").await;
+    assert_eq!(code, 400);
+    assert!(error_of(&v).contains("neither a height nor"));
+    assert_eq!(api.get(&format!("/blocks/{}", "ab".repeat(32))).await.0, 404);
+    // Bad /mine bodies.
+    let token = api.token.clone();
+    assert_eq!(api.post("/mine", json!({ "blocks": 0 }), Some(&token)).await.0, 400);
+    assert_eq!(api.post("/mine", json!({ "blocks": "x" }), Some(&token)).await.0, 422);
+    assert_eq!(api.post("/mine", json!({ "blocks": 1, "extra": 1 }), Some(&token)).await.0, 422);
+    let (code, v) = api.post("/mine", json!({ "blocks": 1, "to": "mc1qqq" }), Some(&token)).await;
+    assert_eq!(code, 400, "{v}");
+    let r = api
+        .http
+        .post(format!("{}/mine", api.base))
+        .bearer_auth(&token)
+        .body("{oops")
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let (code, v) = api.get("/no/such/thing").await;
+    assert_eq!(code, 404);
+    assert!(error_of(&v).contains("no such endpoint"));
+    let huge = "a".repeat(3 * 1024 * 1024);
+    let r = api
+        .http
+        .post(format!("{}/tx", api.base))
+        .bearer_auth(&token)
+        .json(&json!({ "hex": huge }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 413, "bodies are capped");
+    api.node.handle.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions_balances_utxos_mempool_and_double_spends() {
+    let api = api_node().await;
+    let token = api.token.clone();
+    api.mine(101).await;
+    let alice = encode_address("mcrt", &pubkey(&key(1)));
+    let bob = encode_address("mcrt", &pubkey(&key(7)));
+    let (code, bal) = api.get(&format!("/address/{alice}/balance")).await;
+    assert_eq!(code, 200);
+    assert_eq!(bal["confirmed"], 101 * 50 * 100_000_000u64);
+    // At tip 101 the coinbases of blocks 1 and 2 can be spent in block 102 (maturity 100).
+    assert_eq!(bal["immature"], 99 * 50 * 100_000_000u64);
+    assert_eq!(bal["unconfirmed"], 0);
+    let (_, utxos) = api.get(&format!("/address/{alice}/utxos")).await;
+    let list = utxos["utxos"].as_array().unwrap();
+    assert_eq!(list.len(), 101);
+    assert_eq!(list.iter().filter(|u| u["spendable"] == true).count(), 2);
+    let (code, v) = api.get(&format!("/address/{}/balance", encode_address("mc", &[1; 32]))).await;
+    assert_eq!(code, 400);
+    assert!(error_of(&v).contains("expected 'mcrt'"));
+
+    // Confirmed transaction lookup.
+    let coinbase_txid = coinbase_of(1).0.txid.to_string();
+    let (code, t) = api.get(&format!("/tx/{coinbase_txid}")).await;
+    assert_eq!(code, 200);
+    assert_eq!(t["height"], 1);
+    assert_eq!(t["confirmations"], 101);
+    assert_eq!(api.get(&format!("/tx/{}", "cd".repeat(32))).await.0, 404);
+    assert_eq!(api.get("/tx/xyz").await.0, 400);
+
+    // Submit, see it in the mempool and the balances, refuse the double spend.
+    let tx = pay_from_coinbase(1, 7);
+    let (code, v) =
+        api.post("/tx", json!({ "hex": hex::encode(serialize(&tx)) }), Some(&token)).await;
+    assert_eq!(code, 200, "{v}");
+    let txid = v["txid"].as_str().unwrap().to_owned();
+    let (_, t) = api.get(&format!("/tx/{txid}")).await;
+    assert_eq!((t["in_mempool"].as_bool(), t["confirmations"].as_u64()), (Some(true), Some(0)));
+    assert_eq!(t["fee"], 10_000);
+    let (_, pool) = api.get("/mempool").await;
+    assert_eq!(pool["size"], 1);
+    assert_eq!(pool["txs"][0]["txid"], txid);
+    let (_, bob_bal) = api.get(&format!("/address/{bob}/balance")).await;
+    assert_eq!(
+        (bob_bal["confirmed"].as_u64(), bob_bal["unconfirmed"].as_i64()),
+        (Some(0), Some(50 * 100_000_000 - 10_000))
+    );
+    let (_, alice_bal) = api.get(&format!("/address/{alice}/balance")).await;
+    assert_eq!(alice_bal["unconfirmed"], -(50 * 100_000_000i64));
+
+    let double = pay_from_coinbase(1, 8);
+    let (code, v) =
+        api.post("/tx", json!({ "hex": hex::encode(serialize(&double)) }), Some(&token)).await;
+    assert_eq!(code, 409);
+    assert!(error_of(&v).contains("already spent by mempool transaction"), "{v}");
+    let mut forged = pay_from_coinbase(2, 8);
+    forged.inputs[0].signature[0] ^= 1;
+    let (code, v) =
+        api.post("/tx", json!({ "hex": hex::encode(serialize(&forged)) }), Some(&token)).await;
+    assert_eq!(code, 400);
+    assert!(error_of(&v).contains("bad signature"), "{v}");
+    let (code, v) = api.post("/tx", json!({ "hex": "zz" }), Some(&token)).await;
+    assert_eq!(code, 400);
+    assert!(error_of(&v).contains("not hex"));
+    let (code, _) = api.post("/tx", json!({ "hex": "00ff" }), Some(&token)).await;
+    assert_eq!(code, 400);
+
+    // Mined: out of the mempool, confirmed for bob, double spend now against the chain.
+    api.mine(1).await;
+    let (_, bob_bal) = api.get(&format!("/address/{bob}/balance")).await;
+    assert_eq!(
+        (bob_bal["confirmed"].as_u64(), bob_bal["unconfirmed"].as_i64()),
+        (Some(50 * 100_000_000 - 10_000), Some(0))
+    );
+    let (code, v) =
+        api.post("/tx", json!({ "hex": hex::encode(serialize(&double)) }), Some(&token)).await;
+    assert_eq!(code, 409);
+    assert!(error_of(&v).contains("missing or already spent"), "{v}");
+    assert_eq!(api.get("/mempool").await.1["size"], 0);
+    let (_, peers) = api.get("/peers").await;
+    assert_eq!(peers, json!([]));
+    api.node.handle.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_stream_reports_blocks_and_transactions() {
+    let api = api_node().await;
+    let mut stream = api.http.get(format!("{}/events", api.base)).send().await.unwrap();
+    assert_eq!(stream.status().as_u16(), 200);
+    let hashes = api.mine(1).await;
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !seen.contains(&hashes[0]) {
+        let chunk = tokio::time::timeout_at(deadline, stream.chunk())
+            .await
+            .expect("event in time")
+            .unwrap()
+            .unwrap();
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(seen.contains("event: block"), "{seen}");
+    assert!(seen.contains("\"height\":1"), "{seen}");
+    api.node.handle.shutdown().await;
+}
