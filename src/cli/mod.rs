@@ -76,10 +76,10 @@ pub enum Command {
         #[arg(long)]
         to: String,
         /// Coins to send (up to 8 decimals).
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         amount: String,
         /// Fee in coins.
-        #[arg(long, default_value = "0.0001")]
+        #[arg(long, default_value = "0.0001", allow_hyphen_values = true)]
         fee: String,
         #[command(flatten)]
         conn: client::Conn,
