@@ -18,7 +18,9 @@ pub enum LogFormat {
 /// Installs the global subscriber. `debug` shows minichain's protocol messages; libp2p's
 /// own chatter stays at info unless `RUST_LOG` asks for it.
 pub fn init(debug: bool, format: LogFormat) {
-    let default = if debug { "info,minichain=debug" } else { "info" };
+    // libp2p-kad warns "no known peers" on the first node of every network: noise.
+    let default =
+        if debug { "info,minichain=debug,libp2p_kad=error" } else { "info,libp2p_kad=error" };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     // Colour only on a terminal, and never when NO_COLOR is set (no-color.org).
     let ansi = std::io::stderr().is_terminal()

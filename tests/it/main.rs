@@ -5,5 +5,6 @@ mod chain;
 mod cli;
 mod e2e;
 mod harness;
+mod multihost;
 mod network;
 mod support;
