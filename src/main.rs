@@ -12,7 +12,16 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    let cli = minichain::cli::Cli::parse();
+    let args = match minichain::cli::config::merge_config_file(std::env::args_os().collect(), |k| {
+        std::env::var(k).ok()
+    }) {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let cli = minichain::cli::Cli::parse_from(args);
     match minichain::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

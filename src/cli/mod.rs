@@ -4,6 +4,7 @@
 //! by `main` with a non-zero exit code.
 
 pub mod client;
+pub mod config;
 pub mod node;
 
 use std::path::PathBuf;

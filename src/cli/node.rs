@@ -26,35 +26,38 @@ pub struct NodeArgs {
     /// Data directory [default: ~/.local/share/minichain/<network>].
     #[arg(long, env = "MINICHAIN_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Configuration file (TOML; keys are these flags' long names).
+    #[arg(long, env = "MINICHAIN_CONFIG")]
+    pub config: Option<PathBuf>,
     /// P2P listen multiaddr (repeatable) [default: /ip4/0.0.0.0/tcp/<network port>].
-    #[arg(long, value_parser = parse_multiaddr)]
+    #[arg(long, env = "MINICHAIN_LISTEN", value_delimiter = ',', value_parser = parse_multiaddr)]
     pub listen: Vec<Multiaddr>,
     /// Peer to bootstrap from: full multiaddr (/ip4/1.2.3.4/tcp/9000/p2p/<id>) or HOST:PORT.
-    #[arg(long, value_parser = parse_bootstrap)]
+    #[arg(long, env = "MINICHAIN_BOOTSTRAP", value_delimiter = ',', value_parser = parse_bootstrap)]
     pub bootstrap: Vec<Multiaddr>,
     /// Address other hosts can reach this node at (repeatable).
-    #[arg(long = "external-addr", value_parser = parse_multiaddr)]
+    #[arg(long = "external-addr", env = "MINICHAIN_EXTERNAL_ADDR", value_delimiter = ',', value_parser = parse_multiaddr)]
     pub external_addr: Vec<Multiaddr>,
     /// Mine blocks.
-    #[arg(long)]
+    #[arg(long, env = "MINICHAIN_MINE")]
     pub mine: bool,
     /// Mining threads.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    #[arg(long, env = "MINICHAIN_THREADS", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub threads: u16,
     /// Address mined coins go to [default: the node's own key, data-dir/miner.key].
-    #[arg(long)]
+    #[arg(long, env = "MINICHAIN_MINER_ADDRESS")]
     pub miner_address: Option<String>,
     /// HTTP API address [default: 127.0.0.1:<network rpc port>]; port 0 picks one.
-    #[arg(long)]
+    #[arg(long, env = "MINICHAIN_RPC")]
     pub rpc: Option<SocketAddr>,
     /// Show protocol messages (debug level for minichain).
-    #[arg(long)]
+    #[arg(long, env = "MINICHAIN_DEBUG")]
     pub debug: bool,
     /// Log format.
-    #[arg(long, value_enum, default_value = "text")]
+    #[arg(long, env = "MINICHAIN_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
     /// Seconds a misbehaving peer stays banned.
-    #[arg(long, default_value_t = 600)]
+    #[arg(long, env = "MINICHAIN_BAN_SECS", default_value_t = 600)]
     pub ban_secs: u64,
 }
 
