@@ -42,7 +42,11 @@ say() { echo "[multihost] $*"; }
 teardown() {
     for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
     for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-    for ((i = 1; i <= hosts; i++)); do ip netns del "${tag}-h$i" 2>/dev/null || true; done
+    # Whatever still runs inside a namespace would keep it alive after `ip netns del`.
+    for ((i = 1; i <= hosts; i++)); do
+        ip netns pids "${tag}-h$i" 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
+        ip netns del "${tag}-h$i" 2>/dev/null || true
+    done
     ip netns del "$sw" 2>/dev/null || true
     if [[ -n $logs ]]; then mkdir -p "$logs" && cp "$work"/*.log "$logs"/ 2>/dev/null || true; fi
     rm -rf "$work"
@@ -93,7 +97,8 @@ for ((i = 1; i <= hosts; i++)); do
     args=(node --network regtest --data-dir "$work/h$i" --listen /ip4/0.0.0.0/tcp/18444 --rpc 127.0.0.1:18443
           --external-addr "/ip4/10.77.0.$i/tcp/18444")
     ((i > 1)) && args+=(--bootstrap 10.77.0.1:18444)
-    NO_COLOR=1 in_host "$i" "$bin" "${args[@]}" > "$work/h$i.log" 2>&1 &
+    # `ip netns exec` execs the node, so $! is the node itself (not a wrapper shell).
+    NO_COLOR=1 ip netns exec "${tag}-h$i" "$bin" "${args[@]}" > "$work/h$i.log" 2>&1 &
     pids+=($!)
     ((i == 1)) && wait_until 30 "host 1 answering" host_at 1 0
 done

@@ -216,6 +216,7 @@ pub async fn start(
         .build();
     let local = *swarm.local_peer_id();
     for addr in &config.listen {
+        probe_port(addr)?;
         swarm
             .listen_on(addr.clone())
             .map_err(|e| NetError::Listen { addr: addr.clone(), error: e.to_string() })?;
@@ -244,6 +245,28 @@ pub async fn start(
         i.peer_id = Some(local);
     }
     Ok(swarm)
+}
+
+/// Fails if another process holds the TCP port of `addr`. libp2p listens with
+/// SO_REUSEPORT, so a second node on the same port would otherwise start and silently
+/// share incoming connections with the first; a plain bind without it detects that.
+fn probe_port(addr: &Multiaddr) -> Result<(), NetError> {
+    let mut ip = None;
+    let mut port = None;
+    for p in addr.iter() {
+        match p {
+            Protocol::Ip4(a) => ip = Some(std::net::IpAddr::V4(a)),
+            Protocol::Ip6(a) => ip = Some(std::net::IpAddr::V6(a)),
+            Protocol::Tcp(p) => port = Some(p),
+            _ => {}
+        }
+    }
+    match (ip, port) {
+        (Some(ip), Some(port)) if port != 0 => std::net::TcpListener::bind((ip, port))
+            .map(drop)
+            .map_err(|e| NetError::Listen { addr: addr.clone(), error: e.to_string() }),
+        _ => Ok(()),
+    }
 }
 
 fn record_listen_addr(info: &Arc<RwLock<NetInfo>>, address: &Multiaddr, local: PeerId) {
