@@ -14,6 +14,7 @@
 //! Everything here is synchronous and sans-IO apart from the embedded database: time is
 //! passed in as an argument, so tests drive the core deterministically.
 
+pub mod bench_chain;
 pub mod chain;
 pub mod cli;
 pub mod config;

@@ -85,6 +85,18 @@ pub enum Command {
         #[command(flatten)]
         conn: client::Conn,
     },
+    /// Write a regtest chain of blocks full of signed transactions (for benchmarks).
+    BenchChain {
+        /// Data directory (must hold no chain yet).
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Payload blocks.
+        #[arg(long)]
+        blocks: u32,
+        /// Transactions per payload block (2 inputs, 2 outputs each).
+        #[arg(long, default_value_t = 1000)]
+        txs_per_block: usize,
+    },
     /// Mine blocks at once (regtest).
     Mine {
         /// How many.
@@ -129,7 +141,35 @@ pub fn run(cli: Cli) -> Result<()> {
             client::send(conn, wallet, &to, &amount, &fee)
         }
         Command::Mine { blocks, to, conn } => client::mine(conn, blocks, to.as_deref()),
+        Command::BenchChain { data_dir, blocks, txs_per_block } => {
+            bench_chain(&data_dir, blocks, txs_per_block)
+        }
     }
+}
+
+fn bench_chain(dir: &std::path::Path, blocks: u32, txs_per_block: usize) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let store = Store::open(&db_path(dir), Network::Regtest)
+        .with_context(|| format!("cannot open the database in {}", dir.display()))?;
+    let mut chain = crate::chain::ChainState::open(store)?;
+    let started = std::time::Instant::now();
+    let total = blocks + 102;
+    let summary = crate::bench_chain::build(
+        &mut chain,
+        blocks,
+        txs_per_block,
+        crate::node::unix_now(),
+        |h| {
+            if h % 50 == 0 || h == total {
+                eprintln!(
+                    "bench-chain: height {h}/{total} ({:.1} s)",
+                    started.elapsed().as_secs_f64()
+                );
+            }
+        },
+    )?;
+    println!("{}", serde_json::to_string(&summary)?);
+    Ok(())
 }
 
 fn verify(args: &VerifyArgs) -> Result<()> {
