@@ -99,7 +99,7 @@ pub fn build(
         (0..pieces as u32).map(|vout| (OutPoint { txid: fan_txid, vout }, each)).collect();
     let (mut txs, mut inputs) = (1u64, 1u64);
     for _ in 0..blocks {
-        let unsigned: Vec<(Vec<(OutPoint, TxOut)>, Vec<TxOut>)> = (0..txs_per_block)
+        let unsigned: Vec<Unsigned> = (0..txs_per_block)
             .map(|_| {
                 let ins: Vec<(OutPoint, TxOut)> = (0..2)
                     .filter_map(|_| pool.pop_front())
@@ -132,6 +132,9 @@ pub fn build(
     }
     Ok(Summary { blocks, txs, inputs, height: chain.height() })
 }
+
+/// A transaction before signing: the outputs it spends and the ones it creates.
+type Unsigned = (Vec<(OutPoint, TxOut)>, Vec<TxOut>);
 
 fn signed(inputs: Vec<(OutPoint, TxOut)>, outputs: Vec<TxOut>, key: &Keypair) -> Transaction {
     let mut tx = Transaction {
