@@ -25,6 +25,10 @@ use crate::consensus::Network;
 use crate::primitives::encode::{Decode, deserialize, serialize};
 use crate::primitives::{Block, BlockHash, Coin, OutPoint, Txid};
 
+/// redb's page cache. Its 1 GiB default made a syncing node's memory grow with the chain
+/// it writes; the working set (UTXO set, index pages, recent blocks) fits in far less.
+pub const CACHE_BYTES: usize = 64 * 1024 * 1024;
+
 /// One block's step in a commit.
 pub struct BlockStep<'a> {
     /// The block.
@@ -54,7 +58,7 @@ impl Store {
     /// [`StoreError::WrongNetwork`] / [`StoreError::SchemaVersion`] for a foreign file,
     /// [`StoreError::Db`] for I/O errors, a corrupt file or a file locked by another node.
     pub fn open(path: &Path, network: Network) -> Result<Self, StoreError> {
-        let db = Database::create(path)?;
+        let db = Database::builder().set_cache_size(CACHE_BYTES).create(path)?;
         Self::init(db, network)
     }
 
@@ -189,7 +193,11 @@ impl Store {
     /// # Errors
     /// [`StoreError`] on write failure.
     pub fn put_block(&self, entry: &IndexEntry, block: &Block) -> Result<(), StoreError> {
-        let txn = self.db.begin_write()?;
+        let mut txn = self.db.begin_write()?;
+        // No fsync: a crash may lose the block data (it is fetched again), and the next
+        // durable commit, the connect of this block or any later one, persists it, since
+        // redb makes a durable commit cover every commit before it.
+        txn.set_durability(redb::Durability::None)?;
         {
             let hash = entry.hash();
             txn.open_table(BLOCKS)?.insert(&hash.0, serialize(block).as_slice())?;
