@@ -97,6 +97,16 @@ pub enum Command {
         #[arg(long, default_value_t = 1000)]
         txs_per_block: usize,
     },
+    /// Measure the miner's nonces per second on N threads (for scripts/bench.sh).
+    #[command(hide = true)]
+    BenchHash {
+        /// Threads.
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        /// Nonces to try in all.
+        #[arg(long, default_value_t = 100_000_000)]
+        nonces: u32,
+    },
     /// Mine blocks at once (regtest).
     Mine {
         /// How many.
@@ -143,6 +153,10 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Mine { blocks, to, conn } => client::mine(conn, blocks, to.as_deref()),
         Command::BenchChain { data_dir, blocks, txs_per_block } => {
             bench_chain(&data_dir, blocks, txs_per_block)
+        }
+        Command::BenchHash { threads, nonces } => {
+            println!("{:.0}", crate::miner::search::measure_rate(threads, nonces));
+            Ok(())
         }
     }
 }

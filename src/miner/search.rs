@@ -171,6 +171,28 @@ fn search_range(
     None
 }
 
+/// Runs the midstate loop over `nonces` nonces split across `threads` threads with a target
+/// nothing meets, and returns nonces per second by wall clock: the miner's raw speed.
+pub fn measure_rate(threads: usize, nonces: u32) -> f64 {
+    let header = BlockHeader {
+        version: 1,
+        prev_blockhash: Default::default(),
+        merkle_root: Default::default(),
+        time: 0,
+        bits: 0x1d00_ffff,
+        nonce: 0,
+    };
+    let threads = threads.clamp(1, 256) as u32;
+    let per = nonces / threads;
+    let started = std::time::Instant::now();
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            s.spawn(move || midstate_search(&header, U256::ZERO, t * per, per));
+        }
+    });
+    f64::from(per * threads) / started.elapsed().as_secs_f64()
+}
+
 /// Tries nonces `start..start+count` the plain way (hash the 80 bytes twice): the baseline
 /// the midstate loop is measured against. Returns the first nonce that meets `target`.
 pub fn naive_search(header: &BlockHeader, target: U256, start: u32, count: u32) -> Option<u32> {
