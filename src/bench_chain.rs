@@ -16,8 +16,8 @@ use crate::chain::{ChainError, ChainState};
 use crate::consensus::Network;
 use crate::consensus::merkle::block_merkle_root;
 use crate::consensus::pow::{hash_to_u256, target_from_compact};
-use crate::primitives::{Block, BlockHeader, OutPoint, Transaction, TxIn, TxOut};
-use crate::wallet::sign::{pubkey_of, sign_transaction};
+use crate::primitives::{Block, BlockHeader, OutPoint, Transaction, TxOut};
+use crate::wallet::sign::{pubkey_of, signed_transaction};
 
 /// Most transactions per payload block: 2 inputs each must stay under the block's input
 /// limit, and the block under its size limit.
@@ -137,16 +137,9 @@ pub fn build(
 type Unsigned = (Vec<(OutPoint, TxOut)>, Vec<TxOut>);
 
 fn signed(inputs: Vec<(OutPoint, TxOut)>, outputs: Vec<TxOut>, key: &Keypair) -> Transaction {
-    let mut tx = Transaction {
-        version: 1,
-        inputs: inputs.iter().map(|(op, _)| TxIn { prevout: *op, signature: [0; 64] }).collect(),
-        outputs,
-        lock_time: 0,
-    };
-    let spent: Vec<TxOut> = inputs.iter().map(|(_, o)| *o).collect();
-    // Every input spends an output of `key`, so a key is always found.
-    let _ = sign_transaction(&mut tx, &spent, |_| Some(key));
-    tx
+    // Every input spends an output of `key` and the closure always returns it, so
+    // signing cannot fail.
+    signed_transaction(&inputs, outputs, |_| Some(key)).expect("the one key signs every input")
 }
 
 /// Builds, solves and connects the next block; returns it.

@@ -12,9 +12,9 @@ use crate::consensus::merkle::block_merkle_root;
 use crate::consensus::params::REGTEST;
 use crate::consensus::pow::{hash_to_u256, target_from_compact};
 use crate::consensus::{Network, Params};
-use crate::primitives::{Block, BlockHash, BlockHeader, OutPoint, Transaction, TxIn, TxOut, Txid};
+use crate::primitives::{Block, BlockHash, BlockHeader, OutPoint, Transaction, TxOut, Txid};
 use crate::store::Store;
-use crate::wallet::sign::{pubkey_of, sign_transaction};
+use crate::wallet::sign::{pubkey_of, signed_transaction};
 
 /// A "now" for regtest tests: late enough that no test block is in the future.
 pub const CLOCK: u64 = REGTEST.genesis_time as u64 + 100_000_000;
@@ -41,16 +41,9 @@ pub fn regtest_chain() -> ChainState {
 /// A transaction spending `inputs` (outpoint and the output it holds) to `outputs`, signed
 /// with `keys` (matched to each spent output's key).
 pub fn spend(inputs: &[(OutPoint, TxOut)], outputs: Vec<TxOut>, keys: &[&Keypair]) -> Transaction {
-    let mut tx = Transaction {
-        version: 1,
-        inputs: inputs.iter().map(|(op, _)| TxIn { prevout: *op, signature: [0; 64] }).collect(),
-        outputs,
-        lock_time: 0,
-    };
-    let spent: Vec<TxOut> = inputs.iter().map(|(_, out)| *out).collect();
     let by_key: HashMap<[u8; 32], &Keypair> = keys.iter().map(|k| (pubkey(k), *k)).collect();
-    sign_transaction(&mut tx, &spent, |pk| by_key.get(pk).copied()).expect("keys given");
-    tx
+    // Tests pass the keys of what they spend; a missing one is a broken test.
+    signed_transaction(inputs, outputs, |pk| by_key.get(pk).copied()).expect("keys given")
 }
 
 /// Finds a nonce that meets the header's bits (instant on regtest).

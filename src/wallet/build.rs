@@ -2,9 +2,9 @@
 
 use secp256k1::Keypair;
 
-use super::sign::{pubkey_of, sign_transaction};
+use super::sign::{pubkey_of, signed_transaction};
 use crate::consensus::MAX_MONEY;
-use crate::primitives::{COIN, OutPoint, Transaction, TxIn, TxOut};
+use crate::primitives::{COIN, OutPoint, Transaction, TxOut};
 
 /// An amount string that is not a valid number of coins.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -96,14 +96,9 @@ pub fn build_payment(
     if total > needed {
         outputs.push(TxOut { value: total - needed, pubkey: own });
     }
-    let mut tx = Transaction {
-        version: 1,
-        inputs: chosen.iter().map(|c| TxIn { prevout: c.outpoint, signature: [0; 64] }).collect(),
-        outputs,
-        lock_time: 0,
-    };
-    let spent: Vec<TxOut> = chosen.iter().map(|c| TxOut { value: c.value, pubkey: own }).collect();
-    sign_transaction(&mut tx, &spent, |_| Some(keypair))
+    let inputs: Vec<(OutPoint, TxOut)> =
+        chosen.iter().map(|c| (c.outpoint, TxOut { value: c.value, pubkey: own })).collect();
+    let tx = signed_transaction(&inputs, outputs, |_| Some(keypair))
         .map_err(|e| BuildError::Sign(e.to_string()))?;
     Ok(tx)
 }

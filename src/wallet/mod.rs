@@ -6,4 +6,4 @@ pub mod sign;
 
 pub use build::{Spendable, build_payment, format_coins, parse_coins};
 pub use keystore::{Wallet, WalletError};
-pub use sign::{SignError, sign_transaction};
+pub use sign::{SignError, sign_transaction, signed_transaction};

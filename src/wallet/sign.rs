@@ -3,7 +3,7 @@
 use secp256k1::{Keypair, schnorr};
 
 use crate::consensus::sighash::SighashCache;
-use crate::primitives::{Transaction, TxOut};
+use crate::primitives::{OutPoint, Transaction, TxIn, TxOut};
 
 /// Why a transaction could not be signed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -45,4 +45,25 @@ pub fn sign_transaction<'k>(
         input.signature = schnorr::sign(&cache.sighash(index), key).to_byte_array();
     }
     Ok(())
+}
+
+/// Builds a version-1 transaction spending `inputs` (each outpoint with the output it
+/// holds) to `outputs`, and signs it with the key `key_for` returns for each spent output.
+///
+/// # Errors
+/// [`SignError::NoKey`] if `key_for` has no key for an input.
+pub fn signed_transaction<'k>(
+    inputs: &[(OutPoint, TxOut)],
+    outputs: Vec<TxOut>,
+    key_for: impl Fn(&[u8; 32]) -> Option<&'k Keypair>,
+) -> Result<Transaction, SignError> {
+    let mut tx = Transaction {
+        version: 1,
+        inputs: inputs.iter().map(|(op, _)| TxIn { prevout: *op, signature: [0; 64] }).collect(),
+        outputs,
+        lock_time: 0,
+    };
+    let spent: Vec<TxOut> = inputs.iter().map(|(_, out)| *out).collect();
+    sign_transaction(&mut tx, &spent, key_for)?;
+    Ok(tx)
 }
