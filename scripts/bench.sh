@@ -135,7 +135,7 @@ export B_SHA=$sha_limit B_M1=$mine1 B_M2=$mine2 B_SIG=$sig2 B_VAL=$val_tx B_TXS=
 python3 - "$root/docs/benchmarks.md" <<'PY'
 import sys, datetime, platform, os
 e = lambda k: float(os.environ["B_" + k])
-r = dict(sha=e("SHA"), m1=e("M1"), m2=e("M2"), sig=e("SIG"), val=int(e("VAL")), txs=int(e("TXS")), inputs=e("INPUTS"),
+r = dict(sha=e("SHA"), m1=e("M1"), m2=e("M2"), sig=int(e("SIG")), val=int(e("VAL")), txs=int(e("TXS")), inputs=e("INPUTS"),
          blocks=int(e("BLOCKS")), ibd=e("IBD"), idle=e("IDLE") / 1024, sync=e("SYNC") / 1024, start=e("START"),
          p50=e("P50"), p99=e("P99"), nodes=int(e("NODES")), samples=int(e("SAMPLES")), quick=int(e("QUICK")), btxs=int(e("BLOCK_TXS")))
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
@@ -150,6 +150,13 @@ rows = [
  ("memory, syncing node (peak)", f"{r['sync']:.1f} MiB RSS", "", "< 300 MiB", r['sync'] < 300),
  ("start-up on the synced store", f"{r['start']} s until /status answers", "", "< 1 s", r['start'] < 1),
 ]
+# Everything after this marker is written by hand (profiles) and kept across runs.
+marker = "<!-- profiles: kept by scripts/bench.sh -->"
+kept = ""
+if os.path.exists(sys.argv[1]):
+    old = open(sys.argv[1]).read()
+    if marker in old:
+        kept = old[old.index(marker):]
 with open(sys.argv[1], "w") as f:
     f.write("# Benchmarks\n\n")
     f.write(f"Run by `scripts/bench.sh{' --quick' if r['quick'] else ''}` on {datetime.date.today()}: {cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}.\n")
@@ -176,6 +183,8 @@ with open(sys.argv[1], "w") as f:
   sent, then node 0 mines a block; latency = each node's `block connected` log timestamp
   minus node 0's, over all rounds.
 """)
+    if kept:
+        f.write("\n" + kept)
 PY
 say "docs/benchmarks.md written"
 python3 -c "import json; print(json.dumps({'sha256_limit_nonces_per_s': $sha_limit, 'mining_nonces_per_s_1t': $mine1, 'mining_nonces_per_s_2t': $mine2, 'sigverify_per_s_2t': $sig2, 'validation_tx_per_s': $val_tx, 'ibd_tx_per_s': round($chain_txs / $ibd_s), 'ibd_blocks_per_s': round($tip / $ibd_s, 1), 'ibd_chain_txs': $chain_txs, 'propagation_nodes': $prop_nodes, 'propagation_p50_ms': $p50, 'propagation_p99_ms': $p99, 'propagation_block_txs': $txs_in_block, 'idle_rss_mib': round($idle_rss / 1024, 1), 'sync_rss_mib': round($sync_rss / 1024, 1), 'startup_s': $startup}))"
