@@ -3,6 +3,7 @@
 mod api;
 mod chain;
 mod cli;
+mod crash;
 mod e2e;
 mod harness;
 mod multihost;
