@@ -5,7 +5,7 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::harness::spawn;
+use crate::harness::{node_process, spawn};
 
 const BIN: &str = env!("CARGO_BIN_EXE_minichain");
 
@@ -28,23 +28,8 @@ fn moment(i: u64) -> Duration {
 }
 
 fn run_and_kill(dir: &std::path::Path, extra: &[String], after: Duration) {
-    let mut child = Command::new(BIN)
-        .args([
-            "node",
-            "--network",
-            "regtest",
-            "--listen",
-            "/ip4/127.0.0.1/tcp/0",
-            "--rpc",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(dir)
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child =
+        node_process(dir).args(extra).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     std::thread::sleep(after); // the random moment is the point of this test
     child.kill().unwrap(); // SIGKILL: no shutdown code runs
     child.wait().unwrap();

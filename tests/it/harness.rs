@@ -91,3 +91,22 @@ pub fn pay_from_coinbase(height: u32, seed: u64) -> Transaction {
     let out = TxOut { value: coin.1.value - 10_000, pubkey: pubkey(&key(seed)) };
     spend(&[coin], vec![out], &[&key(1)])
 }
+
+/// `minichain node` on regtest with ephemeral P2P and API ports in `dir`: the base command
+/// of the tests that run real node processes.
+pub fn node_process(dir: &std::path::Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_minichain"));
+    cmd.args([
+        "node",
+        "--network",
+        "regtest",
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0",
+        "--rpc",
+        "127.0.0.1:0",
+        "--data-dir",
+    ])
+    .arg(dir)
+    .env_remove("RUST_LOG");
+    cmd
+}
