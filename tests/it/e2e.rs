@@ -31,21 +31,8 @@ impl Drop for Proc {
 
 fn spawn_node(bootstrap: Option<&str>) -> Proc {
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(BIN);
-    cmd.args([
-        "node",
-        "--network",
-        "regtest",
-        "--listen",
-        "/ip4/127.0.0.1/tcp/0",
-        "--rpc",
-        "127.0.0.1:0",
-    ])
-    .args(["--log-format", "json", "--data-dir"])
-    .arg(dir.path())
-    .env_remove("RUST_LOG")
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped());
+    let mut cmd = crate::harness::node_process(dir.path());
+    cmd.args(["--log-format", "json"]).stdout(Stdio::null()).stderr(Stdio::piped());
     if let Some(b) = bootstrap {
         cmd.args(["--bootstrap", b]);
     }
