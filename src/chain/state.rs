@@ -88,6 +88,9 @@ struct Node {
     seq: u64,
     /// The block and all its ancestors have data: it could become the tip.
     in_data_chain: bool,
+    /// Time of block 1 of this block's chain, where its difficulty schedule is anchored
+    /// (inherited from the parent, so no walk back to height 1 per header).
+    anchor_time: u32,
 }
 
 /// Ordering key of blocks that could become the tip: most work, then earliest seen.
@@ -183,7 +186,12 @@ impl ChainState {
         if !entry.is_failed() && entry.chain_work > best {
             self.best_header = hash;
         }
-        self.index.insert(hash, Node { entry, seq, in_data_chain });
+        let anchor_time = match entry.height {
+            0 => 0,
+            1 => entry.header.time,
+            _ => self.index.get(&entry.header.prev_blockhash).map_or(0, |p| p.anchor_time),
+        };
+        self.index.insert(hash, Node { entry, seq, in_data_chain, anchor_time });
     }
 
     fn path_from_genesis(&self, tip: BlockHash) -> Result<Vec<BlockHash>, ChainError> {
@@ -297,6 +305,19 @@ impl ChainState {
         Some(cur)
     }
 
+    /// The height of `hash` if it is on the best header chain (an ancestor of, or equal
+    /// to, the best header); `None` if unknown or on another branch. Walks back from the
+    /// best header, so it costs the distance between the two.
+    pub fn on_best_header_chain(&self, hash: &BlockHash) -> Option<u32> {
+        let entry = self.index.get(hash)?.entry;
+        let best = self.index.get(&self.best_header)?.entry;
+        let mut cur = best;
+        while cur.height > entry.height {
+            cur = self.index.get(&cur.header.prev_blockhash)?.entry;
+        }
+        (cur.header == entry.header).then_some(entry.height)
+    }
+
     /// Up to `max` active-chain headers after the first locator hash on our active chain
     /// (after genesis if none is).
     pub fn headers_after(&self, locator: &[BlockHash], max: usize) -> Vec<BlockHeader> {
@@ -344,9 +365,10 @@ impl ChainState {
 
     /// What a child of `parent` is checked against. `None` if `parent` is unknown.
     pub fn child_context(&self, parent: &BlockHash, now: u64) -> Option<HeaderContext> {
-        let p = &self.index.get(parent)?.entry;
+        let node = self.index.get(parent)?;
+        let p = &node.entry;
         // The difficulty schedule starts at block 1 of the parent's chain.
-        let anchor_time = if p.height == 0 { 0 } else { self.ancestor(p, 1)?.header.time };
+        let anchor_time = node.anchor_time;
         Some(HeaderContext {
             expected_bits: next_bits(self.params, p.height, p.header.time, anchor_time),
             median_time_past: self.median_time_past(parent),
@@ -365,10 +387,44 @@ impl ChainState {
         header: &BlockHeader,
         now: u64,
     ) -> Result<BlockHash, ChainError> {
-        let hash = self.add_header(header, now)?;
-        let entry = self.index[&hash].entry;
-        self.store.put_index(&[entry])?;
-        Ok(hash)
+        let (mut hashes, error) = self.accept_headers(std::slice::from_ref(header), now);
+        match (hashes.pop(), error) {
+            (_, Some(e)) => Err(e),
+            (Some(hash), None) => Ok(hash),
+            (None, None) => Err(inconsistent("header neither accepted nor refused")),
+        }
+    }
+
+    /// [`Self::accept_header`] for a run of headers in chain order, written in one
+    /// transaction. Stops at the first refused header: returns the hashes accepted before
+    /// it and why it was refused.
+    pub fn accept_headers(
+        &mut self,
+        headers: &[BlockHeader],
+        now: u64,
+    ) -> (Vec<BlockHash>, Option<ChainError>) {
+        let mut hashes = Vec::with_capacity(headers.len());
+        let mut new = Vec::new();
+        let mut error = None;
+        for header in headers {
+            let known = self.index.contains_key(&header.block_hash());
+            match self.add_header(header, now) {
+                Ok(hash) => {
+                    if !known {
+                        new.push(self.index[&hash].entry);
+                    }
+                    hashes.push(hash);
+                }
+                Err(e) => {
+                    error = Some(e);
+                    break;
+                }
+            }
+        }
+        if let Err(e) = self.store.put_index(&new) {
+            return (Vec::new(), Some(e.into()));
+        }
+        (hashes, error)
     }
 
     fn add_header(&mut self, header: &BlockHeader, now: u64) -> Result<BlockHash, ChainError> {

@@ -178,7 +178,13 @@ impl Store {
     /// # Errors
     /// [`StoreError`] on write failure.
     pub fn put_index(&self, entries: &[IndexEntry]) -> Result<(), StoreError> {
-        let txn = self.db.begin_write()?;
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut txn = self.db.begin_write()?;
+        // No fsync, as for block data: headers lost in a crash are fetched again, and the
+        // next durable commit persists them.
+        txn.set_durability(redb::Durability::None)?;
         {
             let mut table = txn.open_table(BLOCK_INDEX)?;
             for entry in entries {
