@@ -83,7 +83,12 @@ pub fn build(key: &Keypair, network: Network) -> Result<Behaviour, Box<dyn Error
     })
 }
 
-fn gossip(
+/// Gossipsub as every node configures it: signed messages, content-hash ids, both topics
+/// subscribed, invalid deliveries scored. (Public so test peers speak exactly our gossip.)
+///
+/// # Errors
+/// If gossipsub refuses the configuration (a bug in the constants here).
+pub fn gossip(
     key: &Keypair,
     network: Network,
 ) -> Result<gossipsub::Behaviour, Box<dyn Error + Send + Sync>> {

@@ -1,5 +1,9 @@
 //! The sync protocol's codec: a u32 big-endian length, checked against the direction's cap
 //! *before* anything is allocated, then a bincode body decoded with the same cap.
+//!
+//! libp2p's request-response reports nothing when a request fails to decode (the stream is
+//! dropped with a debug line), so the codec never fails on a peer's bad bytes: it hands the
+//! node an [`Inbound::Malformed`] request, and the node penalises the sender.
 
 use std::io;
 
@@ -14,23 +18,68 @@ use super::protocol::{MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, SyncRequest, SyncRe
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SyncCodec;
 
-async fn read_frame<T, M>(io: &mut T, cap: usize) -> io::Result<M>
+/// A request as read off a stream (and as written: we only ever send `Request`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inbound {
+    /// A well-formed request.
+    Request(SyncRequest),
+    /// Bytes that are not one request; the peer is at fault.
+    Malformed(FrameError),
+}
+
+/// Why a frame was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    /// The length prefix is over the cap; the body is never read.
+    #[error("frame of {len} bytes over the {cap}-byte cap")]
+    Oversized {
+        /// Announced length.
+        len: usize,
+        /// The cap.
+        cap: usize,
+    },
+    /// The stream ended inside the frame.
+    #[error("stream ended inside a frame")]
+    Truncated,
+    /// The body is not one message.
+    #[error("undecodable frame: {0}")]
+    Undecodable(String),
+}
+
+impl From<FrameError> for io::Error {
+    fn from(e: FrameError) -> Self {
+        let kind = match e {
+            FrameError::Truncated => io::ErrorKind::UnexpectedEof,
+            _ => io::ErrorKind::InvalidData,
+        };
+        io::Error::new(kind, e)
+    }
+}
+
+/// Reads one frame. The outer error is the transport's (reset, closed connection): nobody
+/// is at fault; the inner one is the peer's.
+async fn read_frame<T, M>(io: &mut T, cap: usize) -> io::Result<Result<M, FrameError>>
 where
     T: AsyncRead + Unpin + Send,
     M: DeserializeOwned,
 {
     let mut len = [0u8; 4];
-    io.read_exact(&mut len).await?;
+    if let Err(e) = io.read_exact(&mut len).await {
+        return eof_as_truncated(e);
+    }
     let len = u32::from_be_bytes(len) as usize;
     if len > cap {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("frame of {len} bytes over the {cap}-byte cap"),
-        ));
+        return Ok(Err(FrameError::Oversized { len, cap }));
     }
     let mut buf = vec![0u8; len];
-    io.read_exact(&mut buf).await?;
-    decode(&buf, cap)
+    if let Err(e) = io.read_exact(&mut buf).await {
+        return eof_as_truncated(e);
+    }
+    Ok(decode(&buf, cap).map_err(|e| FrameError::Undecodable(e.to_string())))
+}
+
+fn eof_as_truncated<M>(e: io::Error) -> io::Result<Result<M, FrameError>> {
+    if e.kind() == io::ErrorKind::UnexpectedEof { Ok(Err(FrameError::Truncated)) } else { Err(e) }
 }
 
 /// Decodes a frame body (also used by fuzz and property tests).
@@ -73,33 +122,41 @@ where
 
 impl libp2p::request_response::Codec for SyncCodec {
     type Protocol = StreamProtocol;
-    type Request = SyncRequest;
+    type Request = Inbound;
     type Response = SyncResponse;
 
-    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<SyncRequest>
+    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Inbound>
     where
         T: AsyncRead + Unpin + Send,
     {
-        read_frame(io, MAX_REQUEST_BYTES).await
+        Ok(match read_frame(io, MAX_REQUEST_BYTES).await? {
+            Ok(req) => Inbound::Request(req),
+            Err(e) => Inbound::Malformed(e),
+        })
     }
 
+    /// A bad response fails the request: `InvalidData` for garbage or an oversized frame,
+    /// `UnexpectedEof` for a truncated one, so the node can tell them from timeouts.
     async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<SyncResponse>
     where
         T: AsyncRead + Unpin + Send,
     {
-        read_frame(io, MAX_RESPONSE_BYTES).await
+        Ok(read_frame(io, MAX_RESPONSE_BYTES).await??)
     }
 
     async fn write_request<T>(
         &mut self,
         _: &StreamProtocol,
         io: &mut T,
-        req: SyncRequest,
+        req: Inbound,
     ) -> io::Result<()>
     where
         T: AsyncWrite + Unpin + Send,
     {
-        write_frame(io, &req, MAX_REQUEST_BYTES).await
+        match req {
+            Inbound::Request(req) => write_frame(io, &req, MAX_REQUEST_BYTES).await,
+            Inbound::Malformed(e) => Err(io::Error::new(io::ErrorKind::InvalidInput, e)),
+        }
     }
 
     async fn write_response<T>(
@@ -128,6 +185,29 @@ mod tests {
         let mut trailing = bytes.clone();
         trailing.push(0);
         assert!(decode::<SyncRequest>(&trailing, MAX_REQUEST_BYTES).is_err());
+    }
+
+    fn read(bytes: &[u8]) -> Inbound {
+        use libp2p::request_response::Codec;
+        let mut io = futures::io::Cursor::new(bytes);
+        let protocol = StreamProtocol::new("/test");
+        futures::executor::block_on(SyncCodec.read_request(&protocol, &mut io)).unwrap()
+    }
+
+    #[test]
+    fn bad_request_frames_are_reported_not_dropped() {
+        let body = encode(&SyncRequest::Status, MAX_REQUEST_BYTES).unwrap();
+        let mut frame = (body.len() as u32).to_be_bytes().to_vec();
+        frame.extend_from_slice(&body);
+        assert_eq!(read(&frame), Inbound::Request(SyncRequest::Status));
+        assert_eq!(read(&frame[..frame.len() - 1]), Inbound::Malformed(FrameError::Truncated));
+        assert_eq!(read(&[0, 0]), Inbound::Malformed(FrameError::Truncated));
+        let huge = u32::MAX.to_be_bytes();
+        assert!(matches!(read(&huge), Inbound::Malformed(FrameError::Oversized { .. })));
+        assert!(matches!(
+            read(&[0, 0, 0, 2, 9, 9]),
+            Inbound::Malformed(FrameError::Undecodable(_))
+        ));
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod behaviour;
 pub mod codec;
 pub mod identity;
 pub mod protocol;
+pub mod score;
 pub mod service;
 
-pub use service::{GossipKind, NetCommand, NetConfig, NetEvent, NetInfo, PeerInfo};
+pub use service::{BanInfo, GossipKind, NetCommand, NetConfig, NetEvent, NetInfo, PeerInfo};

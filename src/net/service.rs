@@ -20,7 +20,9 @@ use tracing::{debug, info, warn};
 
 use super::addr::{is_local, peer_id_of};
 use super::behaviour::{self, Behaviour, BehaviourEvent};
+use super::codec::{FrameError, Inbound};
 use super::protocol::{SyncRequest, SyncResponse, blocks_topic, kad_protocol, txs_topic};
+use super::score::{Offence, RequestLimiter};
 use crate::consensus::Network;
 
 /// Peers we try to stay connected to; below this, discovered peers are dialled.
@@ -81,6 +83,14 @@ pub enum NetEvent {
         /// The answer.
         resp: SyncResponse,
     },
+    /// A peer broke the protocol below the core's view (bad frames, request floods); the
+    /// core decides the penalty.
+    Misbehaved {
+        /// The peer.
+        peer: PeerId,
+        /// What it did.
+        offence: Offence,
+    },
     /// One of our requests failed (timeout, disconnect, unsupported, bad frame).
     RequestFailed {
         /// The id we sent it with.
@@ -89,6 +99,8 @@ pub enum NetEvent {
         peer: PeerId,
         /// Why.
         reason: String,
+        /// Whether the peer let it time out.
+        timed_out: bool,
     },
 }
 
@@ -160,6 +172,17 @@ pub struct NetInfo {
     pub listen_addrs: Vec<Multiaddr>,
     /// Connected peers.
     pub peers: BTreeMap<PeerId, PeerInfo>,
+    /// Banned peers: why, and until when.
+    pub bans: BTreeMap<PeerId, BanInfo>,
+}
+
+/// A ban as the API shows it.
+#[derive(Debug, Clone)]
+pub struct BanInfo {
+    /// The offence that reached the threshold (or the operator's reason).
+    pub reason: String,
+    /// When the ban lifts.
+    pub until: std::time::SystemTime,
 }
 
 /// Network settings.
@@ -301,6 +324,7 @@ struct Service<E> {
     pending: Pending,
     bans: Vec<(Instant, PeerId)>,
     ban_duration: Duration,
+    limiter: RequestLimiter,
     blocks: IdentTopic,
     txs: IdentTopic,
 }
@@ -321,6 +345,7 @@ pub async fn run<E: From<NetEvent> + Send + 'static>(
         pending: Pending::default(),
         bans: Vec::new(),
         ban_duration: config.ban_duration,
+        limiter: RequestLimiter::default(),
         blocks: IdentTopic::new(blocks_topic(config.network)),
         txs: IdentTopic::new(txs_topic(config.network)),
     };
@@ -353,14 +378,21 @@ pub async fn run<E: From<NetEvent> + Send + 'static>(
 }
 
 impl<E: From<NetEvent>> Service<E> {
-    fn emit(&self, event: NetEvent) {
+    /// Hands an event to the core; false if it was dropped.
+    fn emit(&self, event: NetEvent) -> bool {
         let kind = short(&event);
         match self.events.try_send(event.into()) {
-            Ok(()) => {}
-            // The core is behind: drop rather than stall the swarm. Gossip without a
-            // verdict times out; a dropped response is retried after its timeout.
-            Err(TrySendError::Full(_)) => warn!(event = kind, "node core busy, event dropped"),
-            Err(TrySendError::Disconnected(_)) => debug!("node core gone"),
+            Ok(()) => true,
+            // The core is behind: drop rather than stall the swarm (the caller forgets
+            // the event's handles). A dropped response is retried after its timeout.
+            Err(TrySendError::Full(_)) => {
+                warn!(event = kind, "node core busy, event dropped");
+                false
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                debug!("node core gone");
+                false
+            }
         }
     }
 
@@ -370,6 +402,9 @@ impl<E: From<NetEvent>> Service<E> {
         self.bans = kept;
         for (_, peer) in expired {
             swarm.behaviour_mut().blocked.unblock_peer(peer);
+            if let Ok(mut i) = self.info.write() {
+                i.bans.remove(&peer);
+            }
             info!(peer = %peer, "ban expired");
         }
         // A random walk every 10 s while short of peers keeps discovery going.
@@ -396,7 +431,7 @@ impl<E: From<NetEvent>> Service<E> {
             }
             NetCommand::Request { id, peer, req } => {
                 debug!(peer = %peer, ?req, "sync request out");
-                let request_id = b.sync.send_request(&peer, req);
+                let request_id = b.sync.send_request(&peer, Inbound::Request(req));
                 self.pending.outbound.insert(request_id, id);
             }
             NetCommand::Respond { id, resp } => {
@@ -414,12 +449,20 @@ impl<E: From<NetEvent>> Service<E> {
                 warn!(peer = %peer, %reason, secs = self.ban_duration.as_secs(), "banning peer");
                 b.blocked.block_peer(peer);
                 b.kad.remove_peer(&peer);
+                self.bans.retain(|(_, p)| *p != peer);
                 self.bans.push((Instant::now() + self.ban_duration, peer));
+                if let Ok(mut i) = self.info.write() {
+                    let until = std::time::SystemTime::now() + self.ban_duration;
+                    i.bans.insert(peer, BanInfo { reason, until });
+                }
                 let _ = swarm.disconnect_peer_id(peer);
             }
             NetCommand::Unban(peer) => {
                 b.blocked.unblock_peer(peer);
                 self.bans.retain(|(_, p)| *p != peer);
+                if let Ok(mut i) = self.info.write() {
+                    i.bans.remove(&peer);
+                }
                 info!(peer = %peer, "ban lifted");
             }
             NetCommand::Dial(addr) => {
@@ -455,6 +498,7 @@ impl<E: From<NetEvent>> Service<E> {
                 if let Ok(mut i) = self.info.write() {
                     i.peers.remove(&peer_id);
                 }
+                self.limiter.forget(&peer_id);
                 self.emit(NetEvent::Disconnected { peer: peer_id });
             }
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
@@ -499,20 +543,22 @@ impl<E: From<NetEvent>> Service<E> {
                     return;
                 };
                 let id = self.pending.id();
-                self.pending.gossip.insert(id, (message_id, propagation_source));
-                self.emit(NetEvent::Gossip {
-                    id,
-                    peer: propagation_source,
-                    kind,
-                    data: message.data,
-                });
+                self.pending.gossip.insert(id, (message_id.clone(), propagation_source));
+                let event =
+                    NetEvent::Gossip { id, peer: propagation_source, kind, data: message.data };
+                if !self.emit(event) {
+                    self.pending.gossip.remove(&id);
+                    swarm.behaviour_mut().gossipsub.report_message_validation_result(
+                        &message_id,
+                        &propagation_source,
+                        MessageAcceptance::Ignore,
+                    );
+                }
             }
             BehaviourEvent::Sync(request_response::Event::Message { peer, message, .. }) => {
                 match message {
                     request_response::Message::Request { request, channel, .. } => {
-                        let id = self.pending.id();
-                        self.pending.inbound.insert(id, channel);
-                        self.emit(NetEvent::Request { id, peer, req: request });
+                        self.on_request(swarm, peer, request, channel);
                     }
                     request_response::Message::Response { request_id, response } => {
                         if let Some(id) = self.pending.outbound.remove(&request_id) {
@@ -527,8 +573,22 @@ impl<E: From<NetEvent>> Service<E> {
                 error,
                 ..
             }) => {
+                if let request_response::OutboundFailure::Io(e) = &error {
+                    let offence = match e.kind() {
+                        std::io::ErrorKind::InvalidData => {
+                            Some(Offence::MalformedFrame(e.to_string()))
+                        }
+                        std::io::ErrorKind::UnexpectedEof => Some(Offence::TruncatedFrame),
+                        _ => None,
+                    };
+                    if let Some(offence) = offence {
+                        self.emit(NetEvent::Misbehaved { peer, offence });
+                    }
+                }
                 if let Some(id) = self.pending.outbound.remove(&request_id) {
-                    self.emit(NetEvent::RequestFailed { id, peer, reason: error.to_string() });
+                    let timed_out = matches!(error, request_response::OutboundFailure::Timeout);
+                    let reason = error.to_string();
+                    self.emit(NetEvent::RequestFailed { id, peer, reason, timed_out });
                 }
             }
             BehaviourEvent::Sync(request_response::Event::InboundFailure {
@@ -541,6 +601,40 @@ impl<E: From<NetEvent>> Service<E> {
                 swarm.close_connection(connection);
             }
             other => debug!(event = ?other, "behaviour event"),
+        }
+    }
+
+    /// An inbound sync request: malformed ones and those over the peer's rate are
+    /// reported to the core (and never answered); the rest go to the core to answer.
+    fn on_request(
+        &mut self,
+        swarm: &mut Swarm<Behaviour>,
+        peer: PeerId,
+        request: Inbound,
+        channel: ResponseChannel<SyncResponse>,
+    ) {
+        let req = match request {
+            Inbound::Request(req) => req,
+            Inbound::Malformed(e) => {
+                debug!(peer = %peer, error = %e, "malformed sync request");
+                let offence = match e {
+                    FrameError::Truncated => Offence::TruncatedFrame,
+                    e => Offence::MalformedFrame(e.to_string()),
+                };
+                self.emit(NetEvent::Misbehaved { peer, offence });
+                return;
+            }
+        };
+        if !self.limiter.allow(peer, Instant::now()) {
+            let refusal = SyncResponse::Refused("too many requests".into());
+            let _ = swarm.behaviour_mut().sync.send_response(channel, refusal);
+            self.emit(NetEvent::Misbehaved { peer, offence: Offence::RequestFlood });
+            return;
+        }
+        let id = self.pending.id();
+        self.pending.inbound.insert(id, channel);
+        if !self.emit(NetEvent::Request { id, peer, req }) {
+            self.pending.inbound.remove(&id);
         }
     }
 
@@ -579,5 +673,6 @@ fn short(e: &NetEvent) -> &'static str {
         NetEvent::Request { .. } => "request",
         NetEvent::Response { .. } => "response",
         NetEvent::RequestFailed { .. } => "request-failed",
+        NetEvent::Misbehaved { .. } => "misbehaved",
     }
 }

@@ -20,6 +20,7 @@ use crate::miner::{Template, build_template, mine_template};
 use crate::net::protocol::{
     ChainTip, MAX_BLOCKS_PER_REQUEST, MAX_HEADERS, SyncRequest, SyncResponse,
 };
+use crate::net::score::{Offence, PeerScores};
 use crate::net::{GossipKind, NetCommand, NetEvent};
 use crate::primitives::encode::{deserialize, serialize};
 use crate::primitives::{Block, BlockHash, Transaction, Txid};
@@ -175,6 +176,7 @@ pub struct Core {
     chain: ChainState,
     mempool: Mempool,
     sync: SyncManager,
+    scores: PeerScores,
     mining: MiningConfig,
     job: Option<(Arc<AtomicBool>, BlockHash, Instant)>,
     hashes: Arc<AtomicU64>,
@@ -198,6 +200,7 @@ impl Core {
             chain,
             mempool,
             sync: SyncManager::new(genesis),
+            scores: PeerScores::default(),
             mining,
             job: None,
             hashes,
@@ -228,8 +231,8 @@ impl Core {
         let mut out = Vec::new();
         match input {
             Input::Net(event) => self.on_net(event, now_unix, now, &mut out),
-            Input::Mined(block) => self.on_mined(block, now_unix, &mut out),
-            Input::Rpc(cmd) => self.on_rpc(cmd, now_unix, &mut out),
+            Input::Mined(block) => self.on_mined(block, now_unix, now, &mut out),
+            Input::Rpc(cmd) => self.on_rpc(cmd, now_unix, now, &mut out),
             Input::Tick => self.on_tick(now_unix, now, &mut out),
             Input::Shutdown => self.stop_mining(),
         }
@@ -247,12 +250,14 @@ impl Core {
         match event {
             NetEvent::Connected { peer, .. } => Self::net(out, self.sync.connected(peer, now)),
             NetEvent::Disconnected { peer } => {
+                self.scores.forget(&peer);
                 Self::net(out, self.sync.disconnected(peer, &self.chain, now))
             }
+            NetEvent::Misbehaved { peer, offence } => self.penalize(peer, offence, now, out),
             NetEvent::Gossip { id, peer, kind, data } => {
                 let acceptance = match kind {
                     GossipKind::Block => self.on_gossip_block(peer, &data, now_unix, now, out),
-                    GossipKind::Tx => self.on_gossip_tx(peer, &data),
+                    GossipKind::Tx => self.on_gossip_tx(peer, &data, now, out),
                 };
                 out.push(Output::Net(NetCommand::Verdict { id, acceptance }));
             }
@@ -262,10 +267,15 @@ impl Core {
                 out.push(Output::Net(NetCommand::Respond { id, resp }));
             }
             NetEvent::Response { id, peer, resp } => {
-                self.on_response(id, peer, resp, now_unix, now, out)
+                if let Err(offence) = self.on_response(id, peer, resp, now_unix, now, out) {
+                    self.penalize(peer, offence, now, out);
+                }
             }
-            NetEvent::RequestFailed { id, peer, reason } => {
+            NetEvent::RequestFailed { id, peer, reason, timed_out } => {
                 debug!(peer = %peer, %reason, "request failed");
+                if timed_out && self.sync.stalled_on_proof(id) {
+                    self.penalize(peer, Offence::Stalled, now, out);
+                }
                 Self::net(out, self.sync.failed(id, &self.chain, now));
             }
         }
@@ -308,6 +318,7 @@ impl Core {
         }
     }
 
+    /// Handles an answer to one of our sync requests. `Err` is the peer's offence.
     fn on_response(
         &mut self,
         id: u64,
@@ -316,47 +327,75 @@ impl Core {
         now_unix: u64,
         now: Instant,
         out: &mut Vec<Output>,
-    ) {
+    ) -> Result<(), Offence> {
         if !self.sync.is_pending(id) {
-            return;
+            return Ok(());
         }
-        let result = match resp {
-            SyncResponse::Status(tip) => self.sync.on_status(id, tip, &self.chain, now),
+        let bad = |m: crate::sync::Misbehaviour| Offence::BadSyncData(m.0);
+        let cmds = match resp {
+            SyncResponse::Status(tip) => {
+                self.sync.on_status(id, tip, &self.chain, now).map_err(bad)?
+            }
             SyncResponse::Headers(bytes) => {
-                self.sync.on_headers(id, &bytes, &mut self.chain, now_unix, now)
+                let mut unresolved = 0;
+                let cmds = self
+                    .sync
+                    .on_headers(id, &bytes, &mut self.chain, now_unix, now, &mut unresolved)
+                    .map_err(bad)?;
+                for _ in 0..unresolved {
+                    self.penalize(peer, Offence::OrphanBlock, now, out);
+                }
+                cmds
             }
             SyncResponse::Blocks(blocks) => {
-                let asked = self.sync.on_blocks(id).unwrap_or_default();
-                if blocks.len() > asked.len() {
-                    Err(crate::sync::Misbehaviour("sent more blocks than asked".into()))
-                } else {
-                    for bytes in blocks {
-                        match deserialize::<Block>(&bytes) {
-                            Ok(block) if asked.contains(&block.block_hash()) => {
-                                self.accept_block(block, Some(peer), now_unix, out);
-                            }
-                            _ => {
-                                self.ban(peer, "sent an undecodable or unrequested block", out);
-                                return;
-                            }
-                        }
-                    }
-                    Ok(self.sync.advance(&self.chain, now))
+                let Some(asked) = self.sync.on_blocks(id) else {
+                    return Err(Offence::BadSyncData("blocks in answer to another request".into()));
+                };
+                if blocks.len() > asked.hashes.len() {
+                    return Err(Offence::BadSyncData("sent more blocks than asked".into()));
                 }
+                let mut received = Vec::with_capacity(blocks.len());
+                for bytes in blocks {
+                    let block = deserialize::<Block>(&bytes)
+                        .map_err(|e| Offence::BadSyncData(format!("undecodable block: {e}")))?;
+                    let hash = block.block_hash();
+                    if !asked.hashes.contains(&hash) {
+                        return Err(Offence::BadSyncData("sent a block not asked for".into()));
+                    }
+                    received.push(hash);
+                    self.accept_block(block, Some(peer), now_unix, now, out);
+                }
+                let omitted: Vec<u32> = asked
+                    .hashes
+                    .iter()
+                    .filter(|h| !received.contains(h))
+                    .filter_map(|h| self.chain.entry(h).map(|e| e.height))
+                    .collect();
+                if let Some(lowest) = omitted.iter().min() {
+                    if asked.provable {
+                        return Err(Offence::WithheldBlocks(omitted.len()));
+                    }
+                    debug!(peer = %peer, from = lowest, "peer lacks blocks it might have had");
+                    self.sync.cannot_serve(peer, *lowest);
+                }
+                self.sync.advance(&self.chain, now)
             }
             SyncResponse::Refused(reason) => {
                 debug!(peer = %peer, %reason, "peer refused our request");
-                Ok(self.sync.failed(id, &self.chain, now))
+                self.sync.failed(id, &self.chain, now)
             }
         };
-        match result {
-            Ok(cmds) => Self::net(out, cmds),
-            Err(crate::sync::Misbehaviour(reason)) => self.ban(peer, &reason, out),
-        }
+        Self::net(out, cmds);
+        Ok(())
     }
 
-    fn ban(&mut self, peer: PeerId, reason: &str, out: &mut Vec<Output>) {
-        out.push(Output::Net(NetCommand::Ban { peer, reason: reason.to_owned() }));
+    /// Charges `offence` to `peer` (logged), banning it at the threshold.
+    fn penalize(&mut self, peer: PeerId, offence: Offence, now: Instant, out: &mut Vec<Output>) {
+        let (points, ban) = self.scores.penalize(peer, &offence, now);
+        warn!(peer = %peer, points, reason = %offence, "peer misbehaved");
+        if ban {
+            out.push(Output::Net(NetCommand::Ban { peer, reason: offence.to_string() }));
+        }
     }
 
     fn on_gossip_block(
@@ -368,13 +407,15 @@ impl Core {
         out: &mut Vec<Output>,
     ) -> MessageAcceptance {
         let Ok(block) = deserialize::<Block>(data) else {
-            warn!(peer = %peer, "undecodable block gossiped");
+            self.penalize(peer, Offence::UndecodableGossip("block"), now, out);
             return MessageAcceptance::Reject;
         };
-        match self.accept_block(block, Some(peer), now_unix, out) {
+        let parent = block.header.prev_blockhash;
+        match self.accept_block(block, Some(peer), now_unix, now, out) {
             Some(BlockStatus::Stored) => MessageAcceptance::Accept,
             Some(BlockStatus::Duplicate) => MessageAcceptance::Ignore,
             Some(BlockStatus::Orphan { .. }) => {
+                self.sync.note_orphan(peer, parent);
                 Self::net(out, self.sync.catch_up_from(peer, &self.chain, now));
                 MessageAcceptance::Ignore
             }
@@ -382,9 +423,15 @@ impl Core {
         }
     }
 
-    fn on_gossip_tx(&mut self, peer: PeerId, data: &[u8]) -> MessageAcceptance {
+    fn on_gossip_tx(
+        &mut self,
+        peer: PeerId,
+        data: &[u8],
+        now: Instant,
+        out: &mut Vec<Output>,
+    ) -> MessageAcceptance {
         let Ok(tx) = deserialize::<Transaction>(data) else {
-            warn!(peer = %peer, "undecodable transaction gossiped");
+            self.penalize(peer, Offence::UndecodableGossip("transaction"), now, out);
             return MessageAcceptance::Reject;
         };
         match self.accept_tx(tx) {
@@ -395,7 +442,7 @@ impl Core {
             Err(MempoolError::Invalid(TxError::InputMissingOrSpent(_)))
             | Err(MempoolError::AlreadyKnown(_)) => MessageAcceptance::Ignore,
             Err(e @ (MempoolError::Invalid(_) | MempoolError::Coinbase)) => {
-                warn!(peer = %peer, reason = %e, "invalid transaction rejected");
+                self.penalize(peer, Offence::InvalidTx(e.to_string()), now, out);
                 MessageAcceptance::Reject
             }
             Err(e) => {
@@ -419,13 +466,14 @@ impl Core {
         block: Block,
         peer: Option<PeerId>,
         now_unix: u64,
+        now: Instant,
         out: &mut Vec<Output>,
     ) -> Option<BlockStatus> {
         let hash = block.block_hash();
         match self.chain.accept_block(block, now_unix) {
             Ok(outcome) => {
                 let own_error = outcome.error_for(&hash).is_some();
-                self.after_accept(&outcome, peer, out);
+                self.after_accept(&outcome, peer, now, out);
                 if own_error { None } else { Some(outcome.status) }
             }
             Err(ChainError::InvalidHeader { error: HeaderError::TimeTooNew { .. }, .. }) => {
@@ -438,7 +486,7 @@ impl Core {
                 if let Some(p) = peer
                     && is_provably_bad(&e)
                 {
-                    self.ban(p, &e.to_string(), out);
+                    self.penalize(p, Offence::InvalidBlock(e.to_string()), now, out);
                 }
                 None
             }
@@ -453,12 +501,13 @@ impl Core {
         &mut self,
         outcome: &AcceptOutcome,
         peer: Option<PeerId>,
+        now: Instant,
         out: &mut Vec<Output>,
     ) {
         for (hash, e) in &outcome.invalid {
             warn!(%hash, peer = ?peer.map(|p| p.to_string()), reason = %e, "block rejected while connecting");
             if let Some(p) = peer {
-                self.ban(p, &e.to_string(), out);
+                self.penalize(p, Offence::InvalidBlock(e.to_string()), now, out);
             }
         }
         if outcome.update.is_empty() {
@@ -531,11 +580,11 @@ impl Core {
         }));
     }
 
-    fn on_mined(&mut self, block: Block, now_unix: u64, out: &mut Vec<Output>) {
+    fn on_mined(&mut self, block: Block, now_unix: u64, now: Instant, out: &mut Vec<Output>) {
         let hash = block.block_hash();
         let txs = block.txs.len();
         let copy = block.clone();
-        if let Some(BlockStatus::Stored) = self.accept_block(block, None, now_unix, out)
+        if let Some(BlockStatus::Stored) = self.accept_block(block, None, now_unix, now, out)
             && self.chain.tip() == hash
         {
             info!(height = self.chain.height(), %hash, txs, hashrate = format!("{:.0}", self.rate.2), "mined block");
@@ -543,7 +592,7 @@ impl Core {
         }
     }
 
-    fn on_rpc(&mut self, cmd: RpcCommand, now_unix: u64, out: &mut Vec<Output>) {
+    fn on_rpc(&mut self, cmd: RpcCommand, now_unix: u64, now: Instant, out: &mut Vec<Output>) {
         match cmd {
             // Replies go out after the snapshot is refreshed, so a client that reads
             // /status right after its call sees the effect of that call.
@@ -558,7 +607,8 @@ impl Core {
                 let _ = reply.send(result);
             }
             RpcCommand::Mine { blocks, to, reply } => {
-                let result = self.mine_now(blocks, to.unwrap_or(self.mining.payout), now_unix, out);
+                let result =
+                    self.mine_now(blocks, to.unwrap_or(self.mining.payout), now_unix, now, out);
                 self.refresh_snapshot();
                 let _ = reply.send(result);
             }
@@ -614,6 +664,7 @@ impl Core {
         n: u32,
         payout: [u8; 32],
         now_unix: u64,
+        now: Instant,
         out: &mut Vec<Output>,
     ) -> Result<Vec<BlockHash>, String> {
         if self.network() != Network::Regtest {
@@ -635,7 +686,7 @@ impl Core {
                 .ok_or("nonce search was cancelled")?;
             let hash = block.block_hash();
             let copy = block.clone();
-            match self.accept_block(block, None, now_unix, out) {
+            match self.accept_block(block, None, now_unix, now, out) {
                 Some(BlockStatus::Stored) if self.chain.tip() == hash => {
                     Self::publish_block(&copy, out);
                     hashes.push(hash);

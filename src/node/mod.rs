@@ -373,6 +373,14 @@ impl NodeHandle {
         self.info.read().map(|i| i.peers.keys().copied().collect()).unwrap_or_default()
     }
 
+    /// Banned peers and why.
+    pub fn bans(&self) -> Vec<(PeerId, String)> {
+        self.info
+            .read()
+            .map(|i| i.bans.iter().map(|(p, b)| (*p, b.reason.clone())).collect())
+            .unwrap_or_default()
+    }
+
     /// Submits a transaction as `POST /tx` would.
     ///
     /// # Errors

@@ -86,6 +86,7 @@ pub fn router(api: Api) -> Router {
         .route("/address/{addr}/utxos", get(utxos))
         .route("/mempool", get(mempool))
         .route("/peers", get(peers))
+        .route("/bans", get(bans))
         .route("/events", get(events))
         .merge(writes)
         .fallback(|| async { ApiError::not_found("no such endpoint") })
@@ -307,6 +308,21 @@ async fn peers(State(api): State<Api>) -> Json<Vec<PeerView>> {
     )
 }
 
+async fn bans(State(api): State<Api>) -> Json<Vec<BanView>> {
+    let info = api.info.read().map(|i| i.clone()).unwrap_or_default();
+    let now = std::time::SystemTime::now();
+    Json(
+        info.bans
+            .iter()
+            .map(|(id, b)| BanView {
+                peer_id: id.to_string(),
+                reason: b.reason.clone(),
+                expires_in_secs: b.until.duration_since(now).map_or(0, |d| d.as_secs()),
+            })
+            .collect(),
+    )
+}
+
 async fn events(State(api): State<Api>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let rx = api.events.subscribe();
     let stream = futures::stream::unfold(rx, |mut rx| async move {
@@ -335,15 +351,22 @@ async fn submit_tx(
     body: Result<Json<SubmitTx>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(req) = body?;
-    let bytes = hex::decode(req.hex.trim()).map_err(|_| ApiError::bad("'hex' is not hex"))?;
-    let tx: Transaction =
-        deserialize(&bytes).map_err(|e| ApiError::bad(format!("not a transaction: {e}")))?;
+    let tx = tx_from_hex(&req.hex).map_err(ApiError::bad)?;
     let result =
         api.ask(|reply| RpcCommand::SubmitTx(tx, reply)).await.map_err(ApiError::unavailable)?;
     match result {
         Ok(txid) => Ok(Json(json!({ "txid": txid.to_string() })).into_response()),
         Err(e) => Err(reject_status(&e)),
     }
+}
+
+/// Decodes the `hex` field of `POST /tx` (also the entry point of the HTTP fuzz target).
+///
+/// # Errors
+/// A message for the client if the field is not hex or not one whole transaction.
+pub fn tx_from_hex(hex: &str) -> Result<Transaction, String> {
+    let bytes = hex::decode(hex.trim()).map_err(|_| "'hex' is not hex".to_owned())?;
+    deserialize(&bytes).map_err(|e| format!("not a transaction: {e}"))
 }
 
 /// Status code for a mempool refusal: spending what is already spent (in the mempool or

@@ -194,6 +194,17 @@ pub struct MineRequest {
     pub to: Option<String>,
 }
 
+/// `GET /bans` entry.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct BanView {
+    /// Peer id.
+    pub peer_id: String,
+    /// The offence that got it banned.
+    pub reason: String,
+    /// Seconds until the ban lifts.
+    pub expires_in_secs: u64,
+}
+
 /// `GET /peers` entry.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct PeerView {

@@ -6,6 +6,11 @@
 //! best header are requested in batches of 16 from every peer whose tip covers them,
 //! several batches per peer in flight, and connected in order as they arrive. A request
 //! that times out or fails is handed to another peer.
+//!
+//! Against peers that lie: headers are fetched at most [`MAX_HEADERS_AHEAD`] beyond our
+//! tip (a long cheap header chain cannot fill memory), blocks are asked only from peers
+//! whose chain holds them, and a peer that leaves out blocks of a chain it announced (its
+//! tip or headers it sent us) is reported, since it provably has them.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -26,6 +31,9 @@ pub const DOWNLOAD_WINDOW: usize = 1_024;
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(40);
 /// How often connected peers are asked for their tip again.
 pub const STATUS_INTERVAL: Duration = Duration::from_secs(30);
+/// Headers fetched beyond our active tip before blocks must catch up; bounds the memory
+/// one header chain can take (about 250 bytes each in the index).
+pub const MAX_HEADERS_AHEAD: u32 = 8 * 1_024;
 /// Minimum time between two sync progress lines.
 const PROGRESS_EVERY: Duration = Duration::from_secs(2);
 
@@ -33,7 +41,8 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(2);
 enum Kind {
     Status,
     Headers,
-    Blocks(Vec<BlockHash>),
+    /// Blocks, and whether the peer provably has them all.
+    Blocks(Vec<BlockHash>, bool),
 }
 
 #[derive(Debug)]
@@ -47,6 +56,35 @@ struct Pending {
 struct PeerSync {
     tip: Option<ChainTip>,
     batches: usize,
+    /// The last header this peer sent us: it has every block up to it.
+    sent_header: Option<BlockHash>,
+    /// Lowest height it failed to serve without proof that it should have.
+    cannot_serve_from: Option<u32>,
+    /// What it can serve on the best header chain, cached per best header.
+    reach: Option<(BlockHash, Reach)>,
+    /// Parents of orphan blocks it gossiped, to be shown by its next headers.
+    orphan_parents: Vec<BlockHash>,
+}
+
+/// Orphan parents remembered per peer; older ones are dropped unjudged.
+const MAX_ORPHAN_CLAIMS: usize = 16;
+
+/// How far along the best header chain a peer can serve blocks.
+#[derive(Debug, Clone, Copy, Default)]
+struct Reach {
+    /// Highest height it claims (its tip height, unless it is on another branch).
+    claimed: u32,
+    /// Highest height it provably has (its tip or a header it sent is on the chain).
+    proven: u32,
+}
+
+/// What a `Blocks` answer was for.
+#[derive(Debug, Clone)]
+pub struct BlocksAsked {
+    /// The hashes asked, in order.
+    pub hashes: Vec<BlockHash>,
+    /// Whether the peer provably has them (leaving one out is then misbehaviour).
+    pub provable: bool,
 }
 
 /// A peer broke the protocol or consensus; the caller bans it.
@@ -88,7 +126,7 @@ impl SyncManager {
     fn request(&mut self, peer: PeerId, kind: Kind, req: SyncRequest, now: Instant) -> NetCommand {
         self.next_id += 1;
         let id = self.next_id;
-        if let Kind::Blocks(hashes) = &kind {
+        if let Kind::Blocks(hashes, _) = &kind {
             for h in hashes {
                 self.requested.insert(*h, id);
             }
@@ -105,9 +143,23 @@ impl SyncManager {
         self.pending.contains_key(&id)
     }
 
-    /// True while we know of headers or peers ahead of our tip.
+    /// Whether a peer that lets request `id` time out is stalling rather than slow: status
+    /// and headers answers are small, and blocks it provably has are owed.
+    pub fn stalled_on_proof(&self, id: u64) -> bool {
+        self.pending.get(&id).is_some_and(|p| !matches!(p.kind, Kind::Blocks(_, false)))
+    }
+
+    /// True while headers are coming, or blocks we lack are coming or can be asked from a
+    /// peer. Headers nobody can serve (a liar's chain) do not keep us syncing forever.
     pub fn is_syncing(&self, chain: &ChainState) -> bool {
-        self.headers_from.is_some() || chain.best_header().height > chain.height()
+        let height = chain.height();
+        self.headers_from.is_some()
+            || !self.requested.is_empty()
+            || (chain.best_header().height > height
+                && self.peers.values().any(|p| {
+                    p.tip.is_some_and(|t| t.height > height)
+                        && p.cannot_serve_from.is_none_or(|h| h > height + 1)
+                }))
     }
 
     /// Connected peers.
@@ -151,7 +203,7 @@ impl SyncManager {
     fn release(&mut self, id: u64) -> Option<Pending> {
         let pending = self.pending.remove(&id)?;
         match &pending.kind {
-            Kind::Blocks(hashes) => {
+            Kind::Blocks(hashes, _) => {
                 for h in hashes {
                     if self.requested.get(h) == Some(&id) {
                         self.requested.remove(h);
@@ -195,9 +247,25 @@ impl SyncManager {
             return Err(Misbehaviour("peer is on a chain with another genesis".into()));
         }
         if let Some(p) = self.peers.get_mut(&pending.peer) {
+            if p.tip.is_none_or(|t| t.tip != tip.tip) {
+                p.cannot_serve_from = None;
+                p.reach = None;
+            }
             p.tip = Some(tip);
         }
         Ok(self.advance(chain, now))
+    }
+
+    /// A peer gossiped a block whose parent we lack: it must show how that block connects.
+    /// Its next complete headers answer is checked for `parent`; a parent still unknown
+    /// then counts against it (see [`Self::unresolved_orphans`]).
+    pub fn note_orphan(&mut self, peer: PeerId, parent: BlockHash) {
+        if let Some(p) = self.peers.get_mut(&peer) {
+            if p.orphan_parents.len() >= MAX_ORPHAN_CLAIMS {
+                p.orphan_parents.remove(0);
+            }
+            p.orphan_parents.push(parent);
+        }
     }
 
     /// Notes a tip a peer showed by gossiping a block we could not place, and fetches
@@ -221,7 +289,9 @@ impl SyncManager {
         )]
     }
 
-    /// Headers arrived: add them to the index, ask for more or for the blocks.
+    /// Headers arrived: add them to the index, ask for more or for the blocks. When the
+    /// answer is the peer's last (not a full batch), the orphans it gossiped must connect
+    /// by now: `unresolved` counts those whose parent is still unknown.
     ///
     /// # Errors
     /// [`Misbehaviour`] if a header breaks a rule or the batch is malformed.
@@ -232,68 +302,125 @@ impl SyncManager {
         chain: &mut ChainState,
         now_unix: u64,
         now: Instant,
+        unresolved: &mut usize,
     ) -> Result<Vec<NetCommand>, Misbehaviour> {
         let Some(pending) = self.release(id) else { return Ok(Vec::new()) };
         if !bytes.len().is_multiple_of(80) || bytes.len() / 80 > MAX_HEADERS {
             return Err(Misbehaviour(format!("headers response of {} bytes", bytes.len())));
         }
         let count = bytes.len() / 80;
-        for chunk in bytes.chunks_exact(80) {
-            let mut raw = [0u8; 80];
-            raw.copy_from_slice(chunk);
-            let header = BlockHeader::from_bytes(&raw);
-            match chain.accept_header(&header, now_unix) {
-                Ok(_) => {}
-                Err(ChainError::UnknownParent { .. }) => {
-                    return Err(Misbehaviour("headers do not connect to our chain".into()));
-                }
-                Err(e) if e.is_peer_fault() => return Err(Misbehaviour(e.to_string())),
-                // Too far in the future or a store failure: stop here, retry later.
-                Err(e) => {
-                    debug!(error = %e, "header not accepted");
-                    break;
-                }
+        let headers: Vec<BlockHeader> = bytes
+            .chunks_exact(80)
+            .map(|chunk| {
+                let mut raw = [0u8; 80];
+                raw.copy_from_slice(chunk);
+                BlockHeader::from_bytes(&raw)
+            })
+            .collect();
+        let (accepted, error) = chain.accept_headers(&headers, now_unix);
+        if let Some(last) = accepted.last()
+            && let Some(p) = self.peers.get_mut(&pending.peer)
+        {
+            p.sent_header = Some(*last);
+            p.reach = None;
+        }
+        match error {
+            None => {}
+            Some(ChainError::UnknownParent { .. }) => {
+                return Err(Misbehaviour("headers do not connect to our chain".into()));
             }
+            Some(e) if e.is_peer_fault() => return Err(Misbehaviour(e.to_string())),
+            // Too far in the future or a store failure: stop here, retry later.
+            Some(e) => debug!(error = %e, "header not accepted"),
         }
         let best = chain.best_header().height;
         let target = self.best_peer_height().max(best);
         info!(headers = best, target, "headers {best}/{target}");
         let mut out = Vec::new();
-        if count == MAX_HEADERS {
+        if count == MAX_HEADERS && Self::room_for_headers(chain) {
             out.extend(self.catch_up_from(pending.peer, chain, now));
+        } else if count < MAX_HEADERS
+            && let Some(p) = self.peers.get_mut(&pending.peer)
+        {
+            *unresolved = p.orphan_parents.drain(..).filter(|h| chain.entry(h).is_none()).count();
         }
         out.extend(self.advance(chain, now));
         Ok(out)
     }
 
+    fn room_for_headers(chain: &ChainState) -> bool {
+        chain.best_header().height < chain.height().saturating_add(MAX_HEADERS_AHEAD)
+    }
+
     /// Blocks arrived: the caller hands them to the chain, then calls [`Self::advance`].
-    /// Returns the hashes that were asked for (anything else is unsolicited).
-    pub fn on_blocks(&mut self, id: u64) -> Option<Vec<BlockHash>> {
+    /// Returns what was asked (anything else is unsolicited).
+    pub fn on_blocks(&mut self, id: u64) -> Option<BlocksAsked> {
         match self.release(id)?.kind {
-            Kind::Blocks(hashes) => Some(hashes),
+            Kind::Blocks(hashes, provable) => Some(BlocksAsked { hashes, provable }),
             _ => None,
         }
+    }
+
+    /// A peer left out blocks from `height` up without proof that it has them: stop
+    /// asking it for those until it shows a new tip.
+    pub fn cannot_serve(&mut self, peer: PeerId, height: u32) {
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.cannot_serve_from = Some(p.cannot_serve_from.map_or(height, |h| h.min(height)));
+        }
+    }
+
+    /// What `peer` can serve on the best header chain, from its tip and the headers it
+    /// sent; `lowest` is the lowest missing height (peers below it cannot help).
+    fn reach(&mut self, peer: &PeerId, chain: &ChainState, lowest: u32) -> Option<Reach> {
+        let best = chain.best_header().hash();
+        let state = self.peers.get_mut(peer)?;
+        let tip = state.tip?;
+        if let Some((at, reach)) = state.reach
+            && at == best
+        {
+            return Some(reach);
+        }
+        let on_chain = |h: &BlockHash| {
+            chain
+                .entry(h)
+                .filter(|e| e.height >= lowest)
+                .and_then(|_| chain.on_best_header_chain(h))
+        };
+        let tip_on_chain = on_chain(&BlockHash(tip.tip));
+        let known_tip = chain.entry(&BlockHash(tip.tip)).is_some();
+        let proven =
+            tip_on_chain.into_iter().chain(state.sent_header.as_ref().and_then(on_chain)).max();
+        let reach = Reach {
+            // A known tip off the best header chain: that peer is on another branch.
+            claimed: if known_tip { tip_on_chain.unwrap_or(0) } else { tip.height },
+            proven: proven.unwrap_or(0),
+        };
+        let reach = Reach { claimed: reach.claimed.max(reach.proven), ..reach };
+        state.reach = Some((best, reach));
+        Some(reach)
     }
 
     /// Asks for headers from the best peer ahead of us and schedules block downloads.
     pub fn advance(&mut self, chain: &ChainState, now: Instant) -> Vec<NetCommand> {
         let mut out = Vec::new();
-        let our_work = chain.best_header().chain_work;
-        if self.headers_from.is_none() {
-            let ahead = self
-                .peers
-                .iter()
-                .filter_map(|(id, p)| {
-                    p.tip.map(|t| (ruint::aliases::U256::from_le_bytes(t.work), *id))
-                })
-                .filter(|(work, _)| *work > our_work)
-                .max();
-            if let Some((_, peer)) = ahead {
-                out.extend(self.catch_up_from(peer, chain, now));
-            }
+        if self.headers_from.is_none()
+            && Self::room_for_headers(chain)
+            && let Some(peer) = self.headers_peer_ahead(chain)
+        {
+            out.extend(self.catch_up_from(peer, chain, now));
         }
         out.extend(self.schedule_blocks(chain, now));
         out
+    }
+
+    fn headers_peer_ahead(&self, chain: &ChainState) -> Option<PeerId> {
+        let our_work = chain.best_header().chain_work;
+        self.peers
+            .iter()
+            .filter_map(|(id, p)| p.tip.map(|t| (ruint::aliases::U256::from_le_bytes(t.work), *id)))
+            .filter(|(work, _)| *work > our_work)
+            .max()
+            .map(|(_, id)| id)
     }
 
     fn schedule_blocks(&mut self, chain: &ChainState, now: Instant) -> Vec<NetCommand> {
@@ -303,23 +430,31 @@ impl SyncManager {
             .filter(|(h, _)| !self.requested.contains_key(h))
             .collect();
         let mut out = Vec::new();
+        let Some(lowest) = wanted.first().map(|(_, h)| *h) else { return out };
         let mut queue = wanted.into_iter().peekable();
         let mut peers: Vec<PeerId> = self.peers.keys().copied().collect();
         peers.sort();
+        let reach: HashMap<PeerId, Reach> =
+            peers.iter().filter_map(|p| Some((*p, self.reach(p, chain, lowest)?))).collect();
         'outer: while queue.peek().is_some() {
             let mut progressed = false;
             for peer in &peers {
                 let Some(state) = self.peers.get(peer) else { continue };
-                let Some(tip_height) = state.tip.map(|t| t.height) else { continue };
+                let Some(reach) = reach.get(peer) else { continue };
+                let limit = state
+                    .cannot_serve_from
+                    .map_or(reach.claimed, |h| reach.claimed.min(h.saturating_sub(1)));
                 if state.batches >= MAX_BATCHES_PER_PEER {
                     continue;
                 }
                 let mut batch = Vec::new();
+                let mut top = 0;
                 while batch.len() < MAX_BLOCKS_PER_REQUEST {
                     match queue.peek() {
-                        Some((_, height)) if *height <= tip_height => {
-                            if let Some((hash, _)) = queue.next() {
+                        Some((_, height)) if *height <= limit => {
+                            if let Some((hash, height)) = queue.next() {
                                 batch.push(hash);
+                                top = height;
                             }
                         }
                         _ => break,
@@ -328,8 +463,9 @@ impl SyncManager {
                 if batch.is_empty() {
                     continue;
                 }
+                let provable = top <= reach.proven;
                 let req = SyncRequest::Blocks(batch.iter().map(|h| h.0).collect());
-                out.push(self.request(*peer, Kind::Blocks(batch), req, now));
+                out.push(self.request(*peer, Kind::Blocks(batch, provable), req, now));
                 progressed = true;
                 if queue.peek().is_none() {
                     break 'outer;

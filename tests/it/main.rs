@@ -1,5 +1,6 @@
 //! One integration-test binary (every extra `tests/*.rs` links the crate again).
 
+mod adversary;
 mod api;
 mod chain;
 mod cli;
