@@ -19,6 +19,8 @@ pub mod chain;
 pub mod cli;
 pub mod config;
 pub mod consensus;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod logging;
 pub mod mempool;
 pub mod miner;
