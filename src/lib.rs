@@ -27,6 +27,8 @@ pub mod miner;
 pub mod net;
 pub mod node;
 pub mod primitives;
+#[cfg(test)]
+mod proptests;
 pub mod rpc;
 pub mod store;
 pub mod sync;
