@@ -112,14 +112,17 @@ pub fn gossip(
     for topic in [blocks_topic(network), txs_topic(network)] {
         let topic = IdentTopic::new(topic);
         // Our topics are slow: punishing missing mesh deliveries would hit honest peers.
-        // Only invalid messages cost score, about -10 each, so one mistake is forgiven.
+        // Only invalid messages cost score: -1 × count², so gossipsub graylists a peer
+        // (below -80) after 9, a backstop behind the node's own scores, which ban earlier
+        // and say why. A heavier weight would graylist first and hide the peer's messages
+        // from the node before it could ban (seen with -10: graylisted after 3).
         let tp = gossipsub::TopicScoreParams {
             topic_weight: 1.0,
             time_in_mesh_weight: 0.0,
             first_message_deliveries_weight: 1.0,
             mesh_message_deliveries_weight: 0.0,
             mesh_failure_penalty_weight: 0.0,
-            invalid_message_deliveries_weight: -10.0,
+            invalid_message_deliveries_weight: -1.0,
             ..Default::default()
         };
         params.topics.insert(topic.hash(), tp);

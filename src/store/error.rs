@@ -9,6 +9,14 @@ pub enum StoreError {
     /// redb failed (I/O, corruption, lock held by another process).
     #[error("database error: {0}")]
     Db(#[from] redb::Error),
+    /// The database file could not be copied or restored around a repair.
+    #[error("database file {}: {error}", path.display())]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What failed.
+        error: std::io::Error,
+    },
     /// No database file where one was expected.
     #[error("no database at {}", .0.display())]
     NotFound(std::path::PathBuf),

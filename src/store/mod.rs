@@ -51,6 +51,78 @@ pub struct Store {
     network: Network,
 }
 
+/// Opens an existing database file without ever changing a damaged one. A read-only open
+/// first tells the three cases apart: a clean file opens normally; a file that needs
+/// crash recovery (redb's repair rewrites it) is repaired with a copy kept beside it until
+/// the repair succeeds, so a failed repair puts the original bytes back; anything else
+/// (truncated, garbage, locked by another node) is refused untouched.
+fn open_file(path: &Path, network: Option<Network>) -> Result<Database, StoreError> {
+    let builder = || {
+        let mut b = Database::builder();
+        b.set_cache_size(CACHE_BYTES);
+        b
+    };
+    match redb::ReadOnlyDatabase::open(path) {
+        // A foreign file is refused here, before a writable open touches its header.
+        Ok(db) => {
+            if let Some(network) = network {
+                let txn = db.begin_read()?;
+                match txn.open_table(META) {
+                    Ok(meta) => {
+                        let stored = meta.get(META_NETWORK)?.map(|v| v.value().to_vec());
+                        let schema = meta.get(META_SCHEMA)?.map(|v| v.value().to_vec());
+                        check_meta(stored.as_deref(), schema.as_deref(), network)?;
+                    }
+                    Err(redb::TableError::TableDoesNotExist(_)) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Err(redb::DatabaseError::RepairAborted) => {
+            let backup = path.with_extension("redb.before-repair");
+            let io = |error| StoreError::Io { path: backup.clone(), error };
+            std::fs::copy(path, &backup).map_err(io)?;
+            return match builder().open(path) {
+                Ok(db) => {
+                    // The repaired file is whole; the copy has served its purpose.
+                    let _ = std::fs::remove_file(&backup);
+                    Ok(db)
+                }
+                Err(e) => {
+                    std::fs::rename(&backup, path).map_err(io)?;
+                    Err(e.into())
+                }
+            };
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(builder().open(path)?)
+}
+
+/// Checks a database's recorded network and schema against `network`. Returns true if
+/// none is recorded yet (a new database, to be stamped).
+fn check_meta(
+    stored_network: Option<&[u8]>,
+    stored_schema: Option<&[u8]>,
+    network: Network,
+) -> Result<bool, StoreError> {
+    match stored_network {
+        None => Ok(true),
+        Some(found) if found != network.as_str().as_bytes() => Err(StoreError::WrongNetwork {
+            found: String::from_utf8_lossy(found).into_owned(),
+            expected: network,
+        }),
+        Some(_) => {
+            let found = stored_schema.and_then(|v| v.try_into().ok()).map_or(0, u32::from_le_bytes);
+            if found == SCHEMA_VERSION {
+                Ok(false)
+            } else {
+                Err(StoreError::SchemaVersion { found, expected: SCHEMA_VERSION })
+            }
+        }
+    }
+}
+
 impl Store {
     /// Opens (or creates) the database at `path` for `network`.
     ///
@@ -58,7 +130,11 @@ impl Store {
     /// [`StoreError::WrongNetwork`] / [`StoreError::SchemaVersion`] for a foreign file,
     /// [`StoreError::Db`] for I/O errors, a corrupt file or a file locked by another node.
     pub fn open(path: &Path, network: Network) -> Result<Self, StoreError> {
-        let db = Database::builder().set_cache_size(CACHE_BYTES).create(path)?;
+        let db = if path.exists() {
+            open_file(path, Some(network))?
+        } else {
+            Database::builder().set_cache_size(CACHE_BYTES).create(path)?
+        };
         Self::init(db, network)
     }
 
@@ -71,7 +147,7 @@ impl Store {
         if !path.is_file() {
             return Err(StoreError::NotFound(path.to_path_buf()));
         }
-        let db = Database::open(path)?;
+        let db = open_file(path, None)?;
         let name = {
             let txn = db.begin_read()?;
             let meta = txn.open_table(META)?;
@@ -98,26 +174,10 @@ impl Store {
         {
             let mut meta = txn.open_table(META)?;
             let stored_network = meta.get(META_NETWORK)?.map(|v| v.value().to_vec());
-            match stored_network {
-                None => {
-                    meta.insert(META_NETWORK, network.as_str().as_bytes())?;
-                    meta.insert(META_SCHEMA, SCHEMA_VERSION.to_le_bytes().as_slice())?;
-                }
-                Some(found) if found != network.as_str().as_bytes() => {
-                    return Err(StoreError::WrongNetwork {
-                        found: String::from_utf8_lossy(&found).into_owned(),
-                        expected: network,
-                    });
-                }
-                Some(_) => {
-                    let found = meta
-                        .get(META_SCHEMA)?
-                        .and_then(|v| v.value().try_into().ok())
-                        .map_or(0, u32::from_le_bytes);
-                    if found != SCHEMA_VERSION {
-                        return Err(StoreError::SchemaVersion { found, expected: SCHEMA_VERSION });
-                    }
-                }
+            let stored_schema = meta.get(META_SCHEMA)?.map(|v| v.value().to_vec());
+            if check_meta(stored_network.as_deref(), stored_schema.as_deref(), network)? {
+                meta.insert(META_NETWORK, network.as_str().as_bytes())?;
+                meta.insert(META_SCHEMA, SCHEMA_VERSION.to_le_bytes().as_slice())?;
             }
             // Create every table so readers never meet a missing one.
             txn.open_table(BLOCK_INDEX)?;

@@ -85,3 +85,78 @@ fn verify_reports_a_tampered_utxo_set_and_exits_non_zero() {
     assert!(stderr.contains("UTXO set differs"), "{stderr}");
     assert!(stderr.contains("1 extra"), "{stderr}");
 }
+
+/// Runs `minichain node` on `dir` and expects it to refuse with `message`, exit code 1,
+/// and leave every file in the directory byte-for-byte as it was.
+fn node_refuses(dir: &std::path::Path, network: &str, message: &str) {
+    let before: Vec<(std::path::PathBuf, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| (p.clone(), std::fs::read(&p).unwrap()))
+        .collect();
+    let out = minichain()
+        .args([
+            "node",
+            "--network",
+            network,
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--rpc",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(dir)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    assert!(stderr.contains(message), "expected '{message}' in: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    for (path, bytes) in before {
+        assert!(std::fs::read(&path).unwrap() == bytes, "{} was changed", path.display());
+    }
+}
+
+#[test]
+fn damaged_or_foreign_data_is_refused_clearly_and_left_untouched() {
+    // A database cut off in the middle (a disk that filled up, a bad copy).
+    let truncated = tempfile::tempdir().unwrap();
+    chain_in(truncated.path(), 30);
+    let db = truncated.path().join("chain.redb");
+    let bytes = std::fs::read(&db).unwrap();
+    std::fs::write(&db, &bytes[..bytes.len() / 2]).unwrap();
+    node_refuses(truncated.path(), "regtest", "cannot open the database");
+
+    // Garbage where the database should be.
+    let garbage = tempfile::tempdir().unwrap();
+    std::fs::write(garbage.path().join("chain.redb"), vec![0x5a; 4096]).unwrap();
+    node_refuses(garbage.path(), "regtest", "cannot open the database");
+
+    // The other network's data dir.
+    let other = tempfile::tempdir().unwrap();
+    chain_in(other.path(), 3);
+    node_refuses(other.path(), "devnet", "regtest");
+
+    // Wallet files with bad contents: clear one-line errors, files untouched.
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&str, &[u8], &str); 3] = [
+        ("not-json.json", b"\x00\x01garbage", "wallet"),
+        ("bad-secret.json", br#"{"network":"regtest","secret":"zz"}"#, "secret is not 64 hex digits"),
+        ("devnet.json", br#"{"network":"devnet","secret":"0101010101010101010101010101010101010101010101010101010101010101"}"#, "devnet"),
+    ];
+    for (name, contents, message) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, contents).unwrap();
+        let out = minichain()
+            .args(["wallet", "address", "--network", "regtest", "--wallet"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{name}: {stderr}");
+        assert!(stderr.contains(message), "{name}: expected '{message}' in {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(std::fs::read(&path).unwrap() == contents, "{name} was changed");
+    }
+}
