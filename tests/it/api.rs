@@ -241,3 +241,27 @@ async fn the_event_stream_reports_blocks_and_transactions() {
     assert!(seen.contains("\"height\":1"), "{seen}");
     api.node.handle.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bans_are_listed_with_their_reason_until_lifted() {
+    let api = api_node().await;
+    let (code, v) = api.get("/bans").await;
+    assert_eq!((code, v), (200, json!([])));
+    let peer = libp2p::PeerId::random();
+    api.node.handle.ban(peer, "invalid block: test").await;
+    crate::harness::wait_until_async("the ban listed", Duration::from_secs(10), || async {
+        api.get("/bans").await.1.as_array().is_some_and(|a| !a.is_empty())
+    })
+    .await;
+    let (_, v) = api.get("/bans").await;
+    assert_eq!(v[0]["peer_id"], peer.to_string());
+    assert_eq!(v[0]["reason"], "invalid block: test");
+    let left = v[0]["expires_in_secs"].as_u64().unwrap();
+    assert!(left > 3_500 && left <= 3_600, "{left}");
+    api.node.handle.unban(peer).await;
+    crate::harness::wait_until_async("the ban lifted", Duration::from_secs(10), || async {
+        api.get("/bans").await.1 == json!([])
+    })
+    .await;
+    api.node.handle.shutdown().await;
+}
