@@ -99,21 +99,31 @@ pub fn block_on(
     let ctx = chain.child_context(&parent, CLOCK).expect("parent known");
     let height = entry.height + 1;
     let reward = params.subsidy(height) + fees(chain, &txs);
-    let mut all =
-        vec![Transaction::coinbase(height, vec![TxOut { value: reward, pubkey: payout }], 0)];
-    all.extend(txs);
     let time = entry.header.time.max(ctx.median_time_past) + 1;
-    let mut block = Block {
-        header: BlockHeader {
-            version: 1,
-            prev_blockhash: parent,
-            merkle_root: Default::default(),
-            time,
-            bits: ctx.expected_bits,
-            nonce: 0,
-        },
-        txs: all,
+    let coinbase = Transaction::coinbase(height, vec![TxOut { value: reward, pubkey: payout }], 0);
+    solved_block(parent, time, ctx.expected_bits, coinbase, txs)
+}
+
+/// A solved block on `parent` (known or not) with `coinbase` then `txs`: the raw builder
+/// for tests that need blocks no chain would build (orphans, invalid ones).
+pub fn solved_block(
+    parent: BlockHash,
+    time: u32,
+    bits: u32,
+    coinbase: Transaction,
+    txs: Vec<Transaction>,
+) -> Block {
+    let mut all = vec![coinbase];
+    all.extend(txs);
+    let header = BlockHeader {
+        version: 1,
+        prev_blockhash: parent,
+        merkle_root: Default::default(),
+        time,
+        bits,
+        nonce: 0,
     };
+    let mut block = Block { header, txs: all };
     resolve(&mut block);
     block
 }

@@ -374,26 +374,9 @@ async fn a_request_flood_is_refused_then_banned() {
 
 /// A regtest block on `parent` at `height` with `txs` after a coinbase, solved.
 fn block_on(parent: BlockHash, height: u32, time: u32, txs: Vec<Transaction>) -> Block {
-    let coinbase = Transaction::coinbase(
-        height,
-        vec![TxOut { value: 50 * minichain::primitives::COIN, pubkey: pubkey(&key(9)) }],
-        u64::from(time),
-    );
-    let mut all = vec![coinbase];
-    all.extend(txs);
-    let mut block = Block {
-        header: BlockHeader {
-            version: 1,
-            prev_blockhash: parent,
-            merkle_root: Default::default(),
-            time,
-            bits: REGTEST.genesis_bits,
-            nonce: 0,
-        },
-        txs: all,
-    };
-    minichain::testkit::resolve(&mut block);
-    block
+    let out = TxOut { value: 50 * minichain::primitives::COIN, pubkey: pubkey(&key(9)) };
+    let coinbase = Transaction::coinbase(height, vec![out], u64::from(time));
+    minichain::testkit::solved_block(parent, time, REGTEST.genesis_bits, coinbase, txs)
 }
 
 fn now() -> u32 {

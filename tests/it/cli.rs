@@ -94,21 +94,7 @@ fn node_refuses(dir: &std::path::Path, network: &str, message: &str) {
         .map(|e| e.unwrap().path())
         .map(|p| (p.clone(), std::fs::read(&p).unwrap()))
         .collect();
-    let out = minichain()
-        .args([
-            "node",
-            "--network",
-            network,
-            "--listen",
-            "/ip4/127.0.0.1/tcp/0",
-            "--rpc",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(dir)
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap();
+    let out = crate::harness::node_process_on(network, dir).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
     assert!(stderr.contains(message), "expected '{message}' in: {stderr}");

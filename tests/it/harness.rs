@@ -95,11 +95,16 @@ pub fn pay_from_coinbase(height: u32, seed: u64) -> Transaction {
 /// `minichain node` on regtest with ephemeral P2P and API ports in `dir`: the base command
 /// of the tests that run real node processes.
 pub fn node_process(dir: &std::path::Path) -> std::process::Command {
+    node_process_on("regtest", dir)
+}
+
+/// [`node_process`] on `network`.
+pub fn node_process_on(network: &str, dir: &std::path::Path) -> std::process::Command {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_minichain"));
     cmd.args([
         "node",
         "--network",
-        "regtest",
+        network,
         "--listen",
         "/ip4/127.0.0.1/tcp/0",
         "--rpc",
