@@ -40,10 +40,8 @@ for t in "${targets[@]}"; do
     cargo +nightly fuzz run -O "$t" "fuzz/corpus/$t" -- \
         -max_total_time="$secs" "${parallel[@]}" -max_len=1100000 \
         -rss_limit_mb=4096 -artifact_prefix="fuzz/artifacts/$t/" >"$log" 2>&1 || status=CRASH
-    runs=$(grep -Eo 'stat::number_of_executed_units: *[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
-    if [[ "$runs" == 0 ]]; then
-        runs=$(grep -Eo '^#[0-9]+' "$log" | tail -1 | tr -d '#')
-    fi
-    cov=$(grep -Eo 'cov: [0-9]+' "$log" | tail -1 | awk '{print $2}')
+    # libFuzzer ends with "Done N runs in S second(s)"; coverage is on its progress lines.
+    runs=$(grep -Eo 'Done [0-9]+ runs' "$log" | awk '{print $2}' | tail -1 || true)
+    cov=$(grep -Eo 'cov: [0-9]+' "$log" | tail -1 | awk '{print $2}' || true)
     echo "$t: ${secs}s, ${runs:-?} runs, coverage ${cov:-?}, corpus $(ls "fuzz/corpus/$t" | wc -l), $status"
 done

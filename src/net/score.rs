@@ -135,11 +135,6 @@ impl PeerScores {
         self.scores.get(peer).map_or(0, |s| s.points)
     }
 
-    /// Peers with a score.
-    pub fn len(&self) -> usize {
-        self.scores.len()
-    }
-
     /// Whether no peer has a score.
     pub fn is_empty(&self) -> bool {
         self.scores.is_empty()
