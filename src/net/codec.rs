@@ -87,11 +87,22 @@ fn eof_as_truncated<M>(e: io::Error) -> io::Result<Result<M, FrameError>> {
 /// # Errors
 /// `InvalidData` if the bytes are not one whole message.
 pub fn decode<M: DeserializeOwned>(buf: &[u8], cap: usize) -> io::Result<M> {
-    let config = bincode::config::standard();
-    let (msg, used): (M, usize) = bincode::serde::decode_from_slice(buf, config)
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
-    if used != buf.len() || buf.len() > cap {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "trailing bytes after message"));
+    let invalid = |e: String| io::Error::new(io::ErrorKind::InvalidData, e);
+    if buf.len() > cap {
+        return Err(invalid(format!("frame of {} bytes over the {cap}-byte cap", buf.len())));
+    }
+    // bincode's limit is checked before a string or byte vector is allocated: without
+    // it a forged length (say 2^63 for a `Refused` reason) panics with capacity overflow
+    // (found by the sync_response fuzz target).
+    let standard = bincode::config::standard();
+    let decoded = if cap <= MAX_REQUEST_BYTES {
+        bincode::serde::decode_from_slice(buf, standard.with_limit::<MAX_REQUEST_BYTES>())
+    } else {
+        bincode::serde::decode_from_slice(buf, standard.with_limit::<MAX_RESPONSE_BYTES>())
+    };
+    let (msg, used): (M, usize) = decoded.map_err(|e| invalid(e.to_string()))?;
+    if used != buf.len() {
+        return Err(invalid("trailing bytes after message".into()));
     }
     Ok(msg)
 }
@@ -208,6 +219,15 @@ mod tests {
             read(&[0, 0, 0, 2, 9, 9]),
             Inbound::Malformed(FrameError::Undecodable(_))
         ));
+    }
+
+    #[test]
+    fn a_forged_huge_string_length_is_an_error_not_a_panic() {
+        // `Refused` (variant 3) whose reason claims 2^64 - 1 bytes.
+        let mut bytes = vec![3u8, 0xfd];
+        bytes.extend_from_slice(&u64::MAX.to_le_bytes());
+        assert!(decode::<SyncResponse>(&bytes, MAX_RESPONSE_BYTES).is_err());
+        assert!(decode::<SyncResponse>(&bytes, MAX_REQUEST_BYTES).is_err());
     }
 
     #[test]
