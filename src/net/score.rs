@@ -47,6 +47,9 @@ pub enum Offence {
     InvalidTx(String),
     /// A gossiped block whose parent its sender's headers did not lead to.
     OrphanBlock,
+    /// A gossiped transaction spending outputs we do not know, while we are not catching
+    /// up (an honest peer sends one only in a rare race).
+    UnknownInputs,
     /// A status or headers request (small, quick to answer), or blocks it provably has,
     /// left to time out.
     Stalled,
@@ -65,6 +68,7 @@ impl Offence {
             Offence::InvalidTx(_) => 25,
             Offence::RequestFlood => 20,
             Offence::OrphanBlock => 10,
+            Offence::UnknownInputs => 1,
         }
     }
 }
@@ -88,6 +92,7 @@ impl fmt::Display for Offence {
                 write!(f, "gossiped a block with an unknown parent its headers did not reach")
             }
             Offence::Stalled => write!(f, "let a request it could answer time out"),
+            Offence::UnknownInputs => write!(f, "relayed transactions spending unknown outputs"),
         }
     }
 }

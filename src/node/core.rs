@@ -392,7 +392,11 @@ impl Core {
     /// Charges `offence` to `peer` (logged), banning it at the threshold.
     fn penalize(&mut self, peer: PeerId, offence: Offence, now: Instant, out: &mut Vec<Output>) {
         let (points, ban) = self.scores.penalize(peer, &offence, now);
-        warn!(peer = %peer, points, reason = %offence, "peer misbehaved");
+        if ban || offence.points() >= 10 {
+            warn!(peer = %peer, points, reason = %offence, "peer misbehaved");
+        } else {
+            debug!(peer = %peer, points, reason = %offence, "peer misbehaved");
+        }
         if ban {
             out.push(Output::Net(NetCommand::Ban { peer, reason: offence.to_string() }));
         }
@@ -439,8 +443,14 @@ impl Core {
                 debug!(peer = %peer, %txid, "transaction accepted from gossip");
                 MessageAcceptance::Accept
             }
-            Err(MempoolError::Invalid(TxError::InputMissingOrSpent(_)))
-            | Err(MempoolError::AlreadyKnown(_)) => MessageAcceptance::Ignore,
+            Err(MempoolError::Invalid(TxError::InputMissingOrSpent(_))) => {
+                // Behind the network, honest peers relay what we cannot place yet.
+                if !self.sync.is_syncing(&self.chain) {
+                    self.penalize(peer, Offence::UnknownInputs, now, out);
+                }
+                MessageAcceptance::Ignore
+            }
+            Err(MempoolError::AlreadyKnown(_)) => MessageAcceptance::Ignore,
             Err(e @ (MempoolError::Invalid(_) | MempoolError::Coinbase)) => {
                 self.penalize(peer, Offence::InvalidTx(e.to_string()), now, out);
                 MessageAcceptance::Reject
