@@ -163,11 +163,6 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
     );
     blocks.push(extend(&mut chain, vec![tx.clone()], pubkey(&alice)));
     let last = blocks.last().map(|b| b.block_hash()).unwrap_or_default();
-    let frame = |body: Vec<u8>| {
-        let mut f = (body.len() as u32).to_be_bytes().to_vec();
-        f.extend(body);
-        f
-    };
     let mut seeds = vec![
         ("block", serialize(&blocks[0])),
         ("block", serialize(&blocks[101])),
@@ -180,8 +175,8 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         SyncRequest::Blocks(vec![last.0]),
     ];
     for req in requests {
-        if let Ok(body) = codec::encode(&req, MAX_REQUEST_BYTES) {
-            seeds.push(("sync_request", frame(body)));
+        if let Ok(frame) = codec::encode_frame(&req, MAX_REQUEST_BYTES) {
+            seeds.push(("sync_request", frame));
         }
     }
     let headers = blocks.iter().take(3).flat_map(|b| b.header.to_bytes()).collect();
@@ -197,8 +192,8 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         }),
     ];
     for resp in responses {
-        if let Ok(body) = codec::encode(&resp, MAX_RESPONSE_BYTES) {
-            seeds.push(("sync_response", frame(body)));
+        if let Ok(frame) = codec::encode_frame(&resp, MAX_RESPONSE_BYTES) {
+            seeds.push(("sync_response", frame));
         }
     }
     let address = crate::primitives::address::encode_address("mcrt", &pubkey(&alice));

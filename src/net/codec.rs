@@ -120,14 +120,25 @@ pub fn encode<M: Serialize>(msg: &M, cap: usize) -> io::Result<Vec<u8>> {
     Ok(body)
 }
 
+/// A whole frame as it goes on the stream: the u32 big-endian length, then the body.
+///
+/// # Errors
+/// `InvalidData` if the body is over `cap` bytes.
+pub fn encode_frame<M: Serialize>(msg: &M, cap: usize) -> io::Result<Vec<u8>> {
+    let body = encode(msg, cap)?;
+    // `encode` refused anything over `cap`, and every cap fits in a u32.
+    let mut frame = Vec::with_capacity(4 + body.len());
+    frame.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    frame.extend_from_slice(&body);
+    Ok(frame)
+}
+
 async fn write_frame<T, M>(io: &mut T, msg: &M, cap: usize) -> io::Result<()>
 where
     T: AsyncWrite + Unpin + Send,
     M: Serialize,
 {
-    let body = encode(msg, cap)?;
-    io.write_all(&(body.len() as u32).to_be_bytes()).await?;
-    io.write_all(&body).await?;
+    io.write_all(&encode_frame(msg, cap)?).await?;
     io.flush().await
 }
 
@@ -146,8 +157,8 @@ impl libp2p::request_response::Codec for SyncCodec {
         })
     }
 
-    /// A bad response fails the request: `InvalidData` for garbage or an oversized frame,
-    /// `UnexpectedEof` for a truncated one, so the node can tell them from timeouts.
+    /// A bad response fails the request with an I/O error carrying the [`FrameError`], so
+    /// the node can tell the peer's fault from a timeout or a closed connection.
     async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<SyncResponse>
     where
         T: AsyncRead + Unpin + Send,
@@ -207,9 +218,7 @@ mod tests {
 
     #[test]
     fn bad_request_frames_are_reported_not_dropped() {
-        let body = encode(&SyncRequest::Status, MAX_REQUEST_BYTES).unwrap();
-        let mut frame = (body.len() as u32).to_be_bytes().to_vec();
-        frame.extend_from_slice(&body);
+        let frame = encode_frame(&SyncRequest::Status, MAX_REQUEST_BYTES).unwrap();
         assert_eq!(read(&frame), Inbound::Request(SyncRequest::Status));
         assert_eq!(read(&frame[..frame.len() - 1]), Inbound::Malformed(FrameError::Truncated));
         assert_eq!(read(&[0, 0]), Inbound::Malformed(FrameError::Truncated));

@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
 
+use super::codec::FrameError;
+
 /// Points at which a peer is banned.
 pub const BAN_THRESHOLD: u32 = 100;
 /// Points forgiven per minute of good behaviour.
@@ -93,6 +95,15 @@ impl fmt::Display for Offence {
             }
             Offence::Stalled => write!(f, "let a request it could answer time out"),
             Offence::UnknownInputs => write!(f, "relayed transactions spending unknown outputs"),
+        }
+    }
+}
+
+impl From<FrameError> for Offence {
+    fn from(e: FrameError) -> Self {
+        match e {
+            FrameError::Truncated => Offence::TruncatedFrame,
+            e => Offence::MalformedFrame(e.to_string()),
         }
     }
 }

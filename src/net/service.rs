@@ -573,17 +573,13 @@ impl<E: From<NetEvent>> Service<E> {
                 error,
                 ..
             }) => {
-                if let request_response::OutboundFailure::Io(e) = &error {
-                    let offence = match e.kind() {
-                        std::io::ErrorKind::InvalidData => {
-                            Some(Offence::MalformedFrame(e.to_string()))
-                        }
-                        std::io::ErrorKind::UnexpectedEof => Some(Offence::TruncatedFrame),
-                        _ => None,
-                    };
-                    if let Some(offence) = offence {
-                        self.emit(NetEvent::Misbehaved { peer, offence });
-                    }
+                // The codec's own errors carry a FrameError: the peer's fault. Other I/O
+                // errors (reset, closed) are nobody's.
+                if let request_response::OutboundFailure::Io(e) = &error
+                    && let Some(frame) = e.get_ref().and_then(|e| e.downcast_ref::<FrameError>())
+                {
+                    let offence = Offence::from(frame.clone());
+                    self.emit(NetEvent::Misbehaved { peer, offence });
                 }
                 if let Some(id) = self.pending.outbound.remove(&request_id) {
                     let timed_out = matches!(error, request_response::OutboundFailure::Timeout);
@@ -617,11 +613,7 @@ impl<E: From<NetEvent>> Service<E> {
             Inbound::Request(req) => req,
             Inbound::Malformed(e) => {
                 debug!(peer = %peer, error = %e, "malformed sync request");
-                let offence = match e {
-                    FrameError::Truncated => Offence::TruncatedFrame,
-                    e => Offence::MalformedFrame(e.to_string()),
-                };
-                self.emit(NetEvent::Misbehaved { peer, offence });
+                self.emit(NetEvent::Misbehaved { peer, offence: e.into() });
                 return;
             }
         };

@@ -258,7 +258,7 @@ impl SyncManager {
 
     /// A peer gossiped a block whose parent we lack: it must show how that block connects.
     /// Its next complete headers answer is checked for `parent`; a parent still unknown
-    /// then counts against it (see [`Self::unresolved_orphans`]).
+    /// then counts against it (see [`Self::on_headers`]).
     pub fn note_orphan(&mut self, peer: PeerId, parent: BlockHash) {
         if let Some(p) = self.peers.get_mut(&peer) {
             if p.orphan_parents.len() >= MAX_ORPHAN_CLAIMS {
@@ -386,16 +386,13 @@ impl SyncManager {
                 .filter(|e| e.height >= lowest)
                 .and_then(|_| chain.on_best_header_chain(h))
         };
-        let tip_on_chain = on_chain(&BlockHash(tip.tip));
-        let known_tip = chain.entry(&BlockHash(tip.tip)).is_some();
-        let proven =
-            tip_on_chain.into_iter().chain(state.sent_header.as_ref().and_then(on_chain)).max();
-        let reach = Reach {
-            // A known tip off the best header chain: that peer is on another branch.
-            claimed: if known_tip { tip_on_chain.unwrap_or(0) } else { tip.height },
-            proven: proven.unwrap_or(0),
-        };
-        let reach = Reach { claimed: reach.claimed.max(reach.proven), ..reach };
+        let tip_hash = BlockHash(tip.tip);
+        let tip_on_chain = on_chain(&tip_hash);
+        let proven = tip_on_chain.max(state.sent_header.as_ref().and_then(on_chain)).unwrap_or(0);
+        // A known tip off the best header chain: that peer is on another branch.
+        let claimed =
+            if chain.entry(&tip_hash).is_some() { tip_on_chain.unwrap_or(0) } else { tip.height };
+        let reach = Reach { claimed: claimed.max(proven), proven };
         state.reach = Some((best, reach));
         Some(reach)
     }

@@ -110,7 +110,7 @@ struct Adversary {
     closed: bool,
 }
 
-/// A frame as the sync codec writes it.
+/// Any bytes framed as the sync codec frames a body (for bodies it would never write).
 fn frame(body: &[u8]) -> Vec<u8> {
     let mut f = (body.len() as u32).to_be_bytes().to_vec();
     f.extend_from_slice(body);
@@ -118,11 +118,11 @@ fn frame(body: &[u8]) -> Vec<u8> {
 }
 
 fn response(resp: &SyncResponse) -> Vec<u8> {
-    frame(&codec::encode(resp, MAX_RESPONSE_BYTES).unwrap())
+    codec::encode_frame(resp, MAX_RESPONSE_BYTES).unwrap()
 }
 
 fn request(req: &SyncRequest) -> Vec<u8> {
-    frame(&codec::encode(req, MAX_REQUEST_BYTES).unwrap())
+    codec::encode_frame(req, MAX_REQUEST_BYTES).unwrap()
 }
 
 /// A status claiming `height` blocks of regtest work on `tip`.
