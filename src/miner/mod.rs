@@ -1,7 +1,8 @@
 //! The miner: block templates from the mempool and the nonce search.
 //!
-//! [`mine_block`] is the synchronous loop: build a template, search every nonce, roll the
-//! extra nonce when they run out, stop when `cancel` is raised (new tip, shutdown).
+//! [`mine_template`] is the synchronous loop over a template from [`build_template`]:
+//! search every nonce, roll the extra nonce when they run out, stop when `cancel` is raised
+//! (new tip, shutdown).
 
 pub mod search;
 pub mod template;
