@@ -10,7 +10,6 @@ use std::str::FromStr;
 
 use libp2p::request_response::Codec;
 
-use crate::chain::{BlockUndo, IndexEntry};
 use crate::consensus::{Network, block::check_block, tx::check_transaction};
 use crate::net::codec::{self, SyncCodec};
 use crate::net::protocol::{MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, SyncRequest, SyncResponse};
@@ -18,6 +17,7 @@ use crate::primitives::address::decode_address;
 use crate::primitives::encode::{Decode, Encode, deserialize, serialize};
 use crate::primitives::{Block, BlockHash, BlockHeader, Coin, OutPoint, Transaction, Txid};
 use crate::rpc::types::{MineRequest, SubmitTx};
+use crate::storage::{BlockUndo, IndexEntry};
 
 /// A fuzz target's check.
 pub type Check = fn(&[u8]);

@@ -30,8 +30,10 @@ pub mod primitives;
 #[cfg(test)]
 mod proptests;
 pub mod rpc;
+pub mod storage;
 pub mod store;
 pub mod sync;
 #[doc(hidden)]
 pub mod testkit;
+pub mod verify;
 pub mod wallet;

@@ -9,7 +9,7 @@ use proptest::prelude::*;
 use ruint::aliases::U256;
 
 use crate::chain::utxo::{connect_block, disconnect_diff};
-use crate::chain::{BlockUndo, ChainState, IndexEntry, SigMode, UtxoDiff, UtxoView};
+use crate::chain::{ChainState, SigMode};
 use crate::consensus::params::REGTEST;
 use crate::net::codec;
 use crate::net::protocol::{
@@ -19,7 +19,8 @@ use crate::primitives::encode::{Decode, Encode, deserialize, serialize};
 use crate::primitives::{
     Block, BlockHash, BlockHeader, Coin, MerkleRoot, OutPoint, Transaction, TxIn, TxOut, Txid,
 };
-use crate::store::StoreError;
+use crate::storage::StorageError;
+use crate::storage::{BlockUndo, IndexEntry, UtxoDiff, UtxoView};
 use crate::testkit::{block_on, coinbase_input, extend, key, pubkey, regtest_chain, spend};
 
 fn bytes32() -> impl Strategy<Value = [u8; 32]> {
@@ -135,7 +136,7 @@ proptest! {
 struct Utxos(BTreeMap<OutPoint, Coin>);
 
 impl UtxoView for Utxos {
-    fn coin(&self, outpoint: &OutPoint) -> Result<Option<Coin>, StoreError> {
+    fn coin(&self, outpoint: &OutPoint) -> Result<Option<Coin>, StorageError> {
         Ok(self.0.get(outpoint).copied())
     }
 }
@@ -250,7 +251,6 @@ proptest! {
 fn utxo_set(chain: &ChainState) -> BTreeMap<OutPoint, Coin> {
     let mut set = BTreeMap::new();
     chain
-        .store()
         .for_each_coin(|op, coin| {
             set.insert(op, coin);
         })

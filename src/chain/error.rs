@@ -2,7 +2,7 @@
 
 use crate::consensus::{BlockError, HeaderError};
 use crate::primitives::BlockHash;
-use crate::store::StoreError;
+use crate::storage::StorageError;
 
 /// Why the chain refused a header or block, or failed.
 #[derive(Debug, thiserror::Error)]
@@ -34,9 +34,9 @@ pub enum ChainError {
         /// Its parent.
         parent: BlockHash,
     },
-    /// The store failed.
+    /// The store failed (our fault, never the sender's).
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Storage(#[from] StorageError),
 }
 
 impl ChainError {

@@ -5,18 +5,21 @@
 //! lighter branch are stored after the checks that need no UTXO set, so a heavier branch
 //! can be switched to later without asking for them again.
 //!
-//! Every connect and disconnect is one store commit, so a crash in the middle of a reorg
-//! leaves a consistent intermediate tip; on restart `open` resumes the switch.
+//! Accepting a block (or a batch of headers) is one transition: the chain decides in memory
+//! and collects everything that changes into one [`ChainWrite`], which the store applies
+//! in one write transaction. Blocks connected in the same transition see each other's
+//! UTXO changes through a [`PendingUtxos`] overlay; the block just received is used from
+//! memory, never read back.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use ruint::aliases::U256;
 
 use super::error::ChainError;
-use super::index::{FAILED, HAVE_DATA, IndexEntry};
 use super::orphans::OrphanPool;
-use super::utxo::{ConnectError, SigMode, UtxoView, connect_block, disconnect_diff};
+use super::utxo::{ConnectError, SigMode, connect_block, disconnect_diff};
 use crate::consensus::asert::next_bits;
 use crate::consensus::block::check_block;
 use crate::consensus::genesis::genesis_block;
@@ -25,7 +28,10 @@ use crate::consensus::params::MEDIAN_TIME_SPAN;
 use crate::consensus::pow::work_from_bits;
 use crate::consensus::{BlockError, Params};
 use crate::primitives::{Block, BlockHash, BlockHeader, Coin, OutPoint, Transaction, Txid};
-use crate::store::{BlockStep, Store, StoreError};
+use crate::storage::{
+    BlockUndo, ChainStore, ChainWrite, FAILED, HAVE_DATA, IndexEntry, PendingUtxos, Step,
+    StorageError, UtxoView,
+};
 
 /// What happened to a block handed to [`ChainState::accept_block`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,9 +52,9 @@ pub enum BlockStatus {
 #[derive(Debug, Default)]
 pub struct TipUpdate {
     /// Blocks taken off the active chain.
-    pub disconnected: Vec<Block>,
+    pub disconnected: Vec<Arc<Block>>,
     /// Blocks added to the active chain.
-    pub connected: Vec<Block>,
+    pub connected: Vec<Arc<Block>>,
 }
 
 impl TipUpdate {
@@ -97,10 +103,37 @@ struct Node {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Candidate(U256, Reverse<u64>, BlockHash);
 
-/// The chain state: owns the store, the block index and the active chain.
+/// One transition being built: what will be written, and what it already changed in
+/// memory that later steps of the same transition must see.
+#[derive(Default)]
+struct Transition {
+    write: ChainWrite,
+    /// Blocks of this transition by hash (not in the store yet).
+    blocks: HashMap<BlockHash, Arc<Block>>,
+    /// UTXO changes of the steps so far.
+    utxos: PendingUtxos,
+}
+
+impl Transition {
+    fn add_block(&mut self, block: Arc<Block>) {
+        self.blocks.insert(block.block_hash(), block.clone());
+        self.write.blocks.push(block);
+    }
+
+    /// Undo data of `hash` if this transition connected it.
+    fn undo_of(&self, hash: &BlockHash) -> Option<&BlockUndo> {
+        self.write.steps.iter().rev().find_map(|step| match step {
+            Step::Connect { hash: h, undo, .. } if h == hash => Some(undo),
+            _ => None,
+        })
+    }
+}
+
+/// The chain state: the block index and the active chain in memory, over a store it
+/// reads from and hands one [`ChainWrite`] per transition.
 pub struct ChainState {
     params: &'static Params,
-    store: Store,
+    store: Arc<dyn ChainStore>,
     index: HashMap<BlockHash, Node>,
     children: HashMap<BlockHash, Vec<BlockHash>>,
     active: Vec<BlockHash>,
@@ -112,12 +145,13 @@ pub struct ChainState {
 }
 
 impl ChainState {
-    /// Loads the chain from `store`, writing the genesis block into a fresh one. Resumes a
-    /// switch to a heavier branch that a crash interrupted.
+    /// Loads the chain from `store`, writing the genesis block into a fresh one. Moves to
+    /// a heavier branch whose blocks are all stored, if one is waiting.
     ///
     /// # Errors
-    /// [`ChainError::Store`] if the store fails or contradicts itself.
-    pub fn open(store: Store) -> Result<Self, ChainError> {
+    /// [`ChainError::Storage`] if the store fails or contradicts itself.
+    pub fn open(store: impl ChainStore + 'static) -> Result<Self, ChainError> {
+        let store: Arc<dyn ChainStore> = Arc::new(store);
         let params = store.network().params();
         let genesis = genesis_block(params.network);
         let genesis_hash = genesis.block_hash();
@@ -128,20 +162,33 @@ impl ChainState {
                 chain_work: work_from_bits(genesis.header.bits),
                 status: HAVE_DATA,
             };
-            store.put_block(&entry, &genesis)?;
-            let empty = Default::default();
-            let step = BlockStep {
-                hash: genesis_hash,
-                height: 0,
-                diff: &empty,
-                undo: Some(&Default::default()),
-                txids: &[],
-            };
-            store.commit(&[step], genesis_hash, &[])?;
+            store.apply(&ChainWrite {
+                blocks: vec![Arc::new(genesis)],
+                index: vec![entry],
+                steps: vec![Step::Connect {
+                    hash: genesis_hash,
+                    height: 0,
+                    diff: Default::default(),
+                    undo: Default::default(),
+                    txids: Vec::new(),
+                }],
+                tip: Some(genesis_hash),
+            })?;
         }
         if store.hash_at(0)? != Some(genesis_hash) {
             return Err(inconsistent("stored genesis differs from this network's genesis"));
         }
+        let mut chain = Self::load(store, params)?;
+        let mut outcome = AcceptOutcome::new(BlockStatus::Stored);
+        let mut tx = Transition::default();
+        chain.activate_best_chain(&mut outcome, &mut tx)?;
+        chain.commit(tx)?;
+        Ok(chain)
+    }
+
+    /// Builds the in-memory index and active chain from what `store` holds.
+    fn load(store: Arc<dyn ChainStore>, params: &'static Params) -> Result<Self, ChainError> {
+        let genesis_hash = genesis_block(params.network).block_hash();
         let mut entries = store.load_index()?;
         entries.sort_by_key(|e| e.height);
         let mut chain = Self {
@@ -168,9 +215,27 @@ impl ChainState {
         chain.active = chain.path_from_genesis(tip)?;
         let tip_work = chain.tip_entry().chain_work;
         chain.candidates.retain(|c| c.0 >= tip_work);
-        let mut outcome = AcceptOutcome::new(BlockStatus::Stored);
-        chain.activate_best_chain(&mut outcome)?;
         Ok(chain)
+    }
+
+    /// Hands the transition's write to the store. If the store fails, the in-memory state
+    /// (already moved) is rebuilt from the store, so memory never runs ahead of disk.
+    fn commit(&mut self, tx: Transition) -> Result<(), ChainError> {
+        if tx.write.is_empty() {
+            return Ok(());
+        }
+        if let Err(e) = self.store.apply(&tx.write) {
+            let (store, params, mode) = (self.store.clone(), self.params, self.sig_mode);
+            match Self::load(store, params) {
+                Ok(reloaded) => {
+                    *self = reloaded;
+                    self.sig_mode = mode;
+                }
+                Err(reload) => tracing::error!(error = %reload, "cannot reload the chain"),
+            }
+            return Err(e.into());
+        }
+        Ok(())
     }
 
     fn insert_node(&mut self, hash: BlockHash, entry: IndexEntry, in_data_chain: bool) {
@@ -219,9 +284,20 @@ impl ChainState {
         self.params
     }
 
-    /// The underlying store.
-    pub fn store(&self) -> &Store {
-        &self.store
+    /// Calls `f` for every coin in the stored UTXO set, in outpoint order.
+    ///
+    /// # Errors
+    /// [`StorageError`] on read failure.
+    pub fn for_each_coin(&self, mut f: impl FnMut(OutPoint, Coin)) -> Result<(), StorageError> {
+        self.store.for_each_coin(&mut f)
+    }
+
+    /// A read view of the stored UTXO set (as of the last transition).
+    ///
+    /// # Errors
+    /// [`StorageError`] if no read can be started.
+    pub fn utxos(&self) -> Result<Box<dyn UtxoView + '_>, StorageError> {
+        self.store.utxos()
     }
 
     /// Hash of the active tip.
@@ -421,7 +497,8 @@ impl ChainState {
                 }
             }
         }
-        if let Err(e) = self.store.put_index(&new) {
+        let write = ChainWrite { index: new, ..ChainWrite::default() };
+        if let Err(e) = self.store.apply(&write) {
             return (Vec::new(), Some(e.into()));
         }
         (hashes, error)
@@ -460,7 +537,8 @@ impl ChainState {
         Ok(hash)
     }
 
-    /// Validates and stores a block, then moves the active chain to the most-work branch.
+    /// Validates and stores a block, then moves the active chain to the most-work branch,
+    /// all in one store write.
     ///
     /// Returns `Err` only when the block itself is refused before it is stored (bad PoW,
     /// structure, header context) or the store fails. Blocks found invalid while being
@@ -489,10 +567,12 @@ impl ChainState {
             let missing = self.orphans.missing_ancestor(hash);
             return Ok(AcceptOutcome::new(BlockStatus::Orphan { missing }));
         }
-        self.store_block(&block, now)?;
+        let mut tx = Transition::default();
+        self.store_block(Arc::new(block), now, &mut tx)?;
         let mut outcome = AcceptOutcome::new(BlockStatus::Stored);
-        self.activate_best_chain(&mut outcome)?;
-        self.process_orphans(hash, now, &mut outcome)?;
+        self.activate_best_chain(&mut outcome, &mut tx)?;
+        self.process_orphans(hash, now, &mut outcome, &mut tx)?;
+        self.commit(tx)?;
         Ok(outcome)
     }
 
@@ -501,34 +581,40 @@ impl ChainState {
         parent: BlockHash,
         now: u64,
         outcome: &mut AcceptOutcome,
+        tx: &mut Transition,
     ) -> Result<(), ChainError> {
         let mut queue = vec![parent];
         while let Some(parent) = queue.pop() {
             for child in self.orphans.take_children(&parent) {
                 let hash = child.block_hash();
-                match self.store_block(&child, now) {
+                match self.store_block(Arc::new(child), now, tx) {
                     Ok(()) => queue.push(hash),
                     Err(e) if e.is_peer_fault() => outcome.invalid.push((hash, e)),
                     // A header too far in the future now may be fine later; drop it.
-                    Err(ChainError::Store(e)) => return Err(e.into()),
+                    Err(ChainError::Storage(e)) => return Err(e.into()),
                     Err(_) => {}
                 }
             }
-            self.activate_best_chain(outcome)?;
+            self.activate_best_chain(outcome, tx)?;
         }
         Ok(())
     }
 
-    /// Adds the header if new, stores the data, and makes it (and any stored descendants)
+    /// Adds the header if new, records the data, and makes it (and any stored descendants)
     /// tip candidates if all its ancestors have data.
-    fn store_block(&mut self, block: &Block, now: u64) -> Result<(), ChainError> {
+    fn store_block(
+        &mut self,
+        block: Arc<Block>,
+        now: u64,
+        tx: &mut Transition,
+    ) -> Result<(), ChainError> {
         let hash = self.add_header(&block.header, now)?;
         let node = self.index.get_mut(&hash).ok_or_else(|| inconsistent("header vanished"))?;
         node.entry.status |= HAVE_DATA;
-        let entry = node.entry;
-        self.store.put_block(&entry, block)?;
+        tx.write.index.push(node.entry);
         let parent_in_chain =
             self.index.get(&block.header.prev_blockhash).is_some_and(|p| p.in_data_chain);
+        tx.add_block(block);
         if parent_in_chain {
             let mut stack = vec![hash];
             while let Some(h) = stack.pop() {
@@ -546,9 +632,13 @@ impl ChainState {
         Ok(())
     }
 
-    /// Switches the active chain to the best candidate, one block per commit. A block that
-    /// fails is marked invalid with its descendants, and the next best candidate is tried.
-    fn activate_best_chain(&mut self, outcome: &mut AcceptOutcome) -> Result<(), ChainError> {
+    /// Switches the active chain to the best candidate. A block that fails is marked
+    /// invalid with its descendants, and the next best candidate is tried.
+    fn activate_best_chain(
+        &mut self,
+        outcome: &mut AcceptOutcome,
+        tx: &mut Transition,
+    ) -> Result<(), ChainError> {
         while let Some(&Candidate(best_work, _, best)) = self.candidates.last() {
             if best_work <= self.tip_entry().chain_work {
                 break;
@@ -560,18 +650,18 @@ impl ChainState {
                 cur = self.index[&cur].entry.header.prev_blockhash;
             }
             while self.tip() != cur {
-                let block = self.disconnect_tip()?;
+                let block = self.disconnect_tip(tx)?;
                 outcome.update.disconnected.push(block);
             }
             for hash in path.into_iter().rev() {
-                match self.connect(hash) {
+                match self.connect(hash, tx) {
                     Ok(block) => outcome.update.connected.push(block),
                     Err(ConnectError::Invalid(error)) => {
-                        self.mark_failed(hash)?;
+                        self.mark_failed(hash, tx);
                         outcome.invalid.push((hash, ChainError::InvalidBlock { hash, error }));
                         break;
                     }
-                    Err(ConnectError::Store(e)) => return Err(e.into()),
+                    Err(ConnectError::Storage(e)) => return Err(e.into()),
                 }
             }
         }
@@ -580,49 +670,69 @@ impl ChainState {
         Ok(())
     }
 
-    fn connect(&mut self, hash: BlockHash) -> Result<Block, ConnectError> {
-        let block = self.store.block(&hash)?.ok_or_else(|| missing_data(hash))?;
+    /// A block's data: from this transition if it came with it, else from the store.
+    fn block_data(&self, hash: BlockHash, tx: &Transition) -> Result<Arc<Block>, StorageError> {
+        match tx.blocks.get(&hash) {
+            Some(block) => Ok(block.clone()),
+            None => self.store.block(&hash)?.map(Arc::new).ok_or(StorageError::MissingBlock(hash)),
+        }
+    }
+
+    fn connect(
+        &mut self,
+        hash: BlockHash,
+        tx: &mut Transition,
+    ) -> Result<Arc<Block>, ConnectError> {
+        let block = self.block_data(hash, tx)?;
         let height = self.index[&hash].entry.height;
-        let reader = self.store.utxo_reader()?;
-        let (diff, undo) = connect_block(&block, height, &reader, self.params, self.sig_mode)?;
-        drop(reader);
+        let (diff, undo) = {
+            let base = self.store.utxos()?;
+            let view = tx.utxos.over(base.as_ref());
+            connect_block(&block, height, &view, self.params, self.sig_mode)?
+        };
+        tx.utxos.apply(&diff);
         let txids: Vec<Txid> = block.txs.iter().map(Transaction::txid).collect();
-        let step = BlockStep { hash, height, diff: &diff, undo: Some(&undo), txids: &txids };
-        self.store.commit(&[step], hash, &[])?;
+        tx.write.steps.push(Step::Connect { hash, height, diff, undo, txids });
+        tx.write.tip = Some(hash);
         self.active.push(hash);
         Ok(block)
     }
 
-    fn disconnect_tip(&mut self) -> Result<Block, ChainError> {
+    fn disconnect_tip(&mut self, tx: &mut Transition) -> Result<Arc<Block>, ChainError> {
         let hash = self.tip();
         let node = self.index[&hash];
         if node.entry.height == 0 {
             return Err(inconsistent("asked to disconnect genesis"));
         }
-        let block = self.store.block(&hash)?.ok_or_else(|| missing_data(hash))?;
-        let undo = self.store.undo(&hash)?.ok_or_else(|| inconsistent("undo data missing"))?;
-        let diff = disconnect_diff(&block, node.entry.height, &undo);
+        let height = node.entry.height;
+        let block = self.block_data(hash, tx)?;
+        let diff = match tx.undo_of(&hash) {
+            Some(undo) => disconnect_diff(&block, height, undo),
+            None => {
+                let undo = self.store.undo(&hash)?.ok_or(StorageError::MissingUndo(hash))?;
+                disconnect_diff(&block, height, &undo)
+            }
+        };
+        tx.utxos.apply(&diff);
         let txids: Vec<Txid> = block.txs.iter().map(Transaction::txid).collect();
-        let step =
-            BlockStep { hash, height: node.entry.height, diff: &diff, undo: None, txids: &txids };
-        self.store.commit(&[step], node.entry.header.prev_blockhash, &[])?;
+        tx.write.steps.push(Step::Disconnect { hash, height, diff, txids });
+        let parent = node.entry.header.prev_blockhash;
+        tx.write.tip = Some(parent);
         self.active.pop();
         self.candidates.insert(Candidate(node.entry.chain_work, Reverse(node.seq), hash));
         Ok(block)
     }
 
-    /// Marks `hash` and all its descendants invalid, in memory and in the store.
-    fn mark_failed(&mut self, hash: BlockHash) -> Result<(), ChainError> {
-        let mut changed = Vec::new();
+    /// Marks `hash` and all its descendants invalid, in memory and in the transition.
+    fn mark_failed(&mut self, hash: BlockHash, tx: &mut Transition) {
         let mut stack = vec![hash];
         while let Some(h) = stack.pop() {
             let Some(node) = self.index.get_mut(&h) else { continue };
             node.entry.status |= FAILED;
             self.candidates.remove(&Candidate(node.entry.chain_work, Reverse(node.seq), h));
-            changed.push(node.entry);
+            tx.write.index.push(node.entry);
             stack.extend(self.children.get(&h).into_iter().flatten().copied());
         }
-        self.store.put_index(&changed)?;
         if self.index[&self.best_header].entry.is_failed() {
             let best = self
                 .index
@@ -631,22 +741,17 @@ impl ChainState {
                 .max_by_key(|(_, n)| (n.entry.chain_work, Reverse(n.seq)));
             self.best_header = best.map_or(self.tip(), |(h, _)| *h);
         }
-        Ok(())
     }
 }
 
 impl UtxoView for ChainState {
-    fn coin(&self, outpoint: &OutPoint) -> Result<Option<Coin>, StoreError> {
-        self.store.utxo_reader()?.coin(outpoint)
+    fn coin(&self, outpoint: &OutPoint) -> Result<Option<Coin>, StorageError> {
+        self.store.utxos()?.coin(outpoint)
     }
 }
 
-fn inconsistent(what: &str) -> ChainError {
-    ChainError::Store(StoreError::Inconsistent(what.into()))
-}
-
-fn missing_data(hash: BlockHash) -> StoreError {
-    StoreError::Inconsistent(format!("block {hash} is indexed as stored but has no data"))
+fn inconsistent(what: &'static str) -> ChainError {
+    ChainError::Storage(StorageError::Inconsistent(what))
 }
 
 /// Convenience for callers that need the rule broken by a block they submitted.

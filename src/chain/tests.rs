@@ -6,6 +6,7 @@ use super::*;
 use crate::consensus::params::MAX_MONEY;
 use crate::consensus::{BlockError, HeaderError, TxError};
 use crate::primitives::{Block, BlockHash, COIN, OutPoint, Transaction, TxOut};
+use crate::storage::{BlockUndo, IndexEntry, UtxoView};
 use crate::testkit::*;
 
 /// A chain of 101 blocks whose first coinbase (to `key(1)`) is mature, plus that coinbase.
@@ -451,4 +452,138 @@ fn headers_first_then_blocks_connect() {
         crate::primitives::BlockHeader { prev_blockhash: BlockHash([7; 32]), ..blocks[0].header };
     solve(&mut unknown);
     assert!(matches!(chain.accept_header(&unknown, CLOCK), Err(ChainError::UnknownParent { .. })));
+}
+
+/// A store that counts what the chain asks of it, and can be told to fail its writes.
+struct Counting {
+    inner: crate::store::Store,
+    applies: std::sync::Arc<std::sync::Mutex<Vec<crate::storage::ChainWrite>>>,
+    block_reads: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    fail: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl crate::storage::ChainStore for Counting {
+    fn network(&self) -> crate::consensus::Network {
+        self.inner.network()
+    }
+    fn tip(&self) -> Result<Option<BlockHash>, crate::storage::StorageError> {
+        crate::storage::ChainStore::tip(&self.inner)
+    }
+    fn load_index(&self) -> Result<Vec<IndexEntry>, crate::storage::StorageError> {
+        crate::storage::ChainStore::load_index(&self.inner)
+    }
+    fn hash_at(&self, height: u32) -> Result<Option<BlockHash>, crate::storage::StorageError> {
+        crate::storage::ChainStore::hash_at(&self.inner, height)
+    }
+    fn block(&self, hash: &BlockHash) -> Result<Option<Block>, crate::storage::StorageError> {
+        self.block_reads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        crate::storage::ChainStore::block(&self.inner, hash)
+    }
+    fn undo(&self, hash: &BlockHash) -> Result<Option<BlockUndo>, crate::storage::StorageError> {
+        crate::storage::ChainStore::undo(&self.inner, hash)
+    }
+    fn utxos(&self) -> Result<Box<dyn UtxoView + '_>, crate::storage::StorageError> {
+        crate::storage::ChainStore::utxos(&self.inner)
+    }
+    fn for_each_coin(
+        &self,
+        f: &mut dyn FnMut(OutPoint, crate::primitives::Coin),
+    ) -> Result<(), crate::storage::StorageError> {
+        crate::storage::ChainStore::for_each_coin(&self.inner, f)
+    }
+    fn apply(
+        &self,
+        write: &crate::storage::ChainWrite,
+    ) -> Result<(), crate::storage::StorageError> {
+        if self.fail.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(crate::storage::StorageError::Inconsistent("disk full (test)"));
+        }
+        self.applies.lock().unwrap().push(write.clone());
+        crate::storage::ChainStore::apply(&self.inner, write)
+    }
+}
+
+fn counting_chain() -> (ChainState, Counting) {
+    let inner = crate::store::Store::in_memory(crate::consensus::Network::Regtest).unwrap();
+    let counting = Counting {
+        inner,
+        applies: Default::default(),
+        block_reads: Default::default(),
+        fail: Default::default(),
+    };
+    let probe = Counting {
+        inner: counting.inner.clone(),
+        applies: counting.applies.clone(),
+        block_reads: counting.block_reads.clone(),
+        fail: counting.fail.clone(),
+    };
+    (ChainState::open(counting).unwrap(), probe)
+}
+
+#[test]
+fn a_block_costs_one_write_and_is_never_read_back() {
+    let (mut chain, probe) = counting_chain();
+    probe.applies.lock().unwrap().clear();
+    let a = extend(&mut chain, vec![], [1; 32]);
+    let writes = std::mem::take(&mut *probe.applies.lock().unwrap());
+    assert_eq!(writes.len(), 1, "one write for one block");
+    let w = &writes[0];
+    assert_eq!(w.blocks.len(), 1);
+    assert_eq!(w.blocks[0].block_hash(), a.block_hash());
+    assert!(matches!(w.steps.as_slice(), [crate::storage::Step::Connect { height: 1, .. }]));
+    assert_eq!(w.tip, Some(a.block_hash()));
+    assert!(w.is_durable());
+    assert_eq!(probe.block_reads.load(std::sync::atomic::Ordering::Relaxed), 0, "no read-back");
+
+    // A reorg by two blocks arriving as one (orphan first, then its parent): still one
+    // write, with the disconnect and both connects in order.
+    let b1 = block_on(&chain, a.header.prev_blockhash, vec![], [2; 32]);
+    let mut side = regtest_chain();
+    side.accept_block(b1.clone(), CLOCK).unwrap();
+    let b2 = block_on(&side, b1.block_hash(), vec![], [2; 32]);
+    assert!(matches!(
+        chain.accept_block(b2.clone(), CLOCK).unwrap().status,
+        BlockStatus::Orphan { .. }
+    ));
+    assert!(probe.applies.lock().unwrap().is_empty(), "orphans are held in memory");
+    let outcome = chain.accept_block(b1, CLOCK).unwrap();
+    assert_eq!((outcome.update.disconnected.len(), outcome.update.connected.len()), (1, 2));
+    let writes = std::mem::take(&mut *probe.applies.lock().unwrap());
+    assert_eq!(writes.len(), 1);
+    let kinds: Vec<&str> = writes[0]
+        .steps
+        .iter()
+        .map(|s| match s {
+            crate::storage::Step::Connect { .. } => "connect",
+            crate::storage::Step::Disconnect { .. } => "disconnect",
+        })
+        .collect();
+    assert_eq!(kinds, ["disconnect", "connect", "connect"]);
+    assert_eq!(writes[0].tip, Some(b2.block_hash()));
+    assert_eq!(chain.tip(), b2.block_hash());
+
+    // Headers only: one write, not durable.
+    let mut source = regtest_chain();
+    let next = extend(&mut source, vec![], [3; 32]);
+    let mut fresh = counting_chain();
+    fresh.1.applies.lock().unwrap().clear();
+    fresh.0.accept_header(&next.header, CLOCK).unwrap();
+    let writes = fresh.1.applies.lock().unwrap();
+    assert_eq!(writes.len(), 1);
+    assert!(!writes[0].is_durable() && writes[0].blocks.is_empty());
+}
+
+#[test]
+fn a_failed_write_leaves_memory_as_the_store_has_it() {
+    let (mut chain, probe) = counting_chain();
+    let a = extend(&mut chain, vec![], [1; 32]);
+    probe.fail.store(true, std::sync::atomic::Ordering::Relaxed);
+    let b = block_on(&chain, a.block_hash(), vec![], [1; 32]);
+    assert!(matches!(chain.accept_block(b.clone(), CLOCK), Err(ChainError::Storage(_))));
+    assert_eq!(chain.tip(), a.block_hash(), "memory did not run ahead of the store");
+    assert!(chain.entry(&b.block_hash()).is_none_or(|e| !e.has_data()));
+    probe.fail.store(false, std::sync::atomic::Ordering::Relaxed);
+    let outcome = chain.accept_block(b.clone(), CLOCK).unwrap();
+    assert_eq!(outcome.status, BlockStatus::Stored);
+    assert_eq!(chain.tip(), b.block_hash());
 }

@@ -12,74 +12,8 @@ use rayon::prelude::*;
 use crate::consensus::block::coinbase_height;
 use crate::consensus::tx::{SigCheck, check_tx_inputs, signature_checks};
 use crate::consensus::{BlockError, Params, TxError};
-use crate::primitives::encode::{
-    Decode, DecodeError, Encode, Reader, decode_vec, encode_vec, vec_len,
-};
 use crate::primitives::{Block, Coin, OutPoint, Txid};
-use crate::store::StoreError;
-
-/// Read access to the UTXO set.
-pub trait UtxoView {
-    /// The unspent coin at `outpoint`, if any.
-    ///
-    /// # Errors
-    /// [`StoreError`] if the backing store fails.
-    fn coin(&self, outpoint: &OutPoint) -> Result<Option<Coin>, StoreError>;
-}
-
-impl UtxoView for HashMap<OutPoint, Coin> {
-    fn coin(&self, outpoint: &OutPoint) -> Result<Option<Coin>, StoreError> {
-        Ok(self.get(outpoint).copied())
-    }
-}
-
-/// Changes to the UTXO set: remove `spent`, then add `created`. Removed entries carry
-/// their coin so the address index can be kept in step.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct UtxoDiff {
-    /// Coins removed.
-    pub spent: Vec<(OutPoint, Coin)>,
-    /// Coins added.
-    pub created: Vec<(OutPoint, Coin)>,
-}
-
-/// The coins a block spent, in order, so that disconnecting it can restore them.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct BlockUndo {
-    /// Spent outpoints with the coins they held.
-    pub spent: Vec<(OutPoint, Coin)>,
-}
-
-impl Encode for (OutPoint, Coin) {
-    fn encode(&self, out: &mut Vec<u8>) {
-        self.0.encode(out);
-        self.1.encode(out);
-    }
-    fn encoded_len(&self) -> usize {
-        36 + 45
-    }
-}
-
-impl Decode for (OutPoint, Coin) {
-    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        Ok((OutPoint::decode(r)?, Coin::decode(r)?))
-    }
-}
-
-impl Encode for BlockUndo {
-    fn encode(&self, out: &mut Vec<u8>) {
-        encode_vec(&self.spent, out);
-    }
-    fn encoded_len(&self) -> usize {
-        vec_len(&self.spent)
-    }
-}
-
-impl Decode for BlockUndo {
-    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        Ok(Self { spent: decode_vec(r, 81)? })
-    }
-}
+use crate::storage::{BlockUndo, StorageError, UtxoDiff, UtxoView};
 
 /// How signatures of a block are checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,7 +32,7 @@ pub enum ConnectError {
     Invalid(#[from] BlockError),
     /// The store failed.
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Storage(#[from] StorageError),
 }
 
 /// Validates `block` at `height` against `view` and returns the diff and undo data.

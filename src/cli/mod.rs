@@ -12,10 +12,10 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
-use crate::chain::verify::verify_store;
 use crate::config::{db_path, default_data_dir};
 use crate::consensus::Network;
 use crate::store::Store;
+use crate::verify::verify_store;
 
 /// minichain: a peer-to-peer UTXO blockchain node.
 #[derive(Debug, Parser)]

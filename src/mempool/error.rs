@@ -2,7 +2,7 @@
 
 use crate::consensus::TxError;
 use crate::primitives::{OutPoint, Txid};
-use crate::store::StoreError;
+use crate::storage::StorageError;
 
 /// A transaction the mempool will not hold.
 #[derive(Debug, thiserror::Error)]
@@ -35,7 +35,7 @@ pub enum MempoolError {
     /// The pool is full of transactions paying a higher fee rate.
     #[error("mempool full: fee rate too low to enter")]
     PoolFull,
-    /// The store failed.
+    /// The store failed (our fault, never the sender's).
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Storage(#[from] StorageError),
 }

@@ -12,10 +12,11 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 pub use error::MempoolError;
 
-use crate::chain::{TipUpdate, UtxoView};
+use crate::chain::TipUpdate;
 use crate::consensus::tx::{check_transaction, check_tx_inputs, verify_signatures};
 use crate::consensus::{Params, TxError};
 use crate::primitives::{Block, Coin, OutPoint, Transaction, Txid};
+use crate::storage::UtxoView;
 
 /// Mempool limits.
 #[derive(Debug, Clone, Copy)]

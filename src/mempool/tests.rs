@@ -22,7 +22,7 @@ fn pay(coin: (OutPoint, TxOut), fee: u64) -> Transaction {
 }
 
 fn accept(pool: &mut Mempool, chain: &ChainState, tx: Transaction) -> Result<Txid, MempoolError> {
-    let reader = chain.store().utxo_reader().unwrap();
+    let reader = chain.utxos().unwrap();
     pool.accept(tx, &reader, chain.height(), chain.params())
 }
 

@@ -12,7 +12,7 @@ use libp2p::gossipsub::MessageAcceptance;
 use tokio::sync::oneshot;
 use tracing::{debug, info, warn};
 
-use crate::chain::{AcceptOutcome, BlockStatus, ChainError, ChainState, TipUpdate, UtxoView};
+use crate::chain::{AcceptOutcome, BlockStatus, ChainError, ChainState, TipUpdate};
 use crate::consensus::genesis::genesis_hash;
 use crate::consensus::{BlockError, HeaderError, Network, TxError};
 use crate::mempool::{Mempool, MempoolError};
@@ -24,6 +24,7 @@ use crate::net::score::{Offence, PeerScores};
 use crate::net::{GossipKind, NetCommand, NetEvent};
 use crate::primitives::encode::{deserialize, serialize};
 use crate::primitives::{Block, BlockHash, Transaction, Txid};
+use crate::storage::UtxoView;
 use crate::sync::SyncManager;
 
 /// How often the miner's template is rebuilt to pick up new transactions.
@@ -463,7 +464,7 @@ impl Core {
     }
 
     fn accept_tx(&mut self, tx: Transaction) -> Result<Txid, MempoolError> {
-        let reader = self.chain.store().utxo_reader()?;
+        let reader = self.chain.utxos()?;
         let txid = self.mempool.accept(tx, &reader, self.chain.height(), self.chain.params())?;
         // No subscribers is fine.
         let _ = self.events.send(NodeEvent::Tx { txid: txid.to_string() });
@@ -524,7 +525,7 @@ impl Core {
             return;
         }
         self.log_tip_update(&outcome.update);
-        let reader = match self.chain.store().utxo_reader() {
+        let reader = match self.chain.utxos() {
             Ok(r) => r,
             Err(e) => {
                 warn!(error = %e, "cannot read the UTXO set to update the mempool");
@@ -548,7 +549,7 @@ impl Core {
     fn log_tip_update(&self, update: &TipUpdate) {
         let syncing = self.sync.is_syncing(&self.chain);
         if !update.disconnected.is_empty() {
-            let old = update.disconnected.first().map(Block::block_hash).unwrap_or_default();
+            let old = update.disconnected.first().map(|b| b.block_hash()).unwrap_or_default();
             let _ = self.events.send(NodeEvent::Reorg {
                 depth: update.disconnected.len(),
                 old_tip: old.to_string(),
@@ -647,7 +648,7 @@ impl Core {
     /// What the mempool does to the coins of `owner`.
     fn pending_for(&self, owner: &[u8; 32]) -> Pending {
         let mut pending = Pending::default();
-        let reader = self.chain.store().utxo_reader().ok();
+        let reader = self.chain.utxos().ok();
         for entry in self.mempool.iter_by_fee_rate() {
             for input in &entry.tx.inputs {
                 if self.mempool.contains(&input.prevout.txid) {

@@ -134,7 +134,7 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
         error,
     })?;
     let store = Store::open(&db_path(&config.data_dir), config.network)?;
-    let chain = ChainState::open(store)?;
+    let chain = ChainState::open(store.clone())?;
     info!(
         network = %config.network,
         data_dir = %config.data_dir.display(),
@@ -161,7 +161,6 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
     let hashes = Arc::new(AtomicU64::new(0));
     let mining = MiningConfig { enabled: config.mine_threads > 0, payout: config.payout };
     let (events, _) = tokio::sync::broadcast::channel(EVENT_CAPACITY);
-    let store = chain.store().clone();
     let core = Core::new(
         chain,
         Mempool::new(config.mempool),

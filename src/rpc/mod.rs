@@ -377,7 +377,7 @@ fn reject_status(e: &MempoolError) -> ApiError {
         | MempoolError::AlreadyKnown(_)
         | MempoolError::Invalid(TxError::InputMissingOrSpent(_)) => StatusCode::CONFLICT,
         MempoolError::PoolFull => StatusCode::SERVICE_UNAVAILABLE,
-        MempoolError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        MempoolError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
         _ => StatusCode::BAD_REQUEST,
     };
     ApiError(code, format!("transaction rejected: {e}"))

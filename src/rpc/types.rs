@@ -3,9 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::chain::IndexEntry;
 use crate::primitives::address::encode_address;
 use crate::primitives::{Block, Transaction};
+use crate::storage::IndexEntry;
 
 /// A block header with its place in the chain and its txids.
 #[derive(Debug, Serialize, Deserialize)]

@@ -2,6 +2,7 @@
 
 use crate::consensus::Network;
 use crate::primitives::encode::DecodeError;
+use crate::storage::StorageError;
 
 /// The store could not be opened, read or written.
 #[derive(Debug, thiserror::Error)]
@@ -46,7 +47,20 @@ pub enum StoreError {
     },
     /// Stored records contradict each other.
     #[error("inconsistent database: {0}")]
-    Inconsistent(String),
+    Inconsistent(&'static str),
+    /// The metadata names a network this build does not know.
+    #[error("inconsistent database: unknown network '{0}' in metadata")]
+    UnknownNetwork(String),
+}
+
+impl From<StoreError> for StorageError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Corrupt { table, error } => StorageError::Corrupt { table, error },
+            StoreError::Inconsistent(what) => StorageError::Inconsistent(what),
+            other => StorageError::Backend(Box::new(other)),
+        }
+    }
 }
 
 macro_rules! from_redb {

@@ -19,29 +19,16 @@ use redb::{
 pub use error::StoreError;
 use tables::*;
 
-use crate::chain::index::IndexEntry;
-use crate::chain::utxo::{BlockUndo, UtxoDiff, UtxoView};
 use crate::consensus::Network;
 use crate::primitives::encode::{Decode, deserialize, serialize};
 use crate::primitives::{Block, BlockHash, Coin, OutPoint, Txid};
+use crate::storage::{
+    BlockUndo, ChainStore, ChainWrite, IndexEntry, Step, StorageError, UtxoDiff, UtxoView,
+};
 
 /// redb's page cache. Its 1 GiB default made a syncing node's memory grow with the chain
 /// it writes; the working set (UTXO set, index pages, recent blocks) fits in far less.
 pub const CACHE_BYTES: usize = 64 * 1024 * 1024;
-
-/// One block's step in a commit.
-pub struct BlockStep<'a> {
-    /// The block.
-    pub hash: BlockHash,
-    /// Its height.
-    pub height: u32,
-    /// UTXO changes.
-    pub diff: &'a UtxoDiff,
-    /// `Some` when connecting (undo data to keep), `None` when disconnecting.
-    pub undo: Option<&'a BlockUndo>,
-    /// The block's txids, in order (for the transaction index).
-    pub txids: &'a [Txid],
-}
 
 /// The redb database of one network. Clones share the database: readers see consistent
 /// snapshots and never block the writer.
@@ -142,7 +129,7 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError::Db`] if there is no database at `path` or it cannot be read,
-    /// [`StoreError::Inconsistent`] if it records no known network.
+    /// [`StoreError::UnknownNetwork`] if it records no known network.
     pub fn open_existing(path: &Path) -> Result<Self, StoreError> {
         if !path.is_file() {
             return Err(StoreError::NotFound(path.to_path_buf()));
@@ -154,9 +141,8 @@ impl Store {
             let value = meta.get(META_NETWORK)?.map(|v| v.value().to_vec());
             String::from_utf8_lossy(&value.unwrap_or_default()).into_owned()
         };
-        let network = name.parse::<Network>().map_err(|_| {
-            StoreError::Inconsistent(format!("unknown network '{name}' in metadata"))
-        })?;
+        let network =
+            name.parse::<Network>().map_err(|_| StoreError::UnknownNetwork(name.clone()))?;
         Self::init(db, network)
     }
 
@@ -214,7 +200,7 @@ impl Store {
             Some(bytes) => bytes
                 .try_into()
                 .map(|b| Some(BlockHash(b)))
-                .map_err(|_| StoreError::Inconsistent("tip is not 32 bytes".into())),
+                .map_err(|_| StoreError::Inconsistent("tip is not 32 bytes")),
         }
     }
 
@@ -231,45 +217,6 @@ impl Store {
             out.push(decode(BLOCK_INDEX.name(), value.value())?);
         }
         Ok(out)
-    }
-
-    /// Writes index entries (new headers, status changes) in one transaction.
-    ///
-    /// # Errors
-    /// [`StoreError`] on write failure.
-    pub fn put_index(&self, entries: &[IndexEntry]) -> Result<(), StoreError> {
-        if entries.is_empty() {
-            return Ok(());
-        }
-        let mut txn = self.db.begin_write()?;
-        // No fsync, as for block data: headers lost in a crash are fetched again, and the
-        // next durable commit persists them.
-        txn.set_durability(redb::Durability::None)?;
-        {
-            let mut table = txn.open_table(BLOCK_INDEX)?;
-            for entry in entries {
-                table.insert(&entry.hash().0, serialize(entry).as_slice())?;
-            }
-        }
-        Ok(txn.commit()?)
-    }
-
-    /// Stores a block's data together with its index entry.
-    ///
-    /// # Errors
-    /// [`StoreError`] on write failure.
-    pub fn put_block(&self, entry: &IndexEntry, block: &Block) -> Result<(), StoreError> {
-        let mut txn = self.db.begin_write()?;
-        // No fsync: a crash may lose the block data (it is fetched again), and the next
-        // durable commit, the connect of this block or any later one, persists it, since
-        // redb makes a durable commit cover every commit before it.
-        txn.set_durability(redb::Durability::None)?;
-        {
-            let hash = entry.hash();
-            txn.open_table(BLOCKS)?.insert(&hash.0, serialize(block).as_slice())?;
-            txn.open_table(BLOCK_INDEX)?.insert(&hash.0, serialize(entry).as_slice())?;
-        }
-        Ok(txn.commit()?)
     }
 
     /// The block with `hash`, if its data is stored.
@@ -319,58 +266,44 @@ impl Store {
         Ok(UtxoReader { table: txn.open_table(UTXOS)? })
     }
 
-    /// Applies block connects/disconnects and moves the tip, all in ONE write transaction.
+    /// Applies a state transition in ONE write transaction: block data, index entries,
+    /// every connect and disconnect (UTXO set, address index, undo data, heights, tx
+    /// index) and the tip. Durable (fsync) when the tip moves.
     ///
     /// # Errors
     /// [`StoreError`] on write failure; nothing is written then.
-    pub fn commit(
-        &self,
-        steps: &[BlockStep<'_>],
-        new_tip: BlockHash,
-        index: &[IndexEntry],
-    ) -> Result<(), StoreError> {
-        let txn = self.db.begin_write()?;
+    pub fn write(&self, write: &ChainWrite) -> Result<(), StoreError> {
+        if write.is_empty() {
+            return Ok(());
+        }
+        let mut txn = self.db.begin_write()?;
+        if !write.is_durable() {
+            // Headers and side-branch blocks lost in a crash are fetched again, and redb
+            // makes the next durable commit cover this one too.
+            txn.set_durability(redb::Durability::None)?;
+        }
         {
-            let mut utxos = txn.open_table(UTXOS)?;
-            let mut by_owner = txn.open_table(ADDR_INDEX)?;
-            let mut undo_table = txn.open_table(UNDO)?;
-            let mut heights = txn.open_table(HEIGHTS)?;
-            let mut txs = txn.open_table(TX_INDEX)?;
-            for step in steps {
-                for (op, coin) in &step.diff.spent {
-                    utxos.remove(&op.to_bytes())?;
-                    by_owner.remove(&owner_key(&coin.output.pubkey, op))?;
-                }
-                for (op, coin) in &step.diff.created {
-                    let value = serialize(coin);
-                    utxos.insert(&op.to_bytes(), value.as_slice())?;
-                    by_owner.insert(&owner_key(&coin.output.pubkey, op), value.as_slice())?;
-                }
-                match step.undo {
-                    Some(undo) => {
-                        undo_table.insert(&step.hash.0, serialize(undo).as_slice())?;
-                        heights.insert(step.height, &step.hash.0)?;
-                        for (pos, txid) in step.txids.iter().enumerate() {
-                            let mut loc = [0u8; 36];
-                            loc[..32].copy_from_slice(&step.hash.0);
-                            loc[32..].copy_from_slice(&(pos as u32).to_le_bytes());
-                            txs.insert(&txid.0, &loc)?;
-                        }
-                    }
-                    None => {
-                        undo_table.remove(&step.hash.0)?;
-                        heights.remove(step.height)?;
-                        for txid in step.txids {
-                            txs.remove(&txid.0)?;
-                        }
-                    }
-                }
+            let mut blocks = txn.open_table(BLOCKS)?;
+            for block in &write.blocks {
+                blocks.insert(&block.block_hash().0, serialize(block.as_ref()).as_slice())?;
             }
-            let mut table = txn.open_table(BLOCK_INDEX)?;
-            for entry in index {
-                table.insert(&entry.hash().0, serialize(entry).as_slice())?;
+            let mut index = txn.open_table(BLOCK_INDEX)?;
+            for entry in &write.index {
+                index.insert(&entry.hash().0, serialize(entry).as_slice())?;
             }
-            txn.open_table(META)?.insert(META_TIP, new_tip.0.as_slice())?;
+            let mut tables = StepTables {
+                utxos: txn.open_table(UTXOS)?,
+                by_owner: txn.open_table(ADDR_INDEX)?,
+                undo: txn.open_table(UNDO)?,
+                heights: txn.open_table(HEIGHTS)?,
+                txs: txn.open_table(TX_INDEX)?,
+            };
+            for step in &write.steps {
+                tables.apply(step)?;
+            }
+            if let Some(tip) = write.tip {
+                txn.open_table(META)?.insert(META_TIP, tip.0.as_slice())?;
+            }
         }
         Ok(txn.commit()?)
     }
@@ -486,15 +419,102 @@ fn owner_key(pubkey: &[u8; 32], op: &OutPoint) -> [u8; 68] {
     key
 }
 
+/// The tables a connect or disconnect touches, open in one write transaction.
+struct StepTables<'t> {
+    utxos: redb::Table<'t, &'static [u8; 36], &'static [u8]>,
+    by_owner: redb::Table<'t, &'static [u8; 68], &'static [u8]>,
+    undo: redb::Table<'t, &'static [u8; 32], &'static [u8]>,
+    heights: redb::Table<'t, u32, &'static [u8; 32]>,
+    txs: redb::Table<'t, &'static [u8; 32], &'static [u8; 36]>,
+}
+
+impl StepTables<'_> {
+    fn apply(&mut self, step: &Step) -> Result<(), StoreError> {
+        match step {
+            Step::Connect { hash, height, diff, undo, txids } => {
+                self.apply_diff(diff)?;
+                self.undo.insert(&hash.0, serialize(undo).as_slice())?;
+                self.heights.insert(*height, &hash.0)?;
+                for (pos, txid) in txids.iter().enumerate() {
+                    let mut loc = [0u8; 36];
+                    loc[..32].copy_from_slice(&hash.0);
+                    loc[32..].copy_from_slice(&(pos as u32).to_le_bytes());
+                    self.txs.insert(&txid.0, &loc)?;
+                }
+            }
+            Step::Disconnect { hash, height, diff, txids } => {
+                self.apply_diff(diff)?;
+                self.undo.remove(&hash.0)?;
+                self.heights.remove(*height)?;
+                for txid in txids {
+                    self.txs.remove(&txid.0)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_diff(&mut self, diff: &UtxoDiff) -> Result<(), StoreError> {
+        for (op, coin) in &diff.spent {
+            self.utxos.remove(&op.to_bytes())?;
+            self.by_owner.remove(&owner_key(&coin.output.pubkey, op))?;
+        }
+        for (op, coin) in &diff.created {
+            let value = serialize(coin);
+            self.utxos.insert(&op.to_bytes(), value.as_slice())?;
+            self.by_owner.insert(&owner_key(&coin.output.pubkey, op), value.as_slice())?;
+        }
+        Ok(())
+    }
+}
+
+impl ChainStore for Store {
+    fn network(&self) -> Network {
+        self.network
+    }
+
+    fn tip(&self) -> Result<Option<BlockHash>, StorageError> {
+        Ok(Store::tip(self)?)
+    }
+
+    fn load_index(&self) -> Result<Vec<IndexEntry>, StorageError> {
+        Ok(Store::load_index(self)?)
+    }
+
+    fn hash_at(&self, height: u32) -> Result<Option<BlockHash>, StorageError> {
+        Ok(Store::hash_at(self, height)?)
+    }
+
+    fn block(&self, hash: &BlockHash) -> Result<Option<Block>, StorageError> {
+        Ok(Store::block(self, hash)?)
+    }
+
+    fn undo(&self, hash: &BlockHash) -> Result<Option<BlockUndo>, StorageError> {
+        Ok(Store::undo(self, hash)?)
+    }
+
+    fn utxos(&self) -> Result<Box<dyn UtxoView + '_>, StorageError> {
+        Ok(Box::new(self.utxo_reader()?))
+    }
+
+    fn for_each_coin(&self, f: &mut dyn FnMut(OutPoint, Coin)) -> Result<(), StorageError> {
+        Ok(Store::for_each_coin(self, f)?)
+    }
+
+    fn apply(&self, write: &ChainWrite) -> Result<(), StorageError> {
+        Ok(self.write(write)?)
+    }
+}
+
 /// A read transaction over the UTXO table.
 pub struct UtxoReader {
     table: redb::ReadOnlyTable<&'static [u8; 36], &'static [u8]>,
 }
 
 impl UtxoView for UtxoReader {
-    fn coin(&self, outpoint: &OutPoint) -> Result<Option<Coin>, StoreError> {
-        let value = self.table.get(&outpoint.to_bytes())?;
-        value.map(|v| decode(UTXOS.name(), v.value())).transpose()
+    fn coin(&self, outpoint: &OutPoint) -> Result<Option<Coin>, StorageError> {
+        let value = self.table.get(&outpoint.to_bytes()).map_err(StoreError::from)?;
+        Ok(value.map(|v| decode(UTXOS.name(), v.value())).transpose()?)
     }
 }
 

@@ -7,12 +7,13 @@ use std::collections::HashMap;
 use secp256k1::Keypair;
 use sha2::{Digest, Sha256};
 
-use crate::chain::{ChainState, UtxoView};
+use crate::chain::ChainState;
 use crate::consensus::merkle::block_merkle_root;
 use crate::consensus::params::REGTEST;
 use crate::consensus::pow::{hash_to_u256, target_from_compact};
 use crate::consensus::{Network, Params};
 use crate::primitives::{Block, BlockHash, BlockHeader, OutPoint, Transaction, TxOut, Txid};
+use crate::storage::UtxoView;
 use crate::store::Store;
 use crate::wallet::sign::{pubkey_of, signed_transaction};
 
@@ -34,8 +35,14 @@ pub fn pubkey(keypair: &Keypair) -> [u8; 32] {
 
 /// A regtest chain on an in-memory store.
 pub fn regtest_chain() -> ChainState {
+    regtest_chain_and_store().0
+}
+
+/// A regtest chain on an in-memory store, with a handle on that store (for checks that
+/// read the database itself, such as `verify_store`).
+pub fn regtest_chain_and_store() -> (ChainState, Store) {
     let store = Store::in_memory(Network::Regtest).expect("in-memory store");
-    ChainState::open(store).expect("fresh chain opens")
+    (ChainState::open(store.clone()).expect("fresh chain opens"), store)
 }
 
 /// A transaction spending `inputs` (outpoint and the output it holds) to `outputs`, signed

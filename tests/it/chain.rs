@@ -1,13 +1,13 @@
 //! Chain state end to end: persistence across restarts and deep reorgs with the mempool.
 
 use minichain::chain::ChainState;
-use minichain::chain::verify::verify_store;
 use minichain::consensus::Network;
 use minichain::mempool::{Mempool, MempoolConfig};
 use minichain::miner::build_template;
 use minichain::primitives::{Block, Transaction};
 use minichain::store::Store;
-use minichain::testkit::{CLOCK, extend, regtest_chain, resolve};
+use minichain::testkit::{CLOCK, extend, regtest_chain, regtest_chain_and_store, resolve};
+use minichain::verify::verify_store;
 
 use crate::support::{Spender, utxo_set};
 
@@ -43,11 +43,12 @@ fn three_hundred_blocks_with_signed_transactions_survive_a_restart() {
     };
     assert_eq!(height, 300);
     assert!(txs >= 300, "only {txs} transactions were mined");
-    let chain = ChainState::open(Store::open(&path, Network::Regtest).unwrap()).unwrap();
+    let store = Store::open(&path, Network::Regtest).unwrap();
+    let chain = ChainState::open(store.clone()).unwrap();
     assert_eq!(chain.tip(), tip);
     assert_eq!(chain.height(), 300);
     assert_eq!(utxo_set(&chain), utxos);
-    let report = verify_store(chain.store()).unwrap();
+    let report = verify_store(&store).unwrap();
     assert_eq!((report.height, report.tip, report.utxos), (300, tip, utxos.len() as u64));
 }
 
@@ -58,7 +59,7 @@ fn mine_from_mempool(chain: &mut ChainState, mempool: &mut Mempool, payout: [u8;
     let block = template.block;
     let outcome = chain.accept_block(block.clone(), CLOCK).unwrap();
     assert!(outcome.invalid.is_empty());
-    let reader = chain.store().utxo_reader().unwrap();
+    let reader = chain.utxos().unwrap();
     mempool.update_for_tip(&outcome.update, &reader, chain.height(), chain.params());
     block
 }
@@ -67,7 +68,7 @@ fn mine_from_mempool(chain: &mut ChainState, mempool: &mut Mempool, payout: [u8;
 fn a_longer_branch_replaces_ten_blocks_and_the_losers_transactions_return() {
     // Coinbases alternate between two spenders: the loser's and the winner's.
     let (mut spender, mut winner_spender) = (Spender::new(0), Spender::new(1_000_000));
-    let mut node = regtest_chain();
+    let (mut node, node_store) = regtest_chain_and_store();
     let mut prefix = Vec::new();
     let maturity = node.params().coinbase_maturity;
     for i in 0..120 {
@@ -87,7 +88,7 @@ fn a_longer_branch_replaces_ten_blocks_and_the_losers_transactions_return() {
     for _ in 0..10 {
         let height = node.height() + 1;
         for tx in spender.make_txs(3, height, 2_000) {
-            let reader = node.store().utxo_reader().unwrap();
+            let reader = node.utxos().unwrap();
             loser_txids.push(mempool.accept(tx, &reader, node.height(), node.params()).unwrap());
         }
         let block = mine_from_mempool(&mut node, &mut mempool, [0x11; 32]);
@@ -120,7 +121,7 @@ fn a_longer_branch_replaces_ten_blocks_and_the_losers_transactions_return() {
         let outcome = node.accept_block(block.clone(), CLOCK).unwrap();
         assert!(outcome.invalid.is_empty());
         if !outcome.update.is_empty() {
-            let reader = node.store().utxo_reader().unwrap();
+            let reader = node.utxos().unwrap();
             mempool.update_for_tip(&outcome.update, &reader, node.height(), node.params());
             update_seen = Some((outcome.update.disconnected.len(), outcome.update.connected.len()));
         }
@@ -131,7 +132,7 @@ fn a_longer_branch_replaces_ten_blocks_and_the_losers_transactions_return() {
 
     // Same UTXO set as a node that only ever saw the winning chain.
     assert_eq!(utxo_set(&node), utxo_set(&other));
-    verify_store(node.store()).unwrap();
+    verify_store(&node_store).unwrap();
     // Every transaction of the losing branch is back in the mempool.
     for txid in &loser_txids {
         assert!(mempool.contains(txid), "{txid} did not return to the mempool");

@@ -55,9 +55,8 @@ fn verify_fails_on_a_garbage_database_without_touching_it() {
 
 #[test]
 fn verify_reports_a_tampered_utxo_set_and_exits_non_zero() {
-    use minichain::chain::UtxoDiff;
     use minichain::primitives::{Coin, OutPoint, TxOut, Txid};
-    use minichain::store::BlockStep;
+    use minichain::storage::{ChainWrite, Step, UtxoDiff};
 
     let dir = tempfile::tempdir().unwrap();
     chain_in(dir.path(), 5);
@@ -71,12 +70,9 @@ fn verify_reports_a_tampered_utxo_set_and_exits_non_zero() {
             spent: vec![],
             created: vec![(OutPoint { txid: Txid([9; 32]), vout: 0 }, forged)],
         };
+        let step = Step::Connect { hash: tip, height: 5, diff, undo, txids: vec![] };
         store
-            .commit(
-                &[BlockStep { hash: tip, height: 5, diff: &diff, undo: Some(&undo), txids: &[] }],
-                tip,
-                &[],
-            )
+            .write(&ChainWrite { steps: vec![step], tip: Some(tip), ..Default::default() })
             .unwrap();
     }
     let out = minichain().args(["verify", "--data-dir"]).arg(dir.path()).output().unwrap();

@@ -78,6 +78,6 @@ impl Spender {
 /// The whole UTXO set of a chain, sorted.
 pub fn utxo_set(chain: &ChainState) -> Vec<(OutPoint, Coin)> {
     let mut out = Vec::new();
-    chain.store().for_each_coin(|op, coin| out.push((op, coin))).expect("utxo read");
+    chain.for_each_coin(|op, coin| out.push((op, coin))).expect("utxo read");
     out
 }

@@ -1,4 +1,4 @@
-//! The block index: one entry per known header, with its height, cumulative work and
+//! The block index entry: one per known header, with its height, cumulative work and
 //! validation status.
 
 use ruint::aliases::U256;

@@ -4,9 +4,11 @@
 
 use std::collections::HashMap;
 
-use super::utxo::{ConnectError, SigMode, connect_block};
+use crate::chain::SigMode;
+use crate::chain::utxo::{ConnectError, connect_block};
 use crate::consensus::BlockError;
 use crate::primitives::{BlockHash, Coin, OutPoint};
+use crate::storage::StorageError;
 use crate::store::{Store, StoreError};
 
 /// What a successful check covered.
@@ -26,6 +28,9 @@ pub enum VerifyError {
     /// The store could not be read.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A block could not be checked against the rebuilt UTXO set.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
     /// The height index names a block whose data is missing.
     #[error("block {hash} at height {height} is missing")]
     MissingBlock {
@@ -101,7 +106,7 @@ pub fn verify_store(store: &Store) -> Result<VerifyReport, VerifyError> {
                     ConnectError::Invalid(error) => {
                         VerifyError::InvalidBlock { height, hash, error }
                     }
-                    ConnectError::Store(e) => VerifyError::Store(e),
+                    ConnectError::Storage(e) => VerifyError::Storage(e),
                 })?;
             for (op, _) in &diff.spent {
                 utxos.remove(op);
@@ -111,8 +116,8 @@ pub fn verify_store(store: &Store) -> Result<VerifyReport, VerifyError> {
         prev = Some(hash);
         height += 1;
     }
-    let indexed = prev.ok_or_else(|| StoreError::Inconsistent("no genesis block".into()))?;
-    let stored = store.tip()?.ok_or_else(|| StoreError::Inconsistent("no tip".into()))?;
+    let indexed = prev.ok_or_else(|| StoreError::Inconsistent("no genesis block"))?;
+    let stored = store.tip()?.ok_or_else(|| StoreError::Inconsistent("no tip"))?;
     if stored != indexed {
         return Err(VerifyError::TipMismatch { stored, indexed });
     }

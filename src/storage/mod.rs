@@ -1,0 +1,163 @@
+//! The storage boundary: what the chain hands to a database and reads back from it.
+//!
+//! It sits below both `chain` (which decides) and `store` (redb, which persists), so
+//! neither imports the other:
+//!
+//! ```text
+//!   chain ──builds──▶ ChainWrite ──ChainStore::apply──▶ store (one write transaction)
+//!   chain ◀──reads── ChainStore (index, blocks, undo data, UTXO view) ◀── store
+//! ```
+//!
+//! Accepting a block builds one [`ChainWrite`] from the block already in memory: its bytes
+//! and index entry, every connect and disconnect it caused (UTXO diff, undo data, txids),
+//! index status changes and the new tip. The store applies it in one transaction, so a
+//! block is never split across two commits and nothing the chain holds is read back.
+
+pub mod index;
+mod utxo;
+
+use std::sync::Arc;
+
+pub use index::{FAILED, HAVE_DATA, IndexEntry};
+pub use utxo::{BlockUndo, PendingUtxos, UtxoDiff, UtxoView};
+
+use crate::consensus::Network;
+use crate::primitives::encode::DecodeError;
+use crate::primitives::{Block, BlockHash, Coin, OutPoint, Txid};
+
+/// A database failed or contradicts itself.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The backend failed (I/O, a lock, its own corruption checks).
+    #[error("database error: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A stored record does not decode.
+    #[error("corrupt record in table {table}: {error}")]
+    Corrupt {
+        /// Table name.
+        table: &'static str,
+        /// What was wrong.
+        error: DecodeError,
+    },
+    /// A block indexed as stored has no data.
+    #[error("inconsistent database: block {0} is indexed as stored but has no data")]
+    MissingBlock(BlockHash),
+    /// An active-chain block has no undo data.
+    #[error("inconsistent database: block {0} has no undo data")]
+    MissingUndo(BlockHash),
+    /// Stored records contradict each other.
+    #[error("inconsistent database: {0}")]
+    Inconsistent(&'static str),
+}
+
+/// One block's move on or off the active chain.
+#[derive(Debug, Clone)]
+pub enum Step {
+    /// The block joins the active chain at `height`.
+    Connect {
+        /// The block.
+        hash: BlockHash,
+        /// Its height.
+        height: u32,
+        /// UTXO changes.
+        diff: UtxoDiff,
+        /// The coins it spent, to take it back later.
+        undo: BlockUndo,
+        /// Its txids in order (transaction index).
+        txids: Vec<Txid>,
+    },
+    /// The block leaves the active chain.
+    Disconnect {
+        /// The block.
+        hash: BlockHash,
+        /// Its height.
+        height: u32,
+        /// UTXO changes (its outputs out, the coins it spent back).
+        diff: UtxoDiff,
+        /// Its txids (removed from the transaction index).
+        txids: Vec<Txid>,
+    },
+}
+
+/// Everything one state transition changes, applied by [`ChainStore::apply`] in one
+/// write transaction. Steps apply in order; `index` entries overwrite older ones.
+#[derive(Debug, Clone, Default)]
+pub struct ChainWrite {
+    /// Block data to store (blocks that arrived with this transition).
+    pub blocks: Vec<Arc<Block>>,
+    /// New or changed index entries.
+    pub index: Vec<IndexEntry>,
+    /// Connects and disconnects, in order.
+    pub steps: Vec<Step>,
+    /// The new active tip, when it moved.
+    pub tip: Option<BlockHash>,
+}
+
+impl ChainWrite {
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.blocks.is_empty() && self.index.is_empty() && self.steps.is_empty()
+    }
+
+    /// Whether the write moves the tip: such a write is made durable (fsync); one that only
+    /// adds headers or side-branch blocks is not (they are fetched again after a crash, and
+    /// the next durable commit persists them too).
+    pub fn is_durable(&self) -> bool {
+        self.tip.is_some()
+    }
+}
+
+/// A database the chain can run on. Implementations: `store::Store` (redb, on disk or in
+/// memory). Reads see the last applied write.
+pub trait ChainStore: Send + Sync {
+    /// The network the stored chain belongs to.
+    fn network(&self) -> Network;
+
+    /// The stored active tip, `None` for a fresh database.
+    ///
+    /// # Errors
+    /// [`StorageError`] on read failure.
+    fn tip(&self) -> Result<Option<BlockHash>, StorageError>;
+
+    /// Every index entry.
+    ///
+    /// # Errors
+    /// [`StorageError`] on read failure or a corrupt entry.
+    fn load_index(&self) -> Result<Vec<IndexEntry>, StorageError>;
+
+    /// The active-chain block hash at `height`.
+    ///
+    /// # Errors
+    /// [`StorageError`] on read failure.
+    fn hash_at(&self, height: u32) -> Result<Option<BlockHash>, StorageError>;
+
+    /// A stored block.
+    ///
+    /// # Errors
+    /// [`StorageError`] on read failure or a corrupt block.
+    fn block(&self, hash: &BlockHash) -> Result<Option<Block>, StorageError>;
+
+    /// The undo data of an active-chain block.
+    ///
+    /// # Errors
+    /// [`StorageError`] on read failure or corrupt data.
+    fn undo(&self, hash: &BlockHash) -> Result<Option<BlockUndo>, StorageError>;
+
+    /// A consistent read view of the UTXO set.
+    ///
+    /// # Errors
+    /// [`StorageError`] if no read can be started.
+    fn utxos(&self) -> Result<Box<dyn UtxoView + '_>, StorageError>;
+
+    /// Calls `f` for every coin in the UTXO set, in outpoint order.
+    ///
+    /// # Errors
+    /// [`StorageError`] on read failure or a corrupt entry.
+    fn for_each_coin(&self, f: &mut dyn FnMut(OutPoint, Coin)) -> Result<(), StorageError>;
+
+    /// Applies `write` in one transaction: all of it or nothing.
+    ///
+    /// # Errors
+    /// [`StorageError`] on write failure; nothing is written then.
+    fn apply(&self, write: &ChainWrite) -> Result<(), StorageError>;
+}
