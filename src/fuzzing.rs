@@ -10,13 +10,13 @@ use std::str::FromStr;
 
 use libp2p::request_response::Codec;
 
+use crate::api::{MineRequest, SubmitTx};
 use crate::consensus::{Network, block::check_block, tx::check_transaction};
 use crate::net::codec::{self, SyncCodec};
-use crate::net::protocol::{MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, SyncRequest, SyncResponse};
 use crate::primitives::address::decode_address;
 use crate::primitives::encode::{Decode, Encode, deserialize, serialize};
 use crate::primitives::{Block, BlockHash, BlockHeader, Coin, OutPoint, Transaction, Txid};
-use crate::rpc::types::{MineRequest, SubmitTx};
+use crate::protocol::{MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, SyncRequest, SyncResponse};
 use crate::storage::{BlockUndo, IndexEntry};
 
 /// A fuzz target's check.
@@ -184,7 +184,7 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         SyncResponse::Headers(headers),
         SyncResponse::Blocks(vec![serialize(&blocks[101])]),
         SyncResponse::Refused("no".into()),
-        SyncResponse::Status(crate::net::protocol::ChainTip {
+        SyncResponse::Status(crate::protocol::ChainTip {
             genesis: [1; 32],
             tip: last.0,
             height: 102,

@@ -14,11 +14,13 @@
 //! Everything here is synchronous and sans-IO apart from the embedded database: time is
 //! passed in as an argument, so tests drive the core deterministically.
 
+pub mod api;
 pub mod bench_chain;
 pub mod chain;
 pub mod cli;
 pub mod config;
 pub mod consensus;
+pub mod core;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod logging;
@@ -29,6 +31,7 @@ pub mod node;
 pub mod primitives;
 #[cfg(test)]
 mod proptests;
+pub mod protocol;
 pub mod rpc;
 pub mod storage;
 pub mod store;

@@ -12,13 +12,11 @@ use crate::chain::utxo::{connect_block, disconnect_diff};
 use crate::chain::{ChainState, SigMode};
 use crate::consensus::params::REGTEST;
 use crate::net::codec;
-use crate::net::protocol::{
-    ChainTip, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, SyncRequest, SyncResponse,
-};
 use crate::primitives::encode::{Decode, Encode, deserialize, serialize};
 use crate::primitives::{
     Block, BlockHash, BlockHeader, Coin, MerkleRoot, OutPoint, Transaction, TxIn, TxOut, Txid,
 };
+use crate::protocol::{ChainTip, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, SyncRequest, SyncResponse};
 use crate::storage::StorageError;
 use crate::storage::{BlockUndo, IndexEntry, UtxoDiff, UtxoView};
 use crate::testkit::{block_on, coinbase_input, extend, key, pubkey, regtest_chain, spend};

@@ -65,7 +65,7 @@ pub enum VerifyError {
     },
     /// The address index disagrees with the UTXO set.
     #[error("address index differs from the UTXO set: {0}")]
-    AddrIndex(String),
+    AddrIndex(crate::store::AddrIndexMismatch),
     /// The UTXO sets differ.
     #[error(
         "UTXO set differs from the one rebuilt from blocks: {missing} missing, {extra} extra, \

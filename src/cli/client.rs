@@ -3,8 +3,14 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, anyhow, bail};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
 
+use crate::api::{
+    BalanceView, BlockView, ErrorBody, MineRequest, Mined, PeerView, Status, SubmitTx, Submitted,
+    TxLookup, UtxosView,
+};
 use crate::config::default_data_dir;
 use crate::consensus::Network;
 use crate::primitives::address::decode_address;
@@ -120,7 +126,11 @@ impl Client {
         })
     }
 
-    fn answer(&self, resp: reqwest::Result<reqwest::blocking::Response>) -> Result<Value> {
+    /// The node's answer as `T`, or its error message.
+    fn answer<T: DeserializeOwned>(
+        &self,
+        resp: reqwest::Result<reqwest::blocking::Response>,
+    ) -> Result<T> {
         let resp = resp.map_err(|e| {
             if e.is_connect() {
                 anyhow!("cannot reach the node at {}: is it running?", self.base)
@@ -129,28 +139,29 @@ impl Client {
             }
         })?;
         let status = resp.status();
-        let body: Value = resp.json().unwrap_or(Value::Null);
-        if status.is_success() {
-            Ok(body)
-        } else {
-            let msg = body.get("error").and_then(Value::as_str).unwrap_or("no details");
-            bail!("{msg} (HTTP {})", status.as_u16())
+        let body = resp.bytes().map_err(|e| anyhow!("reading the answer of {}: {e}", self.base))?;
+        if !status.is_success() {
+            let msg = serde_json::from_slice::<ErrorBody>(&body)
+                .map_or_else(|_| "no details".to_owned(), |b| b.error);
+            bail!("{msg} (HTTP {})", status.as_u16());
         }
+        serde_json::from_slice(&body)
+            .map_err(|e| anyhow!("unexpected answer from the node at {}: {e}", self.base))
     }
 
     /// GET `path`.
     ///
     /// # Errors
-    /// The node's error message, or why it could not be reached.
-    pub fn get(&self, path: &str) -> Result<Value> {
+    /// The node's error message, or why it could not be reached or understood.
+    pub fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
         self.answer(self.http.get(format!("{}{path}", self.base)).send())
     }
 
     /// POST `body` to `path` with the API token.
     ///
     /// # Errors
-    /// The node's error message, or why it could not be reached.
-    pub fn post(&self, path: &str, body: &Value) -> Result<Value> {
+    /// The node's error message, or why it could not be reached or understood.
+    pub fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T> {
         let token = self.token()?;
         self.answer(
             self.http.post(format!("{}{path}", self.base)).bearer_auth(token).json(body).send(),
@@ -162,20 +173,13 @@ impl Client {
     }
 }
 
-fn print_json(v: &Value) {
+fn print_json(v: &impl Serialize) {
     println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 
-fn s(v: &Value, k: &str) -> String {
-    match v.get(k) {
-        Some(Value::String(x)) => x.clone(),
-        Some(Value::Null) | None => "-".into(),
-        Some(other) => other.to_string(),
-    }
-}
-
-fn coins(v: &Value, k: &str) -> String {
-    v.get(k).and_then(Value::as_u64).map_or("-".into(), format_coins)
+/// An optional value, or "-".
+fn opt(v: Option<impl std::fmt::Display>) -> String {
+    v.map_or_else(|| "-".to_owned(), |v| v.to_string())
 }
 
 /// `status`.
@@ -184,26 +188,27 @@ fn coins(v: &Value, k: &str) -> String {
 /// A one-line reason.
 pub fn status(conn: Conn) -> Result<()> {
     let client = Client::new(conn.clone())?;
-    let v = client.get("/status")?;
+    let v: Status = client.get("/status")?;
     if conn.json {
         print_json(&v);
         return Ok(());
     }
-    for k in [
-        "network",
-        "height",
-        "tip",
-        "headers",
-        "syncing",
-        "peer_count",
-        "mempool_size",
-        "hashrate",
-        "peer_id",
-    ] {
-        println!("{k:<13} {}", s(&v, k));
+    let rows: [(&str, String); 9] = [
+        ("network", v.network),
+        ("height", v.height.to_string()),
+        ("tip", v.tip),
+        ("headers", v.headers.to_string()),
+        ("syncing", v.syncing.to_string()),
+        ("peer_count", v.peer_count.to_string()),
+        ("mempool_size", v.mempool_size.to_string()),
+        ("hashrate", v.hashrate.to_string()),
+        ("peer_id", v.peer_id),
+    ];
+    for (k, value) in rows {
+        println!("{k:<13} {value}");
     }
-    for a in v.get("listen_addrs").and_then(Value::as_array).into_iter().flatten() {
-        println!("{:<13} {}", "listening", a.as_str().unwrap_or_default());
+    for a in &v.listen_addrs {
+        println!("{:<13} {a}", "listening");
     }
     Ok(())
 }
@@ -214,21 +219,20 @@ pub fn status(conn: Conn) -> Result<()> {
 /// A one-line reason.
 pub fn peers(conn: Conn) -> Result<()> {
     let client = Client::new(conn.clone())?;
-    let v = client.get("/peers")?;
+    let peers: Vec<PeerView> = client.get("/peers")?;
     if conn.json {
-        print_json(&v);
+        print_json(&peers);
         return Ok(());
     }
-    let peers = v.as_array().cloned().unwrap_or_default();
     println!("{:<54} {:<9} {:<8} {:<34} AGENT", "PEER ID", "DIR", "HEIGHT", "ADDRESS");
     for p in &peers {
         println!(
             "{:<54} {:<9} {:<8} {:<34} {}",
-            s(p, "peer_id"),
-            s(p, "direction"),
-            s(p, "height"),
-            s(p, "addr"),
-            s(p, "agent")
+            p.peer_id,
+            p.direction,
+            opt(p.height),
+            p.addr,
+            opt(p.agent.as_ref())
         );
     }
     println!("{} peers", peers.len());
@@ -241,27 +245,28 @@ pub fn peers(conn: Conn) -> Result<()> {
 /// A one-line reason.
 pub fn block(conn: Conn, id: &str) -> Result<()> {
     let client = Client::new(conn.clone())?;
-    let v = client.get(&format!("/blocks/{}", urlencode(id)))?;
+    let v: BlockView = client.get(&format!("/blocks/{}", urlencode(id)))?;
     if conn.json {
         print_json(&v);
         return Ok(());
     }
-    for k in [
-        "hash",
-        "height",
-        "confirmations",
-        "prev_hash",
-        "merkle_root",
-        "time",
-        "bits",
-        "nonce",
-        "size",
-        "tx_count",
-    ] {
-        println!("{k:<14} {}", s(&v, k));
+    let rows: [(&str, String); 10] = [
+        ("hash", v.hash),
+        ("height", v.height.to_string()),
+        ("confirmations", v.confirmations.to_string()),
+        ("prev_hash", v.prev_hash),
+        ("merkle_root", v.merkle_root),
+        ("time", v.time.to_string()),
+        ("bits", v.bits),
+        ("nonce", v.nonce.to_string()),
+        ("size", v.size.to_string()),
+        ("tx_count", v.tx_count.to_string()),
+    ];
+    for (k, value) in rows {
+        println!("{k:<14} {value}");
     }
-    for t in v.get("txids").and_then(Value::as_array).into_iter().flatten() {
-        println!("{:<14} {}", "tx", t.as_str().unwrap_or_default());
+    for t in &v.txids {
+        println!("{:<14} {t}", "tx");
     }
     Ok(())
 }
@@ -273,29 +278,29 @@ pub fn block(conn: Conn, id: &str) -> Result<()> {
 pub fn tx(conn: Conn, txid: &str) -> Result<()> {
     let _: Txid = txid.parse().map_err(|_| anyhow!("'{txid}' is not a 64-hex-digit txid"))?;
     let client = Client::new(conn.clone())?;
-    let v = client.get(&format!("/tx/{txid}"))?;
+    let v: TxLookup = client.get(&format!("/tx/{txid}"))?;
     if conn.json {
         print_json(&v);
         return Ok(());
     }
-    let t = &v["tx"];
-    println!("txid           {}", s(t, "txid"));
-    if v["in_mempool"].as_bool() == Some(true) {
-        println!("status         in mempool, fee {}", coins(&v, "fee"));
+    let t = &v.tx;
+    println!("txid           {}", t.txid);
+    if v.in_mempool {
+        println!("status         in mempool, fee {}", opt(v.fee.map(format_coins)));
     } else {
         println!(
             "status         {} confirmations, block {} (height {})",
-            s(&v, "confirmations"),
-            s(&v, "block"),
-            s(&v, "height")
+            v.confirmations,
+            opt(v.block.as_ref()),
+            opt(v.height)
         );
     }
-    println!("size           {} bytes", s(t, "size"));
-    for i in t["inputs"].as_array().into_iter().flatten() {
-        println!("input          {}:{}", s(i, "txid"), s(i, "vout"));
+    println!("size           {} bytes", t.size);
+    for i in &t.inputs {
+        println!("input          {}:{}", i.txid, i.vout);
     }
-    for o in t["outputs"].as_array().into_iter().flatten() {
-        println!("output         {} coins to {}", coins(o, "value"), s(o, "address"));
+    for o in &t.outputs {
+        println!("output         {} coins to {}", format_coins(o.value), o.address);
     }
     Ok(())
 }
@@ -307,20 +312,19 @@ pub fn tx(conn: Conn, txid: &str) -> Result<()> {
 pub fn balance(conn: Conn, addr: &str) -> Result<()> {
     let client = Client::new(conn.clone())?;
     client.address(addr)?;
-    let v = client.get(&format!("/address/{addr}/balance"))?;
+    let v: BalanceView = client.get(&format!("/address/{addr}/balance"))?;
     if conn.json {
         println!(
             "{}",
-            json!({ "address": v["address"], "confirmed": v["confirmed"], "unconfirmed": v["unconfirmed"] })
+            json!({ "address": v.address, "confirmed": v.confirmed, "unconfirmed": v.unconfirmed })
         );
         return Ok(());
     }
-    let unconfirmed = v["unconfirmed"].as_i64().unwrap_or(0);
-    let sign = if unconfirmed < 0 { "-" } else { "" };
+    let sign = if v.unconfirmed < 0 { "-" } else { "" };
     println!("address      {addr}");
-    println!("confirmed    {} coins", coins(&v, "confirmed"));
-    println!("unconfirmed  {sign}{} coins", format_coins(unconfirmed.unsigned_abs()));
-    println!("immature     {} coins (coinbase, not spendable yet)", coins(&v, "immature"));
+    println!("confirmed    {} coins", format_coins(v.confirmed));
+    println!("unconfirmed  {sign}{} coins", format_coins(v.unconfirmed.unsigned_abs()));
+    println!("immature     {} coins (coinbase, not spendable yet)", format_coins(v.immature));
     Ok(())
 }
 
@@ -331,23 +335,17 @@ pub fn balance(conn: Conn, addr: &str) -> Result<()> {
 pub fn utxos(conn: Conn, addr: &str) -> Result<()> {
     let client = Client::new(conn.clone())?;
     client.address(addr)?;
-    let v = client.get(&format!("/address/{addr}/utxos"))?;
+    let v: UtxosView = client.get(&format!("/address/{addr}/utxos"))?;
     if conn.json {
         print_json(&v);
         return Ok(());
     }
-    let list = v["utxos"].as_array().cloned().unwrap_or_default();
     println!("{:<70} {:>20} {:>6} SPENDABLE", "OUTPOINT", "COINS", "CONF");
-    for u in &list {
-        let op = format!("{}:{}", s(u, "txid"), s(u, "vout"));
-        println!(
-            "{op:<70} {:>20} {:>6} {}",
-            coins(u, "value"),
-            s(u, "confirmations"),
-            s(u, "spendable")
-        );
+    for u in &v.utxos {
+        let op = format!("{}:{}", u.txid, u.vout);
+        println!("{op:<70} {:>20} {:>6} {}", format_coins(u.value), u.confirmations, u.spendable);
     }
-    println!("{} outputs", list.len());
+    println!("{} outputs", v.utxos.len());
     Ok(())
 }
 
@@ -362,30 +360,19 @@ pub fn send(conn: Conn, wallet: Option<PathBuf>, to: &str, amount: &str, fee: &s
     let fee = parse_coins(fee).context("bad --fee")?;
     let path = wallet.unwrap_or_else(|| default_data_dir(conn.network).join("wallet.json"));
     let wallet = Wallet::load(&path, conn.network)?;
-    let v = client.get(&format!("/address/{}/utxos", wallet.address()))?;
-    let spendable: Vec<Spendable> = v["utxos"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|u| u["spendable"].as_bool() == Some(true))
-        .filter_map(|u| {
-            let txid: Txid = u["txid"].as_str()?.parse().ok()?;
-            let vout = u32::try_from(u["vout"].as_u64()?).ok()?;
-            let confirmed = u["confirmations"].as_u64()? > 0;
-            Some(Spendable {
-                outpoint: OutPoint { txid, vout },
-                value: u["value"].as_u64()?,
-                confirmed,
-            })
-        })
-        .collect();
+    let v: UtxosView = client.get(&format!("/address/{}/utxos", wallet.address()))?;
+    let mut spendable = Vec::new();
+    for u in v.utxos.iter().filter(|u| u.spendable) {
+        let txid: Txid = u.txid.parse().map_err(|_| anyhow!("the node sent a bad txid"))?;
+        let outpoint = OutPoint { txid, vout: u.vout };
+        spendable.push(Spendable { outpoint, value: u.value, confirmed: u.confirmations > 0 });
+    }
     let tx = build_payment(&spendable, to, amount, fee, wallet.keypair())?;
-    let answer = client.post("/tx", &json!({ "hex": hex::encode(serialize(&tx)) }))?;
-    let txid = s(&answer, "txid");
+    let answer: Submitted = client.post("/tx", &SubmitTx { hex: hex::encode(serialize(&tx)) })?;
     if conn.json {
-        println!("{}", json!({ "txid": txid }));
+        println!("{}", json!({ "txid": answer.txid }));
     } else {
-        println!("{txid}");
+        println!("{}", answer.txid);
     }
     Ok(())
 }
@@ -399,12 +386,12 @@ pub fn mine(conn: Conn, blocks: u32, to: Option<&str>) -> Result<()> {
     if let Some(addr) = to {
         client.address(addr)?;
     }
-    let v = client.post("/mine", &json!({ "blocks": blocks, "to": to }))?;
+    let v: Mined = client.post("/mine", &MineRequest { blocks, to: to.map(str::to_owned) })?;
     if conn.json {
         print_json(&v);
     } else {
-        for h in v["blocks"].as_array().into_iter().flatten() {
-            println!("{}", h.as_str().unwrap_or_default());
+        for h in &v.blocks {
+            println!("{h}");
         }
     }
     Ok(())

@@ -121,13 +121,12 @@ pub fn run(args: NodeArgs) -> Result<()> {
         args.rpc.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], params.default_rpc_port)));
     let config = NodeConfig {
         network: args.network,
-        data_dir,
+        data_dir: data_dir.clone(),
         listen,
         bootstrap: args.bootstrap.clone(),
         external: args.external_addr.clone(),
         mine_threads: if args.mine { usize::from(args.threads) } else { 0 },
         payout,
-        rpc: Some(rpc),
         ban_duration: Duration::from_secs(args.ban_secs),
         mempool: MempoolConfig::default(),
     };
@@ -138,6 +137,9 @@ pub fn run(args: NodeArgs) -> Result<()> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let node = start(config).await?;
+        let api = crate::rpc::serve(rpc, node.clone(), &data_dir)
+            .await
+            .with_context(|| format!("cannot serve the HTTP API on {rpc}"))?;
         if args.mine {
             info!(address = %encode_address(params.address_hrp, &payout), threads = args.threads, "mining");
         }
@@ -147,6 +149,7 @@ pub fn run(args: NodeArgs) -> Result<()> {
             }
         }
         wait_for_signal().await;
+        api.stop();
         node.shutdown().await;
         Ok(())
     })

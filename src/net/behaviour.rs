@@ -12,8 +12,8 @@ use libp2p::{
 use sha2::{Digest, Sha256};
 
 use super::codec::SyncCodec;
-use super::protocol::{MAX_GOSSIP_BYTES, blocks_topic, kad_protocol, sync_protocol, txs_topic};
 use crate::consensus::Network;
+use crate::protocol::{MAX_GOSSIP_BYTES, blocks_topic, kad_protocol, sync_protocol, txs_topic};
 
 /// Most established connections; gossipsub keeps every connection it touches alive, so
 /// this (not the idle timeout) bounds the peer count.

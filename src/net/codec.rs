@@ -12,7 +12,9 @@ use libp2p::StreamProtocol;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::protocol::{MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, SyncRequest, SyncResponse};
+use crate::protocol::{
+    DecodeFailure, FrameError, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, SyncRequest, SyncResponse,
+};
 
 /// The request-response codec for [`SyncRequest`] / [`SyncResponse`].
 #[derive(Debug, Clone, Copy, Default)]
@@ -25,25 +27,6 @@ pub enum Inbound {
     Request(SyncRequest),
     /// Bytes that are not one request; the peer is at fault.
     Malformed(FrameError),
-}
-
-/// Why a frame was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum FrameError {
-    /// The length prefix is over the cap; the body is never read.
-    #[error("frame of {len} bytes over the {cap}-byte cap")]
-    Oversized {
-        /// Announced length.
-        len: usize,
-        /// The cap.
-        cap: usize,
-    },
-    /// The stream ended inside the frame.
-    #[error("stream ended inside a frame")]
-    Truncated,
-    /// The body is not one message.
-    #[error("undecodable frame: {0}")]
-    Undecodable(String),
 }
 
 impl From<FrameError> for io::Error {
@@ -75,7 +58,7 @@ where
     if let Err(e) = io.read_exact(&mut buf).await {
         return eof_as_truncated(e);
     }
-    Ok(decode(&buf, cap).map_err(|e| FrameError::Undecodable(e.to_string())))
+    Ok(decode(&buf, cap))
 }
 
 fn eof_as_truncated<M>(e: io::Error) -> io::Result<Result<M, FrameError>> {
@@ -85,11 +68,10 @@ fn eof_as_truncated<M>(e: io::Error) -> io::Result<Result<M, FrameError>> {
 /// Decodes a frame body (also used by fuzz and property tests).
 ///
 /// # Errors
-/// `InvalidData` if the bytes are not one whole message.
-pub fn decode<M: DeserializeOwned>(buf: &[u8], cap: usize) -> io::Result<M> {
-    let invalid = |e: String| io::Error::new(io::ErrorKind::InvalidData, e);
+/// [`FrameError`] if the bytes are over `cap` or not one whole message.
+pub fn decode<M: DeserializeOwned>(buf: &[u8], cap: usize) -> Result<M, FrameError> {
     if buf.len() > cap {
-        return Err(invalid(format!("frame of {} bytes over the {cap}-byte cap", buf.len())));
+        return Err(FrameError::Oversized { len: buf.len(), cap });
     }
     // bincode's limit is checked before a string or byte vector is allocated: without
     // it a forged length (say 2^63 for a `Refused` reason) panics with capacity overflow
@@ -100,9 +82,10 @@ pub fn decode<M: DeserializeOwned>(buf: &[u8], cap: usize) -> io::Result<M> {
     } else {
         bincode::serde::decode_from_slice(buf, standard.with_limit::<MAX_RESPONSE_BYTES>())
     };
-    let (msg, used): (M, usize) = decoded.map_err(|e| invalid(e.to_string()))?;
+    let (msg, used): (M, usize) =
+        decoded.map_err(|e| FrameError::Undecodable(DecodeFailure::Malformed(e.into())))?;
     if used != buf.len() {
-        return Err(invalid("trailing bytes after message".into()));
+        return Err(FrameError::Undecodable(DecodeFailure::TrailingBytes));
     }
     Ok(msg)
 }

@@ -1,12 +1,14 @@
 //! The libp2p edge: TCP + noise + yamux, identify, ping, Kademlia, gossipsub and the
 //! request-response sync protocol. It carries messages; the node core decides.
+//! Peers reach the core as `PeerKey`s ([`keys`]); the core's `NetAction`s come back as
+//! [`NetCommand::Core`].
 
 pub mod addr;
 pub mod behaviour;
 pub mod codec;
 pub mod identity;
-pub mod protocol;
-pub mod score;
+pub mod keys;
+pub mod limit;
 pub mod service;
 
-pub use service::{BanInfo, GossipKind, NetCommand, NetConfig, NetEvent, NetInfo, PeerInfo};
+pub use service::{BanInfo, NetCommand, NetConfig, NetInfo, PeerInfo};

@@ -20,128 +20,31 @@ use tracing::{debug, info, warn};
 
 use super::addr::{is_local, peer_id_of};
 use super::behaviour::{self, Behaviour, BehaviourEvent};
-use super::codec::{FrameError, Inbound};
-use super::protocol::{SyncRequest, SyncResponse, blocks_topic, kad_protocol, txs_topic};
-use super::score::{Offence, RequestLimiter};
+use super::codec::Inbound;
+use super::keys::PeerKeys;
+use super::limit::RequestLimiter;
 use crate::consensus::Network;
+use crate::core::{NetAction, NetEvent, Offence, Verdict};
+use crate::primitives::PeerKey;
+use crate::protocol::{
+    FrameError, GossipKind, SyncResponse, blocks_topic, kad_protocol, txs_topic,
+};
 
 /// Peers we try to stay connected to; below this, discovered peers are dialled.
 pub const TARGET_PEERS: usize = 8;
 /// Capacity of the command channel into this task.
 pub const COMMAND_CAPACITY: usize = 4_096;
 
-/// Which gossip topic.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GossipKind {
-    /// `minichain/<network>/blocks`.
-    Block,
-    /// `minichain/<network>/txs`.
-    Tx,
-}
-
-/// What the network tells the node core.
-#[derive(Debug)]
-pub enum NetEvent {
-    /// First connection to a peer.
-    Connected {
-        /// The peer.
-        peer: PeerId,
-        /// Its address on this connection.
-        addr: Multiaddr,
-    },
-    /// Last connection to a peer closed.
-    Disconnected {
-        /// The peer.
-        peer: PeerId,
-    },
-    /// A gossip message waiting for a verdict (answer with [`NetCommand::Verdict`]).
-    Gossip {
-        /// Id to answer with.
-        id: u64,
-        /// Who relayed it.
-        peer: PeerId,
-        /// Topic.
-        kind: GossipKind,
-        /// Payload.
-        data: Vec<u8>,
-    },
-    /// A sync request (answer with [`NetCommand::Respond`]).
-    Request {
-        /// Id to answer with.
-        id: u64,
-        /// Who asks.
-        peer: PeerId,
-        /// The request.
-        req: SyncRequest,
-    },
-    /// The answer to one of our requests.
-    Response {
-        /// The id we sent it with.
-        id: u64,
-        /// Who answered.
-        peer: PeerId,
-        /// The answer.
-        resp: SyncResponse,
-    },
-    /// A peer broke the protocol below the core's view (bad frames, request floods); the
-    /// core decides the penalty.
-    Misbehaved {
-        /// The peer.
-        peer: PeerId,
-        /// What it did.
-        offence: Offence,
-    },
-    /// One of our requests failed (timeout, disconnect, unsupported, bad frame).
-    RequestFailed {
-        /// The id we sent it with.
-        id: u64,
-        /// The peer asked.
-        peer: PeerId,
-        /// Why.
-        reason: String,
-        /// Whether the peer let it time out.
-        timed_out: bool,
-    },
-}
-
-/// What the node core asks the network to do.
+/// What the node asks the network task to do: the core's actions, and the operator's.
 #[derive(Debug)]
 pub enum NetCommand {
-    /// Gossip `data` on a topic.
-    Publish {
-        /// Topic.
-        kind: GossipKind,
-        /// Payload.
-        data: Vec<u8>,
-    },
-    /// Send a sync request; the answer comes back with the same id.
-    Request {
-        /// Our id for it.
-        id: u64,
-        /// To whom.
-        peer: PeerId,
-        /// The request.
-        req: SyncRequest,
-    },
-    /// Answer an inbound request.
-    Respond {
-        /// The request's id.
-        id: u64,
-        /// The answer.
-        resp: SyncResponse,
-    },
-    /// Verdict on a gossip message: forward it, drop it, or drop it and penalise.
-    Verdict {
-        /// The message's id.
-        id: u64,
-        /// The verdict.
-        acceptance: MessageAcceptance,
-    },
-    /// Disconnect and refuse a peer for a while.
+    /// An action the core decided.
+    Core(NetAction),
+    /// Disconnect and refuse a peer for a while (the operator's call).
     Ban {
         /// The peer.
         peer: PeerId,
-        /// Why (logged).
+        /// Why (logged and listed).
         reason: String,
     },
     /// Lift a ban early.
@@ -155,6 +58,8 @@ pub enum NetCommand {
 /// A connected peer as the API shows it.
 #[derive(Debug, Clone)]
 pub struct PeerInfo {
+    /// The core's key for it.
+    pub key: PeerKey,
     /// Remote address of the connection.
     pub addr: Multiaddr,
     /// True if we dialled it.
@@ -205,14 +110,14 @@ pub struct NetConfig {
 pub enum NetError {
     /// Building the transport or behaviour failed.
     #[error("cannot build the libp2p swarm: {0}")]
-    Build(String),
+    Build(Box<dyn std::error::Error + Send + Sync>),
     /// Listening failed (address in use, bad address).
     #[error("cannot listen on {addr}: {error}")]
     Listen {
         /// The address.
         addr: Multiaddr,
         /// Why.
-        error: String,
+        error: Box<dyn std::error::Error + Send + Sync>,
     },
 }
 
@@ -230,11 +135,11 @@ pub async fn start(
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
         .with_tokio()
         .with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)
-        .map_err(|e| NetError::Build(e.to_string()))?
+        .map_err(|e| NetError::Build(e.into()))?
         .with_dns()
-        .map_err(|e| NetError::Build(e.to_string()))?
+        .map_err(|e| NetError::Build(e.into()))?
         .with_behaviour(|key| behaviour::build(key, network))
-        .map_err(|e| NetError::Build(e.to_string()))?
+        .map_err(|e| NetError::Build(e.into()))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
         .build();
     let local = *swarm.local_peer_id();
@@ -242,7 +147,7 @@ pub async fn start(
         probe_port(addr)?;
         swarm
             .listen_on(addr.clone())
-            .map_err(|e| NetError::Listen { addr: addr.clone(), error: e.to_string() })?;
+            .map_err(|e| NetError::Listen { addr: addr.clone(), error: e.into() })?;
     }
     let mut bound = 0;
     while bound < config.listen.len() {
@@ -255,7 +160,7 @@ pub async fn start(
             | SwarmEvent::ListenerClosed { reason: Err(error), .. } => {
                 return Err(NetError::Listen {
                     addr: config.listen[0].clone(),
-                    error: error.to_string(),
+                    error: error.into(),
                 });
             }
             other => debug!(event = ?other, "swarm event before listening"),
@@ -287,7 +192,7 @@ fn probe_port(addr: &Multiaddr) -> Result<(), NetError> {
     match (ip, port) {
         (Some(ip), Some(port)) if port != 0 => std::net::TcpListener::bind((ip, port))
             .map(drop)
-            .map_err(|e| NetError::Listen { addr: addr.clone(), error: e.to_string() }),
+            .map_err(|e| NetError::Listen { addr: addr.clone(), error: e.into() }),
         _ => Ok(()),
     }
 }
@@ -324,6 +229,7 @@ struct Service<E> {
     pending: Pending,
     bans: Vec<(Instant, PeerId)>,
     ban_duration: Duration,
+    keys: PeerKeys,
     limiter: RequestLimiter,
     blocks: IdentTopic,
     txs: IdentTopic,
@@ -345,6 +251,7 @@ pub async fn run<E: From<NetEvent> + Send + 'static>(
         pending: Pending::default(),
         bans: Vec::new(),
         ban_duration: config.ban_duration,
+        keys: PeerKeys::default(),
         limiter: RequestLimiter::default(),
         blocks: IdentTopic::new(blocks_topic(config.network)),
         txs: IdentTopic::new(txs_topic(config.network)),
@@ -414,51 +321,11 @@ impl<E: From<NetEvent>> Service<E> {
     }
 
     fn on_command(&mut self, swarm: &mut Swarm<Behaviour>, command: NetCommand) {
-        let b = swarm.behaviour_mut();
         match command {
-            NetCommand::Publish { kind, data } => {
-                let topic = match kind {
-                    GossipKind::Block => self.blocks.clone(),
-                    GossipKind::Tx => self.txs.clone(),
-                };
-                match b.gossipsub.publish(topic, data) {
-                    Ok(_) | Err(gossipsub::PublishError::Duplicate) => {}
-                    Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {
-                        debug!(?kind, "no peers to gossip to")
-                    }
-                    Err(e) => warn!(?kind, error = %e, "gossip publish failed"),
-                }
-            }
-            NetCommand::Request { id, peer, req } => {
-                debug!(peer = %peer, ?req, "sync request out");
-                let request_id = b.sync.send_request(&peer, Inbound::Request(req));
-                self.pending.outbound.insert(request_id, id);
-            }
-            NetCommand::Respond { id, resp } => {
-                if let Some(channel) = self.pending.inbound.remove(&id) {
-                    // Fails only if the peer is gone; nothing to do then.
-                    let _ = b.sync.send_response(channel, resp);
-                }
-            }
-            NetCommand::Verdict { id, acceptance } => {
-                if let Some((msg_id, source)) = self.pending.gossip.remove(&id) {
-                    b.gossipsub.report_message_validation_result(&msg_id, &source, acceptance);
-                }
-            }
-            NetCommand::Ban { peer, reason } => {
-                warn!(peer = %peer, %reason, secs = self.ban_duration.as_secs(), "banning peer");
-                b.blocked.block_peer(peer);
-                b.kad.remove_peer(&peer);
-                self.bans.retain(|(_, p)| *p != peer);
-                self.bans.push((Instant::now() + self.ban_duration, peer));
-                if let Ok(mut i) = self.info.write() {
-                    let until = std::time::SystemTime::now() + self.ban_duration;
-                    i.bans.insert(peer, BanInfo { reason, until });
-                }
-                let _ = swarm.disconnect_peer_id(peer);
-            }
+            NetCommand::Core(action) => self.on_action(swarm, action),
+            NetCommand::Ban { peer, reason } => self.ban(swarm, peer, reason),
             NetCommand::Unban(peer) => {
-                b.blocked.unblock_peer(peer);
+                swarm.behaviour_mut().blocked.unblock_peer(peer);
                 self.bans.retain(|(_, p)| *p != peer);
                 if let Ok(mut i) = self.info.write() {
                     i.bans.remove(&peer);
@@ -474,6 +341,74 @@ impl<E: From<NetEvent>> Service<E> {
         }
     }
 
+    /// Carries out an action of the core.
+    fn on_action(&mut self, swarm: &mut Swarm<Behaviour>, action: NetAction) {
+        let b = swarm.behaviour_mut();
+        match action {
+            NetAction::Publish { kind, data } => {
+                let topic = match kind {
+                    GossipKind::Block => self.blocks.clone(),
+                    GossipKind::Tx => self.txs.clone(),
+                };
+                match b.gossipsub.publish(topic, data) {
+                    Ok(_) | Err(gossipsub::PublishError::Duplicate) => {}
+                    Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {
+                        debug!(?kind, "no peers to gossip to")
+                    }
+                    Err(e) => warn!(?kind, error = %e, "gossip publish failed"),
+                }
+            }
+            NetAction::Request(ask) => {
+                let Some(peer) = self.keys.id(ask.peer) else {
+                    // Gone for long: fail the request at once rather than at its timeout.
+                    self.emit(NetEvent::RequestFailed {
+                        id: ask.id,
+                        peer: ask.peer,
+                        timed_out: false,
+                    });
+                    return;
+                };
+                debug!(peer = %peer, req = ?ask.req, "sync request out");
+                let request_id = b.sync.send_request(&peer, Inbound::Request(ask.req));
+                self.pending.outbound.insert(request_id, ask.id);
+            }
+            NetAction::Respond { id, resp } => {
+                if let Some(channel) = self.pending.inbound.remove(&id) {
+                    // Fails only if the peer is gone; nothing to do then.
+                    let _ = b.sync.send_response(channel, resp);
+                }
+            }
+            NetAction::Validate { id, verdict } => {
+                if let Some((msg_id, source)) = self.pending.gossip.remove(&id) {
+                    let acceptance = match verdict {
+                        Verdict::Accept => MessageAcceptance::Accept,
+                        Verdict::Ignore => MessageAcceptance::Ignore,
+                        Verdict::Reject => MessageAcceptance::Reject,
+                    };
+                    b.gossipsub.report_message_validation_result(&msg_id, &source, acceptance);
+                }
+            }
+            NetAction::Ban { peer, offence } => match self.keys.id(peer) {
+                Some(id) => self.ban(swarm, id, offence.to_string()),
+                None => debug!(%peer, reason = %offence, "ban for a peer long gone"),
+            },
+        }
+    }
+
+    fn ban(&mut self, swarm: &mut Swarm<Behaviour>, peer: PeerId, reason: String) {
+        warn!(peer = %peer, %reason, secs = self.ban_duration.as_secs(), "banning peer");
+        let b = swarm.behaviour_mut();
+        b.blocked.block_peer(peer);
+        b.kad.remove_peer(&peer);
+        self.bans.retain(|(_, p)| *p != peer);
+        self.bans.push((Instant::now() + self.ban_duration, peer));
+        if let Ok(mut i) = self.info.write() {
+            let until = std::time::SystemTime::now() + self.ban_duration;
+            i.bans.insert(peer, BanInfo { reason, until });
+        }
+        let _ = swarm.disconnect_peer_id(peer);
+    }
+
     fn on_swarm_event(&mut self, swarm: &mut Swarm<Behaviour>, event: SwarmEvent<BehaviourEvent>) {
         match event {
             SwarmEvent::NewListenAddr { address, .. } => {
@@ -484,13 +419,11 @@ impl<E: From<NetEvent>> Service<E> {
                     let addr = endpoint.get_remote_address().clone();
                     let outbound = endpoint.is_dialer();
                     info!(peer = %peer_id, addr = %addr, outbound, "peer connected");
+                    let key = self.keys.connect(peer_id);
                     if let Ok(mut i) = self.info.write() {
-                        i.peers.insert(
-                            peer_id,
-                            PeerInfo { addr: addr.clone(), outbound, agent: None },
-                        );
+                        i.peers.insert(peer_id, PeerInfo { key, addr, outbound, agent: None });
                     }
-                    self.emit(NetEvent::Connected { peer: peer_id, addr });
+                    self.emit(NetEvent::Connected { peer: key });
                 }
             }
             SwarmEvent::ConnectionClosed { peer_id, num_established: 0, cause, .. } => {
@@ -499,7 +432,9 @@ impl<E: From<NetEvent>> Service<E> {
                     i.peers.remove(&peer_id);
                 }
                 self.limiter.forget(&peer_id);
-                self.emit(NetEvent::Disconnected { peer: peer_id });
+                if let Some(key) = self.keys.disconnect(&peer_id) {
+                    self.emit(NetEvent::Disconnected { peer: key });
+                }
             }
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
                 debug!(peer = ?peer_id, error = %error, "outgoing connection failed");
@@ -543,9 +478,16 @@ impl<E: From<NetEvent>> Service<E> {
                     return;
                 };
                 let id = self.pending.id();
+                let Some(peer) = self.keys.key(&propagation_source) else {
+                    swarm.behaviour_mut().gossipsub.report_message_validation_result(
+                        &message_id,
+                        &propagation_source,
+                        MessageAcceptance::Ignore,
+                    );
+                    return;
+                };
                 self.pending.gossip.insert(id, (message_id.clone(), propagation_source));
-                let event =
-                    NetEvent::Gossip { id, peer: propagation_source, kind, data: message.data };
+                let event = NetEvent::Gossip { id, peer, kind, data: message.data };
                 if !self.emit(event) {
                     self.pending.gossip.remove(&id);
                     swarm.behaviour_mut().gossipsub.report_message_validation_result(
@@ -561,7 +503,9 @@ impl<E: From<NetEvent>> Service<E> {
                         self.on_request(swarm, peer, request, channel);
                     }
                     request_response::Message::Response { request_id, response } => {
-                        if let Some(id) = self.pending.outbound.remove(&request_id) {
+                        if let Some(id) = self.pending.outbound.remove(&request_id)
+                            && let Some(peer) = self.keys.key(&peer)
+                        {
                             self.emit(NetEvent::Response { id, peer, resp: response });
                         }
                     }
@@ -575,16 +519,17 @@ impl<E: From<NetEvent>> Service<E> {
             }) => {
                 // The codec's own errors carry a FrameError: the peer's fault. Other I/O
                 // errors (reset, closed) are nobody's.
+                let Some(key) = self.keys.key(&peer) else { return };
                 if let request_response::OutboundFailure::Io(e) = &error
                     && let Some(frame) = e.get_ref().and_then(|e| e.downcast_ref::<FrameError>())
                 {
                     let offence = Offence::from(frame.clone());
-                    self.emit(NetEvent::Misbehaved { peer, offence });
+                    self.emit(NetEvent::Misbehaved { peer: key, offence });
                 }
                 if let Some(id) = self.pending.outbound.remove(&request_id) {
+                    debug!(peer = %peer, %error, "sync request failed");
                     let timed_out = matches!(error, request_response::OutboundFailure::Timeout);
-                    let reason = error.to_string();
-                    self.emit(NetEvent::RequestFailed { id, peer, reason, timed_out });
+                    self.emit(NetEvent::RequestFailed { id, peer: key, timed_out });
                 }
             }
             BehaviourEvent::Sync(request_response::Event::InboundFailure {
@@ -609,23 +554,24 @@ impl<E: From<NetEvent>> Service<E> {
         request: Inbound,
         channel: ResponseChannel<SyncResponse>,
     ) {
+        let Some(key) = self.keys.key(&peer) else { return };
         let req = match request {
             Inbound::Request(req) => req,
             Inbound::Malformed(e) => {
                 debug!(peer = %peer, error = %e, "malformed sync request");
-                self.emit(NetEvent::Misbehaved { peer, offence: e.into() });
+                self.emit(NetEvent::Misbehaved { peer: key, offence: e.into() });
                 return;
             }
         };
         if !self.limiter.allow(peer, Instant::now()) {
             let refusal = SyncResponse::Refused("too many requests".into());
             let _ = swarm.behaviour_mut().sync.send_response(channel, refusal);
-            self.emit(NetEvent::Misbehaved { peer, offence: Offence::RequestFlood });
+            self.emit(NetEvent::Misbehaved { peer: key, offence: Offence::RequestFlood });
             return;
         }
         let id = self.pending.id();
         self.pending.inbound.insert(id, channel);
-        if !self.emit(NetEvent::Request { id, peer, req }) {
+        if !self.emit(NetEvent::Request { id, peer: key, req }) {
             self.pending.inbound.remove(&id);
         }
     }

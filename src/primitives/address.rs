@@ -8,7 +8,7 @@ use bech32::{Bech32m, Hrp};
 pub enum AddressError {
     /// Not valid bech32m (bad characters or checksum).
     #[error("not a valid address: {0}")]
-    Invalid(String),
+    Invalid(bech32::primitives::decode::CheckedHrpstringError),
     /// A valid address of another network.
     #[error("address is for network prefix '{found}', expected '{expected}'")]
     WrongNetwork {
@@ -36,7 +36,7 @@ pub fn encode_address(hrp: &'static str, pubkey: &[u8; 32]) -> String {
 /// [`AddressError`] for malformed strings, other networks' addresses and bad lengths.
 pub fn decode_address(hrp: &'static str, s: &str) -> Result<[u8; 32], AddressError> {
     let checked = bech32::primitives::decode::CheckedHrpstring::new::<Bech32m>(s)
-        .map_err(|e| AddressError::Invalid(e.to_string()))?;
+        .map_err(AddressError::Invalid)?;
     let found = checked.hrp();
     if found.as_str() != hrp {
         return Err(AddressError::WrongNetwork { found: found.to_string(), expected: hrp });

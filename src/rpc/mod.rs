@@ -1,15 +1,14 @@
-//! The HTTP JSON API (axum), bound to 127.0.0.1 by default.
+//! The HTTP JSON API (axum), bound to 127.0.0.1 by default, on a [`NodeHandle`].
 //!
-//! Read-only calls answer from redb snapshots and the shared status, never blocking the
-//! core; state-changing calls (`POST /tx`, `POST /mine`) need the cookie token and go to
-//! the core as commands. Errors are `{"error": "..."}` with a fitting status code;
+//! Every handler calls one typed method of the handle and answers with the shared `api`
+//! types; state-changing calls (`POST /tx`, `POST /mine`) need the cookie token. Errors are `{"error": "..."}` with a fitting status code;
 //! bodies are capped at 2 MiB. `docs/api.md` lists every endpoint with examples.
 
 pub mod auth;
-pub mod types;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::path::Path as FsPath;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, Path, Request, State};
@@ -22,13 +21,31 @@ use axum::{Json, Router};
 use futures::Stream;
 use serde_json::json;
 
-use self::types::*;
+use crate::api::{
+    BalanceView, BanView, BlockView, MempoolView, MineRequest, Mined, PeerView, Status, SubmitTx,
+    Submitted, TxLookup, UtxosView,
+};
 use crate::consensus::{Network, TxError};
+use crate::core::MineError;
 use crate::mempool::MempoolError;
-use crate::node::{Api, RpcCommand};
+use crate::node::{BlockId, NodeHandle, QueryError, RequestError, Unavailable};
 use crate::primitives::address::decode_address;
 use crate::primitives::encode::deserialize;
 use crate::primitives::{BlockHash, Transaction, Txid};
+
+/// What every handler gets: the node and the token state-changing calls must present.
+#[derive(Clone)]
+pub struct Api {
+    node: NodeHandle,
+    token: String,
+}
+
+impl Api {
+    /// The API of `node`, guarded by `token`.
+    pub fn new(node: NodeHandle, token: String) -> Self {
+        Self { node, token }
+    }
+}
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
@@ -51,9 +68,20 @@ impl ApiError {
     fn internal(msg: impl std::fmt::Display) -> Self {
         Self(StatusCode::INTERNAL_SERVER_ERROR, msg.to_string())
     }
+}
 
-    fn unavailable(msg: impl Into<String>) -> Self {
-        Self(StatusCode::SERVICE_UNAVAILABLE, msg.into())
+impl From<Unavailable> for ApiError {
+    fn from(e: Unavailable) -> Self {
+        Self(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+    }
+}
+
+impl From<QueryError> for ApiError {
+    fn from(e: QueryError) -> Self {
+        match e {
+            QueryError::Unavailable(e) => e.into(),
+            QueryError::Store(e) => Self::internal(e),
+        }
     }
 }
 
@@ -94,26 +122,56 @@ pub fn router(api: Api) -> Router {
         .with_state(api)
 }
 
-/// Binds `addr` and serves the API in a task. Returns the bound address.
+/// A running HTTP API. [`RpcServer::stop`] (or dropping it) stops serving and removes
+/// the cookie.
+pub struct RpcServer {
+    addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+    cookie: auth::Cookie,
+}
+
+impl RpcServer {
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops serving and removes the cookie file.
+    pub fn stop(self) {
+        drop(self);
+    }
+}
+
+impl Drop for RpcServer {
+    fn drop(&mut self) {
+        self.task.abort();
+        self.cookie.remove();
+    }
+}
+
+/// Writes a fresh cookie to `data_dir`, binds `addr` and serves `node`'s API in a task.
 ///
 /// # Errors
-/// If the address cannot be bound.
+/// If the cookie cannot be written or the address cannot be bound.
 pub async fn serve(
     addr: SocketAddr,
-    api: Api,
-) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    node: NodeHandle,
+    data_dir: &FsPath,
+) -> std::io::Result<RpcServer> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     if !bound.ip().is_loopback() {
         tracing::warn!(addr = %bound, "HTTP API is reachable from other hosts");
     }
-    let app = router(api);
+    let cookie = auth::Cookie::create(data_dir)?;
+    let app = router(Api::new(node, cookie.token().to_owned()));
     let task = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!(error = %e, "HTTP API stopped");
         }
     });
-    Ok((bound, task))
+    tracing::info!(addr = %bound, "HTTP API listening");
+    Ok(RpcServer { addr: bound, task, cookie })
 }
 
 async fn require_token(State(api): State<Api>, req: Request, next: Next) -> Response {
@@ -134,204 +192,81 @@ async fn require_token(State(api): State<Api>, req: Request, next: Next) -> Resp
     }
 }
 
-async fn status(State(api): State<Api>) -> Json<crate::node::Status> {
-    Json(api.status())
+async fn status(State(api): State<Api>) -> Json<Status> {
+    Json(api.node.status())
 }
 
-fn tip_height(api: &Api) -> u32 {
-    api.snapshot.read().map(|s| s.height).unwrap_or(0)
-}
-
-/// A block by hash, or the active-chain block at a height.
-fn find_block(api: &Api, id: &str) -> Result<BlockView, ApiError> {
-    let hash = if !id.is_empty() && id.len() <= 10 && id.bytes().all(|b| b.is_ascii_digit()) {
-        let height: u32 =
+/// A height (digits) or a 64-hex-digit hash.
+fn block_id(id: &str) -> Result<BlockId, ApiError> {
+    if !id.is_empty() && id.len() <= 10 && id.bytes().all(|b| b.is_ascii_digit()) {
+        let height =
             id.parse().map_err(|_| ApiError::bad(format!("height {id} is out of range")))?;
-        api.store
-            .hash_at(height)
-            .map_err(ApiError::internal)?
-            .ok_or_else(|| ApiError::not_found(format!("no block at height {height}")))?
-    } else {
-        id.parse::<BlockHash>().map_err(|_| {
-            ApiError::bad(format!("'{id}' is neither a height nor a 64-hex-digit block hash"))
-        })?
-    };
-    let block = api.store.block(&hash).map_err(ApiError::internal)?;
-    let entry = api.store.index_entry(&hash).map_err(ApiError::internal)?;
-    match (block, entry) {
-        (Some(block), Some(entry)) => {
-            let active = api.store.hash_at(entry.height).map_err(ApiError::internal)? == Some(hash);
-            Ok(BlockView::new(&block, &entry, tip_height(api), active))
-        }
-        _ => Err(ApiError::not_found(format!("block {hash} not found"))),
+        return Ok(BlockId::Height(height));
     }
+    id.parse::<BlockHash>().map(BlockId::Hash).map_err(|_| {
+        ApiError::bad(format!("'{id}' is neither a height nor a 64-hex-digit block hash"))
+    })
 }
 
 async fn tip_block(State(api): State<Api>) -> ApiResult<BlockView> {
-    let tip = api.store.tip().map_err(ApiError::internal)?.unwrap_or_default();
-    find_block(&api, &tip.to_string()).map(Json)
+    api.node.tip_block()?.map(Json).ok_or_else(|| ApiError::not_found("no tip"))
 }
 
 async fn block(State(api): State<Api>, Path(id): Path<String>) -> ApiResult<BlockView> {
-    find_block(&api, &id).map(Json)
+    let id = block_id(&id)?;
+    api.node.block(id)?.map(Json).ok_or_else(|| match id {
+        BlockId::Height(height) => ApiError::not_found(format!("no block at height {height}")),
+        BlockId::Hash(hash) => ApiError::not_found(format!("block {hash} not found")),
+    })
 }
 
 async fn tx(State(api): State<Api>, Path(id): Path<String>) -> ApiResult<TxLookup> {
     let txid: Txid =
         id.parse().map_err(|_| ApiError::bad(format!("'{id}' is not a 64-hex-digit txid")))?;
-    let hrp = api.network.params().address_hrp;
-    if let Some((hash, pos)) = api.store.tx_location(&txid).map_err(ApiError::internal)? {
-        let block = api.store.block(&hash).map_err(ApiError::internal)?;
-        let entry = api.store.index_entry(&hash).map_err(ApiError::internal)?;
-        if let (Some(block), Some(entry)) = (block, entry)
-            && let Some(tx) = block.txs.get(pos as usize)
-        {
-            return Ok(Json(TxLookup {
-                tx: TxView::new(tx, hrp),
-                confirmations: tip_height(&api).saturating_sub(entry.height) + 1,
-                block: Some(hash.to_string()),
-                height: Some(entry.height),
-                fee: None,
-                in_mempool: false,
-            }));
-        }
-    }
-    let found =
-        api.ask(|reply| RpcCommand::MempoolTx(txid, reply)).await.map_err(ApiError::unavailable)?;
-    match found {
-        Some((tx, fee)) => Ok(Json(TxLookup {
-            tx: TxView::new(&tx, hrp),
-            confirmations: 0,
-            block: None,
-            height: None,
-            fee: Some(fee),
-            in_mempool: true,
-        })),
-        None => Err(ApiError::not_found(format!("transaction {txid} not found"))),
-    }
+    api.node
+        .tx(txid)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("transaction {txid} not found")))
 }
 
 fn parse_address(api: &Api, addr: &str) -> Result<[u8; 32], ApiError> {
-    decode_address(api.network.params().address_hrp, addr).map_err(|e| ApiError::bad(e.to_string()))
-}
-
-/// Confirmed coins of `owner` not spent in the mempool, plus unconfirmed outputs to it.
-async fn owner_utxos(
-    api: &Api,
-    owner: [u8; 32],
-) -> Result<(Vec<UtxoView>, crate::node::Pending), ApiError> {
-    let params = api.network.params();
-    let tip = tip_height(api);
-    let confirmed = api.store.coins_of(&owner).map_err(ApiError::internal)?;
-    let pending =
-        api.ask(|reply| RpcCommand::Pending(owner, reply)).await.map_err(ApiError::unavailable)?;
-    let mut out: Vec<UtxoView> = confirmed
-        .iter()
-        .filter(|(op, _)| !pending.spent.iter().any(|(s, _)| s == op))
-        .map(|(op, coin)| {
-            let confirmations = tip.saturating_sub(coin.height) + 1;
-            UtxoView {
-                txid: op.txid.to_string(),
-                vout: op.vout,
-                value: coin.output.value,
-                height: Some(coin.height),
-                confirmations,
-                coinbase: coin.is_coinbase,
-                spendable: !coin.is_coinbase || confirmations >= params.coinbase_maturity,
-            }
-        })
-        .collect();
-    out.extend(pending.incoming.iter().map(|(op, o)| UtxoView {
-        txid: op.txid.to_string(),
-        vout: op.vout,
-        value: o.value,
-        height: None,
-        confirmations: 0,
-        coinbase: false,
-        spendable: true,
-    }));
-    Ok((out, pending))
+    decode_address(api.node.network().params().address_hrp, addr)
+        .map_err(|e| ApiError::bad(e.to_string()))
 }
 
 async fn balance(State(api): State<Api>, Path(addr): Path<String>) -> ApiResult<BalanceView> {
     let owner = parse_address(&api, &addr)?;
-    let params = api.network.params();
-    let tip = tip_height(&api);
-    let confirmed_coins = api.store.coins_of(&owner).map_err(ApiError::internal)?;
-    let confirmed: u64 = confirmed_coins.iter().map(|(_, c)| c.output.value).sum();
-    let immature: u64 = confirmed_coins
-        .iter()
-        .filter(|(_, c)| {
-            c.is_coinbase && tip.saturating_sub(c.height) + 1 < params.coinbase_maturity
-        })
-        .map(|(_, c)| c.output.value)
-        .sum();
-    let pending =
-        api.ask(|reply| RpcCommand::Pending(owner, reply)).await.map_err(ApiError::unavailable)?;
-    let incoming: u64 = pending.incoming.iter().map(|(_, o)| o.value).sum();
-    let spent: u64 = pending.spent.iter().map(|(_, v)| v).sum();
-    let unconfirmed =
-        i64::try_from(incoming).unwrap_or(i64::MAX) - i64::try_from(spent).unwrap_or(i64::MAX);
-    Ok(Json(BalanceView { address: addr, confirmed, unconfirmed, immature }))
+    Ok(Json(api.node.balance(owner, addr).await?))
 }
 
-async fn utxos(State(api): State<Api>, Path(addr): Path<String>) -> ApiResult<serde_json::Value> {
+async fn utxos(State(api): State<Api>, Path(addr): Path<String>) -> ApiResult<UtxosView> {
     let owner = parse_address(&api, &addr)?;
-    let (utxos, _) = owner_utxos(&api, owner).await?;
-    Ok(Json(json!({ "address": addr, "utxos": utxos })))
+    let utxos = api.node.utxos(owner).await?;
+    Ok(Json(UtxosView { address: addr, utxos }))
 }
 
-async fn mempool(State(api): State<Api>) -> ApiResult<serde_json::Value> {
-    let entries = api.ask(RpcCommand::Mempool).await.map_err(ApiError::unavailable)?;
-    let bytes: usize = entries.iter().map(|e| e.size).sum();
-    Ok(Json(json!({ "size": entries.len(), "bytes": bytes, "txs": entries })))
+async fn mempool(State(api): State<Api>) -> ApiResult<MempoolView> {
+    Ok(Json(api.node.mempool().await?))
 }
 
 async fn peers(State(api): State<Api>) -> Json<Vec<PeerView>> {
-    let info = api.info.read().map(|i| i.clone()).unwrap_or_default();
-    let tips = api.snapshot.read().map(|s| s.peer_tips.clone()).unwrap_or_default();
-    Json(
-        info.peers
-            .iter()
-            .map(|(id, p)| {
-                let tip = tips.get(id);
-                PeerView {
-                    peer_id: id.to_string(),
-                    addr: p.addr.to_string(),
-                    direction: if p.outbound { "outbound" } else { "inbound" }.into(),
-                    agent: p.agent.clone(),
-                    height: tip.map(|t| t.0),
-                    tip: tip.map(|t| t.1.to_string()),
-                }
-            })
-            .collect(),
-    )
+    Json(api.node.peers())
 }
 
 async fn bans(State(api): State<Api>) -> Json<Vec<BanView>> {
-    let info = api.info.read().map(|i| i.clone()).unwrap_or_default();
-    let now = std::time::SystemTime::now();
-    Json(
-        info.bans
-            .iter()
-            .map(|(id, b)| BanView {
-                peer_id: id.to_string(),
-                reason: b.reason.clone(),
-                expires_in_secs: b.until.duration_since(now).map_or(0, |d| d.as_secs()),
-            })
-            .collect(),
-    )
+    Json(api.node.bans())
 }
 
 async fn events(State(api): State<Api>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let rx = api.events.subscribe();
+    let rx = api.node.subscribe();
     let stream = futures::stream::unfold(rx, |mut rx| async move {
         let event = match rx.recv().await {
             Ok(event) => {
                 let name = match &event {
-                    crate::node::NodeEvent::Block { .. } => "block",
-                    crate::node::NodeEvent::Reorg { .. } => "reorg",
-                    crate::node::NodeEvent::Tx { .. } => "tx",
+                    crate::core::NodeEvent::Block { .. } => "block",
+                    crate::core::NodeEvent::Reorg { .. } => "reorg",
+                    crate::core::NodeEvent::Tx { .. } => "tx",
                 };
                 Event::default().event(name).data(serde_json::to_string(&event).unwrap_or_default())
             }
@@ -352,11 +287,10 @@ async fn submit_tx(
 ) -> Result<Response, ApiError> {
     let Json(req) = body?;
     let tx = tx_from_hex(&req.hex).map_err(ApiError::bad)?;
-    let result =
-        api.ask(|reply| RpcCommand::SubmitTx(tx, reply)).await.map_err(ApiError::unavailable)?;
-    match result {
-        Ok(txid) => Ok(Json(json!({ "txid": txid.to_string() })).into_response()),
-        Err(e) => Err(reject_status(&e)),
+    match api.node.submit_tx(tx).await {
+        Ok(txid) => Ok(Json(Submitted { txid: txid.to_string() }).into_response()),
+        Err(RequestError::Refused(e)) => Err(reject_status(&e)),
+        Err(RequestError::Unavailable(e)) => Err(e.into()),
     }
 }
 
@@ -388,7 +322,7 @@ async fn mine(
     body: Result<Json<MineRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(req) = body?;
-    if api.network != Network::Regtest {
+    if api.node.network() != Network::Regtest {
         return Err(ApiError(
             StatusCode::FORBIDDEN,
             "mining on demand is only available on regtest".into(),
@@ -398,11 +332,13 @@ async fn mine(
         return Err(ApiError::bad(format!("blocks must be between 1 and {MAX_MINE_BLOCKS}")));
     }
     let to = req.to.as_deref().map(|a| parse_address(&api, a)).transpose()?;
-    let hashes = api
-        .ask(|reply| RpcCommand::Mine { blocks: req.blocks, to, reply })
-        .await
-        .map_err(ApiError::unavailable)?
-        .map_err(ApiError::internal)?;
-    let hashes: Vec<String> = hashes.iter().map(ToString::to_string).collect();
-    Ok(Json(json!({ "blocks": hashes })).into_response())
+    let hashes = match api.node.mine(req.blocks, to).await {
+        Ok(hashes) => hashes,
+        Err(RequestError::Refused(e @ MineError::NotRegtest)) => {
+            return Err(ApiError(StatusCode::FORBIDDEN, e.to_string()));
+        }
+        Err(RequestError::Refused(e)) => return Err(ApiError::internal(e)),
+        Err(RequestError::Unavailable(e)) => return Err(e.into()),
+    };
+    Ok(Json(Mined { blocks: hashes.iter().map(ToString::to_string).collect() }).into_response())
 }

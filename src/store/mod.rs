@@ -374,16 +374,15 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError`] on read failure.
-    pub fn check_addr_index(&self) -> Result<Option<String>, StoreError> {
+    pub fn check_addr_index(&self) -> Result<Option<AddrIndexMismatch>, StoreError> {
         let txn = self.read()?;
         let utxos = txn.open_table(UTXOS)?;
         let index = txn.open_table(ADDR_INDEX)?;
         if utxos.len()? != index.len()? {
-            return Ok(Some(format!(
-                "{} coins but {} address index entries",
-                utxos.len()?,
-                index.len()?
-            )));
+            return Ok(Some(AddrIndexMismatch::Count {
+                coins: utxos.len()?,
+                entries: index.len()?,
+            }));
         }
         for item in index.iter()? {
             let (key, value) = item?;
@@ -393,10 +392,7 @@ impl Store {
             let stored = utxos.get(&op)?.map(|v| v.value().to_vec());
             let owner_ok = key.value()[..32] == coin.output.pubkey;
             if !owner_ok || stored.as_deref() != Some(value.value()) {
-                return Ok(Some(format!(
-                    "address index entry {} does not match the UTXO set",
-                    OutPoint::from_bytes(&op)
-                )));
+                return Ok(Some(AddrIndexMismatch::Entry(OutPoint::from_bytes(&op))));
             }
         }
         Ok(None)
@@ -409,6 +405,22 @@ impl Store {
     pub fn utxo_count(&self) -> Result<u64, StoreError> {
         Ok(self.read()?.open_table(UTXOS)?.len()?)
     }
+}
+
+/// How the address index disagrees with the UTXO set.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AddrIndexMismatch {
+    /// Different numbers of entries.
+    #[error("{coins} coins but {entries} address index entries")]
+    Count {
+        /// Coins in the UTXO set.
+        coins: u64,
+        /// Entries in the address index.
+        entries: u64,
+    },
+    /// An entry whose coin or owner differs from the UTXO set.
+    #[error("address index entry {0} does not match the UTXO set")]
+    Entry(OutPoint),
 }
 
 /// Key of the address index: the owner's key, then the outpoint.

@@ -13,15 +13,14 @@
 //! tip or headers it sent us) is reported, since it provably has them.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use libp2p::PeerId;
 use tracing::{debug, info};
 
-use crate::chain::{ChainError, ChainState};
-use crate::net::NetCommand;
-use crate::net::protocol::{ChainTip, MAX_BLOCKS_PER_REQUEST, MAX_HEADERS, SyncRequest};
-use crate::primitives::{BlockHash, BlockHeader};
+use crate::chain::ChainState;
+use crate::primitives::encode::DecodeError;
+use crate::primitives::{BlockHash, BlockHeader, PeerKey, Time};
+use crate::protocol::{ChainTip, MAX_BLOCKS_PER_REQUEST, MAX_HEADERS, SyncRequest};
 
 /// Batches of blocks one peer may have in flight.
 pub const MAX_BATCHES_PER_PEER: usize = 4;
@@ -47,9 +46,9 @@ enum Kind {
 
 #[derive(Debug)]
 struct Pending {
-    peer: PeerId,
+    peer: PeerKey,
     kind: Kind,
-    sent: Instant,
+    sent: Time,
 }
 
 #[derive(Debug, Default)]
@@ -87,24 +86,68 @@ pub struct BlocksAsked {
     pub provable: bool,
 }
 
-/// A peer broke the protocol or consensus; the caller bans it.
+/// How a sync answer broke the protocol (the sender is at fault).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SyncFault {
+    /// Its chain starts at another genesis.
+    #[error("peer is on a chain with another genesis")]
+    WrongGenesis,
+    /// A headers answer that is not whole 80-byte headers, or too many.
+    #[error("headers response of {0} bytes")]
+    HeadersLength(usize),
+    /// Headers whose first one does not connect to any header we know.
+    #[error("headers do not connect to our chain")]
+    HeadersDoNotConnect,
+    /// Blocks in answer to a request that was not for blocks.
+    #[error("blocks in answer to another request")]
+    UnaskedAnswer,
+    /// More blocks than asked.
+    #[error("sent more blocks than asked")]
+    TooManyBlocks,
+    /// A block that was not asked for.
+    #[error("sent a block not asked for")]
+    UnaskedBlock,
+    /// A block that does not decode.
+    #[error("undecodable block: {0}")]
+    UndecodableBlock(DecodeError),
+}
+
+/// A request for the network layer to send; the answer comes back with `id`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Misbehaviour(pub String);
+pub struct Ask {
+    /// Our id for it.
+    pub id: u64,
+    /// To whom.
+    pub peer: PeerKey,
+    /// The request.
+    pub req: SyncRequest,
+}
+
+/// A headers answer, checked for shape, ready for the chain.
+#[derive(Debug)]
+pub struct HeadersAnswer {
+    /// Who sent it.
+    pub peer: PeerKey,
+    /// The headers, in the order sent.
+    pub headers: Vec<BlockHeader>,
+    /// Whether it was a full batch (the peer has more).
+    pub full: bool,
+}
 
 /// Sync state for all peers.
 pub struct SyncManager {
     genesis: BlockHash,
-    peers: HashMap<PeerId, PeerSync>,
+    peers: HashMap<PeerKey, PeerSync>,
     pending: HashMap<u64, Pending>,
     requested: HashMap<BlockHash, u64>,
-    headers_from: Option<PeerId>,
+    headers_from: Option<PeerKey>,
     next_id: u64,
-    last_status_round: Option<Instant>,
+    last_status_round: Option<Time>,
     progress: Progress,
 }
 
 struct Progress {
-    last_line: Option<Instant>,
+    last_line: Option<Time>,
     height_at_last: u32,
 }
 
@@ -123,7 +166,7 @@ impl SyncManager {
         }
     }
 
-    fn request(&mut self, peer: PeerId, kind: Kind, req: SyncRequest, now: Instant) -> NetCommand {
+    fn request(&mut self, peer: PeerKey, kind: Kind, req: SyncRequest, now: Time) -> Ask {
         self.next_id += 1;
         let id = self.next_id;
         if let Kind::Blocks(hashes, _) = &kind {
@@ -135,7 +178,7 @@ impl SyncManager {
             }
         }
         self.pending.insert(id, Pending { peer, kind, sent: now });
-        NetCommand::Request { id, peer, req }
+        Ask { id, peer, req }
     }
 
     /// Whether the request `id` is ours and still open.
@@ -168,7 +211,7 @@ impl SyncManager {
     }
 
     /// The tip each peer showed us last, where known.
-    pub fn peer_tips(&self) -> impl Iterator<Item = (PeerId, ChainTip)> + '_ {
+    pub fn peer_tips(&self) -> impl Iterator<Item = (PeerKey, ChainTip)> + '_ {
         self.peers.iter().filter_map(|(id, p)| p.tip.map(|t| (*id, t)))
     }
 
@@ -178,18 +221,13 @@ impl SyncManager {
     }
 
     /// A new peer: ask its tip.
-    pub fn connected(&mut self, peer: PeerId, now: Instant) -> Vec<NetCommand> {
+    pub fn connected(&mut self, peer: PeerKey, now: Time) -> Vec<Ask> {
         self.peers.insert(peer, PeerSync::default());
         vec![self.request(peer, Kind::Status, SyncRequest::Status, now)]
     }
 
     /// A peer left: its requests go to others.
-    pub fn disconnected(
-        &mut self,
-        peer: PeerId,
-        chain: &ChainState,
-        now: Instant,
-    ) -> Vec<NetCommand> {
+    pub fn disconnected(&mut self, peer: PeerKey, chain: &ChainState, now: Time) -> Vec<Ask> {
         self.peers.remove(&peer);
         let ids: Vec<u64> =
             self.pending.iter().filter(|(_, p)| p.peer == peer).map(|(id, _)| *id).collect();
@@ -224,7 +262,7 @@ impl SyncManager {
     }
 
     /// A request failed: retry elsewhere.
-    pub fn failed(&mut self, id: u64, chain: &ChainState, now: Instant) -> Vec<NetCommand> {
+    pub fn failed(&mut self, id: u64, chain: &ChainState, now: Time) -> Vec<Ask> {
         if let Some(p) = self.release(id) {
             debug!(peer = %p.peer, kind = ?p.kind, "sync request failed");
         }
@@ -234,17 +272,17 @@ impl SyncManager {
     /// A peer's tip arrived.
     ///
     /// # Errors
-    /// [`Misbehaviour`] if it is on another chain.
+    /// [`SyncFault::WrongGenesis`] if it is on another chain.
     pub fn on_status(
         &mut self,
         id: u64,
         tip: ChainTip,
         chain: &ChainState,
-        now: Instant,
-    ) -> Result<Vec<NetCommand>, Misbehaviour> {
+        now: Time,
+    ) -> Result<Vec<Ask>, SyncFault> {
         let Some(pending) = self.release(id) else { return Ok(Vec::new()) };
         if tip.genesis != self.genesis.0 {
-            return Err(Misbehaviour("peer is on a chain with another genesis".into()));
+            return Err(SyncFault::WrongGenesis);
         }
         if let Some(p) = self.peers.get_mut(&pending.peer) {
             if p.tip.is_none_or(|t| t.tip != tip.tip) {
@@ -259,7 +297,7 @@ impl SyncManager {
     /// A peer gossiped a block whose parent we lack: it must show how that block connects.
     /// Its next complete headers answer is checked for `parent`; a parent still unknown
     /// then counts against it (see [`Self::on_headers`]).
-    pub fn note_orphan(&mut self, peer: PeerId, parent: BlockHash) {
+    pub fn note_orphan(&mut self, peer: PeerKey, parent: BlockHash) {
         if let Some(p) = self.peers.get_mut(&peer) {
             if p.orphan_parents.len() >= MAX_ORPHAN_CLAIMS {
                 p.orphan_parents.remove(0);
@@ -270,12 +308,7 @@ impl SyncManager {
 
     /// Notes a tip a peer showed by gossiping a block we could not place, and fetches
     /// headers from it.
-    pub fn catch_up_from(
-        &mut self,
-        peer: PeerId,
-        chain: &ChainState,
-        now: Instant,
-    ) -> Vec<NetCommand> {
+    pub fn catch_up_from(&mut self, peer: PeerKey, chain: &ChainState, now: Time) -> Vec<Ask> {
         if self.headers_from.is_some() || !self.peers.contains_key(&peer) {
             return Vec::new();
         }
@@ -289,26 +322,20 @@ impl SyncManager {
         )]
     }
 
-    /// Headers arrived: add them to the index, ask for more or for the blocks. When the
-    /// answer is the peer's last (not a full batch), the orphans it gossiped must connect
-    /// by now: `unresolved` counts those whose parent is still unknown.
+    /// Headers arrived: checks the answer's shape and returns the headers for the chain
+    /// to judge. `None` if the answer is not for an open request of ours.
     ///
     /// # Errors
-    /// [`Misbehaviour`] if a header breaks a rule or the batch is malformed.
+    /// [`SyncFault::HeadersLength`] if the bytes are not whole headers or too many.
     pub fn on_headers(
         &mut self,
         id: u64,
         bytes: &[u8],
-        chain: &mut ChainState,
-        now_unix: u64,
-        now: Instant,
-        unresolved: &mut usize,
-    ) -> Result<Vec<NetCommand>, Misbehaviour> {
-        let Some(pending) = self.release(id) else { return Ok(Vec::new()) };
+    ) -> Result<Option<HeadersAnswer>, SyncFault> {
+        let Some(pending) = self.release(id) else { return Ok(None) };
         if !bytes.len().is_multiple_of(80) || bytes.len() / 80 > MAX_HEADERS {
-            return Err(Misbehaviour(format!("headers response of {} bytes", bytes.len())));
+            return Err(SyncFault::HeadersLength(bytes.len()));
         }
-        let count = bytes.len() / 80;
         let headers: Vec<BlockHeader> = bytes
             .chunks_exact(80)
             .map(|chunk| {
@@ -317,35 +344,43 @@ impl SyncManager {
                 BlockHeader::from_bytes(&raw)
             })
             .collect();
-        let (accepted, error) = chain.accept_headers(&headers, now_unix);
-        if let Some(last) = accepted.last()
-            && let Some(p) = self.peers.get_mut(&pending.peer)
+        let full = headers.len() == MAX_HEADERS;
+        Ok(Some(HeadersAnswer { peer: pending.peer, headers, full }))
+    }
+
+    /// The chain took `answer`'s headers up to `last_accepted` (all of them unless
+    /// `stopped`): note what the peer proved it has, log progress, and ask for more
+    /// headers or for blocks. When the answer was the peer's last (not a full batch), the
+    /// orphans it gossiped must connect by now: the count of those whose parent is still
+    /// unknown comes back with the requests, each an offence.
+    pub fn headers_accepted(
+        &mut self,
+        answer: &HeadersAnswer,
+        last_accepted: Option<BlockHash>,
+        stopped: bool,
+        chain: &ChainState,
+        now: Time,
+    ) -> (Vec<Ask>, usize) {
+        if let Some(last) = last_accepted
+            && let Some(p) = self.peers.get_mut(&answer.peer)
         {
-            p.sent_header = Some(*last);
+            p.sent_header = Some(last);
             p.reach = None;
-        }
-        match error {
-            None => {}
-            Some(ChainError::UnknownParent { .. }) => {
-                return Err(Misbehaviour("headers do not connect to our chain".into()));
-            }
-            Some(e) if e.is_peer_fault() => return Err(Misbehaviour(e.to_string())),
-            // Too far in the future or a store failure: stop here, retry later.
-            Some(e) => debug!(error = %e, "header not accepted"),
         }
         let best = chain.best_header().height;
         let target = self.best_peer_height().max(best);
         info!(headers = best, target, "headers {best}/{target}");
         let mut out = Vec::new();
-        if count == MAX_HEADERS && Self::room_for_headers(chain) {
-            out.extend(self.catch_up_from(pending.peer, chain, now));
-        } else if count < MAX_HEADERS
-            && let Some(p) = self.peers.get_mut(&pending.peer)
+        let mut unresolved = 0;
+        if answer.full && !stopped && Self::room_for_headers(chain) {
+            out.extend(self.catch_up_from(answer.peer, chain, now));
+        } else if !answer.full
+            && let Some(p) = self.peers.get_mut(&answer.peer)
         {
-            *unresolved = p.orphan_parents.drain(..).filter(|h| chain.entry(h).is_none()).count();
+            unresolved = p.orphan_parents.drain(..).filter(|h| chain.entry(h).is_none()).count();
         }
         out.extend(self.advance(chain, now));
-        Ok(out)
+        (out, unresolved)
     }
 
     fn room_for_headers(chain: &ChainState) -> bool {
@@ -363,7 +398,7 @@ impl SyncManager {
 
     /// A peer left out blocks from `height` up without proof that it has them: stop
     /// asking it for those until it shows a new tip.
-    pub fn cannot_serve(&mut self, peer: PeerId, height: u32) {
+    pub fn cannot_serve(&mut self, peer: PeerKey, height: u32) {
         if let Some(p) = self.peers.get_mut(&peer) {
             p.cannot_serve_from = Some(p.cannot_serve_from.map_or(height, |h| h.min(height)));
         }
@@ -371,7 +406,7 @@ impl SyncManager {
 
     /// What `peer` can serve on the best header chain, from its tip and the headers it
     /// sent; `lowest` is the lowest missing height (peers below it cannot help).
-    fn reach(&mut self, peer: &PeerId, chain: &ChainState, lowest: u32) -> Option<Reach> {
+    fn reach(&mut self, peer: &PeerKey, chain: &ChainState, lowest: u32) -> Option<Reach> {
         let best = chain.best_header().hash();
         let state = self.peers.get_mut(peer)?;
         let tip = state.tip?;
@@ -398,7 +433,7 @@ impl SyncManager {
     }
 
     /// Asks for headers from the best peer ahead of us and schedules block downloads.
-    pub fn advance(&mut self, chain: &ChainState, now: Instant) -> Vec<NetCommand> {
+    pub fn advance(&mut self, chain: &ChainState, now: Time) -> Vec<Ask> {
         let mut out = Vec::new();
         if self.headers_from.is_none()
             && Self::room_for_headers(chain)
@@ -410,7 +445,7 @@ impl SyncManager {
         out
     }
 
-    fn headers_peer_ahead(&self, chain: &ChainState) -> Option<PeerId> {
+    fn headers_peer_ahead(&self, chain: &ChainState) -> Option<PeerKey> {
         let our_work = chain.best_header().chain_work;
         self.peers
             .iter()
@@ -420,7 +455,7 @@ impl SyncManager {
             .map(|(_, id)| id)
     }
 
-    fn schedule_blocks(&mut self, chain: &ChainState, now: Instant) -> Vec<NetCommand> {
+    fn schedule_blocks(&mut self, chain: &ChainState, now: Time) -> Vec<Ask> {
         let wanted: Vec<(BlockHash, u32)> = chain
             .missing_blocks(DOWNLOAD_WINDOW)
             .into_iter()
@@ -429,9 +464,9 @@ impl SyncManager {
         let mut out = Vec::new();
         let Some(lowest) = wanted.first().map(|(_, h)| *h) else { return out };
         let mut queue = wanted.into_iter().peekable();
-        let mut peers: Vec<PeerId> = self.peers.keys().copied().collect();
+        let mut peers: Vec<PeerKey> = self.peers.keys().copied().collect();
         peers.sort();
-        let reach: HashMap<PeerId, Reach> =
+        let reach: HashMap<PeerKey, Reach> =
             peers.iter().filter_map(|p| Some((*p, self.reach(p, chain, lowest)?))).collect();
         'outer: while queue.peek().is_some() {
             let mut progressed = false;
@@ -476,11 +511,11 @@ impl SyncManager {
     }
 
     /// Gives up requests past their timeout, and periodically asks every peer its tip.
-    pub fn tick(&mut self, chain: &ChainState, now: Instant) -> Vec<NetCommand> {
+    pub fn tick(&mut self, chain: &ChainState, now: Time) -> Vec<Ask> {
         let expired: Vec<u64> = self
             .pending
             .iter()
-            .filter(|(_, p)| now.duration_since(p.sent) > REQUEST_TIMEOUT)
+            .filter(|(_, p)| now.since(p.sent) > REQUEST_TIMEOUT)
             .map(|(id, _)| *id)
             .collect();
         for id in expired {
@@ -489,9 +524,9 @@ impl SyncManager {
             }
         }
         let mut out = Vec::new();
-        if self.last_status_round.is_none_or(|t| now.duration_since(t) >= STATUS_INTERVAL) {
+        if self.last_status_round.is_none_or(|t| now.since(t) >= STATUS_INTERVAL) {
             self.last_status_round = Some(now);
-            let peers: Vec<PeerId> = self.peers.keys().copied().collect();
+            let peers: Vec<PeerKey> = self.peers.keys().copied().collect();
             for peer in peers {
                 out.push(self.request(peer, Kind::Status, SyncRequest::Status, now));
             }
@@ -501,7 +536,7 @@ impl SyncManager {
     }
 
     /// Logs sync progress at most every two seconds while behind.
-    pub fn log_progress(&mut self, chain: &ChainState, now: Instant) {
+    pub fn log_progress(&mut self, chain: &ChainState, now: Time) {
         let height = chain.height();
         let target = chain.best_header().height.max(self.best_peer_height());
         if height >= target {
@@ -516,7 +551,7 @@ impl SyncManager {
             self.progress.height_at_last = height;
             return;
         };
-        let elapsed = now.duration_since(last);
+        let elapsed = now.since(last);
         if elapsed < PROGRESS_EVERY {
             return;
         }

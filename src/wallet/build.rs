@@ -60,7 +60,7 @@ pub enum BuildError {
     },
     /// Signing failed (a bug: all inputs are the wallet's).
     #[error("signing failed: {0}")]
-    Sign(String),
+    Sign(#[from] crate::wallet::sign::SignError),
 }
 
 /// Builds and signs a payment of `amount` to `to` with `fee`, spending the wallet's
@@ -98,9 +98,7 @@ pub fn build_payment(
     }
     let inputs: Vec<(OutPoint, TxOut)> =
         chosen.iter().map(|c| (c.outpoint, TxOut { value: c.value, pubkey: own })).collect();
-    let tx = signed_transaction(&inputs, outputs, |_| Some(keypair))
-        .map_err(|e| BuildError::Sign(e.to_string()))?;
-    Ok(tx)
+    Ok(signed_transaction(&inputs, outputs, |_| Some(keypair))?)
 }
 
 #[cfg(test)]

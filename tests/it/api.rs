@@ -6,6 +6,7 @@ use minichain::node::start;
 use minichain::primitives::address::encode_address;
 use minichain::primitives::encode::serialize;
 use minichain::rpc::auth::read_cookie;
+use minichain::rpc::{RpcServer, serve};
 use minichain::testkit::{key, pubkey};
 use serde_json::{Value, json};
 
@@ -16,16 +17,22 @@ struct Api {
     base: String,
     http: reqwest::Client,
     token: String,
+    _server: RpcServer,
 }
 
 async fn api_node() -> Api {
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = config(dir.path(), vec![]);
-    cfg.rpc = Some("127.0.0.1:0".parse().unwrap());
-    let handle = start(cfg).await.unwrap();
-    let base = format!("http://{}", handle.rpc_addr().unwrap());
+    let handle = start(config(dir.path(), vec![])).await.unwrap();
+    let server = serve("127.0.0.1:0".parse().unwrap(), handle.clone(), dir.path()).await.unwrap();
+    let base = format!("http://{}", server.addr());
     let token = read_cookie(dir.path()).unwrap();
-    Api { node: TestNode { handle, dir }, base, http: reqwest::Client::new(), token }
+    Api {
+        node: TestNode { handle, dir },
+        base,
+        http: reqwest::Client::new(),
+        token,
+        _server: server,
+    }
 }
 
 impl Api {
@@ -73,7 +80,9 @@ async fn state_changing_calls_need_the_cookie_token_and_reads_do_not() {
     assert_eq!(code, 401);
     assert_eq!(api.get("/status").await.0, 200);
     assert_eq!(api.mine(2).await.len(), 2);
-    let Api { node, .. } = api;
+    // What `minichain node` does on Ctrl-C: stop serving, then stop the node.
+    let Api { node, _server: server, .. } = api;
+    server.stop();
     node.handle.shutdown().await;
     assert!(!cookie.exists(), "the cookie is removed on clean shutdown");
 }

@@ -55,7 +55,7 @@ async fn a_node_killed_20_times_while_mining_and_syncing_keeps_a_consistent_data
 
     // While syncing: a peer serves 1,500 blocks; the node is killed mid-sync, restarted.
     let source = spawn(vec![]).await;
-    source.handle.mine(1_500).await.unwrap();
+    source.handle.mine(1_500, None).await.unwrap();
     let boot = source.addr().to_string();
     let syncing = tempfile::tempdir().unwrap();
     let mut last = 0;

@@ -24,7 +24,6 @@ pub fn config(dir: &std::path::Path, bootstrap: Vec<libp2p::Multiaddr>) -> NodeC
         external: vec![],
         mine_threads: 0,
         payout: pubkey(&key(1)),
-        rpc: None,
         ban_duration: Duration::from_secs(3600),
         mempool: MempoolConfig::default(),
     }

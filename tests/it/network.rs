@@ -25,10 +25,10 @@ async fn five_nodes_bootstrapped_from_one_discover_each_other_through_kademlia()
     }
     let node0 = nodes[0].handle.peer_id();
     wait_until("every node to know a peer besides node 0", LIMIT, || {
-        nodes[1..].iter().all(|n| n.handle.peers().iter().any(|p| *p != node0))
+        nodes[1..].iter().all(|n| n.handle.peer_ids().iter().any(|p| *p != node0))
     })
     .await;
-    let distinct: HashSet<_> = nodes[1..].iter().flat_map(|n| n.handle.peers()).collect();
+    let distinct: HashSet<_> = nodes[1..].iter().flat_map(|n| n.handle.peer_ids()).collect();
     assert!(distinct.len() >= 4, "peers seen: {}", distinct.len());
     shutdown_all(nodes).await;
 }
@@ -42,30 +42,30 @@ async fn a_mined_block_and_a_submitted_transaction_reach_every_node() {
         nodes.push(spawn(vec![boot.clone()]).await);
     }
     wait_until("every node connected", LIMIT, || {
-        nodes.iter().all(|n| !n.handle.peers().is_empty())
+        nodes.iter().all(|n| !n.handle.peer_ids().is_empty())
     })
     .await;
     // 101 blocks so the first coinbase matures; mined on node 1, announced by gossip.
-    nodes[1].handle.mine(101).await.unwrap();
+    nodes[1].handle.mine(101, None).await.unwrap();
     let tip = nodes[1].tip();
     wait_until("all nodes at the mined tip", LIMIT, || nodes.iter().all(|n| n.tip() == tip)).await;
     // A single new block propagates by gossip alone.
-    let hash = nodes[2].handle.mine(1).await.unwrap()[0].to_string();
+    let hash = nodes[2].handle.mine(1, None).await.unwrap()[0].to_string();
     wait_until("the new block everywhere", LIMIT, || nodes.iter().all(|n| n.tip() == hash)).await;
 
     let tx = pay_from_coinbase(1, 7);
     let txid = nodes[3].handle.submit_tx(tx).await.unwrap();
     for n in &nodes {
         wait_until_async("the transaction in every mempool", LIMIT, || async {
-            n.handle.mempool().await.unwrap().contains(&txid)
+            n.handle.mempool().await.unwrap().txs.iter().any(|e| e.txid == txid.to_string())
         })
         .await;
     }
     // Mined on another node, it leaves every mempool.
-    nodes[0].handle.mine(1).await.unwrap();
+    nodes[0].handle.mine(1, None).await.unwrap();
     for n in &nodes {
         wait_until_async("the mined transaction out of every mempool", LIMIT, || async {
-            n.handle.mempool().await.unwrap().is_empty()
+            n.handle.mempool().await.unwrap().txs.is_empty()
         })
         .await;
     }
@@ -75,7 +75,7 @@ async fn a_mined_block_and_a_submitted_transaction_reach_every_node() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_started_after_500_blocks_syncs_to_the_same_tip() {
     let miner = spawn(vec![]).await;
-    miner.handle.mine(500).await.unwrap();
+    miner.handle.mine(500, None).await.unwrap();
     assert_eq!(miner.height(), 500);
     let late = spawn(vec![miner.addr()]).await;
     // The last batches may still be in flight for a moment after the tip is reached.
@@ -95,11 +95,11 @@ async fn partitioned_groups_converge_on_the_most_work_tip_and_the_losers_transac
     let b0 = spawn(vec![boot.clone()]).await;
     let b1 = spawn(vec![b0.addr()]).await;
     wait_until("each group connected inside", LIMIT, || {
-        a1.handle.peers().contains(&a0.handle.peer_id())
-            && b1.handle.peers().contains(&b0.handle.peer_id())
+        a1.handle.peer_ids().contains(&a0.handle.peer_id())
+            && b1.handle.peer_ids().contains(&b0.handle.peer_id())
     })
     .await;
-    a0.handle.mine(101).await.unwrap();
+    a0.handle.mine(101, None).await.unwrap();
     let all = [&a0, &a1, &b0, &b1];
     let tip = a0.tip();
     wait_until("a shared prefix of 101 blocks", LIMIT, || all.iter().all(|n| n.tip() == tip)).await;
@@ -114,23 +114,23 @@ async fn partitioned_groups_converge_on_the_most_work_tip_and_the_losers_transac
     let (a_ids, b_ids) =
         ([a0.handle.peer_id(), a1.handle.peer_id()], [b0.handle.peer_id(), b1.handle.peer_id()]);
     wait_until("the groups apart", LIMIT, || {
-        [&a0, &a1].iter().all(|n| n.handle.peers().iter().all(|p| !b_ids.contains(p)))
-            && [&b0, &b1].iter().all(|n| n.handle.peers().iter().all(|p| !a_ids.contains(p)))
+        [&a0, &a1].iter().all(|n| n.handle.peer_ids().iter().all(|p| !b_ids.contains(p)))
+            && [&b0, &b1].iter().all(|n| n.handle.peer_ids().iter().all(|p| !a_ids.contains(p)))
     })
     .await;
 
     // Group A: a transaction and 2 blocks. Group B: 4 blocks, more work.
     let txid = a1.handle.submit_tx(pay_from_coinbase(1, 9)).await.unwrap();
     wait_until_async("the tx at a0", LIMIT, || async {
-        a0.handle.mempool().await.unwrap().contains(&txid)
+        a0.handle.mempool().await.unwrap().txs.iter().any(|e| e.txid == txid.to_string())
     })
     .await;
-    a0.handle.mine(2).await.unwrap();
+    a0.handle.mine(2, None).await.unwrap();
     wait_until_async("the tx mined in A", LIMIT, || async {
-        a1.handle.mempool().await.unwrap().is_empty()
+        a1.handle.mempool().await.unwrap().txs.is_empty()
     })
     .await;
-    b1.handle.mine(4).await.unwrap();
+    b1.handle.mine(4, None).await.unwrap();
     let winner = b1.tip();
     assert_eq!(b1.height(), 105);
     wait_until("b0 on B's tip", LIMIT, || b0.tip() == winner).await;
@@ -148,7 +148,7 @@ async fn partitioned_groups_converge_on_the_most_work_tip_and_the_losers_transac
         .await;
     for n in [&a0, &a1] {
         wait_until_async("the loser's transaction back in the mempool", LIMIT, || async {
-            n.handle.mempool().await.unwrap().contains(&txid)
+            n.handle.mempool().await.unwrap().txs.iter().any(|e| e.txid == txid.to_string())
         })
         .await;
     }
@@ -159,13 +159,13 @@ async fn partitioned_groups_converge_on_the_most_work_tip_and_the_losers_transac
 async fn a_restarted_node_keeps_its_identity_and_chain_and_catches_up() {
     let miner = spawn(vec![]).await;
     let node = spawn(vec![miner.addr()]).await;
-    miner.handle.mine(20).await.unwrap();
+    miner.handle.mine(20, None).await.unwrap();
     wait_until("the node at height 20", LIMIT, || node.height() == 20).await;
     let id = node.handle.peer_id();
     let TestNode { handle, dir } = node;
     handle.shutdown().await;
 
-    miner.handle.mine(15).await.unwrap();
+    miner.handle.mine(15, None).await.unwrap();
     let handle = start(config(dir.path(), vec![miner.addr()])).await.unwrap();
     let node = TestNode { handle, dir };
     assert_eq!(node.handle.peer_id(), id, "peer id survives a restart");

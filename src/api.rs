@@ -1,5 +1,6 @@
-//! JSON shapes of the API. Hashes are byte-reversed hex, amounts are base units
-//! (1 coin = 100,000,000), addresses are bech32m.
+//! The API's JSON shapes, shared by the server (`rpc`), the node handle that builds them
+//! (`node`) and the client (`cli`), which deserializes into the same types. Hashes are
+//! byte-reversed hex, amounts are base units (1 coin = 100,000,000), addresses are bech32m.
 
 use serde::{Deserialize, Serialize};
 
@@ -158,7 +159,7 @@ pub struct BalanceView {
 
 /// One spendable output of an address.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct UtxoView {
+pub struct UtxoEntry {
     /// Txid.
     pub txid: String,
     /// Output index.
@@ -173,6 +174,85 @@ pub struct UtxoView {
     pub coinbase: bool,
     /// Whether it can be spent in the next block (mature coinbase or any other output).
     pub spendable: bool,
+}
+
+/// `GET /address/{addr}/utxos`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct UtxosView {
+    /// The address.
+    pub address: String,
+    /// Its spendable outputs, confirmed first.
+    pub utxos: Vec<UtxoEntry>,
+}
+
+/// The `GET /status` document.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Status {
+    /// Network name.
+    pub network: String,
+    /// Active tip height.
+    pub height: u32,
+    /// Active tip hash (hex).
+    pub tip: String,
+    /// Best header height.
+    pub headers: u32,
+    /// Our peer id.
+    pub peer_id: String,
+    /// Dialable listen addresses with `/p2p/<id>`.
+    pub listen_addrs: Vec<String>,
+    /// Connected peers.
+    pub peer_count: usize,
+    /// Transactions in the mempool.
+    pub mempool_size: usize,
+    /// Whether the node is catching up.
+    pub syncing: bool,
+    /// Mining nonces per second (0 when not mining).
+    pub hashrate: f64,
+}
+
+/// One `GET /mempool` entry.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MempoolEntry {
+    /// Txid.
+    pub txid: String,
+    /// Fee in base units.
+    pub fee: u64,
+    /// Size in bytes.
+    pub size: usize,
+    /// Fee per 1,000 bytes.
+    pub fee_rate: u64,
+}
+
+/// `GET /mempool`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MempoolView {
+    /// Transactions.
+    pub size: usize,
+    /// Their bytes.
+    pub bytes: usize,
+    /// Entries, highest fee rate first.
+    pub txs: Vec<MempoolEntry>,
+}
+
+/// Answer to `POST /tx`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Submitted {
+    /// The transaction's id.
+    pub txid: String,
+}
+
+/// Answer to `POST /mine`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Mined {
+    /// Hashes of the blocks mined, in order.
+    pub blocks: Vec<String>,
+}
+
+/// Every error answer.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: String,
 }
 
 /// `POST /tx`.

@@ -5,6 +5,8 @@
 //! topics `minichain/<network>/blocks` and `minichain/<network>/txs`. Blocks, headers and
 //! transactions travel in their consensus encoding; the sync envelopes are bincode.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::consensus::Network;
@@ -81,3 +83,64 @@ pub enum SyncResponse {
     /// The request was malformed or over a limit.
     Refused(String),
 }
+
+/// The two gossip topics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GossipKind {
+    /// `minichain/<network>/blocks`.
+    Block,
+    /// `minichain/<network>/txs`.
+    Tx,
+}
+
+impl GossipKind {
+    /// What travels on the topic, for messages.
+    pub fn noun(self) -> &'static str {
+        match self {
+            GossipKind::Block => "block",
+            GossipKind::Tx => "transaction",
+        }
+    }
+}
+
+/// Why a sync frame was refused: the sender is at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    /// The length prefix is over the cap; the body is never read.
+    #[error("frame of {len} bytes over the {cap}-byte cap")]
+    Oversized {
+        /// Announced length.
+        len: usize,
+        /// The cap.
+        cap: usize,
+    },
+    /// The stream ended inside the frame.
+    #[error("stream ended inside a frame")]
+    Truncated,
+    /// The body is not one message.
+    #[error("undecodable frame: {0}")]
+    Undecodable(DecodeFailure),
+}
+
+/// Why a frame body did not decode.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DecodeFailure {
+    /// The decoder refused the bytes.
+    #[error("{0}")]
+    Malformed(Arc<bincode::error::DecodeError>),
+    /// One message decoded and bytes were left over.
+    #[error("trailing bytes after the message")]
+    TrailingBytes,
+}
+
+impl PartialEq for DecodeFailure {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Malformed(a), Self::Malformed(b)) => a.to_string() == b.to_string(),
+            (Self::TrailingBytes, Self::TrailingBytes) => true,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for DecodeFailure {}

@@ -1,0 +1,142 @@
+//! The ledger: chain state and mempool kept in step. Blocks and transactions go in; what
+//! changed comes out as events, and what was refused comes back to the caller to judge.
+
+use std::sync::Arc;
+
+use tracing::{debug, info, warn};
+
+use super::{NodeEvent, Output};
+use crate::chain::{AcceptOutcome, BlockStatus, ChainError, ChainState, TipUpdate};
+use crate::mempool::{Mempool, MempoolError};
+use crate::primitives::{Block, BlockHash, BlockHeader, Time, Transaction, Txid};
+
+/// What became of a block handed to [`Ledger::accept_block`].
+#[derive(Debug)]
+pub struct BlockResult {
+    /// Its own status, or why the chain refused it before storing it.
+    pub status: Result<BlockStatus, ChainError>,
+    /// Blocks found invalid while connecting (it, or blocks it unlocked), with the reason.
+    pub invalid: Vec<(BlockHash, ChainError)>,
+    /// Its parent (the ancestor to fetch when it is an orphan).
+    pub parent: BlockHash,
+}
+
+/// Chain state plus mempool.
+pub struct Ledger {
+    chain: ChainState,
+    mempool: Mempool,
+}
+
+impl Ledger {
+    /// A ledger over `chain` and `mempool`.
+    pub fn new(chain: ChainState, mempool: Mempool) -> Self {
+        Self { chain, mempool }
+    }
+
+    /// The chain state.
+    pub fn chain(&self) -> &ChainState {
+        &self.chain
+    }
+
+    /// The mempool.
+    pub fn mempool(&self) -> &Mempool {
+        &self.mempool
+    }
+
+    /// Hands `block` to the chain; on a tip change updates the mempool and emits events.
+    /// `syncing` lowers the per-block log line to debug while catching up.
+    pub fn accept_block(
+        &mut self,
+        block: Block,
+        syncing: bool,
+        now: Time,
+        out: &mut Vec<Output>,
+    ) -> BlockResult {
+        let parent = block.header.prev_blockhash;
+        match self.chain.accept_block(block, now.unix_secs()) {
+            Ok(AcceptOutcome { status, update, invalid }) => {
+                if !update.is_empty() {
+                    self.on_tip_update(&update, syncing, out);
+                }
+                BlockResult { status: Ok(status), invalid, parent }
+            }
+            Err(e) => BlockResult { status: Err(e), invalid: Vec::new(), parent },
+        }
+    }
+
+    /// Hands a run of headers to the chain (headers-first sync).
+    pub fn accept_headers(
+        &mut self,
+        headers: &[BlockHeader],
+        now: Time,
+    ) -> (Vec<BlockHash>, Option<ChainError>) {
+        self.chain.accept_headers(headers, now.unix_secs())
+    }
+
+    /// Validates `tx` against the UTXO set and the pool and adds it; emits an event.
+    ///
+    /// # Errors
+    /// [`MempoolError`] naming why it was refused.
+    pub fn accept_tx(
+        &mut self,
+        tx: Transaction,
+        out: &mut Vec<Output>,
+    ) -> Result<Txid, MempoolError> {
+        let view = self.chain.utxos()?;
+        let txid = self.mempool.accept(tx, &view, self.chain.height(), self.chain.params())?;
+        out.push(Output::Event(NodeEvent::Tx { txid: txid.to_string() }));
+        Ok(txid)
+    }
+
+    fn on_tip_update(&mut self, update: &TipUpdate, syncing: bool, out: &mut Vec<Output>) {
+        self.report_tip_update(update, syncing, out);
+        let view = match self.chain.utxos() {
+            Ok(view) => view,
+            Err(e) => {
+                warn!(error = %e, "cannot read the UTXO set to update the mempool");
+                return;
+            }
+        };
+        let back =
+            self.mempool.update_for_tip(update, &view, self.chain.height(), self.chain.params());
+        if !back.is_empty() {
+            info!(
+                count = back.len(),
+                "transactions of disconnected blocks returned to the mempool"
+            );
+        }
+    }
+
+    fn report_tip_update(&self, update: &TipUpdate, syncing: bool, out: &mut Vec<Output>) {
+        let chain = &self.chain;
+        if let Some(old) = update.disconnected.first().map(|b| b.block_hash()) {
+            let depth = update.disconnected.len();
+            out.push(Output::Event(NodeEvent::Reorg {
+                depth,
+                old_tip: old.to_string(),
+                new_tip: chain.tip().to_string(),
+                height: chain.height(),
+            }));
+            info!(
+                depth,
+                old_tip = %old,
+                new_tip = %chain.tip(),
+                height = chain.height(),
+                "reorg: {depth} blocks disconnected, {} connected",
+                update.connected.len()
+            );
+        }
+        for block in &update.connected {
+            let block: &Arc<Block> = block;
+            let hash = block.block_hash();
+            let height = chain.entry(&hash).map_or(0, |e| e.height);
+            let txs = block.txs.len();
+            out.push(Output::Event(NodeEvent::Block { hash: hash.to_string(), height, txs }));
+            if syncing {
+                debug!(height, %hash, txs, "block connected");
+            } else {
+                info!(height, %hash, txs, time = block.header.time, "block connected");
+            }
+        }
+    }
+}

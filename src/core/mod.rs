@@ -1,0 +1,667 @@
+//! `Core`: the node's decisions as a state machine. `handle(input, now) -> outputs`.
+//!
+//! It is synchronous and pure: no sockets, no runtime, no clock, no threads. The time comes
+//! in as an argument; peers are [`PeerKey`]s that the network layer maps to its own
+//! identities; everything the node must do comes back as an [`Output`] for the driver
+//! (`node::service`) to carry out. So one thread can drive many cores (tests, a
+//! simulator) deterministically.
+//!
+//! `Core` only dispatches, to one manager per concern:
+//!
+//! ```text
+//!  Input ─▶ Core::handle ─┬─ ledger   chain state + mempool: accept blocks and transactions
+//!                         ├─ sync     which peer to ask for what (headers first, blocks)
+//!                         ├─ serve    answers to peers' sync requests
+//!                         ├─ verdict  blame: ignore or penalize, with a typed offence
+//!                         ├─ scores   misbehaviour points and bans
+//!                         ├─ mining   miner jobs and blocks mined on demand (regtest)
+//!                         └─ query    replies to the API's questions
+//!        ◀─ Vec<Output>: network actions, events, miner jobs, replies
+//! ```
+
+mod ledger;
+mod mining;
+mod query;
+pub mod score;
+mod serve;
+pub mod verdict;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use tracing::{debug, warn};
+
+pub use self::ledger::Ledger;
+pub use self::mining::{MineError, Mining};
+pub use self::query::{MempoolEntry, Pending};
+pub use self::score::{BAN_THRESHOLD, Offence, PeerScores};
+pub use self::verdict::{Judgement, Rejection, Verdict, judge};
+use crate::chain::{BlockStatus, ChainState};
+use crate::consensus::genesis::genesis_hash;
+use crate::mempool::{Mempool, MempoolError};
+use crate::miner::Template;
+use crate::primitives::encode::deserialize;
+use crate::primitives::{Block, BlockHash, PeerKey, Time, Transaction, Txid};
+use crate::protocol::{GossipKind, SyncRequest, SyncResponse};
+use crate::sync::{Ask, SyncManager};
+
+/// How often the core wants a [`Input::Tick`] when nothing else happens.
+pub const TICK: Duration = Duration::from_millis(250);
+
+/// What the network layer tells the core.
+#[derive(Debug)]
+pub enum NetEvent {
+    /// First connection to a peer.
+    Connected {
+        /// The peer.
+        peer: PeerKey,
+    },
+    /// Last connection to a peer closed.
+    Disconnected {
+        /// The peer.
+        peer: PeerKey,
+    },
+    /// A gossip message waiting for a verdict ([`NetAction::Validate`]).
+    Gossip {
+        /// Id to answer with.
+        id: u64,
+        /// Who relayed it.
+        peer: PeerKey,
+        /// Topic.
+        kind: GossipKind,
+        /// Payload.
+        data: Vec<u8>,
+    },
+    /// A sync request ([`NetAction::Respond`] answers it).
+    Request {
+        /// Id to answer with.
+        id: u64,
+        /// Who asks.
+        peer: PeerKey,
+        /// The request.
+        req: SyncRequest,
+    },
+    /// The answer to one of our requests.
+    Response {
+        /// The id we sent it with.
+        id: u64,
+        /// Who answered.
+        peer: PeerKey,
+        /// The answer.
+        resp: SyncResponse,
+    },
+    /// One of our requests failed (timeout, disconnect, unsupported, bad frame).
+    RequestFailed {
+        /// The id we sent it with.
+        id: u64,
+        /// The peer asked.
+        peer: PeerKey,
+        /// Whether the peer let it time out.
+        timed_out: bool,
+    },
+    /// A peer broke the protocol below the core's view (bad frames, request floods).
+    Misbehaved {
+        /// The peer.
+        peer: PeerKey,
+        /// What it did.
+        offence: Offence,
+    },
+}
+
+/// What the core asks the network layer to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NetAction {
+    /// Gossip `data` on a topic.
+    Publish {
+        /// Topic.
+        kind: GossipKind,
+        /// Payload.
+        data: Vec<u8>,
+    },
+    /// Send a sync request; the answer comes back as [`NetEvent::Response`] with its id.
+    Request(Ask),
+    /// Answer an inbound request.
+    Respond {
+        /// The request's id.
+        id: u64,
+        /// The answer.
+        resp: SyncResponse,
+    },
+    /// Verdict on a gossip message.
+    Validate {
+        /// The message's id.
+        id: u64,
+        /// Forward, drop, or drop and count against the sender.
+        verdict: Verdict,
+    },
+    /// Disconnect and refuse a peer for the ban duration.
+    Ban {
+        /// The peer.
+        peer: PeerKey,
+        /// The offence that reached the threshold.
+        offence: Offence,
+    },
+}
+
+/// An id the driver gives a command so that its reply finds the asker.
+pub type ReplyId = u64;
+
+/// A question or order from the API.
+#[derive(Debug)]
+pub enum Command {
+    /// Validate, add to the mempool and gossip a transaction.
+    SubmitTx(Transaction),
+    /// Mine blocks at once (regtest only), paying `to` (default: the node's payout key).
+    Mine {
+        /// How many.
+        blocks: u32,
+        /// Key the coinbases pay.
+        to: Option<[u8; 32]>,
+    },
+    /// Mempool entries, highest fee rate first.
+    Mempool,
+    /// A mempool transaction and its fee.
+    MempoolTx(Txid),
+    /// What the mempool does to one owner's coins.
+    Pending([u8; 32]),
+}
+
+/// The answer to a [`Command`].
+#[derive(Debug)]
+pub enum Reply {
+    /// To [`Command::SubmitTx`].
+    Submitted(Result<Txid, MempoolError>),
+    /// To [`Command::Mine`]: the hashes of the blocks mined.
+    Mined(Result<Vec<BlockHash>, MineError>),
+    /// To [`Command::Mempool`].
+    Mempool(Vec<MempoolEntry>),
+    /// To [`Command::MempoolTx`]: the transaction and its fee.
+    MempoolTx(Option<(Transaction, u64)>),
+    /// To [`Command::Pending`].
+    Pending(Pending),
+}
+
+/// What subscribers of the event stream hear.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum NodeEvent {
+    /// A block joined the active chain.
+    Block {
+        /// Hash.
+        hash: String,
+        /// Height.
+        height: u32,
+        /// Transactions in it.
+        txs: usize,
+    },
+    /// The active chain switched branches.
+    Reorg {
+        /// Blocks disconnected.
+        depth: usize,
+        /// Tip before.
+        old_tip: String,
+        /// Tip after.
+        new_tip: String,
+        /// Height after.
+        height: u32,
+    },
+    /// A transaction entered the mempool.
+    Tx {
+        /// Txid.
+        txid: String,
+    },
+}
+
+/// Everything the core reacts to.
+#[derive(Debug)]
+pub enum Input {
+    /// From the network layer.
+    Net(NetEvent),
+    /// The miner threads solved the current job; `hashrate` (nonces/s) is for the log.
+    Mined {
+        /// The block.
+        block: Block,
+        /// The miner's recent rate.
+        hashrate: f64,
+    },
+    /// An on-demand job ([`Output::Solve`]) came back: the block, or `None` if the search
+    /// was abandoned.
+    Solved(Option<Block>),
+    /// From the API; the answer is an [`Output::Reply`] with the same id.
+    Command(ReplyId, Command),
+    /// Time passed.
+    Tick,
+    /// Stop: mining stops, nothing else is started.
+    Shutdown,
+}
+
+/// What the core asks its driver to do.
+#[derive(Debug)]
+pub enum Output {
+    /// A network action.
+    Net(NetAction),
+    /// An event for subscribers.
+    Event(NodeEvent),
+    /// The newest job for the miner threads (replacing any older one), or `None` to stop.
+    Mine(Option<Box<Template>>),
+    /// Solve this template once and hand the block back as [`Input::Solved`] (regtest
+    /// blocks on demand; the nonce search never runs inside the core).
+    Solve(Box<Template>),
+    /// The answer to a command.
+    Reply(ReplyId, Reply),
+}
+
+/// The facts the API shows, as of the last input.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// Active tip height.
+    pub height: u32,
+    /// Active tip.
+    pub tip: BlockHash,
+    /// Best known header height.
+    pub headers: u32,
+    /// Transactions in the mempool.
+    pub mempool_size: usize,
+    /// Bytes of transactions in the mempool.
+    pub mempool_bytes: usize,
+    /// Whether we are catching up.
+    pub syncing: bool,
+    /// The last tip each peer showed: (height, hash).
+    pub peer_tips: HashMap<PeerKey, (u32, BlockHash)>,
+}
+
+/// Mining settings.
+#[derive(Debug, Clone, Copy)]
+pub struct MiningConfig {
+    /// Whether the miner threads run.
+    pub enabled: bool,
+    /// Key the coinbase pays.
+    pub payout: [u8; 32],
+}
+
+/// The node's decision-making state.
+pub struct Core {
+    ledger: Ledger,
+    sync: SyncManager,
+    scores: PeerScores,
+    mining: Mining,
+    out: Vec<Output>,
+}
+
+impl Core {
+    /// A core over `chain` and `mempool`.
+    pub fn new(chain: ChainState, mempool: Mempool, mining: MiningConfig) -> Self {
+        let genesis = genesis_hash(chain.params().network);
+        Self {
+            ledger: Ledger::new(chain, mempool),
+            sync: SyncManager::new(genesis),
+            scores: PeerScores::default(),
+            mining: Mining::new(mining),
+            out: Vec::new(),
+        }
+    }
+
+    /// The chain state.
+    pub fn chain(&self) -> &ChainState {
+        self.ledger.chain()
+    }
+
+    /// The mempool.
+    pub fn mempool(&self) -> &Mempool {
+        self.ledger.mempool()
+    }
+
+    /// Handles one input at time `now`; returns what to do.
+    pub fn handle(&mut self, input: Input, now: Time) -> Vec<Output> {
+        match input {
+            Input::Net(event) => self.on_net(event, now),
+            Input::Mined { block, hashrate } => self.on_mined(block, hashrate, now),
+            Input::Solved(block) => self.on_solved(block, now),
+            Input::Command(id, command) => self.on_command(id, command, now),
+            Input::Tick => {
+                let asks = self.sync.tick(self.ledger.chain(), now);
+                self.ask(asks);
+            }
+            Input::Shutdown => self.mining.stop(&mut self.out),
+        }
+        let syncing = self.is_syncing();
+        self.sync.log_progress(self.ledger.chain(), now);
+        self.mining.update(&self.ledger, syncing, now, &mut self.out);
+        std::mem::take(&mut self.out)
+    }
+
+    /// The facts the API shows.
+    pub fn snapshot(&self) -> Snapshot {
+        let chain = self.ledger.chain();
+        Snapshot {
+            height: chain.height(),
+            tip: chain.tip(),
+            headers: chain.best_header().height,
+            mempool_size: self.ledger.mempool().len(),
+            mempool_bytes: self.ledger.mempool().bytes(),
+            syncing: self.is_syncing(),
+            peer_tips: self
+                .sync
+                .peer_tips()
+                .map(|(p, t)| (p, (t.height, BlockHash(t.tip))))
+                .collect(),
+        }
+    }
+
+    fn is_syncing(&self) -> bool {
+        self.sync.is_syncing(self.ledger.chain())
+    }
+
+    fn ask(&mut self, asks: Vec<Ask>) {
+        self.out.extend(asks.into_iter().map(|a| Output::Net(NetAction::Request(a))));
+    }
+
+    fn on_net(&mut self, event: NetEvent, now: Time) {
+        match event {
+            NetEvent::Connected { peer } => {
+                let asks = self.sync.connected(peer, now);
+                self.ask(asks);
+            }
+            NetEvent::Disconnected { peer } => {
+                self.scores.forget(&peer);
+                let asks = self.sync.disconnected(peer, self.ledger.chain(), now);
+                self.ask(asks);
+            }
+            NetEvent::Misbehaved { peer, offence } => self.penalize(peer, offence, now),
+            NetEvent::Gossip { id, peer, kind, data } => {
+                let verdict = match kind {
+                    GossipKind::Block => self.on_gossip_block(peer, &data, now),
+                    GossipKind::Tx => self.on_gossip_tx(peer, &data, now),
+                };
+                self.out.push(Output::Net(NetAction::Validate { id, verdict }));
+            }
+            NetEvent::Request { id, peer, req } => {
+                let resp = serve::answer(self.ledger.chain(), &req);
+                debug!(%peer, ?req, "sync request served");
+                self.out.push(Output::Net(NetAction::Respond { id, resp }));
+            }
+            NetEvent::Response { id, peer, resp } => self.on_response(id, peer, resp, now),
+            NetEvent::RequestFailed { id, peer, timed_out } => {
+                if timed_out && self.sync.stalled_on_proof(id) {
+                    self.penalize(peer, Offence::Stalled, now);
+                }
+                let asks = self.sync.failed(id, self.ledger.chain(), now);
+                self.ask(asks);
+            }
+        }
+    }
+
+    /// Applies a judgement to `peer`; returns it for the gossip verdict.
+    fn apply(&mut self, peer: PeerKey, judgement: Judgement, now: Time) -> Judgement {
+        if let Judgement::Penalize(offence) = &judgement {
+            self.penalize(peer, offence.clone(), now);
+        }
+        judgement
+    }
+
+    /// Charges `offence` to `peer` (logged), banning it at the threshold.
+    fn penalize(&mut self, peer: PeerKey, offence: Offence, now: Time) {
+        let (points, ban) = self.scores.penalize(peer, &offence, now);
+        if ban || offence.points() >= 10 {
+            warn!(%peer, points, reason = %offence, "peer misbehaved");
+        } else {
+            debug!(%peer, points, reason = %offence, "peer misbehaved");
+        }
+        if ban {
+            self.out.push(Output::Net(NetAction::Ban { peer, offence }));
+        }
+    }
+
+    /// Accepts a block from `peer` (or ourselves) and judges whatever it refused.
+    fn accept_block(&mut self, block: Block, peer: Option<PeerKey>, now: Time) -> Judgement {
+        let syncing = self.is_syncing();
+        let hash = block.block_hash();
+        let result = self.ledger.accept_block(block, syncing, now, &mut self.out);
+        let mut own = Judgement::Accept;
+        for (bad, error) in &result.invalid {
+            warn!(hash = %bad, peer = ?peer, reason = %error, "block rejected while connecting");
+            let judgement = judge(Rejection::Connect(error));
+            if *bad == hash {
+                own = judgement.clone();
+            }
+            if let Some(p) = peer {
+                self.apply(p, judgement, now);
+            }
+        }
+        match result.status {
+            Ok(BlockStatus::Stored) => own,
+            Ok(BlockStatus::Duplicate) => Judgement::Ignore,
+            Ok(BlockStatus::Orphan { .. }) => {
+                if let Some(p) = peer {
+                    self.sync.note_orphan(p, result.parent);
+                    let asks = self.sync.catch_up_from(p, self.ledger.chain(), now);
+                    self.ask(asks);
+                }
+                Judgement::Ignore
+            }
+            Err(error) => {
+                let judgement = judge(Rejection::Block(&error));
+                match &judgement {
+                    Judgement::Penalize(_) => {
+                        warn!(%hash, peer = ?peer, reason = %error, "block rejected")
+                    }
+                    _ => debug!(%hash, reason = %error, "block not taken"),
+                }
+                match peer {
+                    Some(p) => self.apply(p, judgement, now),
+                    None => judgement,
+                }
+            }
+        }
+    }
+
+    fn on_gossip_block(&mut self, peer: PeerKey, data: &[u8], now: Time) -> Verdict {
+        let judgement = match deserialize::<Block>(data) {
+            Ok(block) => self.accept_block(block, Some(peer), now),
+            Err(_) => {
+                let offence = Offence::UndecodableGossip(GossipKind::Block);
+                self.apply(peer, judge(Rejection::Offence(offence)), now)
+            }
+        };
+        judgement.verdict()
+    }
+
+    fn on_gossip_tx(&mut self, peer: PeerKey, data: &[u8], now: Time) -> Verdict {
+        let Ok(tx) = deserialize::<Transaction>(data) else {
+            let offence = Offence::UndecodableGossip(GossipKind::Tx);
+            return self.apply(peer, judge(Rejection::Offence(offence)), now).verdict();
+        };
+        let judgement = match self.ledger.accept_tx(tx, &mut self.out) {
+            Ok(txid) => {
+                debug!(%peer, %txid, "transaction accepted from gossip");
+                Judgement::Accept
+            }
+            Err(error) => {
+                let syncing = self.is_syncing();
+                let judgement = judge(Rejection::Tx { error: &error, syncing });
+                if judgement == Judgement::Ignore {
+                    debug!(%peer, reason = %error, "transaction not taken");
+                }
+                self.apply(peer, judgement, now)
+            }
+        };
+        judgement.verdict()
+    }
+
+    /// Handles an answer to one of our sync requests.
+    fn on_response(&mut self, id: u64, peer: PeerKey, resp: SyncResponse, now: Time) {
+        if !self.sync.is_pending(id) {
+            return;
+        }
+        match resp {
+            SyncResponse::Status(tip) => {
+                match self.sync.on_status(id, tip, self.ledger.chain(), now) {
+                    Ok(asks) => self.ask(asks),
+                    Err(fault) => {
+                        self.apply(peer, judge(Rejection::Sync(fault)), now);
+                    }
+                }
+            }
+            SyncResponse::Headers(bytes) => self.on_headers(id, peer, &bytes, now),
+            SyncResponse::Blocks(blocks) => self.on_blocks(id, peer, blocks, now),
+            SyncResponse::Refused(reason) => {
+                debug!(%peer, %reason, "peer refused our request");
+                let asks = self.sync.failed(id, self.ledger.chain(), now);
+                self.ask(asks);
+            }
+        }
+    }
+
+    fn on_headers(&mut self, id: u64, peer: PeerKey, bytes: &[u8], now: Time) {
+        let answer = match self.sync.on_headers(id, bytes) {
+            Ok(Some(answer)) => answer,
+            Ok(None) => return,
+            Err(fault) => {
+                self.apply(peer, judge(Rejection::Sync(fault)), now);
+                return;
+            }
+        };
+        let (accepted, error) = self.ledger.accept_headers(&answer.headers, now);
+        if let Some(error) = &error {
+            let judgement = judge(Rejection::Header(error));
+            if judgement != Judgement::Ignore {
+                self.apply(peer, judgement, now);
+                return;
+            }
+            // Too far in the future or a store failure: stop here, retry later.
+            debug!(%peer, reason = %error, "header not accepted");
+        }
+        let chain = self.ledger.chain();
+        let (asks, unresolved) = self.sync.headers_accepted(
+            &answer,
+            accepted.last().copied(),
+            error.is_some(),
+            chain,
+            now,
+        );
+        for _ in 0..unresolved {
+            self.penalize(peer, Offence::OrphanBlock, now);
+        }
+        self.ask(asks);
+    }
+
+    fn on_blocks(&mut self, id: u64, peer: PeerKey, blocks: Vec<Vec<u8>>, now: Time) {
+        use crate::sync::SyncFault;
+        let Some(asked) = self.sync.on_blocks(id) else {
+            self.apply(peer, judge(Rejection::Sync(SyncFault::UnaskedAnswer)), now);
+            return;
+        };
+        if blocks.len() > asked.hashes.len() {
+            self.apply(peer, judge(Rejection::Sync(SyncFault::TooManyBlocks)), now);
+            return;
+        }
+        let mut received = Vec::with_capacity(blocks.len());
+        for bytes in blocks {
+            let block = match deserialize::<Block>(&bytes) {
+                Ok(block) => block,
+                Err(e) => {
+                    self.apply(peer, judge(Rejection::Sync(SyncFault::UndecodableBlock(e))), now);
+                    return;
+                }
+            };
+            let hash = block.block_hash();
+            if !asked.hashes.contains(&hash) {
+                self.apply(peer, judge(Rejection::Sync(SyncFault::UnaskedBlock)), now);
+                return;
+            }
+            received.push(hash);
+            self.accept_block(block, Some(peer), now);
+        }
+        let chain = self.ledger.chain();
+        let omitted: Vec<u32> = asked
+            .hashes
+            .iter()
+            .filter(|h| !received.contains(h))
+            .filter_map(|h| chain.entry(h).map(|e| e.height))
+            .collect();
+        if let Some(lowest) = omitted.iter().min() {
+            if asked.provable {
+                let offence = Offence::WithheldBlocks(omitted.len());
+                self.apply(peer, judge(Rejection::Offence(offence)), now);
+                return;
+            }
+            debug!(%peer, from = lowest, "peer lacks blocks it might have had");
+            self.sync.cannot_serve(peer, *lowest);
+        }
+        let asks = self.sync.advance(self.ledger.chain(), now);
+        self.ask(asks);
+    }
+
+    fn on_mined(&mut self, block: Block, hashrate: f64, now: Time) {
+        let hash = block.block_hash();
+        let copy = block.clone();
+        if self.accept_block(block, None, now) == Judgement::Accept
+            && self.ledger.chain().tip() == hash
+        {
+            let chain = self.ledger.chain();
+            tracing::info!(
+                height = chain.height(),
+                %hash,
+                txs = copy.txs.len(),
+                hashrate = format!("{hashrate:.0}"),
+                "mined block"
+            );
+            self.publish_block(&copy);
+        }
+    }
+
+    fn publish_block(&mut self, block: &Block) {
+        let data = crate::primitives::encode::serialize(block);
+        self.out.push(Output::Net(NetAction::Publish { kind: GossipKind::Block, data }));
+    }
+
+    fn on_solved(&mut self, block: Option<Block>, now: Time) {
+        let Some(block) = block else {
+            self.mining.solved(Err(MineError::Cancelled), &self.ledger, now, &mut self.out);
+            return;
+        };
+        let hash = block.block_hash();
+        let copy = block.clone();
+        let accepted = self.accept_block(block, None, now) == Judgement::Accept
+            && self.ledger.chain().tip() == hash;
+        let result = if accepted {
+            self.publish_block(&copy);
+            Ok(hash)
+        } else {
+            Err(MineError::NotAccepted(hash))
+        };
+        self.mining.solved(result, &self.ledger, now, &mut self.out);
+    }
+
+    fn on_command(&mut self, id: ReplyId, command: Command, now: Time) {
+        match command {
+            Command::SubmitTx(tx) => {
+                let data = crate::primitives::encode::serialize(&tx);
+                let result = self.ledger.accept_tx(tx, &mut self.out);
+                if let Ok(txid) = &result {
+                    tracing::info!(%txid, "transaction submitted");
+                    self.out.push(Output::Net(NetAction::Publish { kind: GossipKind::Tx, data }));
+                }
+                self.out.push(Output::Reply(id, Reply::Submitted(result)));
+            }
+            Command::Mine { blocks, to } => {
+                self.mining.on_demand(id, blocks, to, &self.ledger, now, &mut self.out);
+            }
+            Command::Mempool => {
+                let entries = query::mempool_entries(self.ledger.mempool());
+                self.out.push(Output::Reply(id, Reply::Mempool(entries)));
+            }
+            Command::MempoolTx(txid) => {
+                let found = self.ledger.mempool().get(&txid).map(|e| (e.tx.clone(), e.fee));
+                self.out.push(Output::Reply(id, Reply::MempoolTx(found)));
+            }
+            Command::Pending(owner) => {
+                let pending = query::pending_for(&self.ledger, &owner);
+                self.out.push(Output::Reply(id, Reply::Pending(pending)));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

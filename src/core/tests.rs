@@ -1,0 +1,248 @@
+//! The core driven by hand: inputs in, outputs checked, time passed as a value. No
+//! sockets, no threads, no clock.
+
+use std::time::Duration;
+
+use super::*;
+use crate::consensus::HeaderError;
+use crate::primitives::encode::serialize;
+use crate::protocol::ChainTip;
+use crate::sync::{REQUEST_TIMEOUT, SyncFault};
+use crate::testkit::{CLOCK, extend, regtest_chain, solve};
+
+const T0: Time = Time::from_secs(CLOCK);
+const ALICE: PeerKey = PeerKey(1);
+const BOB: PeerKey = PeerKey(2);
+
+fn core() -> Core {
+    let mining = MiningConfig { enabled: false, payout: [9; 32] };
+    Core::new(regtest_chain(), Mempool::default(), mining)
+}
+
+/// A regtest chain of `n` blocks elsewhere, and its blocks.
+fn source(n: usize) -> (ChainState, Vec<Block>) {
+    let mut chain = regtest_chain();
+    let blocks = (0..n).map(|_| extend(&mut chain, vec![], [4; 32])).collect();
+    (chain, blocks)
+}
+
+fn gossip(id: u64, peer: PeerKey, kind: GossipKind, data: Vec<u8>) -> Input {
+    Input::Net(NetEvent::Gossip { id, peer, kind, data })
+}
+
+fn asks(out: &[Output]) -> Vec<Ask> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Net(NetAction::Request(ask)) => Some(ask.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn bans(out: &[Output]) -> Vec<(PeerKey, Offence)> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Net(NetAction::Ban { peer, offence }) => Some((*peer, offence.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn verdict(out: &[Output], id: u64) -> Option<Verdict> {
+    out.iter().find_map(|o| match o {
+        Output::Net(NetAction::Validate { id: i, verdict }) if *i == id => Some(*verdict),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_gossiped_block_extends_the_chain_and_is_announced() {
+    let (_, blocks) = source(1);
+    let mut core = core();
+    let out = core.handle(gossip(1, ALICE, GossipKind::Block, serialize(&blocks[0])), T0);
+    assert_eq!(verdict(&out, 1), Some(Verdict::Accept));
+    assert!(out.iter().any(|o| matches!(o, Output::Event(NodeEvent::Block { height: 1, .. }))));
+    assert_eq!(core.chain().tip(), blocks[0].block_hash());
+    assert!(bans(&out).is_empty());
+    // The same block again: ignored, nobody blamed.
+    let out = core.handle(gossip(2, BOB, GossipKind::Block, serialize(&blocks[0])), T0);
+    assert_eq!(verdict(&out, 2), Some(Verdict::Ignore));
+    assert!(bans(&out).is_empty());
+}
+
+#[test]
+fn a_block_failing_proof_of_work_gets_its_sender_banned_with_the_rule() {
+    let (_, blocks) = source(1);
+    let mut bad = blocks[0].clone();
+    let target = crate::consensus::pow::target_from_compact(bad.header.bits).unwrap();
+    while crate::consensus::pow::hash_to_u256(&bad.block_hash()) <= target {
+        bad.header.nonce += 1;
+    }
+    let mut core = core();
+    let out = core.handle(gossip(1, ALICE, GossipKind::Block, serialize(&bad)), T0);
+    assert_eq!(verdict(&out, 1), Some(Verdict::Reject));
+    assert_eq!(
+        bans(&out),
+        [(
+            ALICE,
+            Offence::InvalidBlock {
+                hash: bad.block_hash(),
+                error: crate::consensus::BlockError::Header(HeaderError::BadProofOfWork)
+            }
+        )]
+    );
+    assert_eq!(core.chain().height(), 0);
+}
+
+#[test]
+fn undecodable_gossip_is_a_ban_and_undecodable_transactions_too() {
+    let mut core = core();
+    let out = core.handle(gossip(1, ALICE, GossipKind::Block, vec![0xff; 10]), T0);
+    assert_eq!(verdict(&out, 1), Some(Verdict::Reject));
+    assert_eq!(bans(&out), [(ALICE, Offence::UndecodableGossip(GossipKind::Block))]);
+    let out = core.handle(gossip(2, BOB, GossipKind::Tx, vec![1, 2, 3]), T0);
+    assert_eq!(bans(&out), [(BOB, Offence::UndecodableGossip(GossipKind::Tx))]);
+}
+
+#[test]
+fn a_peer_ahead_is_synced_headers_first_then_blocks() {
+    let (ahead, blocks) = source(3);
+    let mut core = core();
+    let out = core.handle(Input::Net(NetEvent::Connected { peer: ALICE }), T0);
+    let status = asks(&out);
+    assert_eq!(status.len(), 1);
+    assert_eq!((status[0].peer, &status[0].req), (ALICE, &SyncRequest::Status));
+
+    let tip: ChainTip = serve::chain_tip(&ahead);
+    let resp = SyncResponse::Status(tip);
+    let out =
+        core.handle(Input::Net(NetEvent::Response { id: status[0].id, peer: ALICE, resp }), T0);
+    let headers = asks(&out);
+    assert!(matches!(headers.as_slice(), [Ask { req: SyncRequest::Headers { .. }, .. }]));
+    assert!(core.snapshot().syncing);
+
+    let bytes = blocks.iter().flat_map(|b| b.header.to_bytes()).collect();
+    let resp = SyncResponse::Headers(bytes);
+    let out =
+        core.handle(Input::Net(NetEvent::Response { id: headers[0].id, peer: ALICE, resp }), T0);
+    assert_eq!(core.chain().best_header().height, 3);
+    let wanted = asks(&out);
+    let [Ask { id, req: SyncRequest::Blocks(hashes), .. }] = wanted.as_slice() else {
+        panic!("expected one blocks request, got {wanted:?}");
+    };
+    assert_eq!(hashes.len(), 3);
+
+    let resp = SyncResponse::Blocks(blocks.iter().map(serialize).collect());
+    let out = core.handle(Input::Net(NetEvent::Response { id: *id, peer: ALICE, resp }), T0);
+    assert_eq!(core.chain().tip(), blocks[2].block_hash());
+    assert!(!core.snapshot().syncing);
+    assert_eq!(
+        out.iter().filter(|o| matches!(o, Output::Event(NodeEvent::Block { .. }))).count(),
+        3
+    );
+}
+
+#[test]
+fn a_peer_on_another_genesis_is_banned() {
+    let mut core = core();
+    let out = core.handle(Input::Net(NetEvent::Connected { peer: ALICE }), T0);
+    let id = asks(&out)[0].id;
+    let resp =
+        SyncResponse::Status(ChainTip { genesis: [0; 32], tip: [1; 32], height: 5, work: [1; 32] });
+    let out = core.handle(Input::Net(NetEvent::Response { id, peer: ALICE, resp }), T0);
+    assert_eq!(bans(&out), [(ALICE, Offence::BadSyncData(SyncFault::WrongGenesis))]);
+}
+
+#[test]
+fn peers_are_asked_their_tip_on_the_clock_and_stalling_twice_in_a_minute_bans() {
+    let mut core = core();
+    let out = core.handle(Input::Net(NetEvent::Connected { peer: ALICE }), T0);
+    let first = asks(&out)[0].id;
+    // The status round asks every peer again, then not before STATUS_INTERVAL.
+    let second = asks(&core.handle(Input::Tick, T0 + Duration::from_secs(1)));
+    assert!(matches!(second.as_slice(), [Ask { peer: ALICE, req: SyncRequest::Status, .. }]));
+    assert!(asks(&core.handle(Input::Tick, T0 + Duration::from_secs(30))).is_empty());
+    assert_eq!(asks(&core.handle(Input::Tick, T0 + Duration::from_secs(31))).len(), 1);
+    // A request that fails without a timeout costs nothing; each stall costs half a ban.
+    let failed = |id, timed_out| Input::Net(NetEvent::RequestFailed { id, peer: ALICE, timed_out });
+    let out = core.handle(failed(first, true), T0 + REQUEST_TIMEOUT);
+    assert!(bans(&out).is_empty());
+    let out =
+        core.handle(failed(second[0].id, true), T0 + REQUEST_TIMEOUT + Duration::from_secs(1));
+    assert_eq!(bans(&out), [(ALICE, Offence::Stalled)]);
+}
+
+#[test]
+fn stalls_a_minute_apart_are_forgiven_a_point() {
+    let mut core = core();
+    let out = core.handle(Input::Net(NetEvent::Connected { peer: ALICE }), T0);
+    let first = asks(&out)[0].id;
+    let second = asks(&core.handle(Input::Tick, T0 + Duration::from_secs(1)))[0].id;
+    let failed = |id| Input::Net(NetEvent::RequestFailed { id, peer: ALICE, timed_out: true });
+    core.handle(failed(first), T0);
+    let out = core.handle(failed(second), T0 + Duration::from_secs(61));
+    assert!(bans(&out).is_empty(), "49 + 50 points after a minute of decay");
+}
+
+#[test]
+fn blocks_we_do_not_have_are_left_out_of_the_answer() {
+    let core_ = core();
+    let resp = serve::answer(core_.chain(), &SyncRequest::Blocks(vec![[7; 32]]));
+    assert_eq!(resp, SyncResponse::Blocks(vec![]));
+}
+
+#[test]
+fn regtest_mines_on_demand_through_the_solver_and_replies_once() {
+    let mut core = core();
+    let out = core.handle(Input::Command(7, Command::Mine { blocks: 2, to: None }), T0);
+    let solve_next = |out: Vec<Output>, core: &mut Core| -> Vec<Output> {
+        let template = out
+            .into_iter()
+            .find_map(|o| match o {
+                Output::Solve(t) => Some(t),
+                _ => None,
+            })
+            .expect("a template to solve");
+        let mut block = template.block;
+        solve(&mut block.header);
+        core.handle(Input::Solved(Some(block)), T0)
+    };
+    let out = solve_next(out, &mut core);
+    assert!(!out.iter().any(|o| matches!(o, Output::Reply(..))), "one block to go");
+    let out = solve_next(out, &mut core);
+    let replies: Vec<&Output> = out.iter().filter(|o| matches!(o, Output::Reply(..))).collect();
+    let [Output::Reply(7, Reply::Mined(Ok(hashes)))] = replies.as_slice() else {
+        panic!("expected one reply, got {replies:?}");
+    };
+    assert_eq!(hashes.len(), 2);
+    assert_eq!(core.chain().tip(), hashes[1]);
+    let published = out
+        .iter()
+        .filter(|o| matches!(o, Output::Net(NetAction::Publish { kind: GossipKind::Block, .. })))
+        .count();
+    assert_eq!(published, 1, "each mined block is gossiped as it is accepted");
+}
+
+#[test]
+fn the_same_inputs_at_the_same_times_give_the_same_outputs() {
+    let (ahead, blocks) = source(2);
+    let run = || {
+        let mut core = core();
+        let mut trace = Vec::new();
+        let mut out = core.handle(Input::Net(NetEvent::Connected { peer: ALICE }), T0);
+        trace.push(format!("{out:?}"));
+        let id = asks(&out)[0].id;
+        let resp = SyncResponse::Status(serve::chain_tip(&ahead));
+        out = core.handle(Input::Net(NetEvent::Response { id, peer: ALICE, resp }), T0);
+        trace.push(format!("{out:?}"));
+        for (i, b) in blocks.iter().enumerate() {
+            let t = T0 + Duration::from_millis(100 * i as u64);
+            out = core.handle(gossip(i as u64, BOB, GossipKind::Block, serialize(b)), t);
+            trace.push(format!("{out:?}"));
+        }
+        out = core.handle(Input::Tick, T0 + Duration::from_secs(60));
+        trace.push(format!("{out:?}"));
+        trace
+    };
+    assert_eq!(run(), run());
+}

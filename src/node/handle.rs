@@ -1,0 +1,435 @@
+//! [`NodeHandle`]: what the HTTP server, the binary and the tests hold of a running node.
+//! Typed methods; answers in the shared `api` types. Reads come from the published
+//! snapshot, the network's info and redb read snapshots (never blocking the core);
+//! questions about the mempool and orders go to the core as commands with a reply.
+
+use std::sync::mpsc::SyncSender;
+use std::sync::{Arc, Mutex, RwLock};
+
+use libp2p::{Multiaddr, PeerId};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tracing::{info, warn};
+
+use super::service::{DriverInput, Shared};
+use crate::api::{
+    BalanceView, BanView, BlockView, MempoolEntry, MempoolView, PeerView, Status, TxLookup, TxView,
+    UtxoEntry,
+};
+use crate::consensus::Network;
+use crate::core::{Command, Input, MineError, NodeEvent, Pending, Reply};
+use crate::mempool::MempoolError;
+use crate::net::{NetCommand, NetInfo};
+use crate::primitives::{BlockHash, Transaction, Txid};
+use crate::store::{Store, StoreError};
+
+/// A read the node could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The core is overloaded or stopping.
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+}
+
+/// The core did not take or answer a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Unavailable {
+    /// Its queue is full.
+    #[error("node is busy")]
+    Busy,
+    /// It is stopping.
+    #[error("node is shutting down")]
+    ShuttingDown,
+}
+
+/// An order the node refused or could not carry out.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError<E> {
+    /// Refused, with the reason.
+    #[error(transparent)]
+    Refused(E),
+    /// The core is overloaded or stopping.
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+}
+
+/// A block by height on the active chain, or by hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockId {
+    /// Active-chain height.
+    Height(u32),
+    /// Hash.
+    Hash(BlockHash),
+}
+
+/// What `start` hands over to build a handle.
+pub(super) struct Parts {
+    pub network: Network,
+    pub store: Store,
+    pub events: broadcast::Sender<NodeEvent>,
+    pub inputs: SyncSender<DriverInput>,
+    pub commands: mpsc::Sender<NetCommand>,
+    pub info: Arc<RwLock<NetInfo>>,
+    pub shared: Arc<RwLock<Shared>>,
+    pub peer_id: PeerId,
+    pub driver_thread: std::thread::JoinHandle<()>,
+    pub net_task: tokio::task::JoinHandle<()>,
+}
+
+struct Inner {
+    network: Network,
+    /// Released at shutdown so that the database file can be opened again.
+    store: RwLock<Option<Store>>,
+    events: broadcast::Sender<NodeEvent>,
+    inputs: SyncSender<DriverInput>,
+    commands: mpsc::Sender<NetCommand>,
+    info: Arc<RwLock<NetInfo>>,
+    shared: Arc<RwLock<Shared>>,
+    peer_id: PeerId,
+    workers: Mutex<Option<(std::thread::JoinHandle<()>, tokio::task::JoinHandle<()>)>>,
+}
+
+/// A running node. Clones share it; [`NodeHandle::shutdown`] stops it for all.
+#[derive(Clone)]
+pub struct NodeHandle {
+    inner: Arc<Inner>,
+}
+
+impl NodeHandle {
+    pub(super) fn new(p: Parts) -> Self {
+        let inner = Inner {
+            network: p.network,
+            store: RwLock::new(Some(p.store)),
+            events: p.events,
+            inputs: p.inputs,
+            commands: p.commands,
+            info: p.info,
+            shared: p.shared,
+            peer_id: p.peer_id,
+            workers: Mutex::new(Some((p.driver_thread, p.net_task))),
+        };
+        Self { inner: Arc::new(inner) }
+    }
+
+    /// The network.
+    pub fn network(&self) -> Network {
+        self.inner.network
+    }
+
+    /// Our peer id.
+    pub fn peer_id(&self) -> PeerId {
+        self.inner.peer_id
+    }
+
+    fn shared(&self) -> Shared {
+        self.inner.shared.read().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// The database, until shutdown.
+    fn store(&self) -> Result<Store, QueryError> {
+        let store = self.inner.store.read().ok().and_then(|s| s.clone());
+        store.ok_or(QueryError::Unavailable(Unavailable::ShuttingDown))
+    }
+
+    fn net_info(&self) -> NetInfo {
+        self.inner.info.read().map(|i| i.clone()).unwrap_or_default()
+    }
+
+    /// The current status.
+    pub fn status(&self) -> Status {
+        let shared = self.shared();
+        let snap = shared.snapshot;
+        let info = self.net_info();
+        Status {
+            network: self.inner.network.to_string(),
+            height: snap.height,
+            tip: snap.tip.to_string(),
+            headers: snap.headers,
+            peer_id: self.inner.peer_id.to_string(),
+            listen_addrs: info.listen_addrs.iter().map(ToString::to_string).collect(),
+            peer_count: info.peers.len(),
+            mempool_size: snap.mempool_size,
+            syncing: snap.syncing,
+            hashrate: shared.hashrate,
+        }
+    }
+
+    /// Listen addresses with `/p2p/<id>`.
+    pub fn listen_addrs(&self) -> Vec<Multiaddr> {
+        self.net_info().listen_addrs
+    }
+
+    /// Connected peers with the tip each last showed.
+    pub fn peers(&self) -> Vec<PeerView> {
+        let tips = self.shared().snapshot.peer_tips;
+        self.net_info()
+            .peers
+            .iter()
+            .map(|(id, p)| {
+                let tip = tips.get(&p.key);
+                PeerView {
+                    peer_id: id.to_string(),
+                    addr: p.addr.to_string(),
+                    direction: if p.outbound { "outbound" } else { "inbound" }.into(),
+                    agent: p.agent.clone(),
+                    height: tip.map(|t| t.0),
+                    tip: tip.map(|t| t.1.to_string()),
+                }
+            })
+            .collect()
+    }
+
+    /// Connected peer ids.
+    pub fn peer_ids(&self) -> Vec<PeerId> {
+        self.net_info().peers.keys().copied().collect()
+    }
+
+    /// Banned peers, why, and for how long still.
+    pub fn bans(&self) -> Vec<BanView> {
+        let now = std::time::SystemTime::now();
+        self.net_info()
+            .bans
+            .iter()
+            .map(|(id, b)| BanView {
+                peer_id: id.to_string(),
+                reason: b.reason.clone(),
+                expires_in_secs: b.until.duration_since(now).map_or(0, |d| d.as_secs()),
+            })
+            .collect()
+    }
+
+    /// Events as they happen (a slow subscriber misses some and is told so).
+    pub fn subscribe(&self) -> broadcast::Receiver<NodeEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// Sends a command to the core and waits for its reply.
+    async fn ask(&self, command: Command) -> Result<Reply, Unavailable> {
+        let (tx, rx) = oneshot::channel();
+        self.inner.inputs.try_send(DriverInput::Ask(command, tx)).map_err(|e| match e {
+            std::sync::mpsc::TrySendError::Full(_) => Unavailable::Busy,
+            std::sync::mpsc::TrySendError::Disconnected(_) => Unavailable::ShuttingDown,
+        })?;
+        rx.await.map_err(|_| Unavailable::ShuttingDown)
+    }
+
+    /// A block by height or hash, `None` if unknown.
+    ///
+    /// # Errors
+    /// [`QueryError`] if the database fails.
+    pub fn block(&self, id: BlockId) -> Result<Option<BlockView>, QueryError> {
+        let store = &self.store()?;
+        let hash = match id {
+            BlockId::Hash(hash) => hash,
+            BlockId::Height(height) => match store.hash_at(height)? {
+                Some(hash) => hash,
+                None => return Ok(None),
+            },
+        };
+        let (Some(block), Some(entry)) = (store.block(&hash)?, store.index_entry(&hash)?) else {
+            return Ok(None);
+        };
+        let active = store.hash_at(entry.height)? == Some(hash);
+        Ok(Some(BlockView::new(&block, &entry, self.shared().snapshot.height, active)))
+    }
+
+    /// The tip block.
+    ///
+    /// # Errors
+    /// [`QueryError`] if the database fails.
+    pub fn tip_block(&self) -> Result<Option<BlockView>, QueryError> {
+        match self.store()?.tip()? {
+            Some(tip) => self.block(BlockId::Hash(tip)),
+            None => Ok(None),
+        }
+    }
+
+    /// A transaction on the active chain or in the mempool, `None` if neither.
+    ///
+    /// # Errors
+    /// [`QueryError`] if the database fails or the core does not answer.
+    pub async fn tx(&self, txid: Txid) -> Result<Option<TxLookup>, QueryError> {
+        let store = &self.store()?;
+        let hrp = self.inner.network.params().address_hrp;
+        if let Some((hash, pos)) = store.tx_location(&txid)?
+            && let (Some(block), Some(entry)) = (store.block(&hash)?, store.index_entry(&hash)?)
+            && let Some(tx) = block.txs.get(pos as usize)
+        {
+            let tip = self.shared().snapshot.height;
+            return Ok(Some(TxLookup {
+                tx: TxView::new(tx, hrp),
+                confirmations: tip.saturating_sub(entry.height) + 1,
+                block: Some(hash.to_string()),
+                height: Some(entry.height),
+                fee: None,
+                in_mempool: false,
+            }));
+        }
+        let Reply::MempoolTx(found) = self.ask(Command::MempoolTx(txid)).await? else {
+            return Err(Unavailable::ShuttingDown.into());
+        };
+        Ok(found.map(|(tx, fee)| TxLookup {
+            tx: TxView::new(&tx, hrp),
+            confirmations: 0,
+            block: None,
+            height: None,
+            fee: Some(fee),
+            in_mempool: true,
+        }))
+    }
+
+    async fn pending(&self, owner: [u8; 32]) -> Result<Pending, QueryError> {
+        match self.ask(Command::Pending(owner)).await? {
+            Reply::Pending(pending) => Ok(pending),
+            _ => Err(Unavailable::ShuttingDown.into()),
+        }
+    }
+
+    /// The balance of the coins locked to `owner` (shown as `address`).
+    ///
+    /// # Errors
+    /// [`QueryError`] if the database fails or the core does not answer.
+    pub async fn balance(
+        &self,
+        owner: [u8; 32],
+        address: String,
+    ) -> Result<BalanceView, QueryError> {
+        let params = self.inner.network.params();
+        let tip = self.shared().snapshot.height;
+        let coins = self.store()?.coins_of(&owner)?;
+        let confirmed: u64 = coins.iter().map(|(_, c)| c.output.value).sum();
+        let immature: u64 = coins
+            .iter()
+            .filter(|(_, c)| {
+                c.is_coinbase && tip.saturating_sub(c.height) + 1 < params.coinbase_maturity
+            })
+            .map(|(_, c)| c.output.value)
+            .sum();
+        let pending = self.pending(owner).await?;
+        let incoming: u64 = pending.incoming.iter().map(|(_, o)| o.value).sum();
+        let spent: u64 = pending.spent.iter().map(|(_, v)| v).sum();
+        let unconfirmed =
+            i64::try_from(incoming).unwrap_or(i64::MAX) - i64::try_from(spent).unwrap_or(i64::MAX);
+        Ok(BalanceView { address, confirmed, unconfirmed, immature })
+    }
+
+    /// Confirmed coins of `owner` not spent in the mempool, then unconfirmed outputs to it.
+    ///
+    /// # Errors
+    /// [`QueryError`] if the database fails or the core does not answer.
+    pub async fn utxos(&self, owner: [u8; 32]) -> Result<Vec<UtxoEntry>, QueryError> {
+        let params = self.inner.network.params();
+        let tip = self.shared().snapshot.height;
+        let confirmed = self.store()?.coins_of(&owner)?;
+        let pending = self.pending(owner).await?;
+        let mut out: Vec<UtxoEntry> = confirmed
+            .iter()
+            .filter(|(op, _)| !pending.spent.iter().any(|(s, _)| s == op))
+            .map(|(op, coin)| {
+                let confirmations = tip.saturating_sub(coin.height) + 1;
+                UtxoEntry {
+                    txid: op.txid.to_string(),
+                    vout: op.vout,
+                    value: coin.output.value,
+                    height: Some(coin.height),
+                    confirmations,
+                    coinbase: coin.is_coinbase,
+                    spendable: !coin.is_coinbase || confirmations >= params.coinbase_maturity,
+                }
+            })
+            .collect();
+        out.extend(pending.incoming.iter().map(|(op, o)| UtxoEntry {
+            txid: op.txid.to_string(),
+            vout: op.vout,
+            value: o.value,
+            height: None,
+            confirmations: 0,
+            coinbase: false,
+            spendable: true,
+        }));
+        Ok(out)
+    }
+
+    /// The mempool, highest fee rate first.
+    ///
+    /// # Errors
+    /// [`Unavailable`] if the core does not answer.
+    pub async fn mempool(&self) -> Result<MempoolView, Unavailable> {
+        let Reply::Mempool(entries) = self.ask(Command::Mempool).await? else {
+            return Err(Unavailable::ShuttingDown);
+        };
+        let txs: Vec<MempoolEntry> = entries
+            .into_iter()
+            .map(|e| MempoolEntry {
+                txid: e.txid.to_string(),
+                fee: e.fee,
+                size: e.size,
+                fee_rate: e.fee_rate,
+            })
+            .collect();
+        let bytes = txs.iter().map(|e| e.size).sum();
+        Ok(MempoolView { size: txs.len(), bytes, txs })
+    }
+
+    /// Validates a transaction, adds it to the mempool and gossips it.
+    ///
+    /// # Errors
+    /// The mempool's reason for refusing it, or [`Unavailable`].
+    pub async fn submit_tx(&self, tx: Transaction) -> Result<Txid, RequestError<MempoolError>> {
+        match self.ask(Command::SubmitTx(tx)).await? {
+            Reply::Submitted(result) => result.map_err(RequestError::Refused),
+            _ => Err(Unavailable::ShuttingDown.into()),
+        }
+    }
+
+    /// Mines `blocks` blocks at once (regtest), paying `to` (default: the node's key).
+    ///
+    /// # Errors
+    /// [`MineError`] (not regtest, a block not accepted, ...) or [`Unavailable`].
+    pub async fn mine(
+        &self,
+        blocks: u32,
+        to: Option<[u8; 32]>,
+    ) -> Result<Vec<BlockHash>, RequestError<MineError>> {
+        match self.ask(Command::Mine { blocks, to }).await? {
+            Reply::Mined(result) => result.map_err(RequestError::Refused),
+            _ => Err(Unavailable::ShuttingDown.into()),
+        }
+    }
+
+    /// Disconnects `peer` and refuses it for the configured ban duration.
+    pub async fn ban(&self, peer: PeerId, reason: &str) {
+        let command = NetCommand::Ban { peer, reason: reason.to_owned() };
+        let _ = self.inner.commands.send(command).await;
+    }
+
+    /// Lifts a ban.
+    pub async fn unban(&self, peer: PeerId) {
+        let _ = self.inner.commands.send(NetCommand::Unban(peer)).await;
+    }
+
+    /// Dials `addr`.
+    pub async fn dial(&self, addr: Multiaddr) {
+        let _ = self.inner.commands.send(NetCommand::Dial(addr)).await;
+    }
+
+    /// Stops the node: the miner, the network, and the core, which closes the database
+    /// cleanly. Returns when everything has stopped; later calls return at once.
+    pub async fn shutdown(&self) {
+        let Some((driver, net)) = self.inner.workers.lock().ok().and_then(|mut w| w.take()) else {
+            return;
+        };
+        info!("shutting down");
+        let _ = self.inner.inputs.send(DriverInput::Core(Input::Shutdown));
+        let _ = self.inner.commands.send(NetCommand::Shutdown).await;
+        let _ = net.await;
+        if tokio::task::spawn_blocking(move || driver.join()).await.is_err() {
+            warn!("core thread did not stop cleanly");
+        }
+        if let Ok(mut store) = self.inner.store.write() {
+            *store = None;
+        }
+    }
+}
