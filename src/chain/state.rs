@@ -344,7 +344,7 @@ impl ChainState {
     /// A stored block.
     ///
     /// # Errors
-    /// [`ChainError::Store`] on read failure.
+    /// [`ChainError::Storage`] on read failure.
     pub fn block(&self, hash: &BlockHash) -> Result<Option<Block>, ChainError> {
         Ok(self.store.block(hash)?)
     }

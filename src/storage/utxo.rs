@@ -102,11 +102,6 @@ impl PendingUtxos {
         }
     }
 
-    /// Whether nothing is pending.
-    pub fn is_empty(&self) -> bool {
-        self.created.is_empty() && self.spent.is_empty()
-    }
-
     /// The pending changes seen over `base`.
     pub fn over<'a>(&'a self, base: &'a dyn UtxoView) -> impl UtxoView + 'a {
         Overlay { pending: self, base }
