@@ -1,18 +1,26 @@
 //! minichain: a peer-to-peer UTXO blockchain node.
 //!
-//! Modules in data-flow order:
+//! Modules in data-flow order (each imports only modules above it):
 //!
 //! ```text
-//!  primitives   plain data and the bytes that get hashed
+//!  primitives   plain data and the bytes that get hashed; Time and PeerKey
 //!  consensus    pure rule functions (header, tx, block, PoW, ASERT, Merkle, sighash)
+//!  protocol     wire vocabulary: sync messages, topics, caps, frame errors
+//!  storage      the storage boundary: ChainStore, ChainWrite, UTXO types
 //!  chain        the UTXO state machine: block index, fork choice, reorgs, orphans
-//!    └ store    redb: one write transaction per state transition
+//!  store        redb, implementing ChainStore: one write transaction per ChainWrite
 //!  mempool      unconfirmed transactions by fee rate
 //!  miner        block templates and the midstate nonce search
+//!  sync         which peer to ask for what
+//!  core         Core::handle(input, now) -> outputs: the node's decisions, sans-IO
+//!  net          the libp2p edge: carries events in and actions out
+//!  node         the driver thread, miner threads and the typed NodeHandle
+//!  api · rpc    JSON types; the HTTP API on a NodeHandle
+//!  wallet · cli the wallet and the minichain binary's subcommands
 //! ```
 //!
-//! Everything here is synchronous and sans-IO apart from the embedded database: time is
-//! passed in as an argument, so tests drive the core deterministically.
+//! Everything from `primitives` to `core` except `store` is synchronous and free of I/O:
+//! time is passed in as an argument, so tests drive the core deterministically.
 
 pub mod api;
 pub mod bench_chain;
@@ -33,6 +41,8 @@ pub mod primitives;
 mod proptests;
 pub mod protocol;
 pub mod rpc;
+#[doc(hidden)]
+pub mod sim;
 pub mod storage;
 pub mod store;
 pub mod sync;

@@ -15,8 +15,11 @@ use crate::primitives::{Block, BlockHash, BlockHeader, Time, Transaction, Txid};
 pub struct BlockResult {
     /// Its own status, or why the chain refused it before storing it.
     pub status: Result<BlockStatus, ChainError>,
-    /// Blocks found invalid while connecting (it, or blocks it unlocked), with the reason.
+    /// Blocks found invalid while connecting (it, blocks it unlocked, or blocks stored
+    /// earlier that it let the chain try), with the reason.
     pub invalid: Vec<(BlockHash, ChainError)>,
+    /// Blocks that joined the active chain.
+    pub connected: Vec<BlockHash>,
     /// Its parent (the ancestor to fetch when it is an orphan).
     pub parent: BlockHash,
 }
@@ -58,9 +61,12 @@ impl Ledger {
                 if !update.is_empty() {
                     self.on_tip_update(&update, syncing, out);
                 }
-                BlockResult { status: Ok(status), invalid, parent }
+                let connected = update.connected.iter().map(|b| b.block_hash()).collect();
+                BlockResult { status: Ok(status), invalid, connected, parent }
             }
-            Err(e) => BlockResult { status: Err(e), invalid: Vec::new(), parent },
+            Err(e) => {
+                BlockResult { status: Err(e), invalid: Vec::new(), connected: Vec::new(), parent }
+            }
         }
     }
 

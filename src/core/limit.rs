@@ -1,11 +1,11 @@
-//! The inbound request rate limit: a token bucket per connected peer, applied at the edge
-//! before a request reaches the core's queue. Going over it is reported to the core as
-//! [`crate::core::Offence::RequestFlood`].
+//! The inbound request rate limit: a token bucket per peer, sans-IO. The network layer
+//! applies it before a request reaches the core's queue (and the simulator does the same),
+//! reporting a request over the limit as [`super::Offence::RequestFlood`].
 
 use std::collections::HashMap;
-use std::time::Instant;
+use std::hash::Hash;
 
-use libp2p::PeerId;
+use crate::primitives::Time;
 
 /// Inbound sync requests a peer may burst.
 pub const REQUEST_BURST: u32 = 500;
@@ -13,19 +13,24 @@ pub const REQUEST_BURST: u32 = 500;
 /// in flight (status, headers, four block batches) and syncing at 1,000 blocks/s asks ~60.
 pub const REQUESTS_PER_SECOND: u32 = 250;
 
-/// A token bucket per connected peer for inbound sync requests.
-#[derive(Debug, Default)]
-pub struct RequestLimiter {
-    buckets: HashMap<PeerId, (f64, Instant)>,
+/// A token bucket per peer (keyed by whatever names peers where it is used).
+#[derive(Debug)]
+pub struct RequestLimiter<K> {
+    buckets: HashMap<K, (f64, Time)>,
 }
 
-impl RequestLimiter {
-    /// Takes one token for a request from `peer`; false if the peer is over the limit.
-    pub fn allow(&mut self, peer: PeerId, now: Instant) -> bool {
+impl<K> Default for RequestLimiter<K> {
+    fn default() -> Self {
+        Self { buckets: HashMap::new() }
+    }
+}
+
+impl<K: Hash + Eq> RequestLimiter<K> {
+    /// Takes one token for a request from `peer` at `now`; false if it is over the limit.
+    pub fn allow(&mut self, peer: K, now: Time) -> bool {
         let burst = f64::from(REQUEST_BURST);
         let (tokens, last) = self.buckets.entry(peer).or_insert((burst, now));
-        let refill =
-            now.saturating_duration_since(*last).as_secs_f64() * f64::from(REQUESTS_PER_SECOND);
+        let refill = now.since(*last).as_secs_f64() * f64::from(REQUESTS_PER_SECOND);
         *tokens = (*tokens + refill).min(burst);
         *last = now;
         if *tokens >= 1.0 {
@@ -37,7 +42,7 @@ impl RequestLimiter {
     }
 
     /// Forgets a peer (it disconnected).
-    pub fn forget(&mut self, peer: &PeerId) {
+    pub fn forget(&mut self, peer: &K) {
         self.buckets.remove(peer);
     }
 }
@@ -51,14 +56,15 @@ mod tests {
     #[test]
     fn request_limiter_allows_bursts_and_refills() {
         let mut limiter = RequestLimiter::default();
-        let peer = PeerId::random();
-        let now = Instant::now();
-        let allowed = (0..REQUEST_BURST + 100).filter(|_| limiter.allow(peer, now)).count();
+        let now = Time::from_secs(1_000);
+        let allowed = (0..REQUEST_BURST + 100).filter(|_| limiter.allow(1u8, now)).count();
         assert_eq!(allowed, REQUEST_BURST as usize);
-        assert!(!limiter.allow(peer, now));
+        assert!(!limiter.allow(1, now));
         let later = now + Duration::from_millis(100);
-        let refilled = (0..100).filter(|_| limiter.allow(peer, later)).count();
+        let refilled = (0..100).filter(|_| limiter.allow(1, later)).count();
         assert_eq!(refilled, (REQUESTS_PER_SECOND / 10) as usize);
-        assert!(limiter.allow(PeerId::random(), now), "buckets are per peer");
+        assert!(limiter.allow(2, now), "buckets are per peer");
+        limiter.forget(&1);
+        assert!(limiter.allow(1, later), "a forgotten peer starts with a full bucket");
     }
 }

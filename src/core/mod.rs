@@ -20,6 +20,7 @@
 //! ```
 
 mod ledger;
+pub mod limit;
 mod mining;
 mod query;
 pub mod score;
@@ -47,6 +48,9 @@ use crate::sync::{Ask, SyncManager};
 
 /// How often the core wants a [`Input::Tick`] when nothing else happens.
 pub const TICK: Duration = Duration::from_millis(250);
+/// Stored blocks whose sender is remembered until they connect (for blame): the download
+/// window twice over; the oldest are forgotten first.
+const MAX_SOURCES: usize = 2 * crate::sync::DOWNLOAD_WINDOW;
 
 /// What the network layer tells the core.
 #[derive(Debug)]
@@ -282,6 +286,10 @@ pub struct MiningConfig {
 /// The node's decision-making state.
 pub struct Core {
     ledger: Ledger,
+    /// Who sent each stored block that has not connected yet: a block found invalid when
+    /// a later block lets the chain try it is blamed on its sender, not on the later one's.
+    sources: HashMap<BlockHash, PeerKey>,
+    source_order: std::collections::VecDeque<BlockHash>,
     sync: SyncManager,
     scores: PeerScores,
     mining: Mining,
@@ -294,6 +302,8 @@ impl Core {
         let genesis = genesis_hash(chain.params().network);
         Self {
             ledger: Ledger::new(chain, mempool),
+            sources: HashMap::new(),
+            source_order: std::collections::VecDeque::new(),
             sync: SyncManager::new(genesis),
             scores: PeerScores::default(),
             mining: Mining::new(mining),
@@ -391,6 +401,17 @@ impl Core {
         }
     }
 
+    fn remember_source(&mut self, hash: BlockHash, peer: PeerKey) {
+        if self.sources.insert(hash, peer).is_none() {
+            self.source_order.push_back(hash);
+        }
+        while self.source_order.len() > MAX_SOURCES {
+            if let Some(old) = self.source_order.pop_front() {
+                self.sources.remove(&old);
+            }
+        }
+    }
+
     /// Applies a judgement to `peer`; returns it for the gossip verdict.
     fn apply(&mut self, peer: PeerKey, judgement: Judgement, now: Time) -> Judgement {
         if let Judgement::Penalize(offence) = &judgement {
@@ -416,17 +437,30 @@ impl Core {
     fn accept_block(&mut self, block: Block, peer: Option<PeerKey>, now: Time) -> Judgement {
         let syncing = self.is_syncing();
         let hash = block.block_hash();
+        if let Some(p) = peer {
+            self.remember_source(hash, p);
+        }
         let result = self.ledger.accept_block(block, syncing, now, &mut self.out);
+        for connected in &result.connected {
+            self.sources.remove(connected);
+        }
+        if !matches!(result.status, Ok(BlockStatus::Stored)) {
+            self.sources.remove(&hash);
+        }
         let mut own = Judgement::Accept;
         for (bad, error) in &result.invalid {
-            warn!(hash = %bad, peer = ?peer, reason = %error, "block rejected while connecting");
+            let sender = self.sources.remove(bad);
+            warn!(hash = %bad, peer = ?sender, reason = %error, "block rejected while connecting");
             let judgement = judge(Rejection::Connect(error));
             if *bad == hash {
                 own = judgement.clone();
             }
-            if let Some(p) = peer {
+            if let Some(p) = sender {
                 self.apply(p, judgement, now);
             }
+        }
+        if !result.invalid.is_empty() {
+            self.sync.best_chain_rewound();
         }
         match result.status {
             Ok(BlockStatus::Stored) => own,

@@ -8,7 +8,6 @@ pub mod behaviour;
 pub mod codec;
 pub mod identity;
 pub mod keys;
-pub mod limit;
 pub mod service;
 
 pub use service::{BanInfo, NetCommand, NetConfig, NetInfo, PeerInfo};

@@ -22,10 +22,10 @@ use super::addr::{is_local, peer_id_of};
 use super::behaviour::{self, Behaviour, BehaviourEvent};
 use super::codec::Inbound;
 use super::keys::PeerKeys;
-use super::limit::RequestLimiter;
 use crate::consensus::Network;
+use crate::core::limit::RequestLimiter;
 use crate::core::{NetAction, NetEvent, Offence, Verdict};
-use crate::primitives::PeerKey;
+use crate::primitives::{PeerKey, Time};
 use crate::protocol::{
     FrameError, GossipKind, SyncResponse, blocks_topic, kad_protocol, txs_topic,
 };
@@ -230,7 +230,9 @@ struct Service<E> {
     bans: Vec<(Instant, PeerId)>,
     ban_duration: Duration,
     keys: PeerKeys,
-    limiter: RequestLimiter,
+    limiter: RequestLimiter<PeerId>,
+    /// When the task started: the limiter's clock.
+    started: Instant,
     blocks: IdentTopic,
     txs: IdentTopic,
 }
@@ -253,6 +255,7 @@ pub async fn run<E: From<NetEvent> + Send + 'static>(
         ban_duration: config.ban_duration,
         keys: PeerKeys::default(),
         limiter: RequestLimiter::default(),
+        started: Instant::now(),
         blocks: IdentTopic::new(blocks_topic(config.network)),
         txs: IdentTopic::new(txs_topic(config.network)),
     };
@@ -563,7 +566,10 @@ impl<E: From<NetEvent>> Service<E> {
                 return;
             }
         };
-        if !self.limiter.allow(peer, Instant::now()) {
+        let now = Time::from_millis(
+            u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        );
+        if !self.limiter.allow(peer, now) {
             let refusal = SyncResponse::Refused("too many requests".into());
             let _ = swarm.behaviour_mut().sync.send_response(channel, refusal);
             self.emit(NetEvent::Misbehaved { peer: key, offence: Offence::RequestFlood });

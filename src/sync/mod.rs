@@ -404,6 +404,16 @@ impl SyncManager {
         }
     }
 
+    /// The best header chain was cut back (a block on it turned out invalid): what peers
+    /// could not serve of the abandoned branch says nothing about the new best chain, so
+    /// every peer may be asked again.
+    pub fn best_chain_rewound(&mut self) {
+        for p in self.peers.values_mut() {
+            p.cannot_serve_from = None;
+            p.reach = None;
+        }
+    }
+
     /// What `peer` can serve on the best header chain, from its tip and the headers it
     /// sent; `lowest` is the lowest missing height (peers below it cannot help).
     fn reach(&mut self, peer: &PeerKey, chain: &ChainState, lowest: u32) -> Option<Reach> {
@@ -526,7 +536,9 @@ impl SyncManager {
         let mut out = Vec::new();
         if self.last_status_round.is_none_or(|t| now.since(t) >= STATUS_INTERVAL) {
             self.last_status_round = Some(now);
-            let peers: Vec<PeerKey> = self.peers.keys().copied().collect();
+            // In key order, so that the same state always asks in the same order.
+            let mut peers: Vec<PeerKey> = self.peers.keys().copied().collect();
+            peers.sort();
             for peer in peers {
                 out.push(self.request(peer, Kind::Status, SyncRequest::Status, now));
             }

@@ -1,0 +1,795 @@
+//! A deterministic network simulator: many nodes' [`Core`]s in one thread, on a virtual
+//! clock and a virtual network, driven by a seeded random number generator. The same seed
+//! gives the same run, event for event (the trace hash says so).
+//!
+//! What it models: per-link latency (uniform in a range), message loss, partitions (links
+//! cut and later restored), node crash and restart with the node's store kept, bans (the
+//! banning node refuses the peer until the ban expires), gossip relay with duplicate
+//! suppression after validation (as gossipsub does), request timeouts (libp2p's 30 s),
+//! the inbound request rate limit, and miners whose blocks arrive as a Poisson process
+//! with a share of the hash power each. Scripted peers ([`Actor`]s) stand in for servers,
+//! stallers, liars and attackers.
+//!
+//! What it does not model: Kademlia discovery (the topology is given), gossipsub's mesh
+//! and peer scores, TCP, noise, bandwidth and message sizes, CPU time (validation is
+//! instantaneous in virtual time), and clock skew between nodes.
+//!
+//! ```text
+//!  Sim::run_until(t)
+//!    pop the earliest event (time, sequence number) ─▶ Deliver / Timeout / Find / Tick
+//!    Core::handle(input, now) ─▶ outputs ─▶ new events after a link's latency
+//! ```
+
+mod actor;
+mod rng;
+#[cfg(test)]
+mod tests;
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashSet};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+pub use self::actor::{Actor, ActorAct, Behaviour, ChainServer};
+pub use self::rng::Rng;
+use crate::chain::ChainState;
+use crate::consensus::Network;
+use crate::core::limit::RequestLimiter;
+use crate::core::{
+    Command, Core, Input, MiningConfig, NetAction, NetEvent, Offence, Output, Reply, ReplyId,
+    Verdict,
+};
+use crate::mempool::Mempool;
+use crate::miner::Template;
+use crate::primitives::{Block, BlockHash, Coin, OutPoint, PeerKey, Time};
+use crate::protocol::{FrameError, GossipKind, SyncRequest, SyncResponse};
+use crate::store::Store;
+
+/// How long an unanswered request waits before it fails (libp2p request-response's
+/// timeout in `net::behaviour`).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often every core gets a tick.
+pub const TICK: Duration = Duration::from_secs(1);
+
+/// Network settings.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// One-way latency of a message, uniform in this range (milliseconds).
+    pub latency_ms: (u64, u64),
+    /// Probability that a message is lost.
+    pub loss: f64,
+    /// Mean time between blocks of the whole network (each miner finds blocks at its share
+    /// of this rate).
+    pub block_interval: Duration,
+    /// How long a ban lasts.
+    pub ban: Duration,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            latency_ms: (20, 120),
+            loss: 0.0,
+            block_interval: Duration::from_secs(10),
+            ban: Duration::from_secs(600),
+        }
+    }
+}
+
+/// What travels between two peers.
+#[derive(Debug, Clone)]
+enum Msg {
+    Gossip(GossipKind, Vec<u8>),
+    Request {
+        ask: u64,
+        req: SyncRequest,
+    },
+    Response {
+        ask: u64,
+        resp: SyncResponse,
+    },
+    /// Bytes the receiving edge could not decode (it reports them as an offence).
+    Garbage,
+}
+
+#[derive(Debug)]
+enum Ev {
+    Deliver { to: usize, from: usize, msg: Msg },
+    Timeout { node: usize, peer: usize, ask: u64 },
+    Find { node: usize, epoch: u64 },
+    Tick { node: usize },
+}
+
+/// A miner's state.
+#[derive(Debug)]
+struct Miner {
+    /// Share of the network's hash power.
+    share: f64,
+    /// Whether it is mining at all (scenarios switch miners on and off).
+    on: bool,
+    /// The newest template its core handed out.
+    template: Option<Box<Template>>,
+    /// Invalidates scheduled finds when the miner is switched off or crashes.
+    epoch: u64,
+}
+
+/// A simulated full node.
+pub struct SimNode {
+    /// Its database; survives crashes.
+    pub store: Store,
+    core: Option<Core>,
+    miner: Option<Miner>,
+    payout: [u8; 32],
+    /// Gossip seen (by content hash), as gossipsub's duplicate cache.
+    seen: HashSet<[u8; 32]>,
+    /// Gossip handed to the core, waiting for its verdict: id -> (kind, data, relayed by).
+    gossip: BTreeMap<u64, (GossipKind, Vec<u8>, usize)>,
+    /// Requests handed to the core, waiting for its answer: id -> (asker, asker's id).
+    inbound: BTreeMap<u64, (usize, u64)>,
+    next_id: u64,
+    /// Our requests waiting for an answer: our id -> peer asked.
+    outstanding: BTreeMap<u64, usize>,
+    /// Peers refused until then.
+    banned: BTreeMap<usize, Time>,
+    limiter: RequestLimiter<usize>,
+    replies: Vec<(ReplyId, Reply)>,
+}
+
+impl SimNode {
+    /// The node's core, `None` while it is down.
+    pub fn core(&self) -> Option<&Core> {
+        self.core.as_ref()
+    }
+
+    /// Whether it is up.
+    pub fn is_up(&self) -> bool {
+        self.core.is_some()
+    }
+
+    /// Active tip height (0 while down).
+    pub fn height(&self) -> u32 {
+        self.core.as_ref().map_or(0, |c| c.chain().height())
+    }
+
+    /// Active tip (default while down).
+    pub fn tip(&self) -> BlockHash {
+        self.core.as_ref().map_or_else(BlockHash::default, |c| c.chain().tip())
+    }
+}
+
+/// One participant.
+pub enum Peer {
+    /// A node running the real core.
+    Node(Box<SimNode>),
+    /// A scripted peer.
+    Actor(Box<dyn Actor>),
+}
+
+/// A ban some node issued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BanRecord {
+    /// When.
+    pub at: Time,
+    /// Who banned.
+    pub by: usize,
+    /// Whom.
+    pub peer: usize,
+    /// Why.
+    pub offence: Offence,
+}
+
+/// The simulation.
+pub struct Sim {
+    /// The virtual clock.
+    pub now: Time,
+    /// The seeded random source.
+    pub rng: Rng,
+    cfg: SimConfig,
+    peers: Vec<Peer>,
+    queue: BinaryHeap<Reverse<(Time, u64)>>,
+    events: BTreeMap<u64, Ev>,
+    seq: u64,
+    /// Connected pairs (lower index first).
+    links: BTreeSet<(usize, usize)>,
+    /// Pairs that cannot talk (a partition).
+    cut: BTreeSet<(usize, usize)>,
+    /// Every ban issued, in order.
+    pub bans: Vec<BanRecord>,
+    trace: Sha256,
+    delivered: u64,
+}
+
+fn pair(a: usize, b: usize) -> (usize, usize) {
+    (a.min(b), a.max(b))
+}
+
+/// How node `at` names peer `peer`.
+pub fn key(peer: usize) -> PeerKey {
+    PeerKey(peer as u64 + 1)
+}
+
+fn peer_of(key: PeerKey) -> usize {
+    (key.0 - 1) as usize
+}
+
+impl Sim {
+    /// An empty network starting at `start`, with randomness from `seed`.
+    pub fn new(seed: u64, start: Time, cfg: SimConfig) -> Self {
+        Self {
+            now: start,
+            rng: Rng::new(seed),
+            cfg,
+            peers: Vec::new(),
+            queue: BinaryHeap::new(),
+            events: BTreeMap::new(),
+            seq: 0,
+            links: BTreeSet::new(),
+            cut: BTreeSet::new(),
+            bans: Vec::new(),
+            trace: Sha256::new(),
+            delivered: 0,
+        }
+    }
+
+    /// Adds a regtest node on `store` (fresh or carried over); `miner` is its share of the
+    /// hash power if it mines. Returns its index.
+    pub fn add_node(&mut self, store: Store, miner: Option<f64>) -> usize {
+        let index = self.peers.len();
+        let payout = crate::testkit::pubkey(&crate::testkit::key(10_000 + index as u64));
+        let miner = miner.map(|share| Miner { share, on: true, template: None, epoch: 0 });
+        let node = SimNode {
+            store,
+            core: None,
+            miner,
+            payout,
+            seen: HashSet::new(),
+            gossip: BTreeMap::new(),
+            inbound: BTreeMap::new(),
+            next_id: 0,
+            outstanding: BTreeMap::new(),
+            banned: BTreeMap::new(),
+            limiter: RequestLimiter::default(),
+            replies: Vec::new(),
+        };
+        self.peers.push(Peer::Node(Box::new(node)));
+        self.start(index);
+        index
+    }
+
+    /// Adds a fresh regtest node (an in-memory store).
+    pub fn add_fresh_node(&mut self, miner: Option<f64>) -> usize {
+        let store = Store::in_memory(Network::Regtest).expect("an in-memory store opens");
+        self.add_node(store, miner)
+    }
+
+    /// Adds a scripted peer. Returns its index.
+    pub fn add_actor(&mut self, actor: Box<dyn Actor>) -> usize {
+        self.peers.push(Peer::Actor(actor));
+        self.peers.len() - 1
+    }
+
+    /// The node at `index` (panics on an actor: a broken scenario).
+    pub fn node(&self, index: usize) -> &SimNode {
+        match &self.peers[index] {
+            Peer::Node(n) => n,
+            Peer::Actor(_) => panic!("peer {index} is an actor, not a node"),
+        }
+    }
+
+    fn node_mut(&mut self, index: usize) -> Option<&mut SimNode> {
+        match &mut self.peers[index] {
+            Peer::Node(n) => Some(n),
+            Peer::Actor(_) => None,
+        }
+    }
+
+    /// Indices of the simulated full nodes.
+    pub fn nodes(&self) -> Vec<usize> {
+        (0..self.peers.len()).filter(|i| matches!(self.peers[*i], Peer::Node(_))).collect()
+    }
+
+    /// A hash of every event delivered so far: equal for runs with equal seeds.
+    pub fn trace_hash(&self) -> [u8; 32] {
+        self.trace.clone().finalize().into()
+    }
+
+    /// Messages delivered so far.
+    pub fn delivered(&self) -> u64 {
+        self.delivered
+    }
+
+    fn schedule(&mut self, at: Time, ev: Ev) {
+        self.seq += 1;
+        self.queue.push(Reverse((at, self.seq)));
+        self.events.insert(self.seq, ev);
+    }
+
+    fn latency(&mut self) -> Duration {
+        let (lo, hi) = self.cfg.latency_ms;
+        Duration::from_millis(lo + self.rng.below(hi - lo + 1))
+    }
+
+    fn record(&mut self, parts: &[&[u8]]) {
+        self.trace.update(self.now.as_millis().to_le_bytes());
+        for p in parts {
+            self.trace.update((p.len() as u64).to_le_bytes());
+            self.trace.update(p);
+        }
+    }
+
+    // ----- lifecycle -------------------------------------------------------------------
+
+    /// Starts (or restarts) node `index` on its store.
+    fn start(&mut self, index: usize) {
+        let now = self.now;
+        let Some(node) = self.node_mut(index) else { return };
+        let chain = ChainState::open(node.store.clone()).expect("a simulated store opens");
+        let mining = MiningConfig { enabled: node.miner.is_some(), payout: node.payout };
+        node.core = Some(Core::new(chain, Mempool::default(), mining));
+        node.seen.clear();
+        node.gossip.clear();
+        node.inbound.clear();
+        node.outstanding.clear();
+        if let Some(m) = &mut node.miner {
+            m.template = None;
+            m.epoch += 1;
+        }
+        self.schedule(now + TICK, Ev::Tick { node: index });
+        self.handle(index, Input::Tick);
+        self.schedule_find(index);
+    }
+
+    /// Crashes node `index`: its core is dropped, its store kept, its links closed.
+    pub fn crash(&mut self, index: usize) {
+        self.record(&[b"crash", &(index as u64).to_le_bytes()]);
+        let links: Vec<(usize, usize)> =
+            self.links.iter().filter(|(a, b)| *a == index || *b == index).copied().collect();
+        for (a, b) in links {
+            self.disconnect(a, b);
+        }
+        if let Some(node) = self.node_mut(index) {
+            node.core = None;
+            if let Some(m) = &mut node.miner {
+                m.template = None;
+                m.epoch += 1;
+            }
+        }
+    }
+
+    /// Restarts a crashed node on its store.
+    pub fn restart(&mut self, index: usize) {
+        self.record(&[b"restart", &(index as u64).to_le_bytes()]);
+        self.start(index);
+    }
+
+    /// Connects `a` and `b` (both sides hear of it), unless either is down, banned by the
+    /// other, cut off by a partition, or already connected.
+    pub fn connect(&mut self, a: usize, b: usize) -> bool {
+        if a == b || self.links.contains(&pair(a, b)) || self.cut.contains(&pair(a, b)) {
+            return false;
+        }
+        let now = self.now;
+        let refused = |p: &Peer, other: usize| match p {
+            Peer::Node(n) => n.core.is_none() || n.banned.get(&other).is_some_and(|t| *t > now),
+            Peer::Actor(_) => false,
+        };
+        if refused(&self.peers[a], b) || refused(&self.peers[b], a) {
+            return false;
+        }
+        self.links.insert(pair(a, b));
+        self.record(&[b"connect", &(a as u64).to_le_bytes(), &(b as u64).to_le_bytes()]);
+        for (me, other) in [(a, b), (b, a)] {
+            match &mut self.peers[me] {
+                Peer::Node(_) => {
+                    self.handle(me, Input::Net(NetEvent::Connected { peer: key(other) }))
+                }
+                Peer::Actor(actor) => {
+                    let acts = actor.on_connect(other, now);
+                    self.act(me, other, acts);
+                }
+            }
+        }
+        true
+    }
+
+    /// Closes the link between `a` and `b`; both sides hear of it.
+    pub fn disconnect(&mut self, a: usize, b: usize) {
+        if !self.links.remove(&pair(a, b)) {
+            return;
+        }
+        self.record(&[b"disconnect", &(a as u64).to_le_bytes(), &(b as u64).to_le_bytes()]);
+        for (me, other) in [(a, b), (b, a)] {
+            if let Some(node) = self.node_mut(me) {
+                node.outstanding.retain(|_, p| *p != other);
+                node.limiter.forget(&other);
+                if node.core.is_some() {
+                    self.handle(me, Input::Net(NetEvent::Disconnected { peer: key(other) }));
+                }
+            }
+        }
+    }
+
+    /// Whether `a` and `b` are connected.
+    pub fn linked(&self, a: usize, b: usize) -> bool {
+        self.links.contains(&pair(a, b))
+    }
+
+    /// The peers `index` is connected to.
+    pub fn neighbours(&self, index: usize) -> Vec<usize> {
+        self.links
+            .iter()
+            .filter_map(|(a, b)| match (*a == index, *b == index) {
+                (true, _) => Some(*b),
+                (_, true) => Some(*a),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Splits the network: every link between different groups is closed and refused
+    /// until [`Sim::heal`]. `group_of(i)` names each peer's group.
+    pub fn partition(&mut self, group_of: impl Fn(usize) -> usize) {
+        let all: Vec<(usize, usize)> = self.links.iter().copied().collect();
+        for (a, b) in all {
+            if group_of(a) != group_of(b) {
+                self.disconnect(a, b);
+            }
+        }
+        for a in 0..self.peers.len() {
+            for b in a + 1..self.peers.len() {
+                if group_of(a) != group_of(b) {
+                    self.cut.insert((a, b));
+                }
+            }
+        }
+        self.record(&[b"partition"]);
+    }
+
+    /// Ends a partition: links may form again (the caller reconnects).
+    pub fn heal(&mut self) {
+        self.cut.clear();
+        self.record(&[b"heal"]);
+    }
+
+    /// Switches mining on or off for node `index`.
+    pub fn set_mining(&mut self, index: usize, on: bool) {
+        if let Some(Some(m)) = self.node_mut(index).map(|n| n.miner.as_mut()) {
+            m.on = on;
+            m.epoch += 1;
+        }
+        if on {
+            self.schedule_find(index);
+        }
+    }
+
+    /// Makes miner `index` find a block at once (on its current template).
+    pub fn mine_now(&mut self, index: usize) -> Option<BlockHash> {
+        let block = self.solve(index)?;
+        let hash = block.block_hash();
+        self.handle(index, Input::Mined { block, hashrate: 0.0 });
+        Some(hash)
+    }
+
+    /// Sends a command to node `index`; its reply is kept ([`Sim::replies`]).
+    pub fn command(&mut self, index: usize, id: ReplyId, command: Command) {
+        self.handle(index, Input::Command(id, command));
+    }
+
+    /// The replies node `index` gave so far.
+    pub fn replies(&self, index: usize) -> &[(ReplyId, Reply)] {
+        &self.node(index).replies
+    }
+
+    // ----- the event loop ------------------------------------------------------------
+
+    /// Runs events until the clock reaches `until`.
+    pub fn run_until(&mut self, until: Time) {
+        while let Some(Reverse((at, seq))) = self.queue.peek().copied() {
+            if at > until {
+                break;
+            }
+            self.queue.pop();
+            let Some(ev) = self.events.remove(&seq) else { continue };
+            self.now = at;
+            self.dispatch(ev);
+        }
+        self.now = until;
+    }
+
+    /// Runs for `d` of virtual time.
+    pub fn run_for(&mut self, d: Duration) {
+        self.run_until(self.now + d);
+    }
+
+    /// Runs until `done` holds (checked every virtual second) or `limit` passes; returns
+    /// whether it held.
+    pub fn run_until_true(&mut self, limit: Duration, mut done: impl FnMut(&Sim) -> bool) -> bool {
+        let deadline = self.now + limit;
+        while self.now < deadline {
+            if done(self) {
+                return true;
+            }
+            self.run_for(Duration::from_secs(1));
+        }
+        done(self)
+    }
+
+    fn dispatch(&mut self, ev: Ev) {
+        match ev {
+            Ev::Deliver { to, from, msg } => self.deliver(to, from, msg),
+            Ev::Timeout { node, peer, ask } => {
+                let open =
+                    self.node_mut(node).is_some_and(|n| n.outstanding.remove(&ask).is_some());
+                if open {
+                    self.record(&[b"timeout", &(node as u64).to_le_bytes(), &ask.to_le_bytes()]);
+                    let failed =
+                        NetEvent::RequestFailed { id: ask, peer: key(peer), timed_out: true };
+                    self.handle(node, Input::Net(failed));
+                }
+            }
+            Ev::Find { node, epoch } => {
+                let current = self
+                    .node_mut(node)
+                    .and_then(|n| n.miner.as_ref())
+                    .is_some_and(|m| m.epoch == epoch && m.on);
+                if current {
+                    self.mine_now(node);
+                    self.schedule_find(node);
+                }
+            }
+            Ev::Tick { node } => {
+                if self.node_mut(node).is_some_and(|n| n.core.is_some()) {
+                    self.handle(node, Input::Tick);
+                    let next = self.now + TICK;
+                    self.schedule(next, Ev::Tick { node });
+                }
+            }
+        }
+    }
+
+    /// Schedules miner `index`'s next block: exponential with mean interval / share.
+    fn schedule_find(&mut self, index: usize) {
+        let interval = self.cfg.block_interval.as_secs_f64();
+        let Some(Some((share, epoch, on))) =
+            self.node_mut(index).map(|n| n.miner.as_ref().map(|m| (m.share, m.epoch, m.on)))
+        else {
+            return;
+        };
+        if !on || share <= 0.0 {
+            return;
+        }
+        let wait = self.rng.exponential(interval / share);
+        let at = self.now + Duration::from_secs_f64(wait);
+        self.schedule(at, Ev::Find { node: index, epoch });
+    }
+
+    /// Solves miner `index`'s template (regtest: a few hashes).
+    fn solve(&mut self, index: usize) -> Option<Block> {
+        let node = self.node_mut(index)?;
+        let template = node.miner.as_mut()?.template.take()?;
+        let mut block = template.block;
+        crate::testkit::solve(&mut block.header);
+        Some(block)
+    }
+
+    /// Sends `msg` from `from` to `to` over their link, after its latency, unless lost.
+    fn send(&mut self, from: usize, to: usize, msg: Msg) {
+        if !self.linked(from, to) {
+            return;
+        }
+        if self.cfg.loss > 0.0 && self.rng.chance(self.cfg.loss) {
+            return;
+        }
+        let at = self.now + self.latency();
+        self.schedule(at, Ev::Deliver { to, from, msg });
+    }
+
+    fn deliver(&mut self, to: usize, from: usize, msg: Msg) {
+        if !self.linked(from, to) {
+            return;
+        }
+        self.delivered += 1;
+        match &msg {
+            Msg::Gossip(kind, data) => {
+                self.record(&[b"gossip", &[*kind as u8], &Sha256::digest(data)]);
+            }
+            Msg::Request { ask, req } => {
+                self.record(&[b"request", &ask.to_le_bytes(), format!("{req:?}").as_bytes()]);
+            }
+            Msg::Response { ask, resp } => {
+                let digest = Sha256::digest(format!("{resp:?}").as_bytes());
+                self.record(&[b"response", &ask.to_le_bytes(), &digest]);
+            }
+            Msg::Garbage => self.record(&[b"garbage"]),
+        }
+        let now = self.now;
+        match &mut self.peers[to] {
+            Peer::Actor(actor) => {
+                let acts = match msg {
+                    Msg::Request { ask, req } => match actor.on_request(from, &req, now) {
+                        Some(resp) => vec![ActorAct::Respond { ask, resp }],
+                        None => Vec::new(),
+                    },
+                    _ => Vec::new(),
+                };
+                self.act(to, from, acts);
+            }
+            Peer::Node(node) => {
+                if node.core.is_none() {
+                    return;
+                }
+                let input = match msg {
+                    Msg::Gossip(kind, data) => {
+                        if !node.seen.insert(Sha256::digest(&data).into()) {
+                            return;
+                        }
+                        node.next_id += 1;
+                        let id = node.next_id;
+                        node.gossip.insert(id, (kind, data.clone(), from));
+                        NetEvent::Gossip { id, peer: key(from), kind, data }
+                    }
+                    Msg::Request { ask, req } => {
+                        if !node.limiter.allow(from, now) {
+                            let offence = Offence::RequestFlood;
+                            self.handle(
+                                to,
+                                Input::Net(NetEvent::Misbehaved { peer: key(from), offence }),
+                            );
+                            return;
+                        }
+                        node.next_id += 1;
+                        let id = node.next_id;
+                        node.inbound.insert(id, (from, ask));
+                        NetEvent::Request { id, peer: key(from), req }
+                    }
+                    Msg::Response { ask, resp } => {
+                        if node.outstanding.remove(&ask).is_none() {
+                            return; // timed out already
+                        }
+                        NetEvent::Response { id: ask, peer: key(from), resp }
+                    }
+                    Msg::Garbage => {
+                        let e =
+                            FrameError::Undecodable(crate::protocol::DecodeFailure::TrailingBytes);
+                        NetEvent::Misbehaved { peer: key(from), offence: Offence::from(e) }
+                    }
+                };
+                self.handle(to, Input::Net(input));
+            }
+        }
+    }
+
+    /// Carries out what actor `actor` does towards `peer`.
+    fn act(&mut self, actor: usize, peer: usize, acts: Vec<ActorAct>) {
+        for act in acts {
+            match act {
+                ActorAct::Respond { ask, resp } => {
+                    self.send(actor, peer, Msg::Response { ask, resp })
+                }
+                ActorAct::Gossip(kind, data) => self.send(actor, peer, Msg::Gossip(kind, data)),
+                ActorAct::Garbage => self.send(actor, peer, Msg::Garbage),
+                ActorAct::Request(req) => {
+                    self.seq += 1;
+                    let ask = self.seq;
+                    self.send(actor, peer, Msg::Request { ask, req });
+                }
+            }
+        }
+    }
+
+    /// Feeds `input` to node `index`'s core and carries out its outputs.
+    fn handle(&mut self, index: usize, input: Input) {
+        let now = self.now;
+        let outputs = match self.node_mut(index).and_then(|n| n.core.as_mut()) {
+            Some(core) => core.handle(input, now),
+            None => return,
+        };
+        for output in outputs {
+            self.carry(index, output);
+        }
+    }
+
+    fn carry(&mut self, index: usize, output: Output) {
+        match output {
+            Output::Net(action) => self.net_action(index, action),
+            Output::Event(_) => {}
+            Output::Mine(template) => {
+                if let Some(Some(m)) = self.node_mut(index).map(|n| n.miner.as_mut()) {
+                    m.template = template;
+                }
+            }
+            Output::Solve(template) => {
+                let mut block = template.block;
+                crate::testkit::solve(&mut block.header);
+                self.handle(index, Input::Solved(Some(block)));
+            }
+            Output::Reply(id, reply) => {
+                if let Some(node) = self.node_mut(index) {
+                    node.replies.push((id, reply));
+                }
+            }
+        }
+    }
+
+    fn net_action(&mut self, index: usize, action: NetAction) {
+        match action {
+            NetAction::Publish { kind, data } => {
+                if let Some(node) = self.node_mut(index) {
+                    node.seen.insert(Sha256::digest(&data).into());
+                }
+                for peer in self.neighbours(index) {
+                    self.send(index, peer, Msg::Gossip(kind, data.clone()));
+                }
+            }
+            NetAction::Request(ask) => {
+                let peer = peer_of(ask.peer);
+                if !self.linked(index, peer) {
+                    let failed =
+                        NetEvent::RequestFailed { id: ask.id, peer: ask.peer, timed_out: false };
+                    self.handle(index, Input::Net(failed));
+                    return;
+                }
+                if let Some(node) = self.node_mut(index) {
+                    node.outstanding.insert(ask.id, peer);
+                }
+                let at = self.now + REQUEST_TIMEOUT;
+                self.schedule(at, Ev::Timeout { node: index, peer, ask: ask.id });
+                self.send(index, peer, Msg::Request { ask: ask.id, req: ask.req });
+            }
+            NetAction::Respond { id, resp } => {
+                let Some((asker, ask)) = self.node_mut(index).and_then(|n| n.inbound.remove(&id))
+                else {
+                    return;
+                };
+                self.send(index, asker, Msg::Response { ask, resp });
+            }
+            NetAction::Validate { id, verdict } => {
+                let Some((kind, data, from)) =
+                    self.node_mut(index).and_then(|n| n.gossip.remove(&id))
+                else {
+                    return;
+                };
+                if verdict == Verdict::Accept {
+                    for peer in self.neighbours(index).into_iter().filter(|p| *p != from) {
+                        self.send(index, peer, Msg::Gossip(kind, data.clone()));
+                    }
+                }
+            }
+            NetAction::Ban { peer, offence } => {
+                let peer = peer_of(peer);
+                let until = self.now + self.cfg.ban;
+                self.record(&[b"ban", &(index as u64).to_le_bytes(), &(peer as u64).to_le_bytes()]);
+                self.bans.push(BanRecord { at: self.now, by: index, peer, offence });
+                if let Some(node) = self.node_mut(index) {
+                    node.banned.insert(peer, until);
+                }
+                self.disconnect(index, peer);
+            }
+        }
+    }
+
+    // ----- checks ----------------------------------------------------------------------
+
+    /// Every coin in node `index`'s UTXO set.
+    pub fn utxo_set(&self, index: usize) -> BTreeMap<OutPoint, Coin> {
+        let mut set = BTreeMap::new();
+        self.node(index)
+            .store
+            .for_each_coin(|op, coin| {
+                set.insert(op, coin);
+            })
+            .expect("a simulated store reads");
+        set
+    }
+
+    /// The blocks of node `index`'s active chain, genesis excluded.
+    pub fn active_chain(&self, index: usize) -> Vec<Block> {
+        let core = self.node(index).core().expect("node is up");
+        let chain = core.chain();
+        (1..=chain.height())
+            .filter_map(|h| chain.hash_at(h))
+            .map(|h| chain.block(&h).ok().flatten().expect("active blocks are stored"))
+            .collect()
+    }
+}
