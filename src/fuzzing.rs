@@ -223,14 +223,38 @@ mod tests {
 
     use super::*;
 
+    fn regressions_dir() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions")
+    }
+
+    /// The saved crash inputs of `target` (its folder may not exist: no crash yet).
     fn regressions(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions").join(target);
-        let Ok(entries) = std::fs::read_dir(&dir) else { return Vec::new() };
+        let Ok(entries) = std::fs::read_dir(regressions_dir().join(target)) else {
+            return Vec::new();
+        };
         entries
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter_map(|p| std::fs::read(&p).ok().map(|bytes| (p, bytes)))
+            .map(|e| e.expect("a readable regressions folder").path())
+            .map(|p| {
+                let bytes = std::fs::read(&p).expect("a readable crash input");
+                (p, bytes)
+            })
             .collect()
+    }
+
+    /// A misnamed folder would replay nothing and say nothing: every folder must be named
+    /// after a target, and the crash found so far must be there.
+    #[test]
+    fn every_regression_folder_names_a_target_and_none_is_lost() {
+        let names: Vec<String> = std::fs::read_dir(regressions_dir())
+            .expect("fuzz/regressions exists")
+            .map(|e| e.expect("readable").file_name().to_string_lossy().into_owned())
+            .collect();
+        for name in &names {
+            assert!(TARGETS.iter().any(|(t, _)| t == name), "fuzz/regressions/{name} is no target");
+        }
+        let total: usize = TARGETS.iter().map(|(t, _)| regressions(t).len()).sum();
+        assert!(total >= 1, "the sync_response crash input is gone");
+        assert!(!regressions("sync_response").is_empty());
     }
 
     /// Every input a fuzzer once crashed on, and the seeds, pass every target's checks.
@@ -258,9 +282,35 @@ mod tests {
                 "transaction" => deserialize::<Transaction>(&bytes).is_ok(),
                 "sync_request" => read_request(&bytes).is_some(),
                 "sync_response" => read_response(&bytes).is_some(),
-                _ => true,
+                "http_body" => http_seed_decodes(&bytes),
+                "stored" => stored_seed_decodes(&bytes),
+                other => panic!("a seed for an unknown target {other}"),
             };
             assert!(accepted, "{name} seed refused");
+        }
+    }
+
+    /// An HTTP seed is a whole `POST /tx` or `POST /mine` body, an address or a hash.
+    fn http_seed_decodes(bytes: &[u8]) -> bool {
+        let tx = serde_json::from_slice::<SubmitTx>(bytes)
+            .ok()
+            .is_some_and(|r| crate::rpc::tx_from_hex(&r.hex).is_ok());
+        let mine = serde_json::from_slice::<MineRequest>(bytes)
+            .ok()
+            .is_some_and(|r| r.to.is_some_and(|to| decode_address("mcrt", &to).is_ok()));
+        let text = std::str::from_utf8(bytes).unwrap_or_default();
+        tx || mine || decode_address("mcrt", text).is_ok() || BlockHash::from_str(text).is_ok()
+    }
+
+    /// A stored seed is a tag byte and one whole record of the type it names.
+    fn stored_seed_decodes(bytes: &[u8]) -> bool {
+        let Some((&tag, rest)) = bytes.split_first() else { return false };
+        match tag {
+            0 => deserialize::<Coin>(rest).is_ok(),
+            1 => deserialize::<(OutPoint, Coin)>(rest).is_ok(),
+            2 => deserialize::<BlockUndo>(rest).is_ok(),
+            3 => deserialize::<IndexEntry>(rest).is_ok(),
+            _ => false,
         }
     }
 

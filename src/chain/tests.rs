@@ -587,3 +587,38 @@ fn a_failed_write_leaves_memory_as_the_store_has_it() {
     assert_eq!(outcome.status, BlockStatus::Stored);
     assert_eq!(chain.tip(), b.block_hash());
 }
+
+#[test]
+fn a_fifty_block_reorg_is_one_write_and_leaves_the_utxo_set_of_a_replay() {
+    let (mut chain, probe) = counting_chain();
+    let mut other = regtest_chain();
+    let mut shared = Vec::new();
+    for _ in 0..5 {
+        let b = extend(&mut other, vec![], [1; 32]);
+        chain.accept_block(b.clone(), CLOCK).unwrap();
+        shared.push(b);
+    }
+    // 50 blocks on our side, 51 on the other: the 51st moves everything at once.
+    for _ in 0..50 {
+        extend(&mut chain, vec![], [2; 32]);
+    }
+    let theirs: Vec<Block> = (0..51).map(|_| extend(&mut other, vec![], [3; 32])).collect();
+    probe.applies.lock().unwrap().clear();
+    let mut last = None;
+    for b in &theirs {
+        last = Some(chain.accept_block(b.clone(), CLOCK).unwrap());
+    }
+    let outcome = last.unwrap();
+    assert_eq!((outcome.update.disconnected.len(), outcome.update.connected.len()), (50, 51));
+    let writes = probe.applies.lock().unwrap();
+    assert_eq!(writes.len(), 51, "one write per block received");
+    assert_eq!(writes[50].steps.len(), 101, "the reorg: 50 disconnects and 51 connects");
+    drop(writes);
+    assert_eq!(chain.tip(), other.tip());
+    let coins = |c: &ChainState| {
+        let mut v = Vec::new();
+        c.for_each_coin(|op, coin| v.push((op, coin))).unwrap();
+        v
+    };
+    assert_eq!(coins(&chain), coins(&other), "same UTXO set as a node that only saw the winner");
+}

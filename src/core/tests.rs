@@ -246,3 +246,23 @@ fn the_same_inputs_at_the_same_times_give_the_same_outputs() {
     };
     assert_eq!(run(), run());
 }
+
+#[test]
+fn a_gossiped_orphan_is_held_and_its_sender_asked_how_it_connects() {
+    let (_, blocks) = source(3);
+    let mut core = core();
+    core.handle(Input::Net(NetEvent::Connected { peer: ALICE }), T0);
+    // Block 3 first: its parent is unknown.
+    let out = core.handle(gossip(1, ALICE, GossipKind::Block, serialize(&blocks[2])), T0);
+    assert_eq!(verdict(&out, 1), Some(Verdict::Ignore), "an orphan is not forwarded");
+    assert!(bans(&out).is_empty(), "an orphan is a race, not an offence (yet)");
+    let headers: Vec<Ask> =
+        asks(&out).into_iter().filter(|a| matches!(a.req, SyncRequest::Headers { .. })).collect();
+    assert_eq!(headers.len(), 1);
+    assert_eq!(headers[0].peer, ALICE, "the sender is asked for the headers that lead to it");
+    // Its ancestors arrive: all three connect.
+    for (i, b) in blocks[..2].iter().enumerate() {
+        core.handle(gossip(2 + i as u64, BOB, GossipKind::Block, serialize(b)), T0);
+    }
+    assert_eq!(core.chain().tip(), blocks[2].block_hash());
+}

@@ -148,3 +148,41 @@ fn a_connected_block_removes_mined_and_conflicting_transactions() {
     assert!(!pool.contains(&b_child.txid()), "descendant of a conflict goes");
     assert_eq!(pool.len(), 1);
 }
+
+#[test]
+fn after_a_reorg_the_losers_transactions_return_unless_the_winner_spent_their_coins() {
+    let (mut chain, coins) = funded(2);
+    let fork = chain.tip();
+    let mut pool = Mempool::default();
+    // The branch that will lose confirms X (coin 0) and Z (coin 1).
+    let x = pay(coins[0], 1_000);
+    let z = pay(coins[1], 2_000);
+    let (x_id, z_id) = (x.txid(), z.txid());
+    let mut side = Vec::new();
+    let loser = block_on(&chain, fork, vec![x, z], [7; 32]);
+    side.push(loser.clone());
+    let outcome = chain.accept_block(loser, CLOCK).unwrap();
+    pool.update_for_tip(&outcome.update, &chain.utxos().unwrap(), chain.height(), chain.params());
+    // The winner spends coin 0 with Y, a conflict of X, over two blocks.
+    let y = pay(coins[0], 5_000);
+    let y_id = y.txid();
+    let w1 = block_on(&chain, fork, vec![y], [8; 32]);
+    chain.accept_block(w1.clone(), CLOCK).unwrap();
+    let w2 = block_on(&chain, w1.block_hash(), vec![], [8; 32]);
+    let outcome = chain.accept_block(w2, CLOCK).unwrap();
+    assert_eq!((outcome.update.disconnected.len(), outcome.update.connected.len()), (1, 2));
+    let back = pool.update_for_tip(
+        &outcome.update,
+        &chain.utxos().unwrap(),
+        chain.height(),
+        chain.params(),
+    );
+    assert_eq!(back, vec![z_id], "Z returns; X spends what Y confirmed");
+    assert!(pool.contains(&z_id) && !pool.contains(&x_id) && !pool.contains(&y_id));
+    // X is refused again as a double spend of the winner's Y.
+    let again = accept(&mut pool, &chain, pay(coins[0], 1_000));
+    assert!(
+        matches!(again, Err(MempoolError::Invalid(TxError::InputMissingOrSpent(_)))),
+        "{again:?}"
+    );
+}

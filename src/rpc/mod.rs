@@ -26,7 +26,7 @@ use crate::api::{
     Submitted, TxLookup, UtxosView,
 };
 use crate::consensus::{Network, TxError};
-use crate::core::MineError;
+use crate::core::{MineError, NodeEvent};
 use crate::mempool::MempoolError;
 use crate::node::{BlockId, NodeHandle, QueryError, RequestError, Unavailable};
 use crate::primitives::address::decode_address;
@@ -261,24 +261,32 @@ async fn bans(State(api): State<Api>) -> Json<Vec<BanView>> {
 async fn events(State(api): State<Api>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let rx = api.node.subscribe();
     let stream = futures::stream::unfold(rx, |mut rx| async move {
-        let event = match rx.recv().await {
-            Ok(event) => {
-                let name = match &event {
-                    crate::core::NodeEvent::Block { .. } => "block",
-                    crate::core::NodeEvent::Reorg { .. } => "reorg",
-                    crate::core::NodeEvent::Tx { .. } => "tx",
-                };
-                Event::default().event(name).data(serde_json::to_string(&event).unwrap_or_default())
-            }
-            // A slow subscriber missed some: say so and go on.
-            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => Event::default()
-                .event("lagged")
-                .data(json!({ "type": "lagged", "missed": n }).to_string()),
-            Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
-        };
-        Some((Ok(event), rx))
+        let (name, data) = sse_parts(rx.recv().await)?;
+        Some((Ok(Event::default().event(name).data(data)), rx))
     });
     Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+/// The SSE event name and JSON data for what a subscriber received; `None` once the node
+/// has stopped. A subscriber too slow for the buffer is told how many events it missed.
+fn sse_parts(
+    received: Result<NodeEvent, tokio::sync::broadcast::error::RecvError>,
+) -> Option<(&'static str, String)> {
+    use tokio::sync::broadcast::error::RecvError;
+    match received {
+        Ok(event) => {
+            let name = match &event {
+                NodeEvent::Block { .. } => "block",
+                NodeEvent::Reorg { .. } => "reorg",
+                NodeEvent::Tx { .. } => "tx",
+            };
+            Some((name, serde_json::to_string(&event).unwrap_or_default()))
+        }
+        Err(RecvError::Lagged(missed)) => {
+            Some(("lagged", json!({ "type": "lagged", "missed": missed }).to_string()))
+        }
+        Err(RecvError::Closed) => None,
+    }
 }
 
 async fn submit_tx(
@@ -341,4 +349,27 @@ async fn mine(
         Err(RequestError::Unavailable(e)) => return Err(e.into()),
     };
     Ok(Json(Mined { blocks: hashes.iter().map(ToString::to_string).collect() }).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_subscriber_that_lags_is_told_how_many_events_it_missed_and_goes_on() {
+        let (tx, mut rx) = tokio::sync::broadcast::channel::<NodeEvent>(2);
+        for height in 1..=5 {
+            let event = NodeEvent::Block { hash: format!("{height:064x}"), height, txs: 1 };
+            tx.send(event).unwrap();
+        }
+        let lagged = sse_parts(rx.recv().await).unwrap();
+        assert_eq!(lagged, ("lagged", r#"{"missed":3,"type":"lagged"}"#.to_owned()));
+        for height in 4..=5u32 {
+            let (name, data) = sse_parts(rx.recv().await).unwrap();
+            assert_eq!(name, "block");
+            assert!(data.contains(&format!("\"height\":{height}")), "{data}");
+        }
+        drop(tx);
+        assert_eq!(sse_parts(rx.recv().await), None, "the stream ends with the node");
+    }
 }

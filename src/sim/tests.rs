@@ -436,3 +436,36 @@ fn sim_the_same_seed_gives_the_same_trace() {
     assert_eq!(a, small_run(seed).0, "two runs of one seed diverged");
     assert_ne!(a, small_run(seed.wrapping_add(1)).0, "another seed gave the same run");
 }
+
+#[test]
+fn sim_initial_sync_survives_a_peer_leaving_mid_batch_and_a_restart_mid_sync() {
+    let (_g, seed) =
+        guard("sim_initial_sync_survives_a_peer_leaving_mid_batch_and_a_restart_mid_sync");
+    let honest = chain_of(600, pubkey(&key(6)));
+    let mut sim = Sim::new(seed, T0, SimConfig::default());
+    let node = sim.add_fresh_node(None);
+    let servers: Vec<usize> = (0..3)
+        .map(|_| sim.add_actor(Box::new(ChainServer::new(honest.clone(), Behaviour::Honest))))
+        .collect();
+    for &s in &servers {
+        sim.connect(node, s);
+    }
+    // A server leaves while its batches are in flight.
+    assert!(sim.run_until_true(Duration::from_secs(60), |s| s.node(node).height() >= 50));
+    sim.disconnect(node, servers[0]);
+    // The node crashes mid-sync and comes back on its store.
+    assert!(sim.run_until_true(Duration::from_secs(60), |s| s.node(node).height() >= 250));
+    sim.crash(node);
+    let kept = sim.node(node).store.tip().expect("store reads").expect("a tip");
+    sim.run_for(Duration::from_secs(5));
+    sim.restart(node);
+    assert_eq!(sim.node(node).tip(), kept, "restarted at its last committed tip");
+    assert!(sim.node(node).height() >= 250);
+    for &s in &servers[1..] {
+        sim.connect(node, s);
+    }
+    let tip = honest[599].block_hash();
+    assert!(sim.run_until_true(Duration::from_secs(120), |s| s.node(node).tip() == tip));
+    assert_eq!(sim.utxo_set(node), replay(&honest, sim.now));
+    assert!(sim.bans.is_empty(), "{:?}", sim.bans);
+}

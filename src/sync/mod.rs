@@ -582,3 +582,6 @@ impl SyncManager {
         self.progress.height_at_last = height;
     }
 }
+
+#[cfg(test)]
+mod tests;

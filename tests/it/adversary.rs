@@ -326,14 +326,22 @@ async fn garbage_truncated_and_oversized_sync_frames_get_the_sender_banned() {
     let trailing =
         frame(&[codec::encode(&SyncRequest::Status, MAX_REQUEST_BYTES).unwrap(), vec![0]].concat());
     let attacks: [(&str, Vec<Vec<u8>>, &str); 4] = [
-        ("garbage body", vec![frame(&[0xff; 40])], "undecodable frame"),
+        ("garbage body", vec![frame(&[0xff; 40])], "malformed sync frame: undecodable frame"),
         (
             "length prefix of 4 GiB",
             vec![u32::MAX.to_be_bytes().to_vec()],
-            "over the 65536-byte cap",
+            "malformed sync frame: frame of 4294967295 bytes over the 65536-byte cap",
         ),
-        ("frame cut short, twice", vec![status[..status.len() - 1].to_vec(); 2], "truncated"),
-        ("trailing bytes in the frame", vec![trailing], "undecodable frame"),
+        (
+            "frame cut short, twice",
+            vec![status[..status.len() - 1].to_vec(); 2],
+            "truncated sync frame",
+        ),
+        (
+            "trailing bytes in the frame",
+            vec![trailing],
+            "malformed sync frame: undecodable frame: trailing bytes after the message",
+        ),
     ];
     for (name, frames, why) in attacks {
         let mut adv = Adversary::new(quiet());
@@ -347,7 +355,7 @@ async fn garbage_truncated_and_oversized_sync_frames_get_the_sender_banned() {
     // Garbage in answer to the target's own request.
     let mut adv = Adversary::new(Box::new(|_| Some(frame(&[7; 10]))));
     adv.dial(&target);
-    adv.expect_banned(&target, "malformed sync frame").await;
+    adv.expect_banned(&target, "malformed sync frame: undecodable frame").await;
     honest_peer_still_syncs(&target, &honest, 3).await;
     shutdown([target, honest]).await;
 }
@@ -369,7 +377,7 @@ async fn a_request_flood_is_refused_then_banned() {
             adv.pump(Duration::from_millis(1)).await;
         }
     }
-    adv.expect_banned(&target, "sync requests over").await;
+    adv.expect_banned(&target, "sync requests over the rate limit").await;
     honest_peer_still_syncs(&target, &honest, 3).await;
     shutdown([target, honest]).await;
 }
@@ -390,9 +398,12 @@ async fn invalid_blocks_by_gossip_get_the_sender_banned() {
     let (target, honest) = target_with_honest_peer().await;
     honest_peer_still_syncs(&target, &honest, 101).await;
     let tip: BlockHash = target.tip().parse().unwrap();
+    // Dated after the tip: the median time past of blocks mined on demand runs ahead of the
+    // clock, and a block dated before it would be refused for its time, not its fault.
+    let time = target.handle.tip_block().unwrap().unwrap().time + 1;
 
     // Proof of work that does not meet the bits.
-    let mut bad_pow = block_on(tip, 102, now(), Vec::new());
+    let mut bad_pow = block_on(tip, 102, time, Vec::new());
     let target_value = target_from_compact(bad_pow.header.bits).unwrap();
     while hash_to_u256(&bad_pow.header.block_hash()) <= target_value {
         bad_pow.header.nonce += 1;
@@ -400,14 +411,23 @@ async fn invalid_blocks_by_gossip_get_the_sender_banned() {
     // Valid proof of work, but a transaction with a forged signature.
     let mut forged = pay_from_coinbase(1, 5);
     forged.inputs[0].signature = [1; 64];
-    let bad_tx = block_on(tip, 102, now(), vec![forged]);
+    let bad_tx = block_on(tip, 102, time, vec![forged]);
     // Bytes that are no block at all.
     let garbage = vec![0xab; 300];
 
+    let why_pow = format!(
+        "invalid block: block {} rejected: proof of work does not meet the target",
+        bad_pow.block_hash()
+    );
+    let why_sig = format!(
+        "invalid block: block {} rejected: transaction 1 ({}): bad signature on input 0",
+        bad_tx.block_hash(),
+        bad_tx.txs[1].txid()
+    );
     for (data, why) in [
-        (serialize(&bad_pow), "invalid block"),
-        (serialize(&bad_tx), "invalid block"),
-        (garbage, "undecodable block"),
+        (serialize(&bad_pow), why_pow.as_str()),
+        (serialize(&bad_tx), why_sig.as_str()),
+        (garbage, "undecodable block gossiped"),
     ] {
         let mut adv = Adversary::new(quiet());
         adv.connect(&target).await;
@@ -482,10 +502,18 @@ async fn header_chains_with_wrong_difficulty_or_time_get_the_sender_banned() {
     let parent = old[11].block_hash();
     old.extend(headers_on(parent, start, 1, REGTEST.genesis_bits));
 
-    for (headers, why) in [(wrong_bits, "bits"), (old, "median")] {
+    let why_bits = format!(
+        "invalid header: header {} rejected: wrong difficulty bits 0x207ffffe, expected 0x207fffff",
+        wrong_bits[4].block_hash()
+    );
+    let why_old = format!(
+        "invalid header: header {} rejected: block time {start} is not after the median time past",
+        old[12].block_hash()
+    );
+    for (headers, why) in [(wrong_bits, why_bits), (old, why_old)] {
         let mut adv = Adversary::new(serving(headers, false));
         adv.dial(&target);
-        adv.expect_banned(&target, why).await;
+        adv.expect_banned(&target, &why).await;
     }
     honest_peer_still_syncs(&target, &honest, 2).await;
     shutdown([target, honest]).await;
@@ -507,7 +535,7 @@ async fn a_header_chain_without_blocks_gets_its_sender_banned() {
     let mut adv = Adversary::new(serving(cheap_chain(), false));
     adv.dial(&target);
     // Its headers prove it has the blocks; answering without them is withholding.
-    adv.expect_banned(&target, "withheld").await;
+    adv.expect_banned(&target, "blocks of the chain it announced").await;
     // Headers nobody can serve do not keep the node syncing (it would not mine).
     wait_until("the target to stop syncing", LIMIT, || !target.handle.status().syncing).await;
     honest_peer_still_syncs(&target, &honest, 2).await;
@@ -525,7 +553,20 @@ async fn a_long_cheap_header_chain_stays_bounded_and_a_stalling_sender_is_banned
     .await;
     // Block requests stay unanswered; the target keeps serving its honest peer...
     honest_peer_still_syncs(&target, &honest, 2).await;
-    adv.pump(Duration::from_millis(500)).await;
+    // Wait until the target has asked for headers it wants: two seconds without a new
+    // headers request (a failure bound of LIMIT).
+    let asked = |a: &Adversary| {
+        a.requests.iter().filter(|r| matches!(r, SyncRequest::Headers { .. })).count()
+    };
+    let (mut seen, mut since) = (asked(&adv), Instant::now());
+    let deadline = Instant::now() + LIMIT;
+    while since.elapsed() < Duration::from_secs(2) {
+        assert!(Instant::now() < deadline, "the target kept asking for headers");
+        adv.pump(Duration::from_millis(100)).await;
+        if asked(&adv) != seen {
+            (seen, since) = (asked(&adv), Instant::now());
+        }
+    }
     let status = target.handle.status();
     let most = status.height + MAX_HEADERS_AHEAD + protocol::MAX_HEADERS as u32;
     assert!(status.headers < most, "took {} headers at height {}", status.headers, status.height);
@@ -533,7 +574,7 @@ async fn a_long_cheap_header_chain_stays_bounded_and_a_stalling_sender_is_banned
         adv.requests.iter().filter(|r| matches!(r, SyncRequest::Headers { .. })).count();
     assert!(headers_asked <= 6, "asked {headers_asked} header batches");
     // ...and bans the staller once its owed blocks time out (30 s).
-    adv.expect_banned_within(Duration::from_secs(60), &target, "time out").await;
+    adv.expect_banned_within(LIMIT * 4, &target, "let a request it could answer time out").await;
     wait_until("the target to stop syncing", LIMIT, || !target.handle.status().syncing).await;
     shutdown([target, honest]).await;
 }
@@ -557,7 +598,8 @@ async fn an_orphan_flood_is_banned() {
             adv.pump(Duration::from_millis(20)).await;
         }
     }
-    adv.expect_banned(&target, "unknown parent").await;
+    adv.expect_banned(&target, "gossiped a block with an unknown parent its headers did not reach")
+        .await;
     assert!(published >= 10, "banned after {published} orphans: too eager for a race");
     honest_peer_still_syncs(&target, &honest, 2).await;
     shutdown([target, honest]).await;
@@ -583,8 +625,8 @@ async fn ten_thousand_invalid_transactions_are_cut_short_by_a_ban_and_leave_the_
         Transaction { version: 1, inputs: vec![input], outputs: vec![output], lock_time: 0 }
     };
     for (make, why) in [
-        (&unknown as &dyn Fn(u32) -> Transaction, "unknown outputs"),
-        (&forged, "invalid transaction"),
+        (&unknown as &dyn Fn(u32) -> Transaction, "relayed transactions spending unknown outputs"),
+        (&forged, "invalid transaction: bad signature on input 0"),
     ] {
         let mut adv = Adversary::new(quiet());
         adv.connect(&target).await;

@@ -38,7 +38,7 @@ async fn api_node() -> Api {
 impl Api {
     async fn get(&self, path: &str) -> (u16, Value) {
         let r = self.http.get(format!("{}{path}", self.base)).send().await.unwrap();
-        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+        json_of(r).await
     }
 
     async fn post(&self, path: &str, body: Value, token: Option<&str>) -> (u16, Value) {
@@ -47,7 +47,7 @@ impl Api {
             req = req.bearer_auth(t);
         }
         let r = req.send().await.unwrap();
-        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+        json_of(r).await
     }
 
     async fn mine(&self, blocks: u32) -> Vec<String> {
@@ -56,6 +56,16 @@ impl Api {
         assert_eq!(code, 200, "{v}");
         v["blocks"].as_array().unwrap().iter().map(|h| h.as_str().unwrap().to_owned()).collect()
     }
+}
+
+/// The status and the JSON body: every answer of the API, errors included, is JSON.
+async fn json_of(r: reqwest::Response) -> (u16, Value) {
+    let status = r.status().as_u16();
+    let body = r.bytes().await.unwrap();
+    let value = serde_json::from_slice(&body).unwrap_or_else(|e| {
+        panic!("HTTP {status} answered non-JSON ({e}): {}", String::from_utf8_lossy(&body))
+    });
+    (status, value)
 }
 
 fn error_of(v: &Value) -> &str {
@@ -235,10 +245,19 @@ async fn the_event_stream_reports_blocks_and_transactions() {
     let api = api_node().await;
     let mut stream = api.http.get(format!("{}/events", api.base)).send().await.unwrap();
     assert_eq!(stream.status().as_u16(), 200);
-    let hashes = api.mine(1).await;
+    let hashes = api.mine(101).await;
+    let (code, v) = api
+        .post(
+            "/tx",
+            json!({ "hex": hex::encode(serialize(&pay_from_coinbase(1, 5))) }),
+            Some(&api.token),
+        )
+        .await;
+    assert_eq!(code, 200, "{v}");
+    let txid = v["txid"].as_str().unwrap().to_owned();
     let mut seen = String::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while !seen.contains(&hashes[0]) {
+    while !seen.contains(&hashes[0]) || !seen.contains(&txid) {
         let chunk = tokio::time::timeout_at(deadline, stream.chunk())
             .await
             .expect("event in time")
@@ -247,7 +266,11 @@ async fn the_event_stream_reports_blocks_and_transactions() {
         seen.push_str(&String::from_utf8_lossy(&chunk));
     }
     assert!(seen.contains("event: block"), "{seen}");
-    assert!(seen.contains("\"height\":1"), "{seen}");
+    assert!(seen.contains(&format!("\"hash\":\"{}\",\"height\":1", hashes[0])), "{seen}");
+    assert!(
+        seen.contains(&format!("event: tx\ndata: {{\"type\":\"tx\",\"txid\":\"{txid}\"}}")),
+        "{seen}"
+    );
     api.node.handle.shutdown().await;
 }
 

@@ -5,7 +5,9 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::harness::{node_process, spawn};
+use minichain::node::start;
+
+use crate::harness::{config, node_process, spawn, wait_until};
 
 const BIN: &str = env!("CARGO_BIN_EXE_minichain");
 
@@ -70,5 +72,14 @@ async fn a_node_killed_20_times_while_mining_and_syncing_keeps_a_consistent_data
         last = h;
     }
     assert!(last > 0, "the node never synced anything between the kills");
+    // After all that, started once more, it finishes the sync from where it stood.
+    let node = start(config(syncing.path(), vec![source.addr()])).await.unwrap();
+    assert!(node.status().height >= last, "restarted below its last verified height");
+    wait_until("the restarted node to finish syncing", Duration::from_secs(120), || {
+        node.status().height == 1_500
+    })
+    .await;
+    node.shutdown().await;
+    assert_eq!(verified_height(syncing.path()), 1_500);
     source.handle.shutdown().await;
 }

@@ -1,0 +1,200 @@
+//! The sync manager driven by hand with a fake clock: what it asks, of whom, and when it
+//! gives up.
+
+use std::time::Duration;
+
+use super::*;
+use crate::consensus::Network;
+use crate::consensus::genesis::genesis_hash;
+use crate::core::score::{Offence, PeerScores};
+use crate::primitives::Block;
+use crate::testkit::{CLOCK, extend, regtest_chain};
+
+const T0: Time = Time::from_secs(CLOCK);
+const A: PeerKey = PeerKey(1);
+const B: PeerKey = PeerKey(2);
+
+/// A chain of `n` blocks elsewhere, and its blocks.
+fn ahead(n: usize) -> (ChainState, Vec<Block>) {
+    let mut chain = regtest_chain();
+    let blocks = (0..n).map(|_| extend(&mut chain, vec![], [4; 32])).collect();
+    (chain, blocks)
+}
+
+fn tip_of(chain: &ChainState) -> ChainTip {
+    let tip = chain.tip_entry();
+    ChainTip {
+        genesis: genesis_hash(Network::Regtest).0,
+        tip: tip.hash().0,
+        height: tip.height,
+        work: tip.chain_work.to_le_bytes::<32>(),
+    }
+}
+
+/// A manager with peers `peers` connected, each showing `tip`, answered at T0.
+fn with_peers(peers: &[PeerKey], tip: ChainTip, chain: &ChainState) -> (SyncManager, Vec<Ask>) {
+    let mut sync = SyncManager::new(genesis_hash(Network::Regtest));
+    let mut asks = Vec::new();
+    for p in peers {
+        let status = sync.connected(*p, T0);
+        asks.extend(sync.on_status(status[0].id, tip, chain, T0).unwrap());
+    }
+    (sync, asks)
+}
+
+fn blocks_asks(asks: &[Ask]) -> Vec<(PeerKey, Vec<[u8; 32]>)> {
+    asks.iter()
+        .filter_map(|a| match &a.req {
+            SyncRequest::Blocks(h) => Some((a.peer, h.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn headers_come_from_one_peer_then_blocks_are_spread_over_all() {
+    let (source, blocks) = ahead(100);
+    let mut chain = regtest_chain();
+    let (mut sync, asks) = with_peers(&[A, B], tip_of(&source), &chain);
+    let headers: Vec<&Ask> =
+        asks.iter().filter(|a| matches!(a.req, SyncRequest::Headers { .. })).collect();
+    assert_eq!(headers.len(), 1, "headers from one peer at a time: {asks:?}");
+    let from = headers[0].peer;
+    assert!(sync.is_syncing(&chain));
+
+    let bytes: Vec<u8> = blocks.iter().flat_map(|b| b.header.to_bytes()).collect();
+    let answer = sync.on_headers(headers[0].id, &bytes).unwrap().unwrap();
+    assert!(!answer.full);
+    let (accepted, error) = chain.accept_headers(&answer.headers, CLOCK);
+    assert!(error.is_none());
+    let (asks, unresolved) =
+        sync.headers_accepted(&answer, accepted.last().copied(), false, &chain, T0);
+    assert_eq!(unresolved, 0);
+    let batches = blocks_asks(&asks);
+    // 100 blocks in batches of 16: 7 batches over both peers, at most 4 each.
+    assert_eq!(batches.iter().map(|(_, h)| h.len()).sum::<usize>(), 100);
+    assert!(batches.iter().all(|(_, h)| h.len() <= MAX_BLOCKS_PER_REQUEST));
+    for peer in [A, B] {
+        let n = batches.iter().filter(|(p, _)| *p == peer).count();
+        assert!((1..=MAX_BATCHES_PER_PEER).contains(&n), "{peer} has {n} batches");
+    }
+    assert!(batches.iter().any(|(p, _)| *p == from));
+}
+
+#[test]
+fn a_request_that_times_out_is_given_to_another_peer() {
+    let (source, blocks) = ahead(16);
+    let mut chain = regtest_chain();
+    for b in &blocks {
+        chain.accept_header(&b.header, CLOCK).unwrap();
+    }
+    let (mut sync, asks) = with_peers(&[A], tip_of(&source), &chain);
+    let batches = blocks_asks(&asks);
+    assert_eq!(batches.len(), 1);
+    let first = asks.iter().find(|a| matches!(a.req, SyncRequest::Blocks(_))).unwrap().id;
+    assert!(sync.stalled_on_proof(first), "A's tip proves it has the blocks");
+
+    // B arrives; nothing is asked twice while A's request is open.
+    let status = sync.connected(B, T0 + Duration::from_secs(1));
+    let asks = sync.on_status(status[0].id, tip_of(&source), &chain, T0).unwrap();
+    assert!(blocks_asks(&asks).is_empty(), "{asks:?}");
+
+    // Just before the timeout nothing moves; just after it, B gets the same batch.
+    let asks = sync.tick(&chain, T0 + REQUEST_TIMEOUT);
+    assert!(blocks_asks(&asks).is_empty());
+    assert!(sync.is_pending(first));
+    let asks = sync.tick(&chain, T0 + REQUEST_TIMEOUT + Duration::from_millis(1));
+    assert!(!sync.is_pending(first));
+    let again = blocks_asks(&asks);
+    assert!(!again.is_empty(), "{asks:?}");
+    assert_eq!(again.iter().map(|(_, h)| h.len()).sum::<usize>(), 16);
+}
+
+#[test]
+fn a_peer_that_leaves_mid_batch_hands_its_blocks_to_the_others() {
+    let (source, blocks) = ahead(64);
+    let mut chain = regtest_chain();
+    for b in &blocks {
+        chain.accept_header(&b.header, CLOCK).unwrap();
+    }
+    let (mut sync, asks) = with_peers(&[A, B], tip_of(&source), &chain);
+    let of_a: usize =
+        blocks_asks(&asks).iter().filter(|(p, _)| *p == A).map(|(_, h)| h.len()).sum();
+    assert!(of_a > 0);
+    let asks = sync.disconnected(A, &chain, T0 + Duration::from_secs(2));
+    let to_b = blocks_asks(&asks);
+    assert!(to_b.iter().all(|(p, _)| *p == B));
+    assert!(!to_b.is_empty(), "A's blocks went nowhere");
+}
+
+#[test]
+fn a_peer_missing_blocks_it_might_not_have_is_not_asked_again_until_the_chain_changes() {
+    let (source, blocks) = ahead(16);
+    let mut chain = regtest_chain();
+    for b in &blocks {
+        chain.accept_header(&b.header, CLOCK).unwrap();
+    }
+    // A claims a tip we do not know: it might be on another branch.
+    let mut claim = tip_of(&source);
+    claim.tip = [9; 32];
+    let (mut sync, asks) = with_peers(&[A], claim, &chain);
+    let ask = asks.iter().find(|a| matches!(a.req, SyncRequest::Blocks(_))).unwrap();
+    assert!(!sync.stalled_on_proof(ask.id), "nothing proves A has these blocks");
+    let asked = sync.on_blocks(ask.id).unwrap();
+    assert!(!asked.provable);
+    sync.cannot_serve(A, 1);
+    assert!(blocks_asks(&sync.advance(&chain, T0)).is_empty());
+    assert!(!sync.is_syncing(&chain), "nobody can serve: not syncing for ever");
+    sync.best_chain_rewound();
+    assert!(!blocks_asks(&sync.advance(&chain, T0)).is_empty(), "asked again after a rewind");
+}
+
+#[test]
+fn orphans_a_peer_gossiped_must_be_reached_by_its_last_headers_answer() {
+    let (source, blocks) = ahead(3);
+    let chain = regtest_chain();
+    let (mut sync, _) = with_peers(&[A], tip_of(&source), &chain);
+    sync.note_orphan(A, blocks[1].block_hash()); // its headers will reach this parent
+    sync.note_orphan(A, BlockHash([7; 32])); // and not this one
+    let mut chain = chain;
+    let ask = sync.catch_up_from(A, &chain, T0);
+    // A headers request is already open from the status answer: no second one.
+    assert!(ask.is_empty());
+    let asks = sync.tick(&chain, T0 + REQUEST_TIMEOUT + Duration::from_secs(1));
+    let headers = asks.iter().find(|a| matches!(a.req, SyncRequest::Headers { .. })).unwrap();
+    let bytes: Vec<u8> = blocks.iter().flat_map(|b| b.header.to_bytes()).collect();
+    let answer = sync.on_headers(headers.id, &bytes).unwrap().unwrap();
+    let (accepted, _) = chain.accept_headers(&answer.headers, CLOCK);
+    let (_, unresolved) =
+        sync.headers_accepted(&answer, accepted.last().copied(), false, &chain, T0);
+    assert_eq!(unresolved, 1, "one orphan's parent is still unknown");
+    // Each costs the sender 10 points: ten such orphans get it banned.
+    let mut scores = PeerScores::default();
+    let banned = (0..10).any(|_| scores.penalize(A, &Offence::OrphanBlock, T0).1);
+    assert!(banned);
+}
+
+#[test]
+fn a_headers_answer_that_is_not_whole_headers_is_a_fault() {
+    let (source, _) = ahead(1);
+    let chain = regtest_chain();
+    let (mut sync, asks) = with_peers(&[A], tip_of(&source), &chain);
+    let id = asks.iter().find(|a| matches!(a.req, SyncRequest::Headers { .. })).unwrap().id;
+    assert_eq!(sync.on_headers(id, &[0; 81]).unwrap_err(), SyncFault::HeadersLength(81));
+    assert!(!sync.is_pending(id));
+    assert_eq!(
+        sync.on_headers(id, &[0; 80]).unwrap().map(|a| a.headers.len()),
+        None,
+        "answered once"
+    );
+}
+
+#[test]
+fn a_peer_on_another_genesis_is_a_fault() {
+    let chain = regtest_chain();
+    let mut sync = SyncManager::new(genesis_hash(Network::Regtest));
+    let status = sync.connected(A, T0);
+    let mut tip = tip_of(&chain);
+    tip.genesis = genesis_hash(Network::Devnet).0;
+    assert_eq!(sync.on_status(status[0].id, tip, &chain, T0).unwrap_err(), SyncFault::WrongGenesis);
+}
