@@ -274,6 +274,21 @@ pub struct MineRequest {
     pub to: Option<String>,
 }
 
+/// `POST /peers`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct AddPeer {
+    /// A full multiaddr or `HOST:PORT`.
+    pub addr: String,
+}
+
+/// Answer to `POST /peers`: the address as the node will dial it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PeerAdded {
+    /// The multiaddr kept.
+    pub addr: String,
+}
+
 /// `GET /bans` entry.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct BanView {

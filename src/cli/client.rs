@@ -8,8 +8,8 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use crate::api::{
-    BalanceView, BlockView, ErrorBody, MineRequest, Mined, PeerView, Status, SubmitTx, Submitted,
-    TxLookup, UtxosView,
+    AddPeer, BalanceView, BlockView, ErrorBody, MineRequest, Mined, PeerAdded, PeerView, Status,
+    SubmitTx, Submitted, TxLookup, UtxosView,
 };
 use crate::config::default_data_dir;
 use crate::consensus::Network;
@@ -236,6 +236,35 @@ pub fn peers(conn: Conn) -> Result<()> {
         );
     }
     println!("{} peers", peers.len());
+    Ok(())
+}
+
+/// `peers add`.
+#[derive(Debug, clap::Subcommand)]
+pub enum PeersAction {
+    /// Dial a peer and keep it connected for as long as the node runs (like bitcoind's
+    /// addnode): a full multiaddr or HOST:PORT.
+    Add {
+        /// `/ip4/1.2.3.4/tcp/9000/p2p/12D3KooW…` or `HOST:PORT`.
+        addr: String,
+        #[command(flatten)]
+        conn: Conn,
+    },
+}
+
+/// `peers add ADDR`.
+///
+/// # Errors
+/// A one-line reason (a bad address, or the node's answer).
+pub fn add_peer(conn: Conn, addr: &str) -> Result<()> {
+    crate::net::addr::parse_peer_addr(addr).map_err(|e| anyhow!("{e}"))?;
+    let client = Client::new(conn.clone())?;
+    let v: PeerAdded = client.post("/peers", &AddPeer { addr: addr.to_owned() })?;
+    if conn.json {
+        println!("{}", json!({ "addr": v.addr }));
+    } else {
+        println!("added {}: the node dials it and keeps it connected", v.addr);
+    }
     Ok(())
 }
 

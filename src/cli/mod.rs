@@ -38,8 +38,15 @@ pub enum Command {
     Wallet(client::WalletCommand),
     /// Show a node's status.
     Status(client::Conn),
-    /// List a node's peers.
-    Peers(client::Conn),
+    /// List a node's peers, or add one (`peers add ADDR`) that it keeps connected.
+    #[command(args_conflicts_with_subcommands = true)]
+    Peers {
+        /// `add ADDR`; without it, list the peers.
+        #[command(subcommand)]
+        action: Option<client::PeersAction>,
+        #[command(flatten)]
+        conn: client::Conn,
+    },
     /// Show a block by hash or height.
     Block {
         /// Block hash or height.
@@ -142,7 +149,10 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Verify(args) => verify(&args),
         Command::Wallet(cmd) => client::wallet(cmd),
         Command::Status(conn) => client::status(conn),
-        Command::Peers(conn) => client::peers(conn),
+        Command::Peers { action: None, conn } => client::peers(conn),
+        Command::Peers { action: Some(client::PeersAction::Add { addr, conn }), .. } => {
+            client::add_peer(conn, &addr)
+        }
         Command::Block { id, conn } => client::block(conn, &id),
         Command::Tx { txid, conn } => client::tx(conn, &txid),
         Command::Balance { address, conn } => client::balance(conn, &address),

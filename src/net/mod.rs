@@ -5,9 +5,11 @@
 
 pub mod addr;
 pub mod behaviour;
+pub mod book;
 pub mod codec;
 pub mod identity;
 pub mod keys;
+pub mod redial;
 pub mod service;
 
 pub use service::{BanInfo, NetCommand, NetConfig, NetInfo, PeerInfo};

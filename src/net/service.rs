@@ -13,15 +13,18 @@ use futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageId};
 use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
-use libp2p::swarm::SwarmEvent;
+use libp2p::swarm::dial_opts::DialOpts;
+use libp2p::swarm::{ConnectionId, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, Swarm, identify, kad, noise, ping, tcp, yamux};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use super::addr::{is_local, peer_id_of};
 use super::behaviour::{self, Behaviour, BehaviourEvent};
+use super::book::{BookError, PeerBook, SAVE_EVERY, Source};
 use super::codec::Inbound;
 use super::keys::PeerKeys;
+use super::redial::Redial;
 use crate::consensus::Network;
 use crate::core::limit::RequestLimiter;
 use crate::core::{NetAction, NetEvent, Offence, Verdict};
@@ -49,8 +52,11 @@ pub enum NetCommand {
     },
     /// Lift a ban early.
     Unban(PeerId),
-    /// Dial an address.
+    /// Dial an address once.
     Dial(Multiaddr),
+    /// Keep a peer: dial it now and again whenever it is not connected (the operator's
+    /// `POST /peers`).
+    AddPeer(Multiaddr),
     /// Stop the task.
     Shutdown,
 }
@@ -103,6 +109,8 @@ pub struct NetConfig {
     pub external: Vec<Multiaddr>,
     /// How long a banned peer is refused.
     pub ban_duration: Duration,
+    /// Where the peer book lives.
+    pub data_dir: std::path::PathBuf,
 }
 
 /// Why the network could not start.
@@ -111,6 +119,9 @@ pub enum NetError {
     /// Building the transport or behaviour failed.
     #[error("cannot build the libp2p swarm: {0}")]
     Build(Box<dyn std::error::Error + Send + Sync>),
+    /// The peer book could not be read.
+    #[error(transparent)]
+    Book(#[from] BookError),
     /// Listening failed (address in use, bad address).
     #[error("cannot listen on {addr}: {error}")]
     Listen {
@@ -222,7 +233,7 @@ impl Pending {
 }
 
 /// The task's state besides the swarm.
-struct Service<E> {
+pub struct Service<E> {
     network: Network,
     events: SyncSender<E>,
     info: Arc<RwLock<NetInfo>>,
@@ -235,18 +246,24 @@ struct Service<E> {
     started: Instant,
     blocks: IdentTopic,
     txs: IdentTopic,
+    book: PeerBook,
+    last_save: Instant,
+    redial: Redial,
+    /// Dials of kept peers in flight: connection -> kept index.
+    dials: HashMap<ConnectionId, usize>,
 }
 
 /// Runs the network task until [`NetCommand::Shutdown`] or the command channel closes.
 /// Events go to `events` as whatever type the consumer wraps them in.
-pub async fn run<E: From<NetEvent> + Send + 'static>(
-    mut swarm: Swarm<Behaviour>,
-    config: NetConfig,
-    mut commands: mpsc::Receiver<NetCommand>,
+///
+/// # Errors
+/// [`NetError::Book`] if the peer book cannot be read.
+pub fn service<E>(
+    config: &NetConfig,
     events: SyncSender<E>,
     info: Arc<RwLock<NetInfo>>,
-) {
-    let mut svc = Service {
+) -> Result<Service<E>, NetError> {
+    Ok(Service {
         network: config.network,
         events,
         info,
@@ -258,17 +275,40 @@ pub async fn run<E: From<NetEvent> + Send + 'static>(
         started: Instant::now(),
         blocks: IdentTopic::new(blocks_topic(config.network)),
         txs: IdentTopic::new(txs_topic(config.network)),
-    };
-    for addr in &config.bootstrap {
-        if let Some(peer) = peer_id_of(addr) {
-            let plain: Multiaddr = addr.iter().filter(|p| !matches!(p, Protocol::P2p(_))).collect();
-            swarm.behaviour_mut().kad.add_address(&peer, plain);
-        }
-        match swarm.dial(addr.clone()) {
-            Ok(()) => info!(addr = %addr, "dialing bootstrap peer"),
-            Err(e) => warn!(addr = %addr, error = %e, "cannot dial bootstrap peer"),
+        book: PeerBook::load(&config.data_dir)?,
+        last_save: Instant::now(),
+        redial: Redial::default(),
+        dials: HashMap::new(),
+    })
+}
+
+/// Runs the network task until [`NetCommand::Shutdown`] or the command channel closes:
+/// dials the peer book (anchors first), then keeps the `--bootstrap` peers.
+pub async fn run<E: From<NetEvent> + Send + 'static>(
+    mut swarm: Swarm<Behaviour>,
+    config: NetConfig,
+    mut svc: Service<E>,
+    mut commands: mpsc::Receiver<NetCommand>,
+) {
+    let local = *swarm.local_peer_id();
+    let known = svc.book.to_dial(&local);
+    if !known.is_empty() {
+        info!(peers = known.len(), book = svc.book.len(), "dialing peers from the peer book");
+    }
+    for (peer, addr) in known {
+        swarm.behaviour_mut().kad.add_address(&peer, plain(&addr));
+        if let Err(e) = swarm.dial(addr.clone()) {
+            debug!(addr = %addr, error = %e, "cannot dial a peer from the book");
         }
     }
+    let now = Instant::now();
+    for addr in &config.bootstrap {
+        if let Some(peer) = peer_id_of(addr) {
+            swarm.behaviour_mut().kad.add_address(&peer, plain(addr));
+        }
+        svc.redial.add(addr.clone(), Source::Bootstrap, now);
+    }
+    svc.dial_kept(&mut swarm);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut ticks = 0u64;
     loop {
@@ -284,10 +324,53 @@ pub async fn run<E: From<NetEvent> + Send + 'static>(
             }
         }
     }
+    svc.save_book();
     info!("network stopped");
 }
 
+/// `addr` without its `/p2p/<id>`.
+fn plain(addr: &Multiaddr) -> Multiaddr {
+    addr.iter().filter(|p| !matches!(p, Protocol::P2p(_))).collect()
+}
+
 impl<E: From<NetEvent>> Service<E> {
+    /// Dials the kept peers that are due.
+    fn dial_kept(&mut self, swarm: &mut Swarm<Behaviour>) {
+        let now = Instant::now();
+        for i in self.redial.due(now) {
+            let Some(kept) = self.redial.get(i).cloned() else { continue };
+            let opts = match kept.peer {
+                Some(peer) => DialOpts::peer_id(peer).addresses(vec![plain(&kept.addr)]).build(),
+                None => DialOpts::unknown_peer_id().address(kept.addr.clone()).build(),
+            };
+            let id = opts.connection_id();
+            match swarm.dial(opts) {
+                Ok(()) => {
+                    debug!(addr = %kept.addr, "dialing kept peer");
+                    self.dials.insert(id, i);
+                }
+                Err(e) => {
+                    let wait = self.redial.failed(i, now);
+                    info!(addr = %kept.addr, error = %e, retry_in_secs = wait.as_secs(), "cannot dial {:?} peer, retrying", kept.source);
+                }
+            }
+        }
+    }
+
+    /// Writes the peer book with the outbound peers as anchors.
+    fn save_book(&mut self) {
+        let anchors: Vec<PeerId> = self
+            .info
+            .read()
+            .map(|i| i.peers.iter().filter(|(_, p)| p.outbound).map(|(id, _)| *id).collect())
+            .unwrap_or_default();
+        match self.book.save(&anchors) {
+            Ok(()) => debug!(peers = self.book.len(), anchors = anchors.len(), "peer book saved"),
+            Err(e) => warn!(error = %e, "cannot save the peer book"),
+        }
+        self.last_save = Instant::now();
+    }
+
     /// Hands an event to the core; false if it was dropped.
     fn emit(&self, event: NetEvent) -> bool {
         let kind = short(&event);
@@ -321,6 +404,10 @@ impl<E: From<NetEvent>> Service<E> {
         if ticks.is_multiple_of(10) && swarm.connected_peers().count() < TARGET_PEERS {
             swarm.behaviour_mut().kad.get_closest_peers(PeerId::random());
         }
+        self.dial_kept(swarm);
+        if self.book.is_dirty() && self.last_save.elapsed() >= SAVE_EVERY {
+            self.save_book();
+        }
     }
 
     fn on_command(&mut self, swarm: &mut Swarm<Behaviour>, command: NetCommand) {
@@ -338,6 +425,12 @@ impl<E: From<NetEvent>> Service<E> {
             NetCommand::Dial(addr) => {
                 if let Err(e) = swarm.dial(addr.clone()) {
                     warn!(addr = %addr, error = %e, "dial failed");
+                }
+            }
+            NetCommand::AddPeer(addr) => {
+                if self.redial.add(addr.clone(), Source::Operator, Instant::now()) {
+                    info!(addr = %addr, "peer added: dialing it and keeping it connected");
+                    self.dial_kept(swarm);
                 }
             }
             NetCommand::Shutdown => {}
@@ -400,6 +493,7 @@ impl<E: From<NetEvent>> Service<E> {
 
     fn ban(&mut self, swarm: &mut Swarm<Behaviour>, peer: PeerId, reason: String) {
         warn!(peer = %peer, %reason, secs = self.ban_duration.as_secs(), "banning peer");
+        self.book.forget(&peer);
         let b = swarm.behaviour_mut();
         b.blocked.block_peer(peer);
         b.kad.remove_peer(&peer);
@@ -417,10 +511,27 @@ impl<E: From<NetEvent>> Service<E> {
             SwarmEvent::NewListenAddr { address, .. } => {
                 record_listen_addr(&self.info, &address, *swarm.local_peer_id());
             }
-            SwarmEvent::ConnectionEstablished { peer_id, endpoint, num_established, .. } => {
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                endpoint,
+                num_established,
+                connection_id,
+                ..
+            } => {
+                let kept = self.dials.remove(&connection_id);
+                if let Some(i) = kept {
+                    self.redial.connected(i, peer_id);
+                }
                 if num_established.get() == 1 {
                     let addr = endpoint.get_remote_address().clone();
                     let outbound = endpoint.is_dialer();
+                    let source = match (kept.and_then(|i| self.redial.get(i)), outbound) {
+                        (Some(k), _) => k.source,
+                        (None, true) => Source::Kademlia,
+                        (None, false) => Source::Inbound,
+                    };
+                    let unix = crate::node::unix_now();
+                    self.book.connected(peer_id, &addr, outbound, source, unix);
                     info!(peer = %peer_id, addr = %addr, outbound, "peer connected");
                     let key = self.keys.connect(peer_id);
                     if let Ok(mut i) = self.info.write() {
@@ -431,6 +542,11 @@ impl<E: From<NetEvent>> Service<E> {
             }
             SwarmEvent::ConnectionClosed { peer_id, num_established: 0, cause, .. } => {
                 info!(peer = %peer_id, cause = ?cause.map(|c| c.to_string()), "peer disconnected");
+                if let Some(i) = self.redial.disconnected(&peer_id, Instant::now())
+                    && let Some(k) = self.redial.get(i)
+                {
+                    info!(peer = %peer_id, addr = %k.addr, "kept peer disconnected, redialing in 1 s");
+                }
                 if let Ok(mut i) = self.info.write() {
                     i.peers.remove(&peer_id);
                 }
@@ -439,8 +555,27 @@ impl<E: From<NetEvent>> Service<E> {
                     self.emit(NetEvent::Disconnected { peer: key });
                 }
             }
-            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
-                debug!(peer = ?peer_id, error = %error, "outgoing connection failed");
+            SwarmEvent::OutgoingConnectionError { peer_id, error, connection_id } => {
+                if let Some(peer) = peer_id {
+                    self.book.failed(&peer);
+                }
+                match self.dials.remove(&connection_id) {
+                    Some(i) => {
+                        let wait = self.redial.failed(i, Instant::now());
+                        if let Some(k) = self.redial.get(i) {
+                            info!(
+                                addr = %k.addr,
+                                error = %one_line(&error),
+                                retry_in_secs = wait.as_secs(),
+                                "cannot reach {} peer {}, retrying in {} s",
+                                if k.source == Source::Bootstrap { "bootstrap" } else { "added" },
+                                k.addr,
+                                wait.as_secs()
+                            );
+                        }
+                    }
+                    None => debug!(peer = ?peer_id, error = %error, "outgoing connection failed"),
+                }
             }
             SwarmEvent::Behaviour(event) => self.on_behaviour_event(swarm, event),
             other => debug!(event = ?other, "swarm event"),
@@ -461,6 +596,7 @@ impl<E: From<NetEvent>> Service<E> {
                 if is_new_peer {
                     debug!(peer = %peer, "discovered via kademlia");
                 }
+                self.book.learned(peer, addresses.iter().cloned(), Source::Kademlia);
                 let connected = swarm.connected_peers().count();
                 if !swarm.is_connected(&peer) && connected < TARGET_PEERS {
                     let addr = addresses.first().clone();
@@ -600,11 +736,31 @@ impl<E: From<NetEvent>> Service<E> {
         }
         let local_ok = conn_addr.as_ref().is_none_or(is_local);
         let unique: HashSet<Multiaddr> = info.listen_addrs.into_iter().collect();
-        for addr in unique {
-            if local_ok || !is_local(&addr) {
-                swarm.behaviour_mut().kad.add_address(&peer, addr);
-            }
+        let usable: Vec<Multiaddr> =
+            unique.into_iter().filter(|a| local_ok || !is_local(a)).collect();
+        self.book.learned(peer, usable.iter().cloned(), Source::Identify);
+        for addr in usable {
+            swarm.behaviour_mut().kad.add_address(&peer, addr);
         }
+    }
+}
+
+/// A dial error as the operator needs it: the root cause of each address's failure
+/// ("Connection refused (os error 111)"), not libp2p's nested wrappers.
+fn one_line(e: &libp2p::swarm::DialError) -> String {
+    fn root(mut e: &dyn std::error::Error) -> String {
+        while let Some(source) = e.source() {
+            e = source;
+        }
+        e.to_string()
+    }
+    match e {
+        libp2p::swarm::DialError::Transport(errors) => {
+            let mut causes: Vec<String> = errors.iter().map(|(_, e)| root(e)).collect();
+            causes.dedup();
+            causes.join("; ")
+        }
+        e => root(e),
     }
 }
 

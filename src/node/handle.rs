@@ -415,6 +415,16 @@ impl NodeHandle {
         let _ = self.inner.commands.send(NetCommand::Dial(addr)).await;
     }
 
+    /// Dials `addr` and keeps that peer connected (redialled with backoff) for as long as
+    /// the node runs.
+    ///
+    /// # Errors
+    /// [`Unavailable`] if the network task is stopping.
+    pub async fn add_peer(&self, addr: Multiaddr) -> Result<(), Unavailable> {
+        let command = NetCommand::AddPeer(addr);
+        self.inner.commands.send(command).await.map_err(|_| Unavailable::ShuttingDown)
+    }
+
     /// Stops the node: the miner, the network, and the core, which closes the database
     /// cleanly. Returns when everything has stopped; later calls return at once.
     pub async fn shutdown(&self) {

@@ -132,6 +132,7 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
         bootstrap: config.bootstrap.clone(),
         external: config.external.clone(),
         ban_duration: config.ban_duration,
+        data_dir: config.data_dir.clone(),
     };
     let swarm = crate::net::service::start(key, &net_config, &info).await?;
 
@@ -149,13 +150,8 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
         hashes.clone(),
     )
     .map_err(|error| NodeError::Thread { name: "miner", error })?;
-    let net_task = tokio::spawn(crate::net::service::run(
-        swarm,
-        net_config,
-        command_rx,
-        inputs.clone(),
-        info.clone(),
-    ));
+    let net = crate::net::service::service(&net_config, inputs.clone(), info.clone())?;
+    let net_task = tokio::spawn(crate::net::service::run(swarm, net_config, net, command_rx));
     let driver =
         Driver::new(core, commands.clone(), events.clone(), shared.clone(), miners, hashes);
     let driver_thread = std::thread::Builder::new()

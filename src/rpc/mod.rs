@@ -22,8 +22,8 @@ use futures::Stream;
 use serde_json::json;
 
 use crate::api::{
-    BalanceView, BanView, BlockView, MempoolView, MineRequest, Mined, PeerView, Status, SubmitTx,
-    Submitted, TxLookup, UtxosView,
+    AddPeer, BalanceView, BanView, BlockView, MempoolView, MineRequest, Mined, PeerAdded, PeerView,
+    Status, SubmitTx, Submitted, TxLookup, UtxosView,
 };
 use crate::consensus::{Network, TxError};
 use crate::core::{MineError, NodeEvent};
@@ -104,6 +104,7 @@ pub fn router(api: Api) -> Router {
     let writes = Router::new()
         .route("/tx", post(submit_tx))
         .route("/mine", post(mine))
+        .route("/peers", post(add_peer))
         .route_layer(middleware::from_fn_with_state(api.clone(), require_token));
     Router::new()
         .route("/status", get(status))
@@ -252,6 +253,17 @@ async fn mempool(State(api): State<Api>) -> ApiResult<MempoolView> {
 
 async fn peers(State(api): State<Api>) -> Json<Vec<PeerView>> {
     Json(api.node.peers())
+}
+
+async fn add_peer(
+    State(api): State<Api>,
+    body: Result<Json<AddPeer>, JsonRejection>,
+) -> ApiResult<PeerAdded> {
+    let Json(req) = body?;
+    let addr =
+        crate::net::addr::parse_peer_addr(&req.addr).map_err(|e| ApiError::bad(e.to_string()))?;
+    api.node.add_peer(addr.clone()).await?;
+    Ok(Json(PeerAdded { addr: addr.to_string() }))
 }
 
 async fn bans(State(api): State<Api>) -> Json<Vec<BanView>> {

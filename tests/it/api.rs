@@ -297,3 +297,26 @@ async fn bans_are_listed_with_their_reason_until_lifted() {
     .await;
     api.node.handle.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn post_peers_adds_a_peer_the_node_dials_and_keeps() {
+    let api = api_node().await;
+    let other = crate::harness::spawn(vec![]).await;
+    let addr = other.addr().to_string();
+    let (code, v) = api.post("/peers", json!({ "addr": addr }), None).await;
+    assert_eq!(code, 401, "{v}");
+    let (code, v) = api.post("/peers", json!({ "addr": "not an address" }), Some(&api.token)).await;
+    assert_eq!(code, 400, "{v}");
+    assert!(error_of(&v).contains("not an address"), "{v}");
+    let (code, v) = api.post("/peers", json!({ "addr": addr }), Some(&api.token)).await;
+    assert_eq!((code, v["addr"].as_str()), (200, Some(addr.as_str())));
+    let id = other.handle.peer_id();
+    crate::harness::wait_until("the added peer to be connected", Duration::from_secs(30), || {
+        api.node.handle.peer_ids().contains(&id)
+    })
+    .await;
+    let (_, peers) = api.get("/peers").await;
+    assert!(peers.as_array().unwrap().iter().any(|p| p["peer_id"] == id.to_string()), "{peers}");
+    other.handle.shutdown().await;
+    api.node.handle.shutdown().await;
+}

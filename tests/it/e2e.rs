@@ -241,3 +241,21 @@ fn coins_mined_on_a_are_sent_through_b_and_c_reports_the_balances() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not an amount of coins"));
 }
+
+#[test]
+fn peers_add_makes_a_node_dial_and_keep_a_peer() {
+    let a = spawn_node(None);
+    let b = spawn_node(None);
+    let mut list = vec!["peers"];
+    list.extend(conn(&a, &[]));
+    assert_eq!(json(&list), serde_json::json!([]));
+    let mut add = vec!["peers", "add", b.p2p.as_str()];
+    add.extend(conn(&a, &[]));
+    assert_eq!(json(&add)["addr"], b.p2p.as_str());
+    wait_for("b among a's peers", || json(&list).as_array().is_some_and(|p| p.len() == 1));
+    // A bad address is refused before the node is asked.
+    let out = Command::new(BIN).args(["peers", "add", "nowhere"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.starts_with("error:") && stderr.contains("nowhere"), "{stderr}");
+}

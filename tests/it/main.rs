@@ -9,4 +9,5 @@ mod e2e;
 mod harness;
 mod multihost;
 mod network;
+mod rejoin;
 mod support;

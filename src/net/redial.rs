@@ -1,0 +1,158 @@
+//! Peers the operator named (`--bootstrap`, `POST /peers`, `minichain peers add`) are kept
+//! for as long as the node runs: a dial that fails, or a connection that drops, is retried
+//! after a backoff that starts at [`FIRST_RETRY`] and doubles up to [`MAX_RETRY`], as
+//! bitcoind does with `-addnode`. A node started before its bootstrap peer is up therefore
+//! joins as soon as that peer is.
+
+use std::time::{Duration, Instant};
+
+use libp2p::multiaddr::Protocol;
+use libp2p::{Multiaddr, PeerId};
+
+use super::book::Source;
+
+/// First retry delay.
+pub const FIRST_RETRY: Duration = Duration::from_secs(1);
+/// Longest retry delay.
+pub const MAX_RETRY: Duration = Duration::from_secs(60);
+
+/// One kept peer.
+#[derive(Debug, Clone)]
+pub struct Kept {
+    /// The address as given (with or without `/p2p`).
+    pub addr: Multiaddr,
+    /// Its peer id, once known (given in the address or learned on connecting).
+    pub peer: Option<PeerId>,
+    /// `Bootstrap` or `Operator`.
+    pub source: Source,
+    backoff: Duration,
+    /// When to dial next; `None` while a dial is in flight or while connected.
+    next: Option<Instant>,
+    connected: bool,
+}
+
+/// The kept peers and when each is due.
+#[derive(Debug, Default)]
+pub struct Redial {
+    kept: Vec<Kept>,
+}
+
+impl Redial {
+    /// Keeps `addr`, due at once. False if it is kept already.
+    pub fn add(&mut self, addr: Multiaddr, source: Source, now: Instant) -> bool {
+        if self.kept.iter().any(|k| k.addr == addr) {
+            return false;
+        }
+        let peer = addr.iter().find_map(|p| match p {
+            Protocol::P2p(id) => Some(id),
+            _ => None,
+        });
+        self.kept.push(Kept {
+            addr,
+            peer,
+            source,
+            backoff: FIRST_RETRY,
+            next: Some(now),
+            connected: false,
+        });
+        true
+    }
+
+    /// The kept peer `i`.
+    pub fn get(&self, i: usize) -> Option<&Kept> {
+        self.kept.get(i)
+    }
+
+    /// Whether `peer` is a kept peer.
+    pub fn is_kept(&self, peer: &PeerId) -> bool {
+        self.kept.iter().any(|k| k.peer.as_ref() == Some(peer))
+    }
+
+    /// The kept peers due for a dial at `now`; each is marked in flight.
+    pub fn due(&mut self, now: Instant) -> Vec<usize> {
+        let mut out = Vec::new();
+        for (i, k) in self.kept.iter_mut().enumerate() {
+            if !k.connected && k.next.is_some_and(|t| t <= now) {
+                k.next = None;
+                out.push(i);
+            }
+        }
+        out
+    }
+
+    /// The dial of kept peer `i` failed at `now`; returns the delay until the next try.
+    pub fn failed(&mut self, i: usize, now: Instant) -> Duration {
+        let Some(k) = self.kept.get_mut(i) else { return MAX_RETRY };
+        let wait = k.backoff;
+        k.next = Some(now + wait);
+        k.backoff = (k.backoff * 2).min(MAX_RETRY);
+        wait
+    }
+
+    /// Kept peer `i` is connected as `peer`.
+    pub fn connected(&mut self, i: usize, peer: PeerId) {
+        if let Some(k) = self.kept.get_mut(i) {
+            k.peer = Some(peer);
+            k.connected = true;
+            k.next = None;
+            k.backoff = FIRST_RETRY;
+        }
+    }
+
+    /// `peer` disconnected at `now`: if it is kept, it is due again after the first
+    /// backoff. Returns its index if so.
+    pub fn disconnected(&mut self, peer: &PeerId, now: Instant) -> Option<usize> {
+        let i = self.kept.iter().position(|k| k.peer.as_ref() == Some(peer) && k.connected)?;
+        let k = &mut self.kept[i];
+        k.connected = false;
+        k.next = Some(now + k.backoff);
+        Some(i)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr() -> Multiaddr {
+        "/ip4/127.0.0.1/tcp/24050".parse().unwrap()
+    }
+
+    #[test]
+    fn a_kept_peer_is_retried_with_a_doubling_capped_backoff_for_ever() {
+        let t0 = Instant::now();
+        let mut r = Redial::default();
+        assert!(r.add(addr(), Source::Bootstrap, t0));
+        assert!(!r.add(addr(), Source::Operator, t0), "kept once");
+        assert_eq!(r.due(t0), [0]);
+        assert!(r.due(t0).is_empty(), "in flight: not due twice");
+        let mut waits = Vec::new();
+        let mut now = t0;
+        for _ in 0..9 {
+            let wait = r.failed(0, now);
+            assert!(r.due(now + wait - Duration::from_millis(1)).is_empty());
+            now += wait;
+            assert_eq!(r.due(now), [0]);
+            waits.push(wait.as_secs());
+        }
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
+    }
+
+    #[test]
+    fn a_kept_peer_that_drops_is_redialled_and_its_backoff_starts_over() {
+        let t0 = Instant::now();
+        let mut r = Redial::default();
+        r.add(addr(), Source::Operator, t0);
+        r.due(t0);
+        r.failed(0, t0);
+        r.failed(0, t0);
+        let peer = PeerId::random();
+        r.connected(0, peer);
+        assert!(r.is_kept(&peer));
+        assert!(r.due(t0 + Duration::from_secs(3_600)).is_empty(), "connected: nothing due");
+        assert_eq!(r.disconnected(&peer, t0), Some(0));
+        assert!(r.due(t0).is_empty());
+        assert_eq!(r.due(t0 + FIRST_RETRY), [0]);
+        assert_eq!(r.disconnected(&PeerId::random(), t0), None, "others are not kept");
+    }
+}
