@@ -36,6 +36,7 @@ pub use self::ledger::Ledger;
 pub use self::mining::{MineError, Mining};
 pub use self::query::{MempoolEntry, Pending};
 pub use self::score::{BAN_THRESHOLD, Offence, PeerScores};
+pub use self::serve::chain_tip;
 pub use self::verdict::{Judgement, Rejection, Verdict, judge};
 use crate::chain::{BlockStatus, ChainState};
 use crate::consensus::genesis::genesis_hash;

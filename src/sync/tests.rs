@@ -22,13 +22,16 @@ fn ahead(n: usize) -> (ChainState, Vec<Block>) {
 }
 
 fn tip_of(chain: &ChainState) -> ChainTip {
-    let tip = chain.tip_entry();
-    ChainTip {
-        genesis: genesis_hash(Network::Regtest).0,
-        tip: tip.hash().0,
-        height: tip.height,
-        work: tip.chain_work.to_le_bytes::<32>(),
+    crate::core::chain_tip(chain)
+}
+
+/// A fresh chain that has `blocks`' headers but none of their data.
+fn headers_of(blocks: &[Block]) -> ChainState {
+    let mut chain = regtest_chain();
+    for b in blocks {
+        chain.accept_header(&b.header, CLOCK).unwrap();
     }
+    chain
 }
 
 /// A manager with peers `peers` connected, each showing `tip`, answered at T0.
@@ -84,10 +87,7 @@ fn headers_come_from_one_peer_then_blocks_are_spread_over_all() {
 #[test]
 fn a_request_that_times_out_is_given_to_another_peer() {
     let (source, blocks) = ahead(16);
-    let mut chain = regtest_chain();
-    for b in &blocks {
-        chain.accept_header(&b.header, CLOCK).unwrap();
-    }
+    let chain = headers_of(&blocks);
     let (mut sync, asks) = with_peers(&[A], tip_of(&source), &chain);
     let batches = blocks_asks(&asks);
     assert_eq!(batches.len(), 1);
@@ -113,10 +113,7 @@ fn a_request_that_times_out_is_given_to_another_peer() {
 #[test]
 fn a_peer_that_leaves_mid_batch_hands_its_blocks_to_the_others() {
     let (source, blocks) = ahead(64);
-    let mut chain = regtest_chain();
-    for b in &blocks {
-        chain.accept_header(&b.header, CLOCK).unwrap();
-    }
+    let chain = headers_of(&blocks);
     let (mut sync, asks) = with_peers(&[A, B], tip_of(&source), &chain);
     let of_a: usize =
         blocks_asks(&asks).iter().filter(|(p, _)| *p == A).map(|(_, h)| h.len()).sum();
@@ -130,10 +127,7 @@ fn a_peer_that_leaves_mid_batch_hands_its_blocks_to_the_others() {
 #[test]
 fn a_peer_missing_blocks_it_might_not_have_is_not_asked_again_until_the_chain_changes() {
     let (source, blocks) = ahead(16);
-    let mut chain = regtest_chain();
-    for b in &blocks {
-        chain.accept_header(&b.header, CLOCK).unwrap();
-    }
+    let chain = headers_of(&blocks);
     // A claims a tip we do not know: it might be on another branch.
     let mut claim = tip_of(&source);
     claim.tip = [9; 32];
