@@ -309,6 +309,9 @@ pub struct PeerView {
     pub addr: String,
     /// `inbound` or `outbound`.
     pub direction: String,
+    /// How the connection came about: `bootstrap`, `operator` (added at run time),
+    /// `kademlia`, `identify` or `inbound`.
+    pub source: String,
     /// Identify agent.
     pub agent: Option<String>,
     /// Height of the peer's tip, as it last told us.

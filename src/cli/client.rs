@@ -224,12 +224,16 @@ pub fn peers(conn: Conn) -> Result<()> {
         print_json(&peers);
         return Ok(());
     }
-    println!("{:<54} {:<9} {:<8} {:<34} AGENT", "PEER ID", "DIR", "HEIGHT", "ADDRESS");
+    println!(
+        "{:<54} {:<9} {:<10} {:<8} {:<34} AGENT",
+        "PEER ID", "DIR", "SOURCE", "HEIGHT", "ADDRESS"
+    );
     for p in &peers {
         println!(
-            "{:<54} {:<9} {:<8} {:<34} {}",
+            "{:<54} {:<9} {:<10} {:<8} {:<34} {}",
             p.peer_id,
             p.direction,
+            p.source,
             opt(p.height),
             p.addr,
             opt(p.agent.as_ref())

@@ -70,6 +70,8 @@ pub struct PeerInfo {
     pub addr: Multiaddr,
     /// True if we dialled it.
     pub outbound: bool,
+    /// How we came to be connected (bootstrap, operator, kademlia, inbound, ...).
+    pub source: Source,
     /// Identify agent, once known.
     pub agent: Option<String>,
 }
@@ -527,7 +529,9 @@ impl<E: From<NetEvent>> Service<E> {
                     let outbound = endpoint.is_dialer();
                     let source = match (kept.and_then(|i| self.redial.get(i)), outbound) {
                         (Some(k), _) => k.source,
-                        (None, true) => Source::Kademlia,
+                        (None, true) => {
+                            self.book.get(&peer_id).map_or(Source::Kademlia, |e| e.source)
+                        }
                         (None, false) => Source::Inbound,
                     };
                     let unix = crate::node::unix_now();
@@ -535,7 +539,8 @@ impl<E: From<NetEvent>> Service<E> {
                     info!(peer = %peer_id, addr = %addr, outbound, "peer connected");
                     let key = self.keys.connect(peer_id);
                     if let Ok(mut i) = self.info.write() {
-                        i.peers.insert(peer_id, PeerInfo { key, addr, outbound, agent: None });
+                        let info = PeerInfo { key, addr, outbound, source, agent: None };
+                        i.peers.insert(peer_id, info);
                     }
                     self.emit(NetEvent::Connected { peer: key });
                 }

@@ -173,6 +173,10 @@ impl NodeHandle {
                     peer_id: id.to_string(),
                     addr: p.addr.to_string(),
                     direction: if p.outbound { "outbound" } else { "inbound" }.into(),
+                    source: serde_json::to_value(p.source)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default(),
                     agent: p.agent.clone(),
                     height: tip.map(|t| t.0),
                     tip: tip.map(|t| t.1.to_string()),

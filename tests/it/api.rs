@@ -316,7 +316,12 @@ async fn post_peers_adds_a_peer_the_node_dials_and_keeps() {
     })
     .await;
     let (_, peers) = api.get("/peers").await;
-    assert!(peers.as_array().unwrap().iter().any(|p| p["peer_id"] == id.to_string()), "{peers}");
+    let entry = peers.as_array().unwrap().iter().find(|p| p["peer_id"] == id.to_string()).cloned();
+    let entry = entry.unwrap_or_else(|| panic!("{peers}"));
+    assert_eq!(
+        (entry["direction"].as_str(), entry["source"].as_str()),
+        (Some("outbound"), Some("operator"))
+    );
     other.handle.shutdown().await;
     api.node.handle.shutdown().await;
 }
