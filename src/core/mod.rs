@@ -445,7 +445,9 @@ impl Core {
         for connected in &result.connected {
             self.sources.remove(connected);
         }
-        if !matches!(result.status, Ok(BlockStatus::Stored)) {
+        // Stored blocks and orphans may still be found invalid later, on their sender's
+        // account; duplicates and refused blocks are settled now.
+        if matches!(result.status, Ok(BlockStatus::Duplicate) | Err(_)) {
             self.sources.remove(&hash);
         }
         let mut own = Judgement::Accept;

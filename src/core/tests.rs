@@ -266,3 +266,36 @@ fn a_gossiped_orphan_is_held_and_its_sender_asked_how_it_connects() {
     }
     assert_eq!(core.chain().tip(), blocks[2].block_hash());
 }
+
+#[test]
+fn an_invalid_orphan_is_blamed_on_its_sender_not_on_whoever_sent_its_parent() {
+    let (chain, blocks) = source(1);
+    // Block 2 on block 1, with a coinbase paying twice the subsidy: valid proof of work,
+    // invalid only once it is connected.
+    let parent = &blocks[0];
+    let height = 2;
+    let value = 2 * chain.params().subsidy(height);
+    let coinbase =
+        Transaction::coinbase(height, vec![crate::primitives::TxOut { value, pubkey: [1; 32] }], 0);
+    let bits = parent.header.bits;
+    let bad = crate::testkit::solved_block(
+        parent.block_hash(),
+        parent.header.time + 1,
+        bits,
+        coinbase,
+        vec![],
+    );
+    let mut core = core();
+    let out = core.handle(gossip(1, ALICE, GossipKind::Block, serialize(&bad)), T0);
+    assert!(bans(&out).is_empty(), "an orphan is not judged yet");
+    let out = core.handle(gossip(2, BOB, GossipKind::Block, serialize(parent)), T0);
+    assert_eq!(verdict(&out, 2), Some(Verdict::Accept), "Bob's block is fine");
+    let banned = bans(&out);
+    assert_eq!(banned.len(), 1, "{banned:?}");
+    assert_eq!(banned[0].0, ALICE, "the orphan's sender is charged");
+    assert!(matches!(
+        banned[0].1,
+        Offence::InvalidBlock { error: crate::consensus::BlockError::CoinbaseOverpay { .. }, .. }
+    ));
+    assert_eq!(core.chain().tip(), parent.block_hash());
+}
