@@ -2,8 +2,10 @@
 # A real multi-host minichain network on one machine: every node in its own Linux network
 # namespace with its own address (10.77.0.x on a bridge), joined through a bootstrap
 # address that is not loopback. It proves that the nodes converge, that a host whose link
-# is cut falls behind, and that it catches up once the link is back; then it tears
-# everything down. Needs root and iproute2.
+# is cut falls behind, and that it catches up once the link is back, and that a host
+# holding 1,000 idle TCP connections to host 1 (scripts/hold-idle.py) does not keep a
+# restarted host 3 from joining host 1 and syncing; then it tears everything down. Needs
+# root, iproute2 and python3.
 #
 #   scripts/multihost.sh [--hosts N] [--bin PATH] [--keep-logs DIR]
 #
@@ -121,4 +123,29 @@ say "ok: host $last still at height 20 while cut off"
 ip -n "$sw" link set "${tag}p$last" up
 say "link of host $last restored"
 wait_until 120 "host $last caught up to height 35" host_at "$last" 35
+
+# Inbound slots cannot be monopolised: host 2 holds 1,000 idle TCP connections to host 1
+# (never handshaking, reopening each one host 1 closes) while host 3 restarts with an empty
+# data dir and host 1 as its only bootstrap: it must still get in and sync.
+holder_log="$work/hold.log"
+in_host 2 bash -c 'ulimit -n 4096; exec python3 "$0" 10.77.0.1 18444 1000 90' \
+    "$root/scripts/hold-idle.py" > "$holder_log" 2>&1 &
+holder=$!
+pids+=("$holder")
+say "host 2 holds 1000 idle connections to host 1"
+sleep 3   # the point: the idle connections are there before host 3 comes
+kill -TERM "${pids[$((last - 1))]}"
+wait "${pids[$((last - 1))]}" 2>/dev/null || true
+rm -rf "$work/h$last"
+NO_COLOR=1 ip netns exec "${tag}-h$last" "$bin" node --network regtest --data-dir "$work/h$last" \
+    --listen /ip4/0.0.0.0/tcp/18444 --rpc 127.0.0.1:18443 \
+    --external-addr "/ip4/10.77.0.$last/tcp/18444" --bootstrap 10.77.0.1:18444 \
+    > "$work/h$last-again.log" 2>&1 &
+pids+=($!)
+joined_host_1() { cli "$last" peers --json 2> /dev/null | grep -q '/ip4/10.77.0.1/'; }
+wait_until 60 "host $last joined host 1 during the flood" joined_host_1
+wait_until 60 "host $last synced to height 35 during the flood" host_at "$last" 35
+kill -TERM "$holder" 2>/dev/null || true
+wait "$holder" 2>/dev/null || true
+say "ok: the flood $(tail -n1 "$holder_log")"
 say "all checks passed"

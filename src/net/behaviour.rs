@@ -28,6 +28,8 @@ pub struct Behaviour {
     pub blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
     /// Connection caps.
     pub limits: connection_limits::Behaviour,
+    /// Inbound caps per source address and network.
+    pub inbound: super::inbound::InboundLimits,
     /// Agent, listen addresses and protocols of each peer (feeds Kademlia).
     pub identify: identify::Behaviour,
     /// Liveness; a failed ping closes the connection.
@@ -75,6 +77,7 @@ pub fn build(key: &Keypair, network: Network) -> Result<Behaviour, Box<dyn Error
     Ok(Behaviour {
         blocked: Default::default(),
         limits: connection_limits::Behaviour::new(limits),
+        inbound: Default::default(),
         identify,
         ping: ping::Behaviour::new(ping::Config::new()),
         kad,

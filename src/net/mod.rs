@@ -8,6 +8,7 @@ pub mod behaviour;
 pub mod book;
 pub mod codec;
 pub mod identity;
+pub mod inbound;
 pub mod keys;
 pub mod redial;
 pub mod service;

@@ -33,6 +33,9 @@ use crate::protocol::{
     FrameError, GossipKind, SyncResponse, blocks_topic, kad_protocol, txs_topic,
 };
 
+/// How long a new connection may take to finish its handshake (noise, yamux) before it
+/// is dropped: an idle socket holds a pending slot no longer than this.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Peers we try to stay connected to; below this, discovered peers are dialled.
 pub const TARGET_PEERS: usize = 8;
 /// Capacity of the command channel into this task.
@@ -154,6 +157,7 @@ pub async fn start(
         .with_behaviour(|key| behaviour::build(key, network))
         .map_err(|e| NetError::Build(e.into()))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .with_connection_timeout(HANDSHAKE_TIMEOUT)
         .build();
     let local = *swarm.local_peer_id();
     for addr in &config.listen {

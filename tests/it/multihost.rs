@@ -35,4 +35,7 @@ fn hosts_in_network_namespaces_converge_and_a_cut_off_host_catches_up() {
     assert!(out.status.success(), "multihost.sh failed:\n{stdout}\n{stderr}");
     assert!(stdout.contains("all checks passed"), "{stdout}");
     assert!(stdout.contains("host 3 caught up to height 35"), "{stdout}");
+    // One host holding 1,000 idle connections does not shut another out.
+    assert!(stdout.contains("ok: host 3 joined host 1 during the flood"), "{stdout}");
+    assert!(stdout.contains("ok: host 3 synced to height 35 during the flood"), "{stdout}");
 }
