@@ -89,3 +89,70 @@ async fn four_nodes_that_all_stopped_find_each_other_again_without_bootstrap() {
         n.shutdown().await;
     }
 }
+
+/// `minichain node` on regtest in `dir` with fixed ports, bootstrapped from `boot`.
+fn node_process_at(
+    dir: &std::path::Path,
+    p2p: u16,
+    rpc: u16,
+    boot: &Multiaddr,
+) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_minichain"))
+        .args(["node", "--network", "regtest", "--listen"])
+        .arg(on_port(p2p).to_string())
+        .args(["--rpc", &format!("127.0.0.1:{rpc}"), "--bootstrap"])
+        .arg(boot.to_string())
+        .arg("--data-dir")
+        .arg(dir)
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_killed_with_sigkill_and_restarted_at_once_keeps_gossiping_both_ways() {
+    let b_dir = tempfile::tempdir().unwrap();
+    let b = node_at(b_dir.path(), free_port(), vec![]).await;
+    let boot = b.listen_addrs()[0].clone();
+    let a_dir = tempfile::tempdir().unwrap();
+    let (p2p, rpc) = (free_port(), free_port());
+    let mut a = node_process_at(a_dir.path(), p2p, rpc, &boot);
+    wait_until("A connected to B", Duration::from_secs(30), || b.peer_ids().len() == 1).await;
+    let a_id = b.peer_ids()[0];
+    a.kill().unwrap(); // SIGKILL: no clean shutdown, the key and data stay as they were
+    a.wait().unwrap();
+    let mut a = node_process_at(a_dir.path(), p2p, rpc, &boot);
+    let http = reqwest::Client::new();
+    let status = format!("http://127.0.0.1:{rpc}/status");
+    let a_height = || async {
+        let r = http.get(&status).send().await.ok()?;
+        r.json::<serde_json::Value>().await.ok()?["height"].as_u64()
+    };
+    crate::harness::wait_until_async("A answering again", Duration::from_secs(30), || async {
+        a_height().await.is_some()
+    })
+    .await;
+    wait_until("B to see A again", Duration::from_secs(30), || b.peer_ids().contains(&a_id)).await;
+    // B -> A: a block B mines reaches A.
+    b.mine(1, None).await.unwrap();
+    crate::harness::wait_until_async("B's block at A", Duration::from_secs(30), || async {
+        a_height().await == Some(1)
+    })
+    .await;
+    // A -> B: a block A mines reaches B.
+    let token = minichain::rpc::auth::read_cookie(a_dir.path()).unwrap();
+    let mined = http
+        .post(format!("http://127.0.0.1:{rpc}/mine"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({ "blocks": 1 }))
+        .send()
+        .await
+        .unwrap();
+    assert!(mined.status().is_success());
+    wait_until("A's block at B", Duration::from_secs(30), || b.status().height == 2).await;
+    a.kill().unwrap();
+    a.wait().unwrap();
+    b.shutdown().await;
+}
