@@ -46,11 +46,19 @@ pub struct Behaviour {
 ///
 /// # Errors
 /// If a protocol's configuration is refused (a bug in the constants here).
-pub fn build(key: &Keypair, network: Network) -> Result<Behaviour, Box<dyn Error + Send + Sync>> {
+pub fn build(
+    key: &Keypair,
+    network: Network,
+    max_inbound: usize,
+) -> Result<Behaviour, Box<dyn Error + Send + Sync>> {
     let peer_id = key.public().to_peer_id();
     let limits = connection_limits::ConnectionLimits::default()
         .with_max_established(Some(MAX_CONNECTIONS))
-        .with_max_established_incoming(Some(100))
+        // Room above the inbound slots: a newcomer is established first, then the network
+        // task evicts an inbound peer to make room (net/evict.rs).
+        .with_max_established_incoming(Some(
+            u32::try_from(max_inbound).unwrap_or(u32::MAX).saturating_add(8),
+        ))
         .with_max_pending_incoming(Some(30))
         .with_max_established_per_peer(Some(2));
     let identify = identify::Behaviour::new(

@@ -7,6 +7,7 @@ pub mod addr;
 pub mod behaviour;
 pub mod book;
 pub mod codec;
+pub mod evict;
 pub mod identity;
 pub mod inbound;
 pub mod keys;

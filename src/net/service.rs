@@ -23,6 +23,7 @@ use super::addr::{is_local, peer_id_of};
 use super::behaviour::{self, Behaviour, BehaviourEvent};
 use super::book::{BookError, PeerBook, SAVE_EVERY, Source};
 use super::codec::Inbound;
+use super::evict::{Candidate, victim};
 use super::keys::PeerKeys;
 use super::redial::Redial;
 use crate::consensus::Network;
@@ -116,6 +117,8 @@ pub struct NetConfig {
     pub ban_duration: Duration,
     /// Where the peer book lives.
     pub data_dir: std::path::PathBuf,
+    /// Inbound slots; when full, an inbound peer gives way to a newcomer (net/evict.rs).
+    pub max_inbound: usize,
 }
 
 /// Why the network could not start.
@@ -154,7 +157,7 @@ pub async fn start(
         .map_err(|e| NetError::Build(e.into()))?
         .with_dns()
         .map_err(|e| NetError::Build(e.into()))?
-        .with_behaviour(|key| behaviour::build(key, network))
+        .with_behaviour(|key| behaviour::build(key, network, config.max_inbound))
         .map_err(|e| NetError::Build(e.into()))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
         .with_connection_timeout(HANDSHAKE_TIMEOUT)
@@ -257,6 +260,11 @@ pub struct Service<E> {
     redial: Redial,
     /// Dials of kept peers in flight: connection -> kept index.
     dials: HashMap<ConnectionId, usize>,
+    max_inbound: usize,
+    /// Inbound peers and when they connected.
+    inbound: HashMap<PeerId, Instant>,
+    /// When each peer last relayed something we accepted or answered our request.
+    useful: HashMap<PeerId, Instant>,
 }
 
 /// Runs the network task until [`NetCommand::Shutdown`] or the command channel closes.
@@ -285,6 +293,9 @@ pub fn service<E>(
         last_save: Instant::now(),
         redial: Redial::default(),
         dials: HashMap::new(),
+        max_inbound: config.max_inbound,
+        inbound: HashMap::new(),
+        useful: HashMap::new(),
     })
 }
 
@@ -359,6 +370,36 @@ impl<E: From<NetEvent>> Service<E> {
                     let wait = self.redial.failed(i, now);
                     info!(addr = %kept.addr, error = %e, retry_in_secs = wait.as_secs(), "cannot dial {:?} peer, retrying", kept.source);
                 }
+            }
+        }
+    }
+
+    /// A new inbound peer arrived: if that overfills the inbound slots, the least useful
+    /// inbound peer gives way (or the newcomer, if every other one is protected).
+    fn make_room(&mut self, swarm: &mut Swarm<Behaviour>, newcomer: PeerId) {
+        let now = Instant::now();
+        self.inbound.insert(newcomer, now);
+        if self.inbound.len() <= self.max_inbound {
+            return;
+        }
+        let candidates: Vec<Candidate> = self
+            .inbound
+            .iter()
+            .filter(|(p, _)| **p != newcomer)
+            .map(|(p, since)| Candidate {
+                peer: *p,
+                since: *since,
+                useful: self.useful.get(p).copied(),
+            })
+            .collect();
+        match victim(&candidates, now) {
+            Some(peer) => {
+                info!(%peer, newcomer = %newcomer, "inbound slots full: disconnecting the least useful inbound peer");
+                let _ = swarm.disconnect_peer_id(peer);
+            }
+            None => {
+                info!(peer = %newcomer, "inbound slots full and every inbound peer is protected: refusing");
+                let _ = swarm.disconnect_peer_id(newcomer);
             }
         }
     }
@@ -482,6 +523,9 @@ impl<E: From<NetEvent>> Service<E> {
             }
             NetAction::Validate { id, verdict } => {
                 if let Some((msg_id, source)) = self.pending.gossip.remove(&id) {
+                    if verdict == Verdict::Accept {
+                        self.useful.insert(source, Instant::now());
+                    }
                     let acceptance = match verdict {
                         Verdict::Accept => MessageAcceptance::Accept,
                         Verdict::Ignore => MessageAcceptance::Ignore,
@@ -547,6 +591,9 @@ impl<E: From<NetEvent>> Service<E> {
                         i.peers.insert(peer_id, info);
                     }
                     self.emit(NetEvent::Connected { peer: key });
+                    if !outbound {
+                        self.make_room(swarm, peer_id);
+                    }
                 }
             }
             SwarmEvent::ConnectionClosed { peer_id, num_established: 0, cause, .. } => {
@@ -560,6 +607,8 @@ impl<E: From<NetEvent>> Service<E> {
                     i.peers.remove(&peer_id);
                 }
                 self.limiter.forget(&peer_id);
+                self.inbound.remove(&peer_id);
+                self.useful.remove(&peer_id);
                 if let Some(key) = self.keys.disconnect(&peer_id) {
                     self.emit(NetEvent::Disconnected { peer: key });
                 }
@@ -651,6 +700,16 @@ impl<E: From<NetEvent>> Service<E> {
                         self.on_request(swarm, peer, request, channel);
                     }
                     request_response::Message::Response { request_id, response } => {
+                        // Serving headers or blocks is useful; a status answer is not (every
+                        // peer gives one on connect).
+                        let served = match &response {
+                            SyncResponse::Headers(h) => !h.is_empty(),
+                            SyncResponse::Blocks(b) => !b.is_empty(),
+                            _ => false,
+                        };
+                        if served {
+                            self.useful.insert(peer, Instant::now());
+                        }
                         if let Some(id) = self.pending.outbound.remove(&request_id)
                             && let Some(peer) = self.keys.key(&peer)
                         {

@@ -66,6 +66,8 @@ pub struct NodeConfig {
     pub ban_duration: Duration,
     /// Mempool limits.
     pub mempool: MempoolConfig,
+    /// Inbound connection slots (default [`crate::net::evict::MAX_INBOUND`]).
+    pub max_inbound: usize,
 }
 
 /// Why a node could not start.
@@ -133,6 +135,7 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
         external: config.external.clone(),
         ban_duration: config.ban_duration,
         data_dir: config.data_dir.clone(),
+        max_inbound: config.max_inbound,
     };
     let swarm = crate::net::service::start(key, &net_config, &info).await?;
 

@@ -156,3 +156,41 @@ async fn a_node_killed_with_sigkill_and_restarted_at_once_keeps_gossiping_both_w
     a.wait().unwrap();
     b.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_inbound_slots_are_full_the_least_useful_inbound_peer_gives_way() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        minichain::logging::init(false, minichain::logging::LogFormat::Text);
+    }
+    let dirs: Vec<tempfile::TempDir> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut cfg = config(dirs[0].path(), vec![]);
+    cfg.max_inbound = 2;
+    let a = start(cfg).await.unwrap();
+    let a_addr = a.listen_addrs()[0].clone();
+    let (useful, idle, newcomer) = (
+        node_at(dirs[1].path(), free_port(), vec![]).await,
+        node_at(dirs[2].path(), free_port(), vec![]).await,
+        node_at(dirs[3].path(), free_port(), vec![]).await,
+    );
+    // The useful peer connects first and gives A a block.
+    useful.dial(a_addr.clone()).await;
+    wait_until("useful connected", Duration::from_secs(30), || a.peer_ids().len() == 1).await;
+    useful.mine(1, None).await.unwrap();
+    wait_until("A to take the useful peer's block", Duration::from_secs(30), || {
+        a.status().height == 1
+    })
+    .await;
+    // An idle peer fills the second slot; a newcomer then needs one.
+    idle.dial(a_addr.clone()).await;
+    wait_until("idle connected", Duration::from_secs(30), || a.peer_ids().len() == 2).await;
+    newcomer.dial(a_addr).await;
+    let (u, i, n) = (useful.peer_id(), idle.peer_id(), newcomer.peer_id());
+    wait_until("the idle peer to give way to the newcomer", Duration::from_secs(30), || {
+        let peers = a.peer_ids();
+        peers.contains(&u) && peers.contains(&n) && !peers.contains(&i)
+    })
+    .await;
+    for node in [newcomer, idle, useful, a] {
+        node.shutdown().await;
+    }
+}
