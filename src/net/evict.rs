@@ -68,6 +68,7 @@ mod tests {
         // Usefulness wears off.
         let later = at(2_000);
         assert_eq!(victim(&cands, later), Some(useful), "no longer useful, and the youngest");
-        assert_eq!(victim(&cands[..1], now), None, "a lone long-lived peer is protected");
+        assert_eq!(victim(&cands[1..2], now), None, "a lone useful peer is protected");
+        assert_eq!(victim(&cands[..1], now), Some(old), "a quarter of one peer protects none");
     }
 }
