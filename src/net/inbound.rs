@@ -88,24 +88,17 @@ impl InboundSlots {
         if ip.is_loopback() {
             return Ok(());
         }
-        let n = self.pending_per_ip.entry(ip).or_default();
-        if *n >= MAX_PENDING_PER_IP {
+        if !take_slot(&mut self.pending_per_ip, ip, MAX_PENDING_PER_IP) {
             return Err(Refused::Pending(ip));
         }
-        *n += 1;
         self.pending.insert(id, ip);
         Ok(())
     }
 
     /// The handshake of `id` ended (done or failed): its pending slot is free.
     pub fn end_handshake(&mut self, id: ConnectionId) {
-        if let Some(ip) = self.pending.remove(&id)
-            && let Some(n) = self.pending_per_ip.get_mut(&ip)
-        {
-            *n -= 1;
-            if *n == 0 {
-                self.pending_per_ip.remove(&ip);
-            }
+        if let Some(ip) = self.pending.remove(&id) {
+            free_slot(&mut self.pending_per_ip, ip);
         }
     }
 
@@ -119,11 +112,9 @@ impl InboundSlots {
             return Ok(());
         }
         let net = net_of(ip);
-        let n = self.established_per_net.entry(net).or_default();
-        if *n >= MAX_ESTABLISHED_PER_NET {
+        if !take_slot(&mut self.established_per_net, net, MAX_ESTABLISHED_PER_NET) {
             return Err(Refused::Established(ip));
         }
-        *n += 1;
         self.established.insert(id, net);
         Ok(())
     }
@@ -131,13 +122,28 @@ impl InboundSlots {
     /// Connection `id` closed.
     pub fn closed(&mut self, id: ConnectionId) {
         self.end_handshake(id);
-        if let Some(net) = self.established.remove(&id)
-            && let Some(n) = self.established_per_net.get_mut(&net)
-        {
-            *n -= 1;
-            if *n == 0 {
-                self.established_per_net.remove(&net);
-            }
+        if let Some(net) = self.established.remove(&id) {
+            free_slot(&mut self.established_per_net, net);
+        }
+    }
+}
+
+/// Takes one of `cap` slots of `key`; false if they are all taken.
+fn take_slot<K: std::hash::Hash + Eq>(counts: &mut HashMap<K, usize>, key: K, cap: usize) -> bool {
+    let n = counts.entry(key).or_default();
+    if *n >= cap {
+        return false;
+    }
+    *n += 1;
+    true
+}
+
+/// Gives back a slot of `key`.
+fn free_slot<K: std::hash::Hash + Eq>(counts: &mut HashMap<K, usize>, key: K) {
+    if let Some(n) = counts.get_mut(&key) {
+        *n -= 1;
+        if *n == 0 {
+            counts.remove(&key);
         }
     }
 }
