@@ -630,42 +630,34 @@ impl Core {
     }
 
     fn on_mined(&mut self, block: Block, hashrate: f64, now: Time) {
-        let hash = block.block_hash();
-        let copy = block.clone();
-        if self.accept_block(block, None, now) == Judgement::Accept
-            && self.ledger.chain().tip() == hash
-        {
-            let chain = self.ledger.chain();
-            tracing::info!(
-                height = chain.height(),
-                %hash,
-                txs = copy.txs.len(),
-                hashrate = format!("{hashrate:.0}"),
-                "mined block"
-            );
-            self.publish_block(&copy);
+        let txs = block.txs.len();
+        if let Some(hash) = self.accept_own(block, now) {
+            let height = self.ledger.chain().height();
+            let hashrate = format!("{hashrate:.0}");
+            tracing::info!(height, %hash, txs, hashrate, "mined block");
         }
     }
 
-    fn publish_block(&mut self, block: &Block) {
-        let data = crate::primitives::encode::serialize(block);
-        self.out.push(Output::Net(NetAction::Publish { kind: GossipKind::Block, data }));
+    /// Accepts a block we mined; if it became the tip, gossips it and returns its hash.
+    fn accept_own(&mut self, block: Block, now: Time) -> Option<BlockHash> {
+        let hash = block.block_hash();
+        // Encoded before the block moves into the chain: no copy of it is kept.
+        let data = crate::primitives::encode::serialize(&block);
+        let tip = self.accept_block(block, None, now) == Judgement::Accept
+            && self.ledger.chain().tip() == hash;
+        if tip {
+            self.out.push(Output::Net(NetAction::Publish { kind: GossipKind::Block, data }));
+        }
+        tip.then_some(hash)
     }
 
     fn on_solved(&mut self, block: Option<Block>, now: Time) {
-        let Some(block) = block else {
-            self.mining.solved(Err(MineError::Cancelled), &self.ledger, now, &mut self.out);
-            return;
-        };
-        let hash = block.block_hash();
-        let copy = block.clone();
-        let accepted = self.accept_block(block, None, now) == Judgement::Accept
-            && self.ledger.chain().tip() == hash;
-        let result = if accepted {
-            self.publish_block(&copy);
-            Ok(hash)
-        } else {
-            Err(MineError::NotAccepted(hash))
+        let result = match block {
+            None => Err(MineError::Cancelled),
+            Some(block) => {
+                let hash = block.block_hash();
+                self.accept_own(block, now).ok_or(MineError::NotAccepted(hash))
+            }
         };
         self.mining.solved(result, &self.ledger, now, &mut self.out);
     }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::*;
 use crate::consensus::Network;
 use crate::consensus::genesis::genesis_hash;
+use crate::core::chain_tip;
 use crate::core::score::{Offence, PeerScores};
 use crate::primitives::Block;
 use crate::testkit::{CLOCK, extend, regtest_chain};
@@ -19,10 +20,6 @@ fn ahead(n: usize) -> (ChainState, Vec<Block>) {
     let mut chain = regtest_chain();
     let blocks = (0..n).map(|_| extend(&mut chain, vec![], [4; 32])).collect();
     (chain, blocks)
-}
-
-fn tip_of(chain: &ChainState) -> ChainTip {
-    crate::core::chain_tip(chain)
 }
 
 /// A fresh chain that has `blocks`' headers but none of their data.
@@ -58,7 +55,7 @@ fn blocks_asks(asks: &[Ask]) -> Vec<(PeerKey, Vec<[u8; 32]>)> {
 fn headers_come_from_one_peer_then_blocks_are_spread_over_all() {
     let (source, blocks) = ahead(100);
     let mut chain = regtest_chain();
-    let (mut sync, asks) = with_peers(&[A, B], tip_of(&source), &chain);
+    let (mut sync, asks) = with_peers(&[A, B], chain_tip(&source), &chain);
     let headers: Vec<&Ask> =
         asks.iter().filter(|a| matches!(a.req, SyncRequest::Headers { .. })).collect();
     assert_eq!(headers.len(), 1, "headers from one peer at a time: {asks:?}");
@@ -88,7 +85,7 @@ fn headers_come_from_one_peer_then_blocks_are_spread_over_all() {
 fn a_request_that_times_out_is_given_to_another_peer() {
     let (source, blocks) = ahead(16);
     let chain = headers_of(&blocks);
-    let (mut sync, asks) = with_peers(&[A], tip_of(&source), &chain);
+    let (mut sync, asks) = with_peers(&[A], chain_tip(&source), &chain);
     let batches = blocks_asks(&asks);
     assert_eq!(batches.len(), 1);
     let first = asks.iter().find(|a| matches!(a.req, SyncRequest::Blocks(_))).unwrap().id;
@@ -96,7 +93,7 @@ fn a_request_that_times_out_is_given_to_another_peer() {
 
     // B arrives; nothing is asked twice while A's request is open.
     let status = sync.connected(B, T0 + Duration::from_secs(1));
-    let asks = sync.on_status(status[0].id, tip_of(&source), &chain, T0).unwrap();
+    let asks = sync.on_status(status[0].id, chain_tip(&source), &chain, T0).unwrap();
     assert!(blocks_asks(&asks).is_empty(), "{asks:?}");
 
     // Just before the timeout nothing moves; just after it, B gets the same batch.
@@ -114,7 +111,7 @@ fn a_request_that_times_out_is_given_to_another_peer() {
 fn a_peer_that_leaves_mid_batch_hands_its_blocks_to_the_others() {
     let (source, blocks) = ahead(64);
     let chain = headers_of(&blocks);
-    let (mut sync, asks) = with_peers(&[A, B], tip_of(&source), &chain);
+    let (mut sync, asks) = with_peers(&[A, B], chain_tip(&source), &chain);
     let of_a: usize =
         blocks_asks(&asks).iter().filter(|(p, _)| *p == A).map(|(_, h)| h.len()).sum();
     assert!(of_a > 0);
@@ -129,7 +126,7 @@ fn a_peer_missing_blocks_it_might_not_have_is_not_asked_again_until_the_chain_ch
     let (source, blocks) = ahead(16);
     let chain = headers_of(&blocks);
     // A claims a tip we do not know: it might be on another branch.
-    let mut claim = tip_of(&source);
+    let mut claim = chain_tip(&source);
     claim.tip = [9; 32];
     let (mut sync, asks) = with_peers(&[A], claim, &chain);
     let ask = asks.iter().find(|a| matches!(a.req, SyncRequest::Blocks(_))).unwrap();
@@ -147,7 +144,7 @@ fn a_peer_missing_blocks_it_might_not_have_is_not_asked_again_until_the_chain_ch
 fn orphans_a_peer_gossiped_must_be_reached_by_its_last_headers_answer() {
     let (source, blocks) = ahead(3);
     let chain = regtest_chain();
-    let (mut sync, _) = with_peers(&[A], tip_of(&source), &chain);
+    let (mut sync, _) = with_peers(&[A], chain_tip(&source), &chain);
     sync.note_orphan(A, blocks[1].block_hash()); // its headers will reach this parent
     sync.note_orphan(A, BlockHash([7; 32])); // and not this one
     let mut chain = chain;
@@ -172,7 +169,7 @@ fn orphans_a_peer_gossiped_must_be_reached_by_its_last_headers_answer() {
 fn a_headers_answer_that_is_not_whole_headers_is_a_fault() {
     let (source, _) = ahead(1);
     let chain = regtest_chain();
-    let (mut sync, asks) = with_peers(&[A], tip_of(&source), &chain);
+    let (mut sync, asks) = with_peers(&[A], chain_tip(&source), &chain);
     let id = asks.iter().find(|a| matches!(a.req, SyncRequest::Headers { .. })).unwrap().id;
     assert_eq!(sync.on_headers(id, &[0; 81]).unwrap_err(), SyncFault::HeadersLength(81));
     assert!(!sync.is_pending(id));
@@ -188,7 +185,7 @@ fn a_peer_on_another_genesis_is_a_fault() {
     let chain = regtest_chain();
     let mut sync = SyncManager::new(genesis_hash(Network::Regtest));
     let status = sync.connected(A, T0);
-    let mut tip = tip_of(&chain);
+    let mut tip = chain_tip(&chain);
     tip.genesis = genesis_hash(Network::Devnet).0;
     assert_eq!(sync.on_status(status[0].id, tip, &chain, T0).unwrap_err(), SyncFault::WrongGenesis);
 }
