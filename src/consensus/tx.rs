@@ -48,6 +48,12 @@ pub fn check_transaction(tx: &Transaction, params: &Params) -> Result<(), TxErro
     Ok(())
 }
 
+/// Whether a transaction in a block at `spend_height` may spend `coin`: a coinbase output
+/// must be `coinbase_maturity` blocks deep; any other output at once.
+pub fn is_mature(coin: &Coin, spend_height: u32, params: &Params) -> bool {
+    !coin.is_coinbase || spend_height.saturating_sub(coin.height) >= params.coinbase_maturity
+}
+
 /// Checks amounts and coinbase maturity of a (non-coinbase) transaction spending `coins`
 /// (one per input, in order) in a block at `spend_height`. Returns the fee.
 ///
@@ -62,7 +68,7 @@ pub fn check_tx_inputs(
 ) -> Result<u64, TxError> {
     let mut inputs = 0u64;
     for (input, coin) in tx.inputs.iter().zip(coins) {
-        if coin.is_coinbase && spend_height.saturating_sub(coin.height) < params.coinbase_maturity {
+        if !is_mature(coin, spend_height, params) {
             return Err(TxError::ImmatureCoinbaseSpend {
                 outpoint: input.prevout,
                 coinbase_height: coin.height,

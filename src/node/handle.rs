@@ -16,6 +16,7 @@ use crate::api::{
     UtxoEntry,
 };
 use crate::consensus::Network;
+use crate::consensus::tx::is_mature;
 use crate::core::{Command, Input, MineError, NodeEvent, Pending, Reply};
 use crate::mempool::MempoolError;
 use crate::net::{NetCommand, NetInfo};
@@ -304,11 +305,10 @@ impl NodeHandle {
         let tip = self.shared().snapshot.height;
         let coins = self.store()?.coins_of(&owner)?;
         let confirmed: u64 = coins.iter().map(|(_, c)| c.output.value).sum();
+        // What the next block (at tip + 1) could not spend yet.
         let immature: u64 = coins
             .iter()
-            .filter(|(_, c)| {
-                c.is_coinbase && tip.saturating_sub(c.height) + 1 < params.coinbase_maturity
-            })
+            .filter(|(_, c)| !is_mature(c, tip.saturating_add(1), params))
             .map(|(_, c)| c.output.value)
             .sum();
         let pending = self.pending(owner).await?;
@@ -340,7 +340,7 @@ impl NodeHandle {
                     height: Some(coin.height),
                     confirmations,
                     coinbase: coin.is_coinbase,
-                    spendable: !coin.is_coinbase || confirmations >= params.coinbase_maturity,
+                    spendable: is_mature(coin, tip.saturating_add(1), params),
                 }
             })
             .collect();
