@@ -1,6 +1,11 @@
-//! The inbound request rate limit: a token bucket per peer, sans-IO. The network layer
-//! applies it before a request reaches the core's queue (and the simulator does the same),
-//! reporting a request over the limit as [`super::Offence::RequestFlood`].
+//! The inbound request rate limit, sans-IO: a token bucket per peer, and a cap on the
+//! requests of one peer still waiting for their answer. The network layer applies it
+//! before a request reaches the core's queue (and the simulator does the same), reporting
+//! a request over either limit as [`super::Offence::RequestFlood`].
+//!
+//! The in-flight cap makes a flood visible however fast the node answers: a peer that
+//! keeps dozens of requests open is flooding even when the node serves them slower than
+//! the bucket refills (a busy machine).
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -13,21 +18,47 @@ pub const REQUEST_BURST: u32 = 500;
 /// in flight (status, headers, four block batches) and syncing at 1,000 blocks/s asks ~60.
 pub const REQUESTS_PER_SECOND: u32 = 250;
 
-/// A token bucket per peer (keyed by whatever names peers where it is used).
+/// Requests of one peer that may wait for their answer at once. An honest peer keeps at
+/// most six open (status, headers, four block batches).
+pub const MAX_IN_FLIGHT: u32 = 16;
+
+/// A token bucket and an in-flight count per peer (keyed by whatever names peers where it
+/// is used).
 #[derive(Debug)]
 pub struct RequestLimiter<K> {
     buckets: HashMap<K, (f64, Time)>,
+    in_flight: HashMap<K, u32>,
 }
 
 impl<K> Default for RequestLimiter<K> {
     fn default() -> Self {
-        Self { buckets: HashMap::new() }
+        Self { buckets: HashMap::new(), in_flight: HashMap::new() }
     }
 }
 
 impl<K: Hash + Eq> RequestLimiter<K> {
-    /// Takes one token for a request from `peer` at `now`; false if it is over the limit.
-    pub fn allow(&mut self, peer: K, now: Time) -> bool {
+    /// Takes one token for a request from `peer` at `now` and counts it in flight until
+    /// [`Self::answered`]; false if the peer is over either limit.
+    pub fn allow(&mut self, peer: K, now: Time) -> bool
+    where
+        K: Clone,
+    {
+        let full = self.in_flight.get(&peer).is_some_and(|open| *open >= MAX_IN_FLIGHT);
+        if full || !self.take_token(peer.clone(), now) {
+            return false;
+        }
+        *self.in_flight.entry(peer).or_default() += 1;
+        true
+    }
+
+    /// A request of `peer` was answered.
+    pub fn answered(&mut self, peer: &K) {
+        if let Some(open) = self.in_flight.get_mut(peer) {
+            *open = open.saturating_sub(1);
+        }
+    }
+
+    fn take_token(&mut self, peer: K, now: Time) -> bool {
         let burst = f64::from(REQUEST_BURST);
         let (tokens, last) = self.buckets.entry(peer).or_insert((burst, now));
         let refill = now.since(*last).as_secs_f64() * f64::from(REQUESTS_PER_SECOND);
@@ -44,6 +75,7 @@ impl<K: Hash + Eq> RequestLimiter<K> {
     /// Forgets a peer (it disconnected).
     pub fn forget(&mut self, peer: &K) {
         self.buckets.remove(peer);
+        self.in_flight.remove(peer);
     }
 }
 
@@ -53,18 +85,39 @@ mod tests {
 
     use super::*;
 
+    /// A request allowed and answered at once (the in-flight cap stays out of the way).
+    fn served(limiter: &mut RequestLimiter<u8>, peer: u8, now: Time) -> bool {
+        let allowed = limiter.allow(peer, now);
+        if allowed {
+            limiter.answered(&peer);
+        }
+        allowed
+    }
+
     #[test]
     fn request_limiter_allows_bursts_and_refills() {
         let mut limiter = RequestLimiter::default();
         let now = Time::from_secs(1_000);
-        let allowed = (0..REQUEST_BURST + 100).filter(|_| limiter.allow(1u8, now)).count();
+        let allowed = (0..REQUEST_BURST + 100).filter(|_| served(&mut limiter, 1, now)).count();
         assert_eq!(allowed, REQUEST_BURST as usize);
         assert!(!limiter.allow(1, now));
         let later = now + Duration::from_millis(100);
-        let refilled = (0..100).filter(|_| limiter.allow(1, later)).count();
+        let refilled = (0..100).filter(|_| served(&mut limiter, 1, later)).count();
         assert_eq!(refilled, (REQUESTS_PER_SECOND / 10) as usize);
         assert!(limiter.allow(2, now), "buckets are per peer");
         limiter.forget(&1);
         assert!(limiter.allow(1, later), "a forgotten peer starts with a full bucket");
+    }
+
+    #[test]
+    fn a_peer_keeping_too_many_requests_open_is_refused_until_they_are_answered() {
+        let mut limiter = RequestLimiter::default();
+        let now = Time::from_secs(1_000);
+        let open = (0..100).filter(|_| limiter.allow(7u8, now)).count();
+        assert_eq!(open, MAX_IN_FLIGHT as usize, "plenty of tokens, but only so many open");
+        limiter.answered(&7);
+        assert!(limiter.allow(7, now), "an answer frees a place");
+        assert!(!limiter.allow(7, now));
+        assert!(limiter.allow(8, now), "other peers are not affected");
     }
 }

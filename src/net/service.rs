@@ -230,7 +230,7 @@ fn record_listen_addr(info: &Arc<RwLock<NetInfo>>, address: &Multiaddr, local: P
 struct Pending {
     next_id: u64,
     gossip: HashMap<u64, (MessageId, PeerId)>,
-    inbound: HashMap<u64, ResponseChannel<SyncResponse>>,
+    inbound: HashMap<u64, (ResponseChannel<SyncResponse>, PeerId)>,
     outbound: HashMap<OutboundRequestId, u64>,
 }
 
@@ -516,7 +516,8 @@ impl<E: From<NetEvent>> Service<E> {
                 self.pending.outbound.insert(request_id, ask.id);
             }
             NetAction::Respond { id, resp } => {
-                if let Some(channel) = self.pending.inbound.remove(&id) {
+                if let Some((channel, peer)) = self.pending.inbound.remove(&id) {
+                    self.limiter.answered(&peer);
                     // Fails only if the peer is gone; nothing to do then.
                     let _ = b.sync.send_response(channel, resp);
                 }
@@ -780,9 +781,10 @@ impl<E: From<NetEvent>> Service<E> {
             return;
         }
         let id = self.pending.id();
-        self.pending.inbound.insert(id, channel);
+        self.pending.inbound.insert(id, (channel, peer));
         if !self.emit(NetEvent::Request { id, peer: key, req }) {
             self.pending.inbound.remove(&id);
+            self.limiter.answered(&peer);
         }
     }
 

@@ -738,10 +738,9 @@ impl Sim {
                 self.send(index, peer, Msg::Request { ask: ask.id, req: ask.req });
             }
             NetAction::Respond { id, resp } => {
-                let Some((asker, ask)) = self.node_mut(index).and_then(|n| n.inbound.remove(&id))
-                else {
-                    return;
-                };
+                let Some(node) = self.node_mut(index) else { return };
+                let Some((asker, ask)) = node.inbound.remove(&id) else { return };
+                node.limiter.answered(&asker);
                 self.send(index, asker, Msg::Response { ask, resp });
             }
             NetAction::Validate { id, verdict } => {
