@@ -208,6 +208,14 @@ pub struct Status {
     pub syncing: bool,
     /// Mining nonces per second (0 when not mining).
     pub hashrate: f64,
+    /// Whether other hosts can dial us, as AutoNAT last found: `unknown`, `public` or
+    /// `private`.
+    pub reachability: String,
+    /// Addresses we advertise to peers: confirmed (AutoNAT, a relay slot) or configured
+    /// (`--external-addr`).
+    pub external_addrs: Vec<String>,
+    /// Our addresses through relays, while we are not reachable.
+    pub relay_addrs: Vec<String>,
 }
 
 /// One `GET /mempool` entry.
@@ -314,6 +322,8 @@ pub struct PeerView {
     pub source: String,
     /// Identify agent.
     pub agent: Option<String>,
+    /// True while the connection goes through a relay (no direct one yet).
+    pub relayed: bool,
     /// Height of the peer's tip, as it last told us.
     pub height: Option<u32>,
     /// The peer's tip.

@@ -193,7 +193,7 @@ pub fn status(conn: Conn) -> Result<()> {
         print_json(&v);
         return Ok(());
     }
-    let rows: [(&str, String); 9] = [
+    let rows: [(&str, String); 10] = [
         ("network", v.network),
         ("height", v.height.to_string()),
         ("tip", v.tip),
@@ -203,12 +203,19 @@ pub fn status(conn: Conn) -> Result<()> {
         ("mempool_size", v.mempool_size.to_string()),
         ("hashrate", v.hashrate.to_string()),
         ("peer_id", v.peer_id),
+        ("reachability", v.reachability),
     ];
     for (k, value) in rows {
         println!("{k:<13} {value}");
     }
     for a in &v.listen_addrs {
         println!("{:<13} {a}", "listening");
+    }
+    for a in &v.external_addrs {
+        println!("{:<13} {a}", "advertising");
+    }
+    for a in &v.relay_addrs {
+        println!("{:<13} {a}", "relayed at");
     }
     Ok(())
 }
@@ -225,14 +232,15 @@ pub fn peers(conn: Conn) -> Result<()> {
         return Ok(());
     }
     println!(
-        "{:<54} {:<9} {:<10} {:<8} {:<34} AGENT",
-        "PEER ID", "DIR", "SOURCE", "HEIGHT", "ADDRESS"
+        "{:<54} {:<9} {:<8} {:<10} {:<8} {:<34} AGENT",
+        "PEER ID", "DIR", "LINK", "SOURCE", "HEIGHT", "ADDRESS"
     );
     for p in &peers {
         println!(
-            "{:<54} {:<9} {:<10} {:<8} {:<34} {}",
+            "{:<54} {:<9} {:<8} {:<10} {:<8} {:<34} {}",
             p.peer_id,
             p.direction,
+            if p.relayed { "relayed" } else { "direct" },
             p.source,
             opt(p.height),
             p.addr,

@@ -7,7 +7,8 @@ use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity, MessageId, Valida
 use libp2p::identity::Keypair;
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::{
-    StreamProtocol, allow_block_list, connection_limits, identify, kad, ping, request_response,
+    StreamProtocol, allow_block_list, autonat, connection_limits, dcutr, identify, kad, ping,
+    relay, request_response,
 };
 use sha2::{Digest, Sha256};
 
@@ -18,6 +19,22 @@ use crate::protocol::{MAX_GOSSIP_BYTES, blocks_topic, kad_protocol, sync_protoco
 /// Most established connections; gossipsub keeps every connection it touches alive, so
 /// this (not the idle timeout) bounds the peer count.
 pub const MAX_CONNECTIONS: u32 = 125;
+/// Relay slots a reachable node offers (libp2p circuit relay v2), and their bounds: a
+/// circuit carries the hole punch and a little traffic, not a peer's whole sync.
+pub const RELAY_MAX_RESERVATIONS: usize = 64;
+/// Reservations one peer may hold with us.
+pub const RELAY_MAX_RESERVATIONS_PER_PEER: usize = 2;
+/// How long a reservation lasts before the client must renew it.
+pub const RELAY_RESERVATION_DURATION: Duration = Duration::from_secs(60 * 60);
+/// Circuits relayed at once, in all.
+pub const RELAY_MAX_CIRCUITS: usize = 16;
+/// Circuits relayed at once for one peer.
+pub const RELAY_MAX_CIRCUITS_PER_PEER: usize = 4;
+/// A circuit is closed after this long...
+pub const RELAY_MAX_CIRCUIT_DURATION: Duration = Duration::from_secs(2 * 60);
+/// ... or once this many bytes crossed it (each way).
+pub const RELAY_MAX_CIRCUIT_BYTES: u64 = 1 << 20;
+
 /// Whole sync exchange timeout, sized for a batch of full blocks from a slow peer.
 pub const SYNC_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -34,6 +51,16 @@ pub struct Behaviour {
     pub identify: identify::Behaviour,
     /// Liveness; a failed ping closes the connection.
     pub ping: ping::Behaviour,
+    /// Reachability: asks peers to dial us back, and dials others back when asked.
+    pub autonat: autonat::Behaviour,
+    /// Circuit relay v2 server: serves reservations only while we have a confirmed external
+    /// address (libp2p enables it then), within the `RELAY_*` bounds.
+    pub relay: relay::Behaviour,
+    /// Circuit relay v2 client: reservations on relays when we are not reachable, and dials
+    /// to relayed addresses.
+    pub relay_client: relay::client::Behaviour,
+    /// Hole punching: upgrades a relayed connection to a direct one.
+    pub dcutr: dcutr::Behaviour,
     /// Peer discovery.
     pub kad: kad::Behaviour<kad::store::MemoryStore>,
     /// Block and transaction relay.
@@ -48,6 +75,7 @@ pub struct Behaviour {
 /// If a protocol's configuration is refused (a bug in the constants here).
 pub fn build(
     key: &Keypair,
+    relay_client: relay::client::Behaviour,
     network: Network,
     max_inbound: usize,
 ) -> Result<Behaviour, Box<dyn Error + Send + Sync>> {
@@ -60,18 +88,25 @@ pub fn build(
             u32::try_from(max_inbound).unwrap_or(u32::MAX).saturating_add(8),
         ))
         .with_max_pending_incoming(Some(30))
-        .with_max_established_per_peer(Some(2));
+        // A relayed connection, the direct one a hole punch makes, and an AutoNAT dial-back
+        // (closed as soon as it is up).
+        .with_max_established_per_peer(Some(3));
     let identify = identify::Behaviour::new(
         identify::Config::new(format!("/minichain/{network}/1.0.0"), key.public())
             .with_agent_version(format!("minichain/{}", env!("CARGO_PKG_VERSION")))
-            .with_push_listen_addr_updates(true),
+            .with_push_listen_addr_updates(true)
+            // Advertise only confirmed (AutoNAT, relay reservation) or configured
+            // (`--external-addr`) addresses: never a listen address nobody outside can dial.
+            .with_hide_listen_addrs(true),
     );
     let mut kad_config = kad::Config::new(StreamProtocol::try_from_owned(kad_protocol(network))?);
     kad_config.set_query_timeout(Duration::from_secs(30));
     kad_config.set_periodic_bootstrap_interval(Some(Duration::from_secs(60)));
     let mut kad =
         kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), kad_config);
-    kad.set_mode(Some(kad::Mode::Server));
+    // Automatic mode: a server (answering queries, in others' tables) exactly while the
+    // swarm has a confirmed external address; a client otherwise.
+    kad.set_mode(None);
     let sync = request_response::Behaviour::with_codec(
         SyncCodec,
         [(
@@ -88,10 +123,45 @@ pub fn build(
         inbound: Default::default(),
         identify,
         ping: ping::Behaviour::new(ping::Config::new()),
+        autonat: autonat::Behaviour::new(peer_id, autonat_config()),
+        relay: relay::Behaviour::new(peer_id, relay_config()),
+        relay_client,
+        dcutr: dcutr::Behaviour::new(peer_id),
         kad,
         gossipsub: gossip(key, network)?,
         sync,
     })
+}
+
+/// AutoNAT v1, tuned for a small network: the first probe a second after start, then one
+/// every 5 s (each to a different peer) until three agree, then every 10 minutes.
+fn autonat_config() -> autonat::Config {
+    autonat::Config {
+        boot_delay: Duration::from_secs(1),
+        retry_interval: Duration::from_secs(5),
+        refresh_interval: Duration::from_secs(10 * 60),
+        throttle_server_period: Duration::from_secs(15),
+        timeout: Duration::from_secs(15),
+        // A server dials back only the IP it sees the request come from, so a peer on the
+        // same LAN (or loopback) may be confirmed at its private address, and only to
+        // itself; libp2p's default would refuse every private network outright.
+        only_global_ips: false,
+        ..autonat::Config::default()
+    }
+}
+
+/// The relay server's bounds (see the `RELAY_*` constants and docs/security.md).
+fn relay_config() -> relay::Config {
+    relay::Config {
+        max_reservations: RELAY_MAX_RESERVATIONS,
+        max_reservations_per_peer: RELAY_MAX_RESERVATIONS_PER_PEER,
+        reservation_duration: RELAY_RESERVATION_DURATION,
+        max_circuits: RELAY_MAX_CIRCUITS,
+        max_circuits_per_peer: RELAY_MAX_CIRCUITS_PER_PEER,
+        max_circuit_duration: RELAY_MAX_CIRCUIT_DURATION,
+        max_circuit_bytes: RELAY_MAX_CIRCUIT_BYTES,
+        ..relay::Config::default()
+    }
 }
 
 /// Gossipsub as every node configures it: signed messages, content-hash ids, both topics

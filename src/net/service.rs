@@ -10,12 +10,15 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use libp2p::core::transport::{ListenerId, PortUse};
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageId};
 use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::swarm::{ConnectionId, SwarmEvent};
-use libp2p::{Multiaddr, PeerId, Swarm, identify, kad, noise, ping, tcp, yamux};
+use libp2p::{
+    Multiaddr, PeerId, Swarm, autonat, dcutr, identify, kad, noise, ping, relay, tcp, yamux,
+};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
@@ -25,6 +28,7 @@ use super::book::{BookError, PeerBook, SAVE_EVERY, Source};
 use super::codec::Inbound;
 use super::evict::{Candidate, victim};
 use super::keys::PeerKeys;
+use super::reach::{Reachability, Relays};
 use super::redial::Redial;
 use crate::consensus::Network;
 use crate::core::limit::RequestLimiter;
@@ -78,6 +82,8 @@ pub struct PeerInfo {
     pub source: Source,
     /// Identify agent, once known.
     pub agent: Option<String>,
+    /// True while our only connection to it goes through a relay.
+    pub relayed: bool,
 }
 
 /// The network's state, shared read-only with the API.
@@ -91,6 +97,12 @@ pub struct NetInfo {
     pub peers: BTreeMap<PeerId, PeerInfo>,
     /// Banned peers: why, and until when.
     pub bans: BTreeMap<PeerId, BanInfo>,
+    /// Whether others can dial us (AutoNAT's verdict).
+    pub reachability: Reachability,
+    /// Addresses we advertise: confirmed by AutoNAT or a relay, or configured.
+    pub external_addrs: Vec<Multiaddr>,
+    /// Our addresses through relays that hold a slot for us.
+    pub relay_addrs: Vec<Multiaddr>,
 }
 
 /// A ban as the API shows it.
@@ -157,7 +169,9 @@ pub async fn start(
         .map_err(|e| NetError::Build(e.into()))?
         .with_dns()
         .map_err(|e| NetError::Build(e.into()))?
-        .with_behaviour(|key| behaviour::build(key, network, config.max_inbound))
+        .with_relay_client(noise::Config::new, yamux::Config::default)
+        .map_err(|e| NetError::Build(e.into()))?
+        .with_behaviour(|key, relay| behaviour::build(key, relay, network, config.max_inbound))
         .map_err(|e| NetError::Build(e.into()))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
         .with_connection_timeout(HANDSHAKE_TIMEOUT)
@@ -218,10 +232,18 @@ fn probe_port(addr: &Multiaddr) -> Result<(), NetError> {
 }
 
 fn record_listen_addr(info: &Arc<RwLock<NetInfo>>, address: &Multiaddr, local: PeerId) {
-    let full = address.clone().with(Protocol::P2p(local));
+    let full = with_id(address, local);
     info!(addr = %full, "listening");
     if let Ok(mut i) = info.write() {
         i.listen_addrs.push(full);
+    }
+}
+
+/// `address` ending in `/p2p/<peer>` (a relayed or confirmed address may already).
+fn with_id(address: &Multiaddr, peer: PeerId) -> Multiaddr {
+    match address.iter().last() {
+        Some(Protocol::P2p(_)) => address.clone(),
+        _ => address.clone().with(Protocol::P2p(peer)),
     }
 }
 
@@ -265,6 +287,10 @@ pub struct Service<E> {
     inbound: HashMap<PeerId, Instant>,
     /// When each peer last relayed something we accepted or answered our request.
     useful: HashMap<PeerId, Instant>,
+    /// Relays we could use and the slots we hold.
+    relays: Relays,
+    /// `--external-addr`: never withdrawn whatever AutoNAT says.
+    configured: Vec<Multiaddr>,
 }
 
 /// Runs the network task until [`NetCommand::Shutdown`] or the command channel closes.
@@ -296,6 +322,8 @@ pub fn service<E>(
         max_inbound: config.max_inbound,
         inbound: HashMap::new(),
         useful: HashMap::new(),
+        relays: Relays::default(),
+        configured: config.external.clone(),
     })
 }
 
@@ -562,6 +590,13 @@ impl<E: From<NetEvent>> Service<E> {
             SwarmEvent::NewListenAddr { address, .. } => {
                 record_listen_addr(&self.info, &address, *swarm.local_peer_id());
             }
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                let full = with_id(&address, *swarm.local_peer_id());
+                debug!(addr = %full, "listen address expired");
+                if let Ok(mut i) = self.info.write() {
+                    i.listen_addrs.retain(|a| *a != full);
+                }
+            }
             SwarmEvent::ConnectionEstablished {
                 peer_id,
                 endpoint,
@@ -572,6 +607,21 @@ impl<E: From<NetEvent>> Service<E> {
                 let kept = self.dials.remove(&connection_id);
                 if let Some(i) = kept {
                     self.redial.connected(i, peer_id);
+                }
+                let relayed = endpoint.is_relayed();
+                // Only AutoNAT dials from a fresh port (ours reuse the listen port, for
+                // hole punching): a dial-back has served once established; a peer is not
+                // kept on a second connection for it.
+                if let libp2p::core::ConnectedPoint::Dialer { port_use: PortUse::New, .. } =
+                    endpoint
+                    && num_established.get() > 1
+                {
+                    debug!(peer = %peer_id, "closing the AutoNAT dial-back connection");
+                    swarm.close_connection(connection_id);
+                    return;
+                }
+                if num_established.get() > 1 && !relayed {
+                    self.upgraded(peer_id, endpoint.get_remote_address(), endpoint.is_dialer());
                 }
                 if num_established.get() == 1 {
                     let addr = endpoint.get_remote_address().clone();
@@ -585,10 +635,10 @@ impl<E: From<NetEvent>> Service<E> {
                     };
                     let unix = crate::node::unix_now();
                     self.book.connected(peer_id, &addr, outbound, source, unix);
-                    info!(peer = %peer_id, addr = %addr, outbound, "peer connected");
+                    info!(peer = %peer_id, addr = %addr, outbound, relayed, "peer connected");
                     let key = self.keys.connect(peer_id);
                     if let Ok(mut i) = self.info.write() {
-                        let info = PeerInfo { key, addr, outbound, source, agent: None };
+                        let info = PeerInfo { key, addr, outbound, source, agent: None, relayed };
                         i.peers.insert(peer_id, info);
                     }
                     self.emit(NetEvent::Connected { peer: key });
@@ -610,6 +660,7 @@ impl<E: From<NetEvent>> Service<E> {
                 self.limiter.forget(&peer_id);
                 self.inbound.remove(&peer_id);
                 self.useful.remove(&peer_id);
+                self.relays.gone(&peer_id);
                 if let Some(key) = self.keys.disconnect(&peer_id) {
                     self.emit(NetEvent::Disconnected { peer: key });
                 }
@@ -636,6 +687,25 @@ impl<E: From<NetEvent>> Service<E> {
                     None => debug!(peer = ?peer_id, error = %error, "outgoing connection failed"),
                 }
             }
+            SwarmEvent::ExternalAddrConfirmed { address } => {
+                let known = self.info.read().is_ok_and(|i| i.external_addrs.contains(&address));
+                if known {
+                    debug!(addr = %address, "external address confirmed again");
+                } else {
+                    info!(addr = %address, "advertising external address");
+                    self.external_changed(swarm);
+                }
+            }
+            SwarmEvent::ExternalAddrExpired { address } => {
+                info!(addr = %address, "no longer advertising external address");
+                self.external_changed(swarm);
+            }
+            SwarmEvent::ListenerClosed { listener_id, reason, .. } => {
+                self.listener_closed(swarm, listener_id, reason.err().map(|e| e.to_string()));
+            }
+            SwarmEvent::ListenerError { listener_id, error } => {
+                self.listener_closed(swarm, listener_id, Some(error.to_string()));
+            }
             SwarmEvent::Behaviour(event) => self.on_behaviour_event(swarm, event),
             other => debug!(event = ?other, "swarm event"),
         }
@@ -658,9 +728,9 @@ impl<E: From<NetEvent>> Service<E> {
                 self.book.learned(peer, addresses.iter().cloned(), Source::Kademlia);
                 let connected = swarm.connected_peers().count();
                 if !swarm.is_connected(&peer) && connected < TARGET_PEERS {
-                    let addr = addresses.first().clone();
+                    let addr = with_id(addresses.first(), peer);
                     info!(peer = %peer, addr = %addr, "dialing peer found by kademlia");
-                    let _ = swarm.dial(addr.with(Protocol::P2p(peer)));
+                    let _ = swarm.dial(addr);
                 }
             }
             BehaviourEvent::Gossipsub(gossipsub::Event::Message {
@@ -745,6 +815,28 @@ impl<E: From<NetEvent>> Service<E> {
             }) => {
                 debug!(peer = %peer, error = %error, "inbound sync request failed");
             }
+            BehaviourEvent::Autonat(autonat::Event::StatusChanged { old, new }) => {
+                self.reachability_changed(swarm, old, new);
+            }
+            BehaviourEvent::RelayClient(relay::client::Event::ReservationReqAccepted {
+                relay_peer_id,
+                renewal: false,
+                ..
+            }) => {
+                if let Some(addr) = self.relays.accepted(&relay_peer_id) {
+                    let full = addr.with(Protocol::P2p(*swarm.local_peer_id()));
+                    info!(relay = %relay_peer_id, addr = %full, "relay slot reserved: reachable through {full}");
+                    self.publish_relays();
+                }
+            }
+            BehaviourEvent::Dcutr(dcutr::Event { remote_peer_id, result }) => match result {
+                Ok(_) => {
+                    info!(peer = %remote_peer_id, "direct connection through hole punching (DCUtR)")
+                }
+                Err(error) => {
+                    info!(peer = %remote_peer_id, %error, "hole punch failed: the connection stays relayed")
+                }
+            },
             BehaviourEvent::Ping(ping::Event { peer, connection, result: Err(error) }) => {
                 debug!(peer = %peer, error = %error, "ping failed, closing connection");
                 swarm.close_connection(connection);
@@ -788,6 +880,108 @@ impl<E: From<NetEvent>> Service<E> {
         }
     }
 
+    /// A second, direct connection to a peer we reached through a relay (a hole punch, or
+    /// a dial that got through): the peer list shows the direct one.
+    fn upgraded(&self, peer: PeerId, addr: &Multiaddr, outbound: bool) {
+        if let Ok(mut i) = self.info.write()
+            && let Some(p) = i.peers.get_mut(&peer)
+            && p.relayed
+        {
+            p.addr = addr.clone();
+            p.outbound = outbound;
+            p.relayed = false;
+        }
+    }
+
+    /// AutoNAT changed its mind. Public: the address is confirmed (libp2p adds it), any
+    /// relay slots are given up. Private: an address confirmed before is withdrawn (unless
+    /// configured) and relay slots are sought.
+    fn reachability_changed(
+        &mut self,
+        swarm: &mut Swarm<Behaviour>,
+        old: autonat::NatStatus,
+        new: autonat::NatStatus,
+    ) {
+        let reach = match new {
+            autonat::NatStatus::Public(addr) => {
+                info!(addr = %addr, "reachable at {addr}");
+                for listener in self.relays.listeners() {
+                    swarm.remove_listener(listener);
+                }
+                Reachability::Public(addr)
+            }
+            autonat::NatStatus::Private => {
+                info!(
+                    "not reachable from outside: peers cannot dial in; outbound connections still work; see docs/operations.md"
+                );
+                if let autonat::NatStatus::Public(addr) = old
+                    && !self.configured.contains(&addr)
+                {
+                    swarm.remove_external_address(&addr);
+                }
+                Reachability::Private
+            }
+            autonat::NatStatus::Unknown => {
+                debug!("reachability unknown again");
+                Reachability::Unknown
+            }
+        };
+        if let Ok(mut i) = self.info.write() {
+            i.reachability = reach;
+        }
+        self.reserve_relays(swarm);
+    }
+
+    /// While we are not reachable, asks relays among our peers for slots, up to
+    /// [`super::reach::MAX_RELAYS`].
+    fn reserve_relays(&mut self, swarm: &mut Swarm<Behaviour>) {
+        let private = self.info.read().is_ok_and(|i| i.reachability == Reachability::Private);
+        if !private {
+            return;
+        }
+        for (relay, circuit) in self.relays.wanted(Instant::now()) {
+            match swarm.listen_on(circuit.clone()) {
+                Ok(listener) => {
+                    info!(relay = %relay, addr = %circuit, "asking a relay for a slot");
+                    self.relays.asked(listener, relay, circuit);
+                }
+                Err(e) => debug!(relay = %relay, error = %e, "cannot listen through relay"),
+            }
+        }
+    }
+
+    /// A listener closed; a relay's means our slot there is gone.
+    fn listener_closed(
+        &mut self,
+        swarm: &mut Swarm<Behaviour>,
+        listener: ListenerId,
+        error: Option<String>,
+    ) {
+        if let Some(relay) = self.relays.closed(listener, Instant::now()) {
+            info!(relay = %relay, error = ?error, "relay slot lost");
+            self.publish_relays();
+            self.reserve_relays(swarm);
+        } else {
+            debug!(?listener, error = ?error, "listener closed");
+        }
+    }
+
+    fn publish_relays(&self) {
+        if let Ok(mut i) = self.info.write() {
+            i.relay_addrs = self.relays.addrs();
+        }
+    }
+
+    /// Our advertised addresses changed: show them, and tell connected peers at once.
+    fn external_changed(&self, swarm: &mut Swarm<Behaviour>) {
+        let addrs: Vec<Multiaddr> = swarm.external_addresses().cloned().collect();
+        if let Ok(mut i) = self.info.write() {
+            i.external_addrs = addrs;
+        }
+        let peers: Vec<PeerId> = swarm.connected_peers().copied().collect();
+        swarm.behaviour_mut().identify.push(peers);
+    }
+
     /// Feeds a server-mode peer's listen addresses into Kademlia (it never learns the
     /// addresses of peers that dialled us), leaving out loopback and private addresses
     /// unless our connection to that peer is itself local.
@@ -800,11 +994,18 @@ impl<E: From<NetEvent>> Service<E> {
         {
             p.agent = Some(info.agent_version.clone());
         }
+        let local_ok = conn_addr.as_ref().is_none_or(is_local);
+        if info.protocols.contains(&relay::HOP_PROTOCOL_NAME) {
+            self.relays.offer(peer, &info.listen_addrs, local_ok);
+            self.reserve_relays(swarm);
+        } else {
+            self.relays.gone(&peer);
+        }
         if !info.protocols.iter().any(|p| p.as_ref() == kad) {
-            debug!(peer = %peer, "peer does not speak our kademlia protocol (other network?)");
+            // A Kademlia client: not reachable yet (or of another network).
+            debug!(peer = %peer, "peer is no kademlia server of our network");
             return;
         }
-        let local_ok = conn_addr.as_ref().is_none_or(is_local);
         let unique: HashSet<Multiaddr> = info.listen_addrs.into_iter().collect();
         let usable: Vec<Multiaddr> =
             unique.into_iter().filter(|a| local_ok || !is_local(a)).collect();

@@ -154,6 +154,9 @@ impl NodeHandle {
             mempool_size: snap.mempool_size,
             syncing: snap.syncing,
             hashrate: shared.hashrate,
+            reachability: info.reachability.name().into(),
+            external_addrs: info.external_addrs.iter().map(ToString::to_string).collect(),
+            relay_addrs: info.relay_addrs.iter().map(ToString::to_string).collect(),
         }
     }
 
@@ -179,6 +182,7 @@ impl NodeHandle {
                         .and_then(|v| v.as_str().map(str::to_owned))
                         .unwrap_or_default(),
                     agent: p.agent.clone(),
+                    relayed: p.relayed,
                     height: tip.map(|t| t.0),
                     tip: tip.map(|t| t.1.to_string()),
                 }

@@ -1,0 +1,195 @@
+//! Reachability: what AutoNAT says of us, and the relay slots a node holds while nobody
+//! can dial it.
+//!
+//! AutoNAT asks a connected peer to dial us back at the addresses we listen on and the
+//! addresses peers saw us at; the answers flip [`Reachability`]. A node that is not
+//! reachable reserves a slot on up to [`MAX_RELAYS`] relays among its peers (peers that
+//! offer libp2p's relay protocol, which a node does only while it is reachable) and is then
+//! reachable *through* them at `/…/p2p/<relay>/p2p-circuit/p2p/<us>`. A peer that dials
+//! that address gets a relayed connection, which DCUtR then tries to turn into a direct
+//! one. This type only keeps the books; the network task carries out what it picks.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use libp2p::core::transport::ListenerId;
+use libp2p::multiaddr::Protocol;
+use libp2p::{Multiaddr, PeerId};
+
+/// Relays a node that cannot be dialled holds reservations on.
+pub const MAX_RELAYS: usize = 2;
+/// A relay that refused us or dropped our reservation is not asked again for this long.
+pub const RELAY_RETRY: Duration = Duration::from_secs(60);
+
+/// Whether other hosts can dial us, as AutoNAT last concluded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Reachability {
+    /// No verdict yet (no peer has dialled us back either way).
+    #[default]
+    Unknown,
+    /// A peer dialled us back at this address.
+    Public(Multiaddr),
+    /// Peers tried and could not dial us: we are behind NAT or a firewall.
+    Private,
+}
+
+impl Reachability {
+    /// `unknown`, `public` or `private`, as the API shows it.
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Unknown => "unknown",
+            Self::Public(_) => "public",
+            Self::Private => "private",
+        }
+    }
+}
+
+/// A reservation asked for or held.
+#[derive(Debug, Clone)]
+struct Slot {
+    relay: PeerId,
+    /// Our address through the relay (`…/p2p/<relay>/p2p-circuit`).
+    circuit: Multiaddr,
+    accepted: bool,
+}
+
+/// The relays we could use and the reservations we hold.
+#[derive(Debug, Default)]
+pub struct Relays {
+    /// Connected peers that offer relaying, with the address they are reachable at.
+    offers: BTreeMap<PeerId, Multiaddr>,
+    /// Reservations, by the listener that holds each.
+    slots: HashMap<ListenerId, Slot>,
+    /// Relays that failed us, and since when.
+    failed: HashMap<PeerId, Instant>,
+}
+
+impl Relays {
+    /// `peer` offers relaying (its identify lists the hop protocol) at one of `addrs`, the
+    /// addresses it advertises (confirmed or configured ones only). The first direct one
+    /// we may dial is kept; `local_ok` allows loopback and private addresses.
+    pub fn offer(&mut self, peer: PeerId, addrs: &[Multiaddr], local_ok: bool) {
+        let usable = addrs.iter().find(|a| {
+            !a.iter().any(|p| p == Protocol::P2pCircuit) && (local_ok || !super::addr::is_local(a))
+        });
+        match usable {
+            Some(a) => {
+                // Confirmed addresses come with the peer's `/p2p/<id>`; `wanted` adds it.
+                let plain = a.iter().filter(|p| !matches!(p, Protocol::P2p(_))).collect();
+                self.offers.insert(peer, plain);
+            }
+            None => {
+                self.offers.remove(&peer);
+            }
+        }
+    }
+
+    /// `peer` disconnected: no longer a candidate (its listener closes by itself).
+    pub fn gone(&mut self, peer: &PeerId) {
+        self.offers.remove(peer);
+    }
+
+    /// Relays to ask for a slot now: offers we hold no slot with and that did not fail us
+    /// lately, as many as are missing to [`MAX_RELAYS`], each with the address to listen
+    /// on (`<relay addr>/p2p/<relay>/p2p-circuit`).
+    #[must_use]
+    pub fn wanted(&self, now: Instant) -> Vec<(PeerId, Multiaddr)> {
+        let missing = MAX_RELAYS.saturating_sub(self.slots.len());
+        self.offers
+            .iter()
+            .filter(|(p, _)| !self.slots.values().any(|s| s.relay == **p))
+            .filter(|(p, _)| self.failed.get(*p).is_none_or(|t| now >= *t + RELAY_RETRY))
+            .take(missing)
+            .map(|(p, a)| (*p, a.clone().with(Protocol::P2p(*p)).with(Protocol::P2pCircuit)))
+            .collect()
+    }
+
+    /// A reservation was asked of `relay` through `listener`.
+    pub fn asked(&mut self, listener: ListenerId, relay: PeerId, circuit: Multiaddr) {
+        self.slots.insert(listener, Slot { relay, circuit, accepted: false });
+    }
+
+    /// `relay` accepted: returns our address through it, the first time.
+    pub fn accepted(&mut self, relay: &PeerId) -> Option<Multiaddr> {
+        let slot = self.slots.values_mut().find(|s| s.relay == *relay && !s.accepted)?;
+        slot.accepted = true;
+        Some(slot.circuit.clone())
+    }
+
+    /// A listener closed: if it held a reservation, that relay is done with for
+    /// [`RELAY_RETRY`]; returns it.
+    pub fn closed(&mut self, listener: ListenerId, now: Instant) -> Option<PeerId> {
+        let slot = self.slots.remove(&listener)?;
+        self.failed.insert(slot.relay, now);
+        Some(slot.relay)
+    }
+
+    /// Every listener holding or asking for a slot (to close them once we are reachable).
+    #[must_use]
+    pub fn listeners(&self) -> Vec<ListenerId> {
+        self.slots.keys().copied().collect()
+    }
+
+    /// Our addresses through relays that accepted us.
+    #[must_use]
+    pub fn addrs(&self) -> Vec<Multiaddr> {
+        let mut addrs: Vec<Multiaddr> =
+            self.slots.values().filter(|s| s.accepted).map(|s| s.circuit.clone()).collect();
+        addrs.sort();
+        addrs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(s: &str) -> Multiaddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn at_most_two_relays_and_only_reachable_direct_addresses() {
+        let mut r = Relays::default();
+        let now = Instant::now();
+        let (a, b, c, d) = (PeerId::random(), PeerId::random(), PeerId::random(), PeerId::random());
+        r.offer(a, &[addr("/ip4/10.0.0.1/tcp/1")], false); // private: not for a public peer
+        r.offer(b, &[addr("/ip4/8.8.8.8/tcp/1/p2p-circuit"), addr("/ip4/8.8.4.4/tcp/2")], false);
+        r.offer(c, &[addr(&format!("/ip4/1.1.1.1/tcp/3/p2p/{c}"))], false);
+        r.offer(d, &[addr("/ip4/9.9.9.9/tcp/4")], false);
+        let wanted = r.wanted(now);
+        assert_eq!(wanted.len(), MAX_RELAYS);
+        assert!(wanted.iter().all(|(p, _)| *p != a));
+        for (p, circuit) in &wanted {
+            let text = circuit.to_string();
+            assert!(text.ends_with(&format!("/p2p/{p}/p2p-circuit")), "{circuit}");
+            assert_eq!(text.matches("/p2p/").count(), 1, "{circuit}");
+            assert!(!circuit.to_string().starts_with("/ip4/8.8.8.8"), "relayed address used");
+        }
+    }
+
+    #[test]
+    fn a_relay_that_failed_waits_and_held_slots_are_not_asked_twice() {
+        let mut r = Relays::default();
+        let now = Instant::now();
+        let (a, b) = (PeerId::random(), PeerId::random());
+        r.offer(a, &[addr("/ip4/127.0.0.1/tcp/1")], true);
+        r.offer(b, &[addr("/ip4/127.0.0.1/tcp/2")], true);
+        let ids = [ListenerId::next(), ListenerId::next()];
+        for (id, (p, circuit)) in ids.iter().zip(r.wanted(now)) {
+            r.asked(*id, p, circuit);
+        }
+        assert!(r.wanted(now).is_empty(), "both slots asked for");
+        let circuit = r.accepted(&a).expect("a's slot");
+        assert_eq!(r.accepted(&a), None, "reported once");
+        assert_eq!(r.addrs(), vec![circuit]);
+        let failed = r.closed(ids[1], now).expect("a slot");
+        assert!(r.wanted(now).is_empty(), "the failed relay is not asked again at once");
+        let again = r.wanted(now + RELAY_RETRY);
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].0, failed, "asked again after RELAY_RETRY");
+        r.gone(&failed);
+        assert!(r.wanted(now + RELAY_RETRY).is_empty(), "a relay gone is no candidate");
+    }
+}
