@@ -34,6 +34,30 @@ async fn five_nodes_bootstrapped_from_one_discover_each_other_through_kademlia()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peers_dial_each_other_back_and_each_node_learns_where_it_is_reachable() {
+    let a = spawn(vec![]).await;
+    let alone = a.handle.status();
+    assert_eq!(alone.reachability, "unknown", "nobody to ask yet");
+    assert!(alone.external_addrs.is_empty(), "nothing advertised before a dial-back");
+    let b = spawn(vec![a.addr()]).await;
+    let both = [&a, &b];
+    wait_until("both nodes found reachable (AutoNAT)", LIMIT, || {
+        both.iter().all(|n| n.handle.status().reachability == "public")
+    })
+    .await;
+    for n in both {
+        let status = n.handle.status();
+        // What a peer dialled back is what the node advertises: its listen address.
+        assert_eq!(status.external_addrs, vec![n.addr().to_string()], "{status:?}");
+        assert!(status.relay_addrs.is_empty(), "no relay slot while reachable");
+        assert!(n.handle.peers().iter().all(|p| !p.relayed), "loopback peers are direct");
+        // The dial-back connection is closed once it served: one connection, one peer.
+        assert_eq!(n.handle.peers().len(), 1);
+    }
+    shutdown_all(vec![a, b]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mined_block_and_a_submitted_transaction_reach_every_node() {
     let first = spawn(vec![]).await;
     let boot = first.addr();
