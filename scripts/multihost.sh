@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # A real multi-host minichain network on one machine: every node in its own Linux network
 # namespace with its own address (10.77.0.x on a bridge), joined through a bootstrap
-# address that is not loopback. It proves that the nodes converge, that a host whose link
-# is cut falls behind, and that it catches up once the link is back, and that a host
-# holding 1,000 idle TCP connections to host 1 (scripts/hold-idle.py) does not keep a
-# restarted host 3 from joining host 1 and syncing; then it tears everything down. Needs
-# root, iproute2 and python3.
+# address that is not loopback. It proves that hosts started before their bootstrap peer
+# join it once it is up, that the nodes converge, that a host whose link is cut falls
+# behind and catches up once the link is back, that a host holding 1,000 idle TCP
+# connections to host 1 (scripts/hold-idle.py) does not keep a restarted host 3 from
+# joining host 1 and syncing, that a node killed with SIGKILL and restarted at once keeps
+# gossiping both ways, and that after every node stopped the others come back without
+# --bootstrap from their peer books while host 1 stays down; then it tears everything
+# down. Needs root, iproute2 and python3.
 #
 # --nat: hosts 1 and 2 on the bridge, hosts 3 and 4 each behind its own NAT router
 # (nftables masquerade, 192.168.<i>.2 inside). Hosts 3 and 4 bootstrap from host 1 only.
@@ -29,7 +32,7 @@ while [[ $# -gt 0 ]]; do
         --nat) nat=1; shift ;;
         --bin) bin=$2; shift 2 ;;
         --keep-logs) logs=$2; shift 2 ;;
-        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
         *) echo "multihost.sh: unknown argument '$1'" >&2; exit 2 ;;
     esac
 done
@@ -147,15 +150,16 @@ lost_host() {   # no host still counts the cut-off host among its peers
 
 wait_until() {   # wait_until SECONDS DESCRIPTION COMMAND...
     local limit=$1 what=$2; shift 2
-    local deadline=$((SECONDS + limit))
+    local began=$SECONDS deadline=$((SECONDS + limit))
     until "$@"; do
         if ((SECONDS >= deadline)); then say "FAILED: $what (after ${limit}s)"; return 1; fi
         sleep 0.3
     done
-    say "ok: $what"
+    say "ok: $what ($((SECONDS - began)) s)"
 }
 all_at() { local h=$1; for ((i = 1; i <= hosts; i++)); do [[ $(height "$i") == "$h" ]] || return 1; done; }
 host_at() { [[ $(height "$1") == "$2" ]]; }
+logged() { grep -q -- "$2" "$work/$1.log"; }   # logged NAME PATTERN
 peers_of() { cli "$1" status --json 2> /dev/null | sed -nE 's/.*"peer_count": ?([0-9]+).*/\1/p'; }
 
 if ((nat)); then
@@ -167,7 +171,6 @@ if ((nat)); then
         NO_COLOR=1 RUST_LOG=${MULTIHOST_LOG:-info,libp2p_dcutr=debug} ip netns exec "${tag}-h$i" "$bin" "${args[@]}" > "$work/h$i.log" 2>&1 &
         pids+=($!)
     }
-    logged() { grep -q -- "$2" "$work/h$1.log"; }
     field() { cli "$1" status --json 2> /dev/null | python3 -c "import json,sys; print(json.load(sys.stdin)['$2'])"; }
     reach_is() { [[ $(field "$1" reachability) == "$2" ]]; }
     id_of() { field "$1" peer_id; }
@@ -188,12 +191,12 @@ for p in json.load(sys.stdin):
     start 3 10.77.0.1:18444
     start 4 10.77.0.1:18444
     wait_until 60 "every host answering" all_at 0
-    wait_until 60 "host 1 reachable (AutoNAT)" logged 1 "reachable at /ip4/10.77.0.1/tcp/18444"
-    wait_until 60 "host 2 reachable (AutoNAT)" logged 2 "reachable at /ip4/10.77.0.2/tcp/18444"
+    wait_until 60 "host 1 reachable (AutoNAT)" logged h1 "reachable at /ip4/10.77.0.1/tcp/18444"
+    wait_until 60 "host 2 reachable (AutoNAT)" logged h2 "reachable at /ip4/10.77.0.2/tcp/18444"
     for i in 3 4; do
-        wait_until 60 "host $i not reachable from outside (AutoNAT)" logged "$i" "not reachable from outside"
+        wait_until 60 "host $i not reachable from outside (AutoNAT)" logged "h$i" "not reachable from outside"
         wait_until 60 "host $i reports private in its status" reach_is "$i" private
-        wait_until 60 "host $i holds a relay slot" logged "$i" "relay slot reserved"
+        wait_until 60 "host $i holds a relay slot" logged "h$i" "relay slot reserved"
     done
     reach_is 1 public && reach_is 2 public || { say "FAILED: a public host does not say public"; exit 1; }
     say "ok: hosts 1 and 2 report public in their status"
@@ -220,16 +223,31 @@ for p in json.load(sys.stdin):
     exit 0
 fi
 
-for ((i = 1; i <= hosts; i++)); do
-    args=(node --network regtest --data-dir "$work/h$i" --listen /ip4/0.0.0.0/tcp/18444 --rpc 127.0.0.1:18443
-          --external-addr "/ip4/10.77.0.$i/tcp/18444")
-    ((i > 1)) && args+=(--bootstrap 10.77.0.1:18444)
-    # `ip netns exec` execs the node, so $! is the node itself (not a wrapper shell).
-    NO_COLOR=1 ip netns exec "${tag}-h$i" "$bin" "${args[@]}" > "$work/h$i.log" 2>&1 &
+# run_host I NAME [ARGS...]: host I's node (its data dir, port 18444, its bridge address
+# as --external-addr), logging to NAME.log. `ip netns exec` execs the node, so $! is the
+# node itself (not a wrapper shell).
+declare -A host_pid
+run_host() {
+    local i=$1 name=$2
+    shift 2
+    NO_COLOR=1 ip netns exec "${tag}-h$i" "$bin" node --network regtest --data-dir "$work/h$i" \
+        --listen /ip4/0.0.0.0/tcp/18444 --rpc 127.0.0.1:18443 \
+        --external-addr "/ip4/10.77.0.$i/tcp/18444" "$@" > "$work/$name.log" 2>&1 &
     pids+=($!)
-    ((i == 1)) && wait_until 30 "host 1 answering" host_at 1 0
-done
+    host_pid[$i]=$!
+}
+stop_host() { kill "-${2:-TERM}" "${host_pid[$1]}"; wait "${host_pid[$1]}" 2>/dev/null || true; }
+# connected_at_least I N: host I has N peers or more.
+connected_at_least() { [[ $(peers_of "$1") -ge $2 ]]; }
+# meshed FIRST MIN: hosts FIRST..N each have MIN peers or more.
+meshed() { for ((j = $1; j <= hosts; j++)); do connected_at_least "$j" "$2" || return 1; done; }
+
+# Hosts 2..N come up before their bootstrap peer: they keep retrying it until it is up.
+for ((i = 2; i <= hosts; i++)); do run_host "$i" "h$i" --bootstrap 10.77.0.1:18444; done
+wait_until 30 "host 2 retries its bootstrap peer, not up yet" logged h2 "cannot reach bootstrap peer"
+run_host 1 h1
 wait_until 60 "every host answering" all_at 0
+wait_until 60 "host 1, up late, joined by every other host" connected_at_least 1 $((hosts - 1))
 
 cli 1 mine --blocks 20 > /dev/null
 wait_until 60 "all $hosts hosts converged at height 20" all_at 20
@@ -259,18 +277,34 @@ holder=$!
 pids+=("$holder")
 say "host 2 holds 1000 idle connections to host 1"
 sleep 3   # the point: the idle connections are there before host 3 comes
-kill -TERM "${pids[$((last - 1))]}"
-wait "${pids[$((last - 1))]}" 2>/dev/null || true
+stop_host "$last"
 rm -rf "$work/h$last"
-NO_COLOR=1 ip netns exec "${tag}-h$last" "$bin" node --network regtest --data-dir "$work/h$last" \
-    --listen /ip4/0.0.0.0/tcp/18444 --rpc 127.0.0.1:18443 \
-    --external-addr "/ip4/10.77.0.$last/tcp/18444" --bootstrap 10.77.0.1:18444 \
-    > "$work/h$last-again.log" 2>&1 &
-pids+=($!)
+run_host "$last" "h$last-again" --bootstrap 10.77.0.1:18444
 joined_host_1() { cli "$last" peers --json 2> /dev/null | grep -q '/ip4/10.77.0.1/'; }
 wait_until 60 "host $last joined host 1 during the flood" joined_host_1
 wait_until 60 "host $last synced to height 35 during the flood" host_at "$last" 35
 kill -TERM "$holder" 2>/dev/null || true
 wait "$holder" 2>/dev/null || true
 say "ok: the flood $(tail -n1 "$holder_log")"
+
+# A node killed with SIGKILL and started again at once, same key and data dir, keeps
+# gossiping both ways.
+stop_host 2 KILL
+say "host 2 killed with SIGKILL"
+run_host 2 h2-killed --bootstrap 10.77.0.1:18444
+wait_until 60 "host 2 answering again at height 35" host_at 2 35
+wait_until 60 "host 2 connected again" connected_at_least 2 1
+cli 2 mine --blocks 1 > /dev/null
+wait_until 60 "host 2's new block reached host 1" host_at 1 36
+cli 1 mine --blocks 1 > /dev/null
+wait_until 60 "host 1's new block reached host 2" host_at 2 37
+
+# Every node stops; host 1 stays down; the others come back with no --bootstrap at all and
+# find each other again from their peer books.
+wait_until 60 "hosts 2..$hosts connected to every other host" meshed 2 $((hosts - 1))
+for ((i = hosts; i >= 1; i--)); do stop_host "$i"; done
+say "all hosts stopped"
+for ((i = 2; i <= hosts; i++)); do run_host "$i" "h$i-book"; done
+wait_until 15 "hosts 2..$hosts reconnected from their peer books (no --bootstrap, host 1 down)" \
+    meshed 2 $((hosts - 2))
 say "all checks passed"

@@ -49,10 +49,18 @@ fn multihost(args: &[&str], needs: &[&str]) -> Option<String> {
 #[test]
 fn hosts_in_network_namespaces_converge_and_a_cut_off_host_catches_up() {
     let Some(stdout) = multihost(&[], &["ip"]) else { return };
-    assert!(stdout.contains("host 3 caught up to height 35"), "{stdout}");
+    // Hosts started before their bootstrap peer join it once it is up.
+    assert!(stdout.contains("ok: host 2 retries its bootstrap peer, not up yet"), "{stdout}");
+    assert!(stdout.contains("ok: host 1, up late, joined by every other host"), "{stdout}");
+    assert!(stdout.contains("ok: host 3 caught up to height 35"), "{stdout}");
     // One host holding 1,000 idle connections does not shut another out.
     assert!(stdout.contains("ok: host 3 joined host 1 during the flood"), "{stdout}");
     assert!(stdout.contains("ok: host 3 synced to height 35 during the flood"), "{stdout}");
+    // SIGKILL and an immediate restart with the same key: gossip flows both ways.
+    assert!(stdout.contains("ok: host 2's new block reached host 1"), "{stdout}");
+    assert!(stdout.contains("ok: host 1's new block reached host 2"), "{stdout}");
+    // Everyone stopped; without --bootstrap, the peer books bring the others together.
+    assert!(stdout.contains("reconnected from their peer books"), "{stdout}");
 }
 
 #[test]
