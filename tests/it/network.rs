@@ -41,18 +41,19 @@ async fn peers_dial_each_other_back_and_each_node_learns_where_it_is_reachable()
     assert!(alone.external_addrs.is_empty(), "nothing advertised before a dial-back");
     let b = spawn(vec![a.addr()]).await;
     let both = [&a, &b];
-    wait_until("both nodes found reachable (AutoNAT)", LIMIT, || {
-        both.iter().all(|n| n.handle.status().reachability == "public")
+    // What a peer dialled back is what the node advertises: its listen address.
+    wait_until("both nodes found reachable at their address (AutoNAT)", LIMIT, || {
+        both.iter().all(|n| {
+            let status = n.handle.status();
+            status.reachability == "public" && status.external_addrs == [n.addr().to_string()]
+        })
     })
     .await;
     for n in both {
         let status = n.handle.status();
-        // What a peer dialled back is what the node advertises: its listen address.
-        assert_eq!(status.external_addrs, vec![n.addr().to_string()], "{status:?}");
         assert!(status.relay_addrs.is_empty(), "no relay slot while reachable");
         assert!(n.handle.peers().iter().all(|p| !p.relayed), "loopback peers are direct");
-        // The dial-back connection is closed once it served: one connection, one peer.
-        assert_eq!(n.handle.peers().len(), 1);
+        assert_eq!(n.handle.peers().len(), 1, "each sees the other, and only the other");
     }
     shutdown_all(vec![a, b]).await;
 }
