@@ -4,6 +4,7 @@
 //! search every nonce, roll the extra nonce when they run out, stop when `cancel` is raised
 //! (new tip, shutdown).
 
+pub mod lanes;
 pub mod search;
 pub mod template;
 

@@ -11,10 +11,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use ruint::aliases::U256;
 use sha2::block_api::compress256;
 
+use super::lanes::{Engine, Prepared};
 use crate::primitives::BlockHeader;
 
 /// SHA-256 initial state.
-const IV: [u32; 8] = [
+pub(crate) const IV: [u32; 8] = [
     0x6a09_e667,
     0xbb67_ae85,
     0x3c6e_f372,
@@ -48,6 +49,18 @@ impl Midstate {
         tail[16] = 0x80;
         tail[56..].copy_from_slice(&(80u64 * 8).to_be_bytes());
         Self { state, tail }
+    }
+
+    /// The state after the header's first 64 bytes.
+    #[must_use]
+    pub fn state(&self) -> [u32; 8] {
+        self.state
+    }
+
+    /// The second block: the header's last 16 bytes (nonce last) and the padding.
+    #[must_use]
+    pub fn tail(&self) -> &[u8; 64] {
+        &self.tail
     }
 
     /// The header hash with `nonce`, as SHA-256 state words of the outer hash.
@@ -108,8 +121,9 @@ pub enum SearchOutcome {
     Cancelled,
 }
 
-/// Searches all 2^32 nonces of `header` on `threads` threads. `cancel` stops the search
-/// early; `hashes` counts nonces tried (for the hash rate).
+/// Searches all 2^32 nonces of `header` on `threads` threads with the fastest engine this
+/// CPU has ([`Engine::detect`]). `cancel` stops the search early; `hashes` counts nonces
+/// tried (for the hash rate).
 pub fn search(
     header: &BlockHeader,
     target: U256,
@@ -117,21 +131,9 @@ pub fn search(
     cancel: &AtomicBool,
     hashes: &AtomicU64,
 ) -> SearchOutcome {
-    let threads = threads.clamp(1, 256) as u64;
-    let mid = Midstate::new(header);
-    let top = target_top32(&target);
     let found = AtomicBool::new(false);
-    let span = (1u64 << 32).div_ceil(threads);
-    let results: Vec<Option<u32>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let (mid, found, target) = (&mid, &found, &target);
-                let start = t * span;
-                let end = ((t + 1) * span).min(1 << 32);
-                s.spawn(move || search_range(mid, target, top, start, end, cancel, found, hashes))
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().ok().flatten()).collect()
+    let results = on_threads(header, threads, 1 << 32, |job, start, end| {
+        search_range(job, &target, start, end, cancel, &found, hashes)
     });
     match results.into_iter().flatten().next() {
         Some(nonce) => SearchOutcome::Found(nonce),
@@ -140,30 +142,68 @@ pub fn search(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What every search thread shares: the engine and the header's precomputed part.
+struct Job {
+    engine: Engine,
+    prepared: Prepared,
+}
+
+/// Runs `work(job, start, end)` on `threads` threads over equal parts of `0..nonces`.
+fn on_threads<F>(header: &BlockHeader, threads: usize, nonces: u64, work: F) -> Vec<Option<u32>>
+where
+    F: Fn(&Job, u64, u64) -> Option<u32> + Sync,
+{
+    let threads = threads.clamp(1, 256) as u64;
+    let job = Job { engine: Engine::detect(), prepared: Prepared::new(header) };
+    let span = nonces.div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let (job, work) = (&job, &work);
+                let (start, end) = (t * span, ((t + 1) * span).min(nonces));
+                s.spawn(move || work(job, start, end))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().ok().flatten()).collect()
+    })
+}
+
+/// Tries nonces `start..end` (`end` <= 2^32), the engine's lanes at a time. A lane's
+/// candidate is rechecked on the scalar path before it is returned.
 fn search_range(
-    mid: &Midstate,
+    job: &Job,
     target: &U256,
-    top: u32,
     start: u64,
     end: u64,
     cancel: &AtomicBool,
     found: &AtomicBool,
     hashes: &AtomicU64,
 ) -> Option<u32> {
+    let top = target_top32(target);
+    let lanes = u64::from(job.engine.lanes());
     let mut nonce = start;
     while nonce < end {
         let batch_end = (nonce + u64::from(CHECK_EVERY)).min(end);
-        for n in nonce..batch_end {
-            // n < 2^32 by construction of the ranges.
-            if meets(&mid.hash_words(n as u32), target, top) {
-                hashes.fetch_add(n - nonce + 1, Ordering::Relaxed);
-                found.store(true, Ordering::Relaxed);
-                return Some(n as u32);
+        let mut n = nonce;
+        while n < batch_end {
+            // n < 2^32 by construction of the ranges; lanes past `end` are ignored.
+            let mut hits = job.engine.screen(&job.prepared, n as u32, top);
+            while hits != 0 {
+                let candidate = n + u64::from(hits.trailing_zeros());
+                hits &= hits - 1;
+                if candidate < end
+                    && meets(&job.prepared.mid.hash_words(candidate as u32), target, top)
+                {
+                    hashes.fetch_add(candidate - nonce + 1, Ordering::Relaxed);
+                    found.store(true, Ordering::Relaxed);
+                    return Some(candidate as u32);
+                }
             }
+            n += lanes;
         }
-        hashes.fetch_add(batch_end - nonce, Ordering::Relaxed);
-        nonce = batch_end;
+        let n = n.min(end);
+        hashes.fetch_add(n - nonce, Ordering::Relaxed);
+        nonce = n;
         if cancel.load(Ordering::Relaxed) || found.load(Ordering::Relaxed) {
             return None;
         }
@@ -171,8 +211,9 @@ fn search_range(
     None
 }
 
-/// Runs the midstate loop over `nonces` nonces split across `threads` threads with a target
-/// nothing meets, and returns nonces per second by wall clock: the miner's raw speed.
+/// Runs the miner's search over `nonces` nonces split across `threads` threads with a
+/// target nothing meets, and returns nonces per second by wall clock: the miner's raw
+/// speed, with the engine it would use.
 pub fn measure_rate(threads: usize, nonces: u32) -> f64 {
     let header = BlockHeader {
         version: 1,
@@ -182,15 +223,14 @@ pub fn measure_rate(threads: usize, nonces: u32) -> f64 {
         bits: 0x1d00_ffff,
         nonce: 0,
     };
-    let threads = threads.clamp(1, 256) as u32;
-    let per = nonces / threads;
+    let (never, found, hashes) =
+        (AtomicBool::new(false), AtomicBool::new(false), AtomicU64::new(0));
+    let _ = Engine::detect(); // calibrate before the clock starts
     let started = std::time::Instant::now();
-    std::thread::scope(|s| {
-        for t in 0..threads {
-            s.spawn(move || midstate_search(&header, U256::ZERO, t * per, per));
-        }
+    on_threads(&header, threads, u64::from(nonces), |job, start, end| {
+        search_range(job, &U256::ZERO, start, end, &never, &found, &hashes)
     });
-    f64::from(per * threads) / started.elapsed().as_secs_f64()
+    hashes.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
 }
 
 /// Tries nonces `start..start+count` the plain way (hash the 80 bytes twice): the baseline
