@@ -113,6 +113,9 @@ pub enum Command {
         /// Nonces to try in all.
         #[arg(long, default_value_t = 100_000_000)]
         nonces: u32,
+        /// Search engine: `auto` (what the miner picks), `scalar`, `avx2` or `avx512`.
+        #[arg(long, default_value = "auto")]
+        engine: String,
     },
     /// Mine blocks at once (regtest).
     Mine {
@@ -164,8 +167,25 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::BenchChain { data_dir, blocks, txs_per_block } => {
             bench_chain(&data_dir, blocks, txs_per_block)
         }
-        Command::BenchHash { threads, nonces } => {
-            println!("{:.0}", crate::miner::search::measure_rate(threads, nonces));
+        Command::BenchHash { threads, nonces, engine } => {
+            use crate::miner::lanes::Engine;
+            let engine = match engine.as_str() {
+                "auto" => Engine::detect(),
+                name => {
+                    *Engine::available().iter().find(|e| e.name() == name).with_context(|| {
+                        format!(
+                            "engine '{name}' is not available on this CPU (have: {})",
+                            Engine::available()
+                                .iter()
+                                .map(|e| e.name())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    })?
+                }
+            };
+            eprintln!("engine {}", engine.name());
+            println!("{:.0}", crate::miner::search::measure_rate(engine, threads, nonces));
             Ok(())
         }
     }

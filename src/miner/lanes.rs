@@ -106,6 +106,16 @@ impl Engine {
         }
     }
 
+    /// `scalar`, `avx2` or `avx512`.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Scalar => "scalar",
+            Self::Avx2 => "avx2",
+            Self::Avx512 => "avx512",
+        }
+    }
+
     /// The engines this CPU can run, the scalar one first.
     #[must_use]
     pub fn available() -> Vec<Engine> {
@@ -276,9 +286,9 @@ macro_rules! lanes_body {
         /// of 16 extended in place from round 16 on).
         #[inline]
         #[target_feature(enable = $feat)]
-        fn rounds(s: &mut [V; 8], w: &mut [V; 16], from: usize, to: usize) {
+        fn rounds<const FROM: usize, const TO: usize>(s: &mut [V; 8], w: &mut [V; 16]) {
             let [mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut h] = *s;
-            for t in from..to {
+            for t in FROM..TO {
                 if t >= 16 {
                     let i = t % 16;
                     w[i] = add(
@@ -333,7 +343,7 @@ macro_rules! lanes_body {
             for i in 0..8 {
                 s[i] = splat(p.after3[i]);
             }
-            rounds(&mut s, &mut w, 3, 64);
+            rounds::<3, 64>(&mut s, &mut w);
             let mut inner = [zero; 8];
             for i in 0..8 {
                 inner[i] = add(s[i], splat(p.start[i]));
@@ -347,7 +357,7 @@ macro_rules! lanes_body {
             for i in 0..8 {
                 s[i] = splat(IV[i]);
             }
-            rounds(&mut s, &mut w, 0, 61);
+            rounds::<0, 61>(&mut s, &mut w);
             // After round 60, `e` is what rounds 61-63 shift into `h`: the final word 7.
             to_lanes(add(s[4], splat(IV[7])))
         }

@@ -132,7 +132,7 @@ pub fn search(
     hashes: &AtomicU64,
 ) -> SearchOutcome {
     let found = AtomicBool::new(false);
-    let results = on_threads(header, threads, 1 << 32, |job, start, end| {
+    let results = on_threads(Engine::detect(), header, threads, 1 << 32, |job, start, end| {
         search_range(job, &target, start, end, cancel, &found, hashes)
     });
     match results.into_iter().flatten().next() {
@@ -149,12 +149,18 @@ struct Job {
 }
 
 /// Runs `work(job, start, end)` on `threads` threads over equal parts of `0..nonces`.
-fn on_threads<F>(header: &BlockHeader, threads: usize, nonces: u64, work: F) -> Vec<Option<u32>>
+fn on_threads<F>(
+    engine: Engine,
+    header: &BlockHeader,
+    threads: usize,
+    nonces: u64,
+    work: F,
+) -> Vec<Option<u32>>
 where
     F: Fn(&Job, u64, u64) -> Option<u32> + Sync,
 {
     let threads = threads.clamp(1, 256) as u64;
-    let job = Job { engine: Engine::detect(), prepared: Prepared::new(header) };
+    let job = Job { engine, prepared: Prepared::new(header) };
     let span = nonces.div_ceil(threads);
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
@@ -213,8 +219,8 @@ fn search_range(
 
 /// Runs the miner's search over `nonces` nonces split across `threads` threads with a
 /// target nothing meets, and returns nonces per second by wall clock: the miner's raw
-/// speed, with the engine it would use.
-pub fn measure_rate(threads: usize, nonces: u32) -> f64 {
+/// speed with `engine` (the one it would pick: [`Engine::detect`]).
+pub fn measure_rate(engine: Engine, threads: usize, nonces: u32) -> f64 {
     let header = BlockHeader {
         version: 1,
         prev_blockhash: Default::default(),
@@ -225,9 +231,8 @@ pub fn measure_rate(threads: usize, nonces: u32) -> f64 {
     };
     let (never, found, hashes) =
         (AtomicBool::new(false), AtomicBool::new(false), AtomicU64::new(0));
-    let _ = Engine::detect(); // calibrate before the clock starts
     let started = std::time::Instant::now();
-    on_threads(&header, threads, u64::from(nonces), |job, start, end| {
+    on_threads(engine, &header, threads, u64::from(nonces), |job, start, end| {
         search_range(job, &U256::ZERO, start, end, &never, &found, &hashes)
     });
     hashes.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
