@@ -99,9 +99,10 @@ mod tests {
     fn one_half_life_behind_doubles_the_target() {
         let p = &DEVNET;
         let anchor = target_from_compact(p.genesis_bits).unwrap();
-        let behind = target_from_compact(next_bits(p, 11, ANCHOR + 50 + 300, ANCHOR)).unwrap();
+        let half = p.asert_half_life;
+        let behind = target_from_compact(next_bits(p, 11, ANCHOR + 50 + half, ANCHOR)).unwrap();
         assert_eq!(behind, anchor * U256::from(2u8));
-        let ahead = target_from_compact(next_bits(p, 71, ANCHOR + 350 - 300, ANCHOR)).unwrap();
+        let ahead = target_from_compact(next_bits(p, 71, ANCHOR + 350 - half, ANCHOR)).unwrap();
         assert_eq!(ahead, anchor / U256::from(2u8));
     }
 
@@ -141,6 +142,38 @@ mod tests {
 
     fn u256_to_f64(v: U256) -> f64 {
         v.to_string().parse().unwrap()
+    }
+
+    /// A lone miner of `rate` nonces/s starting a fresh devnet: seconds to block 1, and
+    /// seconds until the mean spacing over 24 blocks is within 3.5-7.5 s (mean block
+    /// times, so deterministic).
+    fn fresh_devnet(rate: f64) -> (f64, f64) {
+        let p = &DEVNET;
+        let first = u256_to_f64(work_from_bits(p.genesis_bits)) / rate;
+        let mut times = vec![first];
+        for height in 1..10_000u32 {
+            let parent = times[times.len() - 1];
+            let bits = next_bits(p, height, ANCHOR + (parent - first) as u32, ANCHOR);
+            times.push(parent + u256_to_f64(work_from_bits(bits)) / rate);
+            if let Some(start) = times.len().checked_sub(25) {
+                let mean = (times[times.len() - 1] - times[start]) / 24.0;
+                if (3.5..=7.5).contains(&mean) {
+                    return (first, times[start]);
+                }
+            }
+        }
+        panic!("never settled at {rate} nonces/s");
+    }
+
+    #[test]
+    fn a_fresh_devnet_mines_at_once_and_settles_within_minutes_on_any_cpu() {
+        // From a CPU without SHA instructions (sha2 in software) to AVX-512 lanes on two
+        // threads.
+        for rate in [1.4e6, 8.4e6, 25e6, 50e6] {
+            let (first, settled) = fresh_devnet(rate);
+            assert!(first <= 15.0, "first block after {first:.1} s at {rate} nonces/s");
+            assert!(settled <= 300.0, "settled after {settled:.0} s at {rate} nonces/s");
+        }
     }
 
     #[test]

@@ -46,7 +46,7 @@ mod tests {
         );
         assert_eq!(
             genesis_hash(Network::Devnet).to_string(),
-            "0000001550811614183ae9b74b4a312b6b129da277bc567fddc0dfc61d57eec8"
+            "0000016da56f208e5bb0db6265f803aee3280076e8422e38494ec8edab29bce5"
         );
     }
 

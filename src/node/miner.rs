@@ -18,6 +18,8 @@ struct MinerJob {
 pub struct Miners {
     jobs: Option<Sender<MinerJob>>,
     current: Option<Arc<AtomicBool>>,
+    /// Compact target of the job in progress.
+    bits: Option<u32>,
     solver: Option<Sender<Box<Template>>>,
 }
 
@@ -71,7 +73,7 @@ impl Miners {
         } else {
             None
         };
-        Ok(Self { jobs, current: None, solver })
+        Ok(Self { jobs, current: None, bits: None, solver })
     }
 
     /// Replaces the miner's job (cancelling the one in progress); `None` stops it.
@@ -79,11 +81,18 @@ impl Miners {
         if let Some(cancel) = self.current.take() {
             cancel.store(true, Ordering::Relaxed);
         }
+        self.bits = None;
         if let (Some(template), Some(jobs)) = (template, &self.jobs) {
+            self.bits = Some(template.block.header.bits);
             let cancel = Arc::new(AtomicBool::new(false));
             self.current = Some(cancel.clone());
             let _ = jobs.send(MinerJob { template: *template, cancel });
         }
+    }
+
+    /// Compact target of the job the miner threads are on, if any.
+    pub fn job_bits(&self) -> Option<u32> {
+        self.bits
     }
 
     /// Hands an on-demand template to the solver. Returns false if there is none.

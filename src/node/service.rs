@@ -20,6 +20,8 @@ use crate::primitives::{Block, Time};
 
 /// How often the hash rate is recomputed.
 const RATE_WINDOW: Duration = Duration::from_secs(2);
+/// How often a mining node says its hash rate, difficulty and expected time to a block.
+const MINING_REPORT: Duration = Duration::from_secs(30);
 
 /// What reaches the driver thread.
 #[derive(Debug)]
@@ -85,6 +87,8 @@ pub struct Driver {
     hashes: Arc<AtomicU64>,
     /// When the rate was last computed, the hash count then, and the rate.
     rate: (Instant, u64, f64),
+    /// When the mining report was last logged.
+    reported: Instant,
     replies: HashMap<ReplyId, oneshot::Sender<Reply>>,
     next_reply: ReplyId,
     clock: Clock,
@@ -108,6 +112,7 @@ impl Driver {
             miners,
             hashes,
             rate: (Instant::now(), 0, 0.0),
+            reported: Instant::now(),
             replies: HashMap::new(),
             next_reply: 0,
             clock: Clock::new(),
@@ -161,6 +166,22 @@ impl Driver {
             let rate = total.saturating_sub(self.rate.1) as f64 / elapsed.as_secs_f64();
             self.rate = (Instant::now(), total, rate);
         }
+        if self.reported.elapsed() >= MINING_REPORT
+            && let Some(bits) = self.miners.job_bits()
+        {
+            self.reported = Instant::now();
+            let hashes_per_block = f64::from(crate::consensus::pow::work_from_bits(bits));
+            let rate = self.rate.2;
+            let expected_secs = if rate > 0.0 { hashes_per_block / rate } else { f64::INFINITY };
+            info!(
+                hashrate = rate,
+                difficulty = hashes_per_block,
+                expected_secs,
+                "mining at {}, difficulty {:.3e} hashes per block: a block every {expected_secs:.1} s expected at this rate",
+                human_rate(rate),
+                hashes_per_block,
+            );
+        }
     }
 
     fn publish(&self) {
@@ -201,5 +222,31 @@ impl Driver {
             }
         }
         true
+    }
+}
+
+/// A hash rate with its unit: `812 H/s`, `25.10 MH/s`.
+fn human_rate(rate: f64) -> String {
+    const UNITS: [&str; 5] = ["H/s", "kH/s", "MH/s", "GH/s", "TH/s"];
+    let mut value = rate;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{value:.0} {}", UNITS[0])
+    } else {
+        format!("{value:.2} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hash_rates_read_with_their_unit() {
+        assert_eq!(super::human_rate(812.4), "812 H/s");
+        assert_eq!(super::human_rate(25_104_000.0), "25.10 MH/s");
+        assert_eq!(super::human_rate(1.5e12), "1.50 TH/s");
     }
 }
