@@ -142,7 +142,15 @@ pub struct ChainState {
     orphans: OrphanPool,
     next_seq: u64,
     sig_mode: SigMode,
+    /// Whether a write that moved the tip is not durable yet (catching up).
+    unflushed: bool,
+    /// When the last durable write was made (Unix seconds).
+    last_flush: u64,
 }
+
+/// While catching up, the tip is made durable at most this often (seconds); a crash
+/// resumes from there and fetches the rest again.
+pub const FLUSH_EVERY_SECS: u64 = 2;
 
 impl ChainState {
     /// Loads the chain from `store`, writing the genesis block into a fresh one. Moves to
@@ -173,6 +181,7 @@ impl ChainState {
                     txids: Vec::new(),
                 }],
                 tip: Some(genesis_hash),
+                durable: true,
             })?;
         }
         if store.hash_at(0)? != Some(genesis_hash) {
@@ -182,7 +191,7 @@ impl ChainState {
         let mut outcome = AcceptOutcome::new(BlockStatus::Stored);
         let mut tx = Transition::default();
         chain.activate_best_chain(&mut outcome, &mut tx)?;
-        chain.commit(tx)?;
+        chain.commit(tx, None)?;
         Ok(chain)
     }
 
@@ -202,6 +211,8 @@ impl ChainState {
             orphans: OrphanPool::default(),
             next_seq: 0,
             sig_mode: SigMode::Parallel,
+            unflushed: false,
+            last_flush: 0,
         };
         for entry in entries {
             let hash = entry.hash();
@@ -218,11 +229,18 @@ impl ChainState {
         Ok(chain)
     }
 
-    /// Hands the transition's write to the store. If the store fails, the in-memory state
-    /// (already moved) is rebuilt from the store, so memory never runs ahead of disk.
-    fn commit(&mut self, tx: Transition) -> Result<(), ChainError> {
+    /// Hands the transition's write to the store. A write that moves the tip is durable
+    /// unless the chain is catching up (headers known beyond the new tip) and the last
+    /// durable write is less than [`FLUSH_EVERY_SECS`] old at `now` (`None`: durable
+    /// whatever the time). If the store fails, the in-memory state (already moved) is
+    /// rebuilt from the store, so memory never runs ahead of what the store holds.
+    fn commit(&mut self, mut tx: Transition, now: Option<u64>) -> Result<(), ChainError> {
         if tx.write.is_empty() {
             return Ok(());
+        }
+        if tx.write.tip.is_some() {
+            let catching_up = self.best_header().height > self.height();
+            tx.write.durable = now.is_none_or(|now| !catching_up || self.flush_due(now));
         }
         if let Err(e) = self.store.apply(&tx.write) {
             let (store, params, mode) = (self.store.clone(), self.params, self.sig_mode);
@@ -235,7 +253,33 @@ impl ChainState {
             }
             return Err(e.into());
         }
+        if tx.write.durable {
+            self.unflushed = false;
+            self.last_flush = now.unwrap_or(self.last_flush);
+        } else if tx.write.tip.is_some() {
+            self.unflushed = true;
+        }
         Ok(())
+    }
+
+    fn flush_due(&self, now: u64) -> bool {
+        now.saturating_sub(self.last_flush) >= FLUSH_EVERY_SECS
+    }
+
+    /// Makes a tip moved while catching up durable, if the last durable write is
+    /// [`FLUSH_EVERY_SECS`] old at `now` (`None`: at once, as at shutdown). Returns whether
+    /// it wrote.
+    ///
+    /// # Errors
+    /// [`ChainError::Storage`] if the store fails.
+    pub fn flush(&mut self, now: Option<u64>) -> Result<bool, ChainError> {
+        if !self.unflushed || now.is_some_and(|now| !self.flush_due(now)) {
+            return Ok(false);
+        }
+        self.store.apply(&ChainWrite::flush())?;
+        self.unflushed = false;
+        self.last_flush = now.unwrap_or(self.last_flush);
+        Ok(true)
     }
 
     fn insert_node(&mut self, hash: BlockHash, entry: IndexEntry, in_data_chain: bool) {
@@ -572,7 +616,7 @@ impl ChainState {
         let mut outcome = AcceptOutcome::new(BlockStatus::Stored);
         self.activate_best_chain(&mut outcome, &mut tx)?;
         self.process_orphans(hash, now, &mut outcome, &mut tx)?;
-        self.commit(tx)?;
+        self.commit(tx, Some(now))?;
         Ok(outcome)
     }
 

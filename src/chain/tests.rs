@@ -5,7 +5,7 @@ use super::state::block_error;
 use super::*;
 use crate::consensus::params::MAX_MONEY;
 use crate::consensus::{BlockError, HeaderError, TxError};
-use crate::primitives::{Block, BlockHash, COIN, OutPoint, Transaction, TxOut};
+use crate::primitives::{Block, BlockHash, BlockHeader, COIN, OutPoint, Transaction, TxOut};
 use crate::storage::{BlockUndo, IndexEntry, UtxoView};
 use crate::testkit::*;
 
@@ -532,7 +532,7 @@ fn a_block_costs_one_write_and_is_never_read_back() {
     assert_eq!(w.blocks[0].block_hash(), a.block_hash());
     assert!(matches!(w.steps.as_slice(), [crate::storage::Step::Connect { height: 1, .. }]));
     assert_eq!(w.tip, Some(a.block_hash()));
-    assert!(w.is_durable());
+    assert!(w.durable, "a block at the best header is durable at once");
     assert_eq!(probe.block_reads.load(std::sync::atomic::Ordering::Relaxed), 0, "no read-back");
 
     // A reorg by two blocks arriving as one (orphan first, then its parent): still one
@@ -570,7 +570,58 @@ fn a_block_costs_one_write_and_is_never_read_back() {
     fresh.0.accept_header(&next.header, CLOCK).unwrap();
     let writes = fresh.1.applies.lock().unwrap();
     assert_eq!(writes.len(), 1);
-    assert!(!writes[0].is_durable() && writes[0].blocks.is_empty());
+    assert!(!writes[0].durable && writes[0].blocks.is_empty());
+}
+
+#[test]
+fn catching_up_makes_the_tip_durable_every_few_seconds_and_at_the_end() {
+    use crate::chain::state::FLUSH_EVERY_SECS;
+    let mut source = regtest_chain();
+    let blocks: Vec<Block> = (0..6).map(|i| extend(&mut source, vec![], [i; 32])).collect();
+    let (mut chain, probe) = counting_chain();
+    let headers: Vec<BlockHeader> = blocks.iter().map(|b| b.header).collect();
+    let (_, error) = chain.accept_headers(&headers, CLOCK);
+    assert!(error.is_none());
+    probe.applies.lock().unwrap().clear();
+    // Headers are known up to block 6: blocks 1-5 arrive while catching up, within one
+    // flush interval of each other, then block 6 reaches the best header.
+    let mut durable = Vec::new();
+    for (i, block) in blocks.iter().enumerate() {
+        let now = CLOCK + if i < 3 { 0 } else { FLUSH_EVERY_SECS };
+        chain.accept_block(block.clone(), now).unwrap();
+        let writes = std::mem::take(&mut *probe.applies.lock().unwrap());
+        assert_eq!(writes.len(), 1);
+        durable.push(writes[0].durable);
+    }
+    // The first write after open is due (nothing durable since), then not for
+    // FLUSH_EVERY_SECS; the last block, at the best header, always is.
+    assert_eq!(durable, [true, false, false, true, false, true]);
+    // Nothing left to flush once caught up.
+    assert!(!chain.flush(None).unwrap());
+}
+
+#[test]
+fn an_unflushed_tip_is_made_durable_on_a_tick_when_due_and_at_shutdown() {
+    use crate::chain::state::FLUSH_EVERY_SECS;
+    let mut source = regtest_chain();
+    let blocks: Vec<Block> = (0..3).map(|i| extend(&mut source, vec![], [i; 32])).collect();
+    let (mut chain, probe) = counting_chain();
+    let headers: Vec<BlockHeader> = blocks.iter().map(|b| b.header).collect();
+    assert!(chain.accept_headers(&headers, CLOCK).1.is_none());
+    chain.accept_block(blocks[0].clone(), CLOCK).unwrap(); // durable: first since open
+    chain.accept_block(blocks[1].clone(), CLOCK).unwrap(); // not durable: catching up
+    probe.applies.lock().unwrap().clear();
+    assert!(!chain.flush(Some(CLOCK + FLUSH_EVERY_SECS - 1)).unwrap(), "not due yet");
+    assert!(chain.flush(Some(CLOCK + FLUSH_EVERY_SECS)).unwrap(), "due");
+    assert!(!chain.flush(None).unwrap(), "nothing left");
+    let writes = std::mem::take(&mut *probe.applies.lock().unwrap());
+    assert!(writes.len() == 1 && writes[0].durable && writes[0].is_empty(), "one empty fsync");
+    // At shutdown (`None`) an unflushed tip is made durable whatever the time.
+    let more: Vec<Block> = (3..5).map(|i| extend(&mut source, vec![], [i; 32])).collect();
+    let headers: Vec<BlockHeader> = more.iter().map(|b| b.header).collect();
+    assert!(chain.accept_headers(&headers, CLOCK).1.is_none());
+    chain.accept_block(blocks[2].clone(), CLOCK + FLUSH_EVERY_SECS).unwrap();
+    assert!(chain.flush(None).unwrap());
 }
 
 #[test]

@@ -70,6 +70,16 @@ impl Ledger {
         }
     }
 
+    /// Makes the tip durable if catching up left it unflushed for a while (`None`: at
+    /// once, as at shutdown). A store failure is logged: the next write tries again.
+    pub fn flush(&mut self, now: Option<Time>) {
+        match self.chain.flush(now.map(Time::unix_secs)) {
+            Ok(true) => debug!(height = self.chain.height(), "tip made durable"),
+            Ok(false) => {}
+            Err(e) => warn!(error = %e, "cannot make the tip durable"),
+        }
+    }
+
     /// Hands a run of headers to the chain (headers-first sync).
     pub fn accept_headers(
         &mut self,

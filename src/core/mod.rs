@@ -330,10 +330,14 @@ impl Core {
             Input::Solved(block) => self.on_solved(block, now),
             Input::Command(id, command) => self.on_command(id, command, now),
             Input::Tick => {
+                self.ledger.flush(Some(now));
                 let asks = self.sync.tick(self.ledger.chain(), now);
                 self.ask(asks);
             }
-            Input::Shutdown => self.mining.stop(&mut self.out),
+            Input::Shutdown => {
+                self.ledger.flush(None);
+                self.mining.stop(&mut self.out);
+            }
         }
         let syncing = self.is_syncing();
         self.sync.log_progress(self.ledger.chain(), now);

@@ -91,6 +91,10 @@ pub struct ChainWrite {
     pub steps: Vec<Step>,
     /// The new active tip, when it moved.
     pub tip: Option<BlockHash>,
+    /// Make this write durable (fsync), and with it every non-durable one before it. The
+    /// chain asks for it whenever the tip moves, except while catching up, when it asks
+    /// every few seconds (a crash then resumes from the last durable tip).
+    pub durable: bool,
 }
 
 impl ChainWrite {
@@ -99,11 +103,9 @@ impl ChainWrite {
         self.blocks.is_empty() && self.index.is_empty() && self.steps.is_empty()
     }
 
-    /// Whether the write moves the tip: such a write is made durable (fsync); one that only
-    /// adds headers or side-branch blocks is not (they are fetched again after a crash, and
-    /// the next durable commit persists them too).
-    pub fn is_durable(&self) -> bool {
-        self.tip.is_some()
+    /// A write of nothing that makes every earlier write durable.
+    pub fn flush() -> Self {
+        Self { durable: true, ..Self::default() }
     }
 }
 

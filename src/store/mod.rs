@@ -268,18 +268,19 @@ impl Store {
 
     /// Applies a state transition in ONE write transaction: block data, index entries,
     /// every connect and disconnect (UTXO set, address index, undo data, heights, tx
-    /// index) and the tip. Durable (fsync) when the tip moves.
+    /// index) and the tip. Durable (fsync) when the write says so.
     ///
     /// # Errors
     /// [`StoreError`] on write failure; nothing is written then.
     pub fn write(&self, write: &ChainWrite) -> Result<(), StoreError> {
-        if write.is_empty() {
+        if write.is_empty() && !write.durable {
             return Ok(());
         }
         let mut txn = self.db.begin_write()?;
-        if !write.is_durable() {
-            // Headers and side-branch blocks lost in a crash are fetched again, and redb
-            // makes the next durable commit cover this one too.
+        if !write.durable {
+            // What a crash loses (headers, side-branch blocks, blocks connected while
+            // catching up) is fetched again, and redb makes the next durable commit cover
+            // this one too.
             txn.set_durability(redb::Durability::None)?;
         }
         {
