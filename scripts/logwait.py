@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Waits until each of the given JSON logs (`minichain node --log-format json`) has a line
 with the given message and fields, then prints that line's timestamp as Unix seconds, one
-line per log in the order given. scripts/bench.sh times with it instead of polling the
-nodes: one process that reads the logs' new lines every 50 ms and starts nothing.
+line per log in the order given: scripts/bench.sh times start-up and a devnet's first
+block by the node's own clock with it (one process that reads the logs' new lines every
+50 ms and starts nothing).
 
     logwait.py --timeout SECS --message MSG [--where KEY=VALUE ...] LOG [LOG ...]
 
