@@ -207,7 +207,10 @@ for p in json.load(sys.stdin):
     id3=$(id_of 3)
     id4=$(id_of 4)
     wait_until 120 "hosts 3 and 4 found and connected to each other" linked 3 "$id4"
-    wait_until 120 "hosts 3 and 4 connected directly (hole punch)" direct
+    if ! wait_until 120 "hosts 3 and 4 connected directly (hole punch)" direct; then
+        grep -h "hole punch\|relay slot\|relayed=true" "$work/h3.log" "$work/h4.log" | sed 's/^/[multihost]   /'
+        exit 1
+    fi
     grep -h "hole punching" "$work/h3.log" "$work/h4.log" | head -n 2 | sed 's/^/[multihost]   /'
     kill -TERM "${pids[0]}"
     wait "${pids[0]}" 2>/dev/null || true

@@ -623,6 +623,21 @@ impl<E: From<NetEvent>> Service<E> {
                 if num_established.get() > 1 && !relayed {
                     self.upgraded(peer_id, endpoint.get_remote_address(), endpoint.is_dialer());
                 }
+                // Two NATed peers that find each other at once each dial the other's relayed
+                // address: two hole punches on the same ports would spoil each other. Both
+                // sides keep the relayed connection dialled by the smaller peer id.
+                if num_established.get() > 1
+                    && relayed
+                    && self
+                        .info
+                        .read()
+                        .is_ok_and(|i| i.peers.get(&peer_id).is_some_and(|p| p.relayed))
+                    && endpoint.is_dialer() != (*swarm.local_peer_id() < peer_id)
+                {
+                    debug!(peer = %peer_id, "closing the second relayed connection to a peer");
+                    swarm.close_connection(connection_id);
+                    return;
+                }
                 if num_established.get() == 1 {
                     let addr = endpoint.get_remote_address().clone();
                     let outbound = endpoint.is_dialer();
