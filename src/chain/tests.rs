@@ -573,16 +573,21 @@ fn a_block_costs_one_write_and_is_never_read_back() {
     assert!(!writes[0].durable && writes[0].blocks.is_empty());
 }
 
+/// A counting chain that knows the headers of `n` blocks of `source` but none of their
+/// data: it is catching up. Its write log starts empty.
+fn catching_up(source: &mut ChainState, n: u8) -> (ChainState, Counting, Vec<Block>) {
+    let blocks: Vec<Block> = (0..n).map(|i| extend(source, vec![], [i; 32])).collect();
+    let (mut chain, probe) = counting_chain();
+    let headers: Vec<BlockHeader> = blocks.iter().map(|b| b.header).collect();
+    assert!(chain.accept_headers(&headers, CLOCK).1.is_none());
+    probe.applies.lock().unwrap().clear();
+    (chain, probe, blocks)
+}
+
 #[test]
 fn catching_up_makes_the_tip_durable_every_few_seconds_and_at_the_end() {
     use crate::chain::state::FLUSH_EVERY_SECS;
-    let mut source = regtest_chain();
-    let blocks: Vec<Block> = (0..6).map(|i| extend(&mut source, vec![], [i; 32])).collect();
-    let (mut chain, probe) = counting_chain();
-    let headers: Vec<BlockHeader> = blocks.iter().map(|b| b.header).collect();
-    let (_, error) = chain.accept_headers(&headers, CLOCK);
-    assert!(error.is_none());
-    probe.applies.lock().unwrap().clear();
+    let (mut chain, probe, blocks) = catching_up(&mut regtest_chain(), 6);
     // Headers are known up to block 6: blocks 1-5 arrive while catching up, within one
     // flush interval of each other, then block 6 reaches the best header.
     let mut durable = Vec::new();
@@ -604,10 +609,7 @@ fn catching_up_makes_the_tip_durable_every_few_seconds_and_at_the_end() {
 fn an_unflushed_tip_is_made_durable_on_a_tick_when_due_and_at_shutdown() {
     use crate::chain::state::FLUSH_EVERY_SECS;
     let mut source = regtest_chain();
-    let blocks: Vec<Block> = (0..3).map(|i| extend(&mut source, vec![], [i; 32])).collect();
-    let (mut chain, probe) = counting_chain();
-    let headers: Vec<BlockHeader> = blocks.iter().map(|b| b.header).collect();
-    assert!(chain.accept_headers(&headers, CLOCK).1.is_none());
+    let (mut chain, probe, blocks) = catching_up(&mut source, 3);
     chain.accept_block(blocks[0].clone(), CLOCK).unwrap(); // durable: first since open
     chain.accept_block(blocks[1].clone(), CLOCK).unwrap(); // not durable: catching up
     probe.applies.lock().unwrap().clear();
