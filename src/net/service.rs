@@ -289,6 +289,9 @@ pub struct Service<E> {
     useful: HashMap<PeerId, Instant>,
     /// Relays we could use and the slots we hold.
     relays: Relays,
+    /// The relayed connection kept to each peer reached through a relay, and whether we
+    /// dialled it.
+    relayed: HashMap<PeerId, (ConnectionId, bool)>,
     /// `--external-addr`: never withdrawn whatever AutoNAT says.
     configured: Vec<Multiaddr>,
 }
@@ -323,6 +326,7 @@ pub fn service<E>(
         inbound: HashMap::new(),
         useful: HashMap::new(),
         relays: Relays::default(),
+        relayed: HashMap::new(),
         configured: config.external.clone(),
     })
 }
@@ -623,19 +627,8 @@ impl<E: From<NetEvent>> Service<E> {
                 if num_established.get() > 1 && !relayed {
                     self.upgraded(peer_id, endpoint.get_remote_address(), endpoint.is_dialer());
                 }
-                // Two NATed peers that find each other at once each dial the other's relayed
-                // address: two hole punches on the same ports would spoil each other. Both
-                // sides keep the relayed connection dialled by the smaller peer id.
-                if num_established.get() > 1
-                    && relayed
-                    && self
-                        .info
-                        .read()
-                        .is_ok_and(|i| i.peers.get(&peer_id).is_some_and(|p| p.relayed))
-                    && endpoint.is_dialer() != (*swarm.local_peer_id() < peer_id)
+                if relayed && !self.one_relayed(swarm, peer_id, connection_id, endpoint.is_dialer())
                 {
-                    debug!(peer = %peer_id, "closing the second relayed connection to a peer");
-                    swarm.close_connection(connection_id);
                     return;
                 }
                 if num_established.get() == 1 {
@@ -662,7 +655,15 @@ impl<E: From<NetEvent>> Service<E> {
                     }
                 }
             }
-            SwarmEvent::ConnectionClosed { peer_id, num_established: 0, cause, .. } => {
+            SwarmEvent::ConnectionClosed { peer_id, connection_id, num_established, .. }
+                if num_established > 0 =>
+            {
+                if self.relayed.get(&peer_id).is_some_and(|(c, _)| *c == connection_id) {
+                    self.relayed.remove(&peer_id);
+                }
+            }
+            SwarmEvent::ConnectionClosed { peer_id, cause, .. } => {
+                self.relayed.remove(&peer_id);
                 info!(peer = %peer_id, cause = ?cause.map(|c| c.to_string()), "peer disconnected");
                 if let Some(i) = self.redial.disconnected(&peer_id, Instant::now())
                     && let Some(k) = self.redial.get(i)
@@ -892,6 +893,39 @@ impl<E: From<NetEvent>> Service<E> {
         if !self.emit(NetEvent::Request { id, peer: key, req }) {
             self.pending.inbound.remove(&id);
             self.limiter.answered(&peer);
+        }
+    }
+
+    /// Two NATed peers that find each other at once each dial the other's relayed address,
+    /// and two hole punches on the same ports would spoil each other: both sides keep the
+    /// relayed connection dialled by the smaller peer id, whichever came up first, and
+    /// close the other. False if the new connection was the one closed.
+    fn one_relayed(
+        &mut self,
+        swarm: &mut Swarm<Behaviour>,
+        peer: PeerId,
+        new: ConnectionId,
+        we_dialled: bool,
+    ) -> bool {
+        let local = *swarm.local_peer_id();
+        let kept = |dialled_by_us: bool| dialled_by_us == (local < peer);
+        match self.relayed.get(&peer).copied() {
+            None => {
+                self.relayed.insert(peer, (new, we_dialled));
+                true
+            }
+            Some((old, old_dialled)) if kept(we_dialled) && !kept(old_dialled) => {
+                debug!(%peer, "closing the other relayed connection to a peer");
+                swarm.close_connection(old);
+                self.relayed.insert(peer, (new, we_dialled));
+                true
+            }
+            Some(_) if !kept(we_dialled) => {
+                debug!(%peer, "closing the second relayed connection to a peer");
+                swarm.close_connection(new);
+                false
+            }
+            Some(_) => true,
         }
     }
 
