@@ -254,8 +254,7 @@ impl ChainState {
             return Err(e.into());
         }
         if tx.write.durable {
-            self.unflushed = false;
-            self.last_flush = now.unwrap_or(self.last_flush);
+            self.flushed(now);
         } else if tx.write.tip.is_some() {
             self.unflushed = true;
         }
@@ -277,9 +276,14 @@ impl ChainState {
             return Ok(false);
         }
         self.store.apply(&ChainWrite::flush())?;
+        self.flushed(now);
+        Ok(true)
+    }
+
+    /// A durable write went through at `now` (`None`: the clock is not moved).
+    fn flushed(&mut self, now: Option<u64>) {
         self.unflushed = false;
         self.last_flush = now.unwrap_or(self.last_flush);
-        Ok(true)
     }
 
     fn insert_node(&mut self, hash: BlockHash, entry: IndexEntry, in_data_chain: bool) {

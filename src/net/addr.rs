@@ -41,6 +41,19 @@ pub fn peer_id_of(addr: &Multiaddr) -> Option<libp2p::PeerId> {
     })
 }
 
+/// `addr` without its `/p2p/<id>`.
+pub fn without_peer_id(addr: &Multiaddr) -> Multiaddr {
+    addr.iter().filter(|p| !matches!(p, Protocol::P2p(_))).collect()
+}
+
+/// `addr` ending in `/p2p/<peer>` (a relayed or confirmed address may already).
+pub fn with_peer_id(addr: &Multiaddr, peer: libp2p::PeerId) -> Multiaddr {
+    match addr.iter().last() {
+        Some(Protocol::P2p(_)) => addr.clone(),
+        _ => addr.clone().with(Protocol::P2p(peer)),
+    }
+}
+
 /// Whether `addr` is loopback, private or link-local (fine to dial on one host or LAN).
 pub fn is_local(addr: &Multiaddr) -> bool {
     addr.iter().any(|p| match p {

@@ -13,9 +13,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
 use serde::{Deserialize, Serialize};
+
+use super::addr::{with_peer_id, without_peer_id};
 
 /// Peers kept.
 pub const MAX_PEERS: usize = 1_000;
@@ -85,11 +86,6 @@ pub struct PeerBook {
     peers: BTreeMap<PeerId, Entry>,
     anchors: Vec<PeerId>,
     dirty: bool,
-}
-
-/// `addr` without a trailing `/p2p/<id>`.
-fn plain(addr: &Multiaddr) -> Multiaddr {
-    addr.iter().filter(|p| !matches!(p, Protocol::P2p(_))).collect()
 }
 
 impl PeerBook {
@@ -165,7 +161,7 @@ impl PeerBook {
             failures: 0,
         });
         for addr in addrs {
-            let addr = plain(&addr).to_string();
+            let addr = without_peer_id(&addr).to_string();
             if !entry.addrs.contains(&addr) {
                 entry.addrs.push(addr);
                 self.dirty = true;
@@ -192,7 +188,7 @@ impl PeerBook {
             last_success: None,
             failures: 0,
         });
-        let addr = plain(addr).to_string();
+        let addr = without_peer_id(addr).to_string();
         entry.addrs.retain(|a| *a != addr);
         if outbound {
             entry.addrs.insert(0, addr);
@@ -235,7 +231,7 @@ impl PeerBook {
             .take(DIAL_AT_START)
             .filter_map(|(p, e)| {
                 let addr: Multiaddr = e.addrs.first()?.parse().ok()?;
-                Some((*p, addr.with(Protocol::P2p(*p))))
+                Some((*p, with_peer_id(&addr, *p)))
             })
             .collect()
     }

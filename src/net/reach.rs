@@ -76,8 +76,7 @@ impl Relays {
         match usable {
             Some(a) => {
                 // Confirmed addresses come with the peer's `/p2p/<id>`; `wanted` adds it.
-                let plain = a.iter().filter(|p| !matches!(p, Protocol::P2p(_))).collect();
-                self.offers.insert(peer, plain);
+                self.offers.insert(peer, super::addr::without_peer_id(a));
             }
             None => {
                 self.offers.remove(&peer);

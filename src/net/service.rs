@@ -22,7 +22,7 @@ use libp2p::{
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-use super::addr::{is_local, peer_id_of};
+use super::addr::{is_local, peer_id_of, with_peer_id, without_peer_id};
 use super::behaviour::{self, Behaviour, BehaviourEvent};
 use super::book::{BookError, PeerBook, SAVE_EVERY, Source};
 use super::codec::Inbound;
@@ -232,18 +232,10 @@ fn probe_port(addr: &Multiaddr) -> Result<(), NetError> {
 }
 
 fn record_listen_addr(info: &Arc<RwLock<NetInfo>>, address: &Multiaddr, local: PeerId) {
-    let full = with_id(address, local);
+    let full = with_peer_id(address, local);
     info!(addr = %full, "listening");
     if let Ok(mut i) = info.write() {
         i.listen_addrs.push(full);
-    }
-}
-
-/// `address` ending in `/p2p/<peer>` (a relayed or confirmed address may already).
-fn with_id(address: &Multiaddr, peer: PeerId) -> Multiaddr {
-    match address.iter().last() {
-        Some(Protocol::P2p(_)) => address.clone(),
-        _ => address.clone().with(Protocol::P2p(peer)),
     }
 }
 
@@ -345,7 +337,7 @@ pub async fn run<E: From<NetEvent> + Send + 'static>(
         info!(peers = known.len(), book = svc.book.len(), "dialing peers from the peer book");
     }
     for (peer, addr) in known {
-        swarm.behaviour_mut().kad.add_address(&peer, plain(&addr));
+        swarm.behaviour_mut().kad.add_address(&peer, without_peer_id(&addr));
         if let Err(e) = swarm.dial(addr.clone()) {
             debug!(addr = %addr, error = %e, "cannot dial a peer from the book");
         }
@@ -353,7 +345,7 @@ pub async fn run<E: From<NetEvent> + Send + 'static>(
     let now = Instant::now();
     for addr in &config.bootstrap {
         if let Some(peer) = peer_id_of(addr) {
-            swarm.behaviour_mut().kad.add_address(&peer, plain(addr));
+            swarm.behaviour_mut().kad.add_address(&peer, without_peer_id(addr));
         }
         svc.redial.add(addr.clone(), Source::Bootstrap, now);
     }
@@ -377,11 +369,6 @@ pub async fn run<E: From<NetEvent> + Send + 'static>(
     info!("network stopped");
 }
 
-/// `addr` without its `/p2p/<id>`.
-fn plain(addr: &Multiaddr) -> Multiaddr {
-    addr.iter().filter(|p| !matches!(p, Protocol::P2p(_))).collect()
-}
-
 impl<E: From<NetEvent>> Service<E> {
     /// Dials the kept peers that are due.
     fn dial_kept(&mut self, swarm: &mut Swarm<Behaviour>) {
@@ -389,7 +376,9 @@ impl<E: From<NetEvent>> Service<E> {
         for i in self.redial.due(now) {
             let Some(kept) = self.redial.get(i).cloned() else { continue };
             let opts = match kept.peer {
-                Some(peer) => DialOpts::peer_id(peer).addresses(vec![plain(&kept.addr)]).build(),
+                Some(peer) => {
+                    DialOpts::peer_id(peer).addresses(vec![without_peer_id(&kept.addr)]).build()
+                }
                 None => DialOpts::unknown_peer_id().address(kept.addr.clone()).build(),
             };
             let id = opts.connection_id();
@@ -595,7 +584,7 @@ impl<E: From<NetEvent>> Service<E> {
                 record_listen_addr(&self.info, &address, *swarm.local_peer_id());
             }
             SwarmEvent::ExpiredListenAddr { address, .. } => {
-                let full = with_id(&address, *swarm.local_peer_id());
+                let full = with_peer_id(&address, *swarm.local_peer_id());
                 debug!(addr = %full, "listen address expired");
                 if let Ok(mut i) = self.info.write() {
                     i.listen_addrs.retain(|a| *a != full);
@@ -744,7 +733,7 @@ impl<E: From<NetEvent>> Service<E> {
                 self.book.learned(peer, addresses.iter().cloned(), Source::Kademlia);
                 let connected = swarm.connected_peers().count();
                 if !swarm.is_connected(&peer) && connected < TARGET_PEERS {
-                    let addr = with_id(addresses.first(), peer);
+                    let addr = with_peer_id(addresses.first(), peer);
                     info!(peer = %peer, addr = %addr, "dialing peer found by kademlia");
                     let _ = swarm.dial(addr);
                 }
@@ -840,7 +829,7 @@ impl<E: From<NetEvent>> Service<E> {
                 ..
             }) => {
                 if let Some(addr) = self.relays.accepted(&relay_peer_id) {
-                    let full = addr.with(Protocol::P2p(*swarm.local_peer_id()));
+                    let full = with_peer_id(&addr, *swarm.local_peer_id());
                     info!(relay = %relay_peer_id, addr = %full, "relay slot reserved: reachable through {full}");
                     self.publish_relays();
                 }
