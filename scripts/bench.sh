@@ -91,7 +91,7 @@ logwait() {
     local timeout=$1 message=$2; shift 2
     local where=()
     while [[ $1 == *=* ]]; do where+=(--where "$1"); shift; done
-    python3 "$root/scripts/logwait.py" --timeout "$timeout" --message "$message" "${where[@]}" "$@" \
+    python3 "$root/scripts/benchwait.py" log --timeout "$timeout" --message "$message" "${where[@]}" "$@" \
         || { say "FAILED: '$message' not logged within $timeout s"; exit 1; }
 }
 # heightwait TIMEOUT HEIGHT PORT...: the Unix time each node's /status first showed HEIGHT
@@ -99,7 +99,7 @@ logwait() {
 # debug level only, so the logs cannot tell).
 heightwait() {
     local timeout=$1 height=$2; shift 2
-    python3 "$root/scripts/heightwait.py" --timeout "$timeout" --height "$height" "$@" \
+    python3 "$root/scripts/benchwait.py" height --timeout "$timeout" --height "$height" "$@" \
         || { say "FAILED: height $height not reached within $timeout s"; exit 1; }
 }
 started=""
@@ -254,7 +254,7 @@ with open(sys.argv[1], "w") as f:
 - **Initial sync**: `minichain bench-chain` writes the chain; a fresh node bootstrapped from a
   node serving it syncs over loopback (headers-first, parallel download, full validation,
   redb writes); timed from its start until its `/status` shows the tip, asked every 50 ms
-  by one process over one kept-alive connection (`scripts/heightwait.py`; no process is
+  by one process over one kept-alive connection (`scripts/benchwait.py height`; no process is
   started per poll, every wait has a deadline, every port is one the kernel gave). Peak
   RSS is its VmHWM.
 - **Start-up**: restart on the synced store until its log says the HTTP API listens.

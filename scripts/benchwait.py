@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""What scripts/bench.sh waits with, so that nothing polls the nodes by starting a process
+per poll while they are timed. Each mode waits until every target is there, then prints
+one Unix time per target in the order given; exit status 1 (naming the targets still
+waiting) if the timeout passes first.
+
+    benchwait.py log --timeout SECS --message MSG [--where KEY=VALUE ...] LOG [LOG ...]
+        the timestamp of the first line of each JSON log (`minichain node --log-format
+        json`) with that message and fields, by the node's own clock; the logs' new lines
+        are read every 50 ms.
+
+    benchwait.py height --timeout SECS --height H PORT [PORT ...]
+        when each node's GET /status first showed height H or more, asked every 50 ms over
+        one kept-alive connection per node (a node catching up logs its blocks at debug
+        level only, so its log cannot tell).
+"""
+import argparse
+import datetime
+import http.client
+import json
+import sys
+import time
+
+
+def wait_all(targets, check, timeout, what):
+    """Calls check(target) for each target not yet done, every 50 ms, until each has
+    returned a time; returns those times in order."""
+    done = {}
+    deadline = time.monotonic() + timeout
+    while True:
+        for t in targets:
+            if t not in done:
+                at = check(t)
+                if at is not None:
+                    done[t] = at
+        if len(done) == len(targets):
+            return [done[t] for t in targets]
+        if time.monotonic() > deadline:
+            waiting = ", ".join(str(t) for t in targets if t not in done)
+            sys.exit(f"benchwait: timed out after {timeout:.0f} s waiting for {what}: {waiting}")
+        time.sleep(0.05)
+
+
+def log_mode(a):
+    want = dict(w.split("=", 1) for w in a.where)
+    offsets = {log: 0 for log in a.logs}
+    partial = {log: "" for log in a.logs}
+
+    def check(log):
+        try:
+            with open(log, encoding="utf-8", errors="replace") as f:
+                f.seek(offsets[log])
+                chunk = f.read()
+                offsets[log] = f.tell()
+        except FileNotFoundError:
+            return None
+        lines = (partial[log] + chunk).split("\n")
+        partial[log] = lines.pop()  # an unfinished last line waits for the rest
+        for line in lines:
+            try:
+                v = json.loads(line)
+            except ValueError:
+                continue
+            if v.get("message") == a.message and all(str(v.get(k)) == x for k, x in want.items()):
+                return datetime.datetime.fromisoformat(v["timestamp"].replace("Z", "+00:00")).timestamp()
+        return None
+
+    return wait_all(a.logs, check, a.timeout, f"'{a.message}' {want}")
+
+
+def height_mode(a):
+    conns = {}
+
+    def check(port):
+        try:
+            conn = conns.get(port) or http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conns[port] = conn
+            conn.request("GET", "/status")
+            height = json.loads(conn.getresponse().read())["height"]
+        except (OSError, http.client.HTTPException, ValueError, KeyError):
+            conns.pop(port, None)  # not up yet, or the connection dropped: reconnect
+            return None
+        return time.time() if height >= a.height else None
+
+    return wait_all(a.ports, check, a.timeout, f"height {a.height} at ports")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    modes = ap.add_subparsers(dest="mode", required=True)
+    log = modes.add_parser("log")
+    log.add_argument("--timeout", type=float, required=True)
+    log.add_argument("--message", required=True)
+    log.add_argument("--where", action="append", default=[], metavar="KEY=VALUE")
+    log.add_argument("logs", nargs="+")
+    height = modes.add_parser("height")
+    height.add_argument("--timeout", type=float, required=True)
+    height.add_argument("--height", type=int, required=True)
+    height.add_argument("ports", nargs="+", type=int)
+    a = ap.parse_args()
+    times = log_mode(a) if a.mode == "log" else height_mode(a)
+    for t in times:
+        print(f"{t:.6f}")
+
+
+if __name__ == "__main__":
+    main()
