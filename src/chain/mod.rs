@@ -8,7 +8,7 @@ pub mod state;
 pub mod utxo;
 
 pub use error::ChainError;
-pub use state::{AcceptOutcome, BlockStatus, ChainState, TipUpdate};
+pub use state::{AcceptOutcome, BatchOutcome, BlockStatus, ChainState, TipUpdate};
 pub use utxo::SigMode;
 
 #[cfg(test)]

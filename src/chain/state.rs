@@ -5,21 +5,32 @@
 //! lighter branch are stored after the checks that need no UTXO set, so a heavier branch
 //! can be switched to later without asking for them again.
 //!
-//! Accepting a block (or a batch of headers) is one transition: the chain decides in memory
-//! and collects everything that changes into one [`ChainWrite`], which the store applies
-//! in one write transaction. Blocks connected in the same transition see each other's
-//! UTXO changes through a [`PendingUtxos`] overlay; the block just received is used from
-//! memory, never read back.
+//! Accepting a block, a run of blocks (a sync answer) or a batch of headers is one
+//! transition: the chain decides in memory and collects everything that changes into one
+//! [`ChainWrite`], which the store applies in one write transaction. Blocks connected in
+//! the same transition see each other's UTXO changes through a [`PendingUtxos`] overlay;
+//! the block just received is used from memory, never read back.
+//!
+//! Initial sync runs close to signature speed by keeping both cores busy:
+//! - the blocks of a run are checked on their own (structure, Merkle root, proof of work)
+//!   in parallel;
+//! - connecting is a pipeline: block N's signatures are verified while block N+1 is checked
+//!   against the UTXO set plus N's changes; N joins the chain only if they pass;
+//! - while catching up, transitions are held in memory (reads see them through the same
+//!   overlays) and written as one durable write every [`FLUSH_EVERY_SECS`], on a writer
+//!   thread while the next run is verified. A crash loses at most what was held: the
+//!   store always holds a complete earlier state, and the node fetches the rest again.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, OnceLock};
 
+use rayon::prelude::*;
 use ruint::aliases::U256;
 
 use super::error::ChainError;
 use super::orphans::OrphanPool;
-use super::utxo::{ConnectError, SigMode, connect_block, disconnect_diff};
+use super::utxo::{ConnectError, Prepared, SigMode, disconnect_diff, prepare_block};
 use crate::consensus::asert::next_bits;
 use crate::consensus::block::check_block;
 use crate::consensus::genesis::genesis_block;
@@ -86,6 +97,29 @@ impl AcceptOutcome {
     }
 }
 
+/// What happened to a run of blocks handed to [`ChainState::accept_blocks`].
+#[derive(Debug)]
+pub struct BatchOutcome {
+    /// Per block, in the order given: what happened to it, or why it was refused before
+    /// it was stored.
+    pub statuses: Vec<Result<BlockStatus, ChainError>>,
+    /// How the active chain moved.
+    pub update: TipUpdate,
+    /// Blocks found invalid while connecting, with the reason.
+    pub invalid: Vec<(BlockHash, ChainError)>,
+}
+
+/// A block on its way to the active chain: checked against the UTXO set, its signatures
+/// still being verified. `layer` holds its UTXO changes, so the next block can be
+/// prepared on top of it meanwhile.
+struct Held {
+    hash: BlockHash,
+    height: u32,
+    block: Arc<Block>,
+    prepared: Prepared,
+    layer: PendingUtxos,
+}
+
 /// An index entry with the in-memory facts derived from it.
 #[derive(Debug, Clone, Copy)]
 struct Node {
@@ -103,8 +137,8 @@ struct Node {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Candidate(U256, Reverse<u64>, BlockHash);
 
-/// One transition being built: what will be written, and what it already changed in
-/// memory that later steps of the same transition must see.
+/// One transition being built, or several held in memory while catching up: what will
+/// be written, and what it already changed in memory that later steps must see.
 #[derive(Default)]
 struct Transition {
     write: ChainWrite,
@@ -112,10 +146,13 @@ struct Transition {
     blocks: HashMap<BlockHash, Arc<Block>>,
     /// UTXO changes of the steps so far.
     utxos: PendingUtxos,
+    /// Encoded size of `blocks`.
+    bytes: usize,
 }
 
 impl Transition {
     fn add_block(&mut self, block: Arc<Block>) {
+        self.bytes += block.size();
         self.blocks.insert(block.block_hash(), block.clone());
         self.write.blocks.push(block);
     }
@@ -142,15 +179,24 @@ pub struct ChainState {
     orphans: OrphanPool,
     next_seq: u64,
     sig_mode: SigMode,
-    /// Whether a write that moved the tip is not durable yet (catching up).
-    unflushed: bool,
+    /// Transitions made while catching up and not written yet: the store sees them all
+    /// at once, in one durable write, every [`FLUSH_EVERY_SECS`].
+    unwritten: Transition,
+    /// Held transitions being written on another thread during [`Self::accept_blocks`]
+    /// (read through, like `unwritten`, until the write is done).
+    writing: Option<Arc<Transition>>,
     /// When the last durable write was made (Unix seconds).
     last_flush: u64,
 }
 
-/// While catching up, the tip is made durable at most this often (seconds); a crash
-/// resumes from there and fetches the rest again.
+/// While catching up, what the chain connects is kept in memory and written (durably, in
+/// one transaction, while the next blocks are verified) about this often, in seconds; a
+/// crash resumes from the last write and fetches the rest again.
 pub const FLUSH_EVERY_SECS: u64 = 2;
+
+/// ... or as soon as the blocks held add up to this many bytes, which bounds the memory
+/// they take (about three times their encoded size with undo data and UTXO changes).
+pub const FLUSH_AT_BYTES: usize = 4 << 20;
 
 impl ChainState {
     /// Loads the chain from `store`, writing the genesis block into a fresh one. Moves to
@@ -211,7 +257,8 @@ impl ChainState {
             orphans: OrphanPool::default(),
             next_seq: 0,
             sig_mode: SigMode::Parallel,
-            unflushed: false,
+            unwritten: Transition::default(),
+            writing: None,
             last_flush: 0,
         };
         for entry in entries {
@@ -229,61 +276,65 @@ impl ChainState {
         Ok(chain)
     }
 
-    /// Hands the transition's write to the store. A write that moves the tip is durable
-    /// unless the chain is catching up (headers known beyond the new tip) and the last
-    /// durable write is less than [`FLUSH_EVERY_SECS`] old at `now` (`None`: durable
-    /// whatever the time). If the store fails, the in-memory state (already moved) is
-    /// rebuilt from the store, so memory never runs ahead of what the store holds.
+    /// Ends a transition (which carries on the unwritten ones before it, if any). While
+    /// catching up (headers known beyond the tip) a transition that moved the tip is held
+    /// in memory, for [`Self::accept_blocks`] or [`Self::flush`] to write later; otherwise
+    /// (or with `now` `None`) it goes to the store at once, in one write, durable if it
+    /// moves the tip. If the store fails, the in-memory state is rebuilt from it.
     fn commit(&mut self, mut tx: Transition, now: Option<u64>) -> Result<(), ChainError> {
         if tx.write.is_empty() {
             return Ok(());
         }
-        if tx.write.tip.is_some() {
-            let catching_up = self.best_header().height > self.height();
-            tx.write.durable = now.is_none_or(|now| !catching_up || self.flush_due(now));
+        let catching_up = self.best_header().height > self.height();
+        if tx.write.tip.is_some() && catching_up && now.is_some() {
+            self.unwritten = tx;
+            return Ok(());
         }
+        tx.write.durable = tx.write.tip.is_some();
         if let Err(e) = self.store.apply(&tx.write) {
-            let (store, params, mode) = (self.store.clone(), self.params, self.sig_mode);
-            match Self::load(store, params) {
-                Ok(reloaded) => {
-                    *self = reloaded;
-                    self.sig_mode = mode;
-                }
-                Err(reload) => tracing::error!(error = %reload, "cannot reload the chain"),
-            }
-            return Err(e.into());
+            return Err(self.recover(e.into()));
         }
         if tx.write.durable {
-            self.flushed(now);
-        } else if tx.write.tip.is_some() {
-            self.unflushed = true;
+            self.last_flush = now.unwrap_or(self.last_flush);
         }
         Ok(())
+    }
+
+    /// After a store failure in the middle of a transition, rebuilds the in-memory state
+    /// (already moved) from the store, so memory never runs ahead of what the store holds.
+    /// Returns `error`.
+    fn recover(&mut self, error: ChainError) -> ChainError {
+        let (store, params, mode) = (self.store.clone(), self.params, self.sig_mode);
+        match Self::load(store, params) {
+            Ok(reloaded) => {
+                *self = reloaded;
+                self.sig_mode = mode;
+            }
+            Err(reload) => tracing::error!(error = %reload, "cannot reload the chain"),
+        }
+        error
     }
 
     fn flush_due(&self, now: u64) -> bool {
         now.saturating_sub(self.last_flush) >= FLUSH_EVERY_SECS
     }
 
-    /// Makes a tip moved while catching up durable, if the last durable write is
-    /// [`FLUSH_EVERY_SECS`] old at `now` (`None`: at once, as at shutdown). Returns whether
-    /// it wrote.
+    /// Writes what catching up holds in memory, if the last durable write is twice
+    /// [`FLUSH_EVERY_SECS`] old at `now` (while blocks keep arriving, [`Self::accept_blocks`]
+    /// writes it sooner, in the background; this catches a sync that stalled), or at once
+    /// with `now` `None` (shutdown). Returns whether it wrote.
     ///
     /// # Errors
     /// [`ChainError::Storage`] if the store fails.
     pub fn flush(&mut self, now: Option<u64>) -> Result<bool, ChainError> {
-        if !self.unflushed || now.is_some_and(|now| !self.flush_due(now)) {
+        let stalled = |now: u64| now.saturating_sub(self.last_flush) >= 2 * FLUSH_EVERY_SECS;
+        if self.unwritten.write.is_empty() || now.is_some_and(|now| !stalled(now)) {
             return Ok(false);
         }
-        self.store.apply(&ChainWrite::flush())?;
-        self.flushed(now);
-        Ok(true)
-    }
-
-    /// A durable write went through at `now` (`None`: the clock is not moved).
-    fn flushed(&mut self, now: Option<u64>) {
-        self.unflushed = false;
+        let held = std::mem::take(&mut self.unwritten);
+        self.commit(held, None)?;
         self.last_flush = now.unwrap_or(self.last_flush);
+        Ok(true)
     }
 
     fn insert_node(&mut self, hash: BlockHash, entry: IndexEntry, in_data_chain: bool) {
@@ -337,15 +388,29 @@ impl ChainState {
     /// # Errors
     /// [`StorageError`] on read failure.
     pub fn for_each_coin(&self, mut f: impl FnMut(OutPoint, Coin)) -> Result<(), StorageError> {
-        self.store.for_each_coin(&mut f)
+        let pending = &self.unwritten.utxos;
+        if pending.is_empty() {
+            return self.store.for_each_coin(&mut f);
+        }
+        // Catching up holds changes in memory: merge them in, keeping outpoint order.
+        let mut coins = BTreeMap::new();
+        self.store.for_each_coin(&mut |op, coin| {
+            if !pending.shadows(&op) {
+                coins.insert(op.to_bytes(), (op, coin));
+            }
+        })?;
+        coins.extend(pending.created().map(|(op, coin)| (op.to_bytes(), (*op, *coin))));
+        coins.into_values().for_each(|(op, coin)| f(op, coin));
+        Ok(())
     }
 
-    /// A read view of the stored UTXO set (as of the last transition).
+    /// A read view of the UTXO set at the active tip (the store plus what catching up
+    /// holds in memory).
     ///
     /// # Errors
     /// [`StorageError`] if no read can be started.
     pub fn utxos(&self) -> Result<Box<dyn UtxoView + '_>, StorageError> {
-        self.store.utxos()
+        Ok(Box::new(self.unwritten.utxos.over(self.store.utxos()?)))
     }
 
     /// Hash of the active tip.
@@ -394,7 +459,10 @@ impl ChainState {
     /// # Errors
     /// [`ChainError::Storage`] on read failure.
     pub fn block(&self, hash: &BlockHash) -> Result<Option<Block>, ChainError> {
-        Ok(self.store.block(hash)?)
+        match self.unwritten.blocks.get(hash) {
+            Some(block) => Ok(Some(Block::clone(block))),
+            None => Ok(self.store.block(hash)?),
+        }
     }
 
     /// A block locator from `from` back to genesis: the last 10 blocks one by one, then
@@ -595,33 +663,120 @@ impl ChainState {
     /// # Errors
     /// [`ChainError`] as above.
     pub fn accept_block(&mut self, block: Block, now: u64) -> Result<AcceptOutcome, ChainError> {
+        let BatchOutcome { mut statuses, update, invalid } =
+            self.accept_blocks(vec![block], now)?;
+        let status = statuses.pop().ok_or_else(|| inconsistent("a block without a status"))??;
+        Ok(AcceptOutcome { status, update, invalid })
+    }
+
+    /// [`Self::accept_block`] for a run of blocks (a sync answer), in one transition: each
+    /// block is checked on its own (on every core), stored, and then the active chain
+    /// moves once, preparing each block against the UTXO set while the previous one's
+    /// signatures are verified. While catching up, what earlier calls held in memory is
+    /// written meanwhile, on another thread, once it is due.
+    ///
+    /// # Errors
+    /// [`ChainError::Storage`] if the store fails; what each block's refusal was is in the
+    /// outcome's `statuses`.
+    pub fn accept_blocks(
+        &mut self,
+        blocks: Vec<Block>,
+        now: u64,
+    ) -> Result<BatchOutcome, ChainError> {
+        let params = self.params;
+        let checked: Vec<Result<(), BlockError>> =
+            blocks.par_iter().map(|block| check_block(block, params)).collect();
+        let due = self.flush_due(now) || self.unwritten.bytes >= FLUSH_AT_BYTES;
+        let writing = (due && !self.unwritten.write.is_empty()).then(|| {
+            let mut held = std::mem::take(&mut self.unwritten);
+            held.write.durable = true;
+            Arc::new(held)
+        });
+        self.writing = writing.clone();
+        let store = self.store.clone();
+        let mut written = None;
+        let moved = match (&writing, writer()) {
+            (Some(held), Some(pool)) => pool.in_place_scope(|scope| {
+                scope.spawn(|_| written = Some(store.apply(&held.write)));
+                self.transition(blocks, checked, now)
+            }),
+            (Some(held), None) => {
+                written = Some(store.apply(&held.write));
+                self.transition(blocks, checked, now)
+            }
+            (None, _) => self.transition(blocks, checked, now),
+        };
+        self.writing = None;
+        match written {
+            Some(Err(e)) => return Err(self.recover(e.into())),
+            Some(Ok(())) => self.last_flush = now,
+            None => {}
+        }
+        let (tx, outcome) = moved.map_err(|e| self.recover(e))?;
+        self.commit(tx, Some(now))?;
+        Ok(outcome)
+    }
+
+    /// Stores `blocks` (checked as `checked` says) and moves the active chain, in memory:
+    /// the transition to commit and what it did.
+    fn transition(
+        &mut self,
+        blocks: Vec<Block>,
+        checked: Vec<Result<(), BlockError>>,
+        now: u64,
+    ) -> Result<(Transition, BatchOutcome), ChainError> {
+        let mut tx = std::mem::take(&mut self.unwritten);
+        let mut statuses = Vec::with_capacity(blocks.len());
+        let mut stored = Vec::new();
+        for (block, checked) in blocks.into_iter().zip(checked) {
+            let hash = block.block_hash();
+            match self.store_checked(block, checked, now, &mut tx) {
+                Err(e @ ChainError::Storage(_)) => return Err(e),
+                Ok(BlockStatus::Stored) => {
+                    stored.push(hash);
+                    statuses.push(Ok(BlockStatus::Stored));
+                }
+                status => statuses.push(status),
+            }
+        }
+        let mut outcome = AcceptOutcome::new(BlockStatus::Stored);
+        self.activate_best_chain(&mut outcome, &mut tx)?;
+        for hash in stored {
+            self.process_orphans(hash, now, &mut outcome, &mut tx)?;
+        }
+        Ok((tx, BatchOutcome { statuses, update: outcome.update, invalid: outcome.invalid }))
+    }
+
+    /// Stores a block that went through [`check_block`] with result `checked`, unless it is
+    /// known, an orphan, or refused.
+    fn store_checked(
+        &mut self,
+        block: Block,
+        checked: Result<(), BlockError>,
+        now: u64,
+        tx: &mut Transition,
+    ) -> Result<BlockStatus, ChainError> {
         let hash = block.block_hash();
         if let Some(node) = self.index.get(&hash) {
             if node.entry.is_failed() {
                 return Err(ChainError::KnownInvalid(hash));
             }
             if node.entry.has_data() {
-                return Ok(AcceptOutcome::new(BlockStatus::Duplicate));
+                return Ok(BlockStatus::Duplicate);
             }
         }
         if self.orphans.contains(&hash) {
             let missing = self.orphans.missing_ancestor(hash);
-            return Ok(AcceptOutcome::new(BlockStatus::Orphan { missing }));
+            return Ok(BlockStatus::Orphan { missing });
         }
-        check_block(&block, self.params)
-            .map_err(|error| ChainError::InvalidBlock { hash, error })?;
+        checked.map_err(|error| ChainError::InvalidBlock { hash, error })?;
         if !self.index.contains_key(&block.header.prev_blockhash) {
             self.orphans.insert(block);
             let missing = self.orphans.missing_ancestor(hash);
-            return Ok(AcceptOutcome::new(BlockStatus::Orphan { missing }));
+            return Ok(BlockStatus::Orphan { missing });
         }
-        let mut tx = Transition::default();
-        self.store_block(Arc::new(block), now, &mut tx)?;
-        let mut outcome = AcceptOutcome::new(BlockStatus::Stored);
-        self.activate_best_chain(&mut outcome, &mut tx)?;
-        self.process_orphans(hash, now, &mut outcome, &mut tx)?;
-        self.commit(tx, Some(now))?;
-        Ok(outcome)
+        self.store_block(Arc::new(block), now, tx)?;
+        Ok(BlockStatus::Stored)
     }
 
     fn process_orphans(
@@ -701,17 +856,7 @@ impl ChainState {
                 let block = self.disconnect_tip(tx)?;
                 outcome.update.disconnected.push(block);
             }
-            for hash in path.into_iter().rev() {
-                match self.connect(hash, tx) {
-                    Ok(block) => outcome.update.connected.push(block),
-                    Err(ConnectError::Invalid(error)) => {
-                        self.mark_failed(hash, tx);
-                        outcome.invalid.push((hash, ChainError::InvalidBlock { hash, error }));
-                        break;
-                    }
-                    Err(ConnectError::Storage(e)) => return Err(e.into()),
-                }
-            }
+            self.connect_path(path, outcome, tx)?;
         }
         let tip_work = self.tip_entry().chain_work;
         self.candidates.retain(|c| c.0 >= tip_work);
@@ -720,30 +865,107 @@ impl ChainState {
 
     /// A block's data: from this transition if it came with it, else from the store.
     fn block_data(&self, hash: BlockHash, tx: &Transition) -> Result<Arc<Block>, StorageError> {
-        match tx.blocks.get(&hash) {
+        let held = self.writing.as_ref().and_then(|w| w.blocks.get(&hash));
+        match tx.blocks.get(&hash).or(held) {
             Some(block) => Ok(block.clone()),
             None => self.store.block(&hash)?.map(Arc::new).ok_or(StorageError::MissingBlock(hash)),
         }
     }
 
-    fn connect(
+    /// Connects `path` (tip first) in a pipeline: block N's signatures are verified while
+    /// block N+1 is prepared against the UTXO set plus N's changes, so both cores stay
+    /// busy. N joins the chain only once its signatures pass; if they fail, N and its
+    /// descendants are marked invalid and N+1's preparation is dropped.
+    fn connect_path(
         &mut self,
-        hash: BlockHash,
+        path: Vec<BlockHash>,
+        outcome: &mut AcceptOutcome,
         tx: &mut Transition,
-    ) -> Result<Arc<Block>, ConnectError> {
+    ) -> Result<(), ChainError> {
+        let mode = self.sig_mode;
+        let verify = |held: Option<&Held>| held.map_or(Ok(()), |h| h.prepared.verify(mode));
+        let mut held: Option<Held> = None;
+        for hash in path.into_iter().rev() {
+            let (next, verdict) = match mode {
+                SigMode::Parallel => {
+                    rayon::join(|| self.prepare(hash, tx, held.as_ref()), || verify(held.as_ref()))
+                }
+                SigMode::Sequential => {
+                    (self.prepare(hash, tx, held.as_ref()), verify(held.as_ref()))
+                }
+            };
+            if let Some(done) = held.take() {
+                match verdict {
+                    Ok(()) => outcome.update.connected.push(self.connect(done, tx)),
+                    Err(error) => {
+                        self.fail(done.hash, error, outcome, tx);
+                        return Ok(());
+                    }
+                }
+            }
+            match next {
+                Ok(next) => held = Some(next),
+                Err(ConnectError::Invalid(error)) => {
+                    self.fail(hash, error, outcome, tx);
+                    return Ok(());
+                }
+                Err(ConnectError::Storage(e)) => return Err(e.into()),
+            }
+        }
+        if let Some(last) = held {
+            match verify(Some(&last)) {
+                Ok(()) => outcome.update.connected.push(self.connect(last, tx)),
+                Err(error) => self.fail(last.hash, error, outcome, tx),
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks `hash` against the UTXO set as this transition left it, plus the changes of
+    /// `after` (the block before it, still being verified).
+    fn prepare(
+        &self,
+        hash: BlockHash,
+        tx: &Transition,
+        after: Option<&Held>,
+    ) -> Result<Held, ConnectError> {
         let block = self.block_data(hash, tx)?;
         let height = self.index[&hash].entry.height;
-        let (diff, undo) = {
-            let base = self.store.utxos()?;
-            let view = tx.utxos.over(base.as_ref());
-            connect_block(&block, height, &view, self.params, self.sig_mode)?
-        };
-        tx.utxos.apply(&diff);
-        let txids: Vec<Txid> = block.txs.iter().map(Transaction::txid).collect();
+        let base = self.store.utxos()?;
+        let none = PendingUtxos::default();
+        let writing = self.writing.as_ref().map_or(&none, |w| &w.utxos);
+        let pending = tx.utxos.over(writing.over(base));
+        let prepared = match after {
+            Some(after) => prepare_block(&block, height, &after.layer.over(&pending), self.params),
+            None => prepare_block(&block, height, &pending, self.params),
+        }?;
+        let mut layer = PendingUtxos::default();
+        layer.apply(&prepared.diff);
+        Ok(Held { hash, height, block, prepared, layer })
+    }
+
+    /// Puts a prepared, verified block on the active chain.
+    fn connect(&mut self, held: Held, tx: &mut Transition) -> Arc<Block> {
+        let Held { hash, height, block, prepared, .. } = held;
+        tx.utxos.apply(&prepared.diff);
+        let Prepared { diff, undo, txids, .. } = prepared;
         tx.write.steps.push(Step::Connect { hash, height, diff, undo, txids });
         tx.write.tip = Some(hash);
         self.active.push(hash);
-        Ok(block)
+        block
+    }
+
+    /// Records that `hash` broke `error` while connecting: it and its descendants are
+    /// marked invalid.
+    fn fail(
+        &mut self,
+        hash: BlockHash,
+        error: BlockError,
+        outcome: &mut AcceptOutcome,
+        tx: &mut Transition,
+    ) {
+        self.mark_failed(hash, tx);
+        outcome.invalid.push((hash, ChainError::InvalidBlock { hash, error }));
     }
 
     fn disconnect_tip(&mut self, tx: &mut Transition) -> Result<Arc<Block>, ChainError> {
@@ -754,7 +976,8 @@ impl ChainState {
         }
         let height = node.entry.height;
         let block = self.block_data(hash, tx)?;
-        let diff = match tx.undo_of(&hash) {
+        let held = self.writing.as_ref().and_then(|w| w.undo_of(&hash));
+        let diff = match tx.undo_of(&hash).or(held) {
             Some(undo) => disconnect_diff(&block, height, undo),
             None => {
                 let undo = self.store.undo(&hash)?.ok_or(StorageError::MissingUndo(hash))?;
@@ -794,8 +1017,25 @@ impl ChainState {
 
 impl UtxoView for ChainState {
     fn coin(&self, outpoint: &OutPoint) -> Result<Option<Coin>, StorageError> {
-        self.store.utxos()?.coin(outpoint)
+        self.utxos()?.coin(outpoint)
     }
+}
+
+/// The thread that writes held transitions while the next blocks are verified: one for
+/// the whole process (whatever the number of chains), so that its allocations keep reusing
+/// one malloc arena instead of a fresh thread's each time. `None` if it cannot be started:
+/// writes are then made in line.
+fn writer() -> Option<&'static rayon::ThreadPool> {
+    static WRITER: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
+    WRITER
+        .get_or_init(|| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(1)
+                .thread_name(|_| "minichain-writer".into())
+                .build();
+            pool.map_err(|e| tracing::warn!(error = %e, "no writer thread; writing in line")).ok()
+        })
+        .as_ref()
 }
 
 fn inconsistent(what: &'static str) -> ChainError {

@@ -585,45 +585,122 @@ fn catching_up(source: &mut ChainState, n: u8) -> (ChainState, Counting, Vec<Blo
 }
 
 #[test]
-fn catching_up_makes_the_tip_durable_every_few_seconds_and_at_the_end() {
+fn catching_up_holds_blocks_in_memory_and_writes_them_every_few_seconds_and_at_the_end() {
     use crate::chain::state::FLUSH_EVERY_SECS;
     let (mut chain, probe, blocks) = catching_up(&mut regtest_chain(), 6);
-    // Headers are known up to block 6: blocks 1-5 arrive while catching up, within one
-    // flush interval of each other, then block 6 reaches the best header.
-    let mut durable = Vec::new();
+    // Headers are known up to block 6: blocks 1-5 arrive while catching up, 4 and 5
+    // one flush interval after 1-3, then block 6 reaches the best header.
+    let mut writes = Vec::new();
     for (i, block) in blocks.iter().enumerate() {
         let now = CLOCK + if i < 3 { 0 } else { FLUSH_EVERY_SECS };
         chain.accept_block(block.clone(), now).unwrap();
-        let writes = std::mem::take(&mut *probe.applies.lock().unwrap());
-        assert_eq!(writes.len(), 1);
-        durable.push(writes[0].durable);
+        assert_eq!(chain.tip(), block.block_hash());
+        let applied = std::mem::take(&mut *probe.applies.lock().unwrap());
+        assert!(applied.iter().all(|w| w.durable), "every write is durable");
+        writes.push(applied.iter().map(|w| w.steps.len()).collect::<Vec<_>>());
     }
-    // The first write after open is due (nothing durable since), then not for
-    // FLUSH_EVERY_SECS; the last block, at the best header, always is.
-    assert_eq!(durable, [true, false, false, true, false, true]);
-    // Nothing left to flush once caught up.
-    assert!(!chain.flush(None).unwrap());
+    // Block 1 is held; block 2 finds it due (nothing durable since open) and it is written
+    // meanwhile; 2 and 3 are held until 4 comes FLUSH_EVERY_SECS later; 4 and 5 are held
+    // until 6, at the best header, takes them to the store with it.
+    let expected: [&[usize]; 6] = [&[], &[1], &[], &[2], &[], &[3]];
+    assert_eq!(writes, expected);
+    assert!(!chain.flush(None).unwrap(), "nothing left once caught up");
 }
 
 #[test]
-fn an_unflushed_tip_is_made_durable_on_a_tick_when_due_and_at_shutdown() {
+fn what_catching_up_holds_in_memory_is_read_as_if_it_were_stored() {
+    let (mut chain, coin, alice) = funded();
+    // A second chain that syncs this one, headers first, and has not written block 102.
+    let (mut syncing, probe, _) = catching_up(&mut regtest_chain(), 0);
+    let mut blocks: Vec<Block> =
+        (1..=101).map(|h| chain.block(&chain.hash_at(h).unwrap()).unwrap().unwrap()).collect();
+    let paid = spend(&[coin], vec![out(COIN, 2)], &[&alice]);
+    blocks.push(extend(&mut chain, vec![paid.clone()], pubkey(&key(99))));
+    blocks.push(extend(&mut chain, vec![], pubkey(&key(99))));
+    let headers: Vec<BlockHeader> = blocks.iter().map(|b| b.header).collect();
+    assert!(syncing.accept_headers(&headers, CLOCK).1.is_none());
+    let last = blocks.pop().unwrap();
+    syncing.accept_blocks(blocks, CLOCK).unwrap();
+    assert_eq!(syncing.height(), 102);
+    let held = syncing.hash_at(102).unwrap();
+    assert!(probe.inner.block(&held).unwrap().is_none(), "block 102 is not in the store yet");
+    assert!(syncing.block(&held).unwrap().is_some(), "but the chain serves it");
+    let created = OutPoint { txid: paid.txid(), vout: 0 };
+    assert!(syncing.utxos().unwrap().coin(&created).unwrap().is_some());
+    assert!(syncing.utxos().unwrap().coin(&coin.0).unwrap().is_none(), "spent in block 102");
+    let coins = |c: &ChainState| {
+        let mut v = Vec::new();
+        c.for_each_coin(|op, coin| v.push((op, coin))).unwrap();
+        v
+    };
+    let all = coins(&syncing);
+    assert!(all.iter().any(|(op, _)| *op == created) && !all.iter().any(|(op, _)| *op == coin.0));
+    // Once caught up, everything is in the store and reads the same.
+    syncing.accept_block(last, CLOCK).unwrap();
+    assert!(probe.inner.block(&held).unwrap().is_some());
+    assert_eq!(coins(&syncing), coins(&chain));
+}
+
+#[test]
+fn a_bad_signature_in_a_run_of_blocks_stops_the_chain_before_it() {
+    let (mut chain, coin, alice) = funded();
+    let (mut syncing, _probe, _) = catching_up(&mut regtest_chain(), 0);
+    let mut blocks: Vec<Block> =
+        (1..=101).map(|h| chain.block(&chain.hash_at(h).unwrap()).unwrap().unwrap()).collect();
+    // Block 102 spends the coin, block 103 has a bad signature on a spend of 102's output,
+    // block 104 builds on it: the pipeline verifies 103 while it prepares 104.
+    let first = spend(&[coin], vec![out(COIN, 2)], &[&alice]);
+    blocks.push(extend(&mut chain, vec![first.clone()], pubkey(&key(99))));
+    let mut second = spend(
+        &[(OutPoint { txid: first.txid(), vout: 0 }, out(COIN, 2))],
+        vec![out(COIN / 2, 3)],
+        &[&key(2)],
+    );
+    second.inputs[0].signature[5] ^= 1;
+    let bad = on_tip(&chain, vec![second]);
+    reject(&mut chain, bad.clone()); // known to `chain`, so that a child can be built on it
+    blocks.push(bad.clone());
+    blocks.push(block_on(&chain, bad.block_hash(), vec![], pubkey(&key(99))));
+    let good_tip = blocks[101].block_hash();
+    let child = blocks[103].block_hash();
+    let outcome = syncing.accept_blocks(blocks, CLOCK).unwrap();
+    assert!(outcome.statuses.iter().all(|s| matches!(s, Ok(BlockStatus::Stored))));
+    assert_eq!(syncing.tip(), good_tip);
+    assert_eq!(outcome.update.connected.len(), 102);
+    let [(hash, ChainError::InvalidBlock { error, .. })] = outcome.invalid.as_slice() else {
+        panic!("expected one invalid block, got {:?}", outcome.invalid);
+    };
+    assert_eq!(*hash, bad.block_hash());
+    assert_eq!(tx_error(error.clone()), TxError::BadSignature { index: 0 });
+    assert!(syncing.entry(&child).unwrap().is_failed(), "its descendant is condemned too");
+    // The UTXO set is the one of block 102: the spend in 103 left nothing behind.
+    let view = syncing.utxos().unwrap();
+    assert!(view.coin(&OutPoint { txid: first.txid(), vout: 0 }).unwrap().is_some());
+}
+
+#[test]
+fn held_blocks_are_written_on_a_tick_once_the_sync_stalls_and_at_shutdown() {
     use crate::chain::state::FLUSH_EVERY_SECS;
     let mut source = regtest_chain();
     let (mut chain, probe, blocks) = catching_up(&mut source, 3);
-    chain.accept_block(blocks[0].clone(), CLOCK).unwrap(); // durable: first since open
-    chain.accept_block(blocks[1].clone(), CLOCK).unwrap(); // not durable: catching up
+    chain.accept_block(blocks[0].clone(), CLOCK).unwrap(); // held
+    chain.accept_block(blocks[1].clone(), CLOCK).unwrap(); // writes 1 meanwhile, holds 2
     probe.applies.lock().unwrap().clear();
-    assert!(!chain.flush(Some(CLOCK + FLUSH_EVERY_SECS - 1)).unwrap(), "not due yet");
-    assert!(chain.flush(Some(CLOCK + FLUSH_EVERY_SECS)).unwrap(), "due");
+    // While blocks keep coming the next one writes what is held; a tick waits longer.
+    assert!(!chain.flush(Some(CLOCK + FLUSH_EVERY_SECS)).unwrap(), "not stalled yet");
+    assert!(chain.flush(Some(CLOCK + 2 * FLUSH_EVERY_SECS)).unwrap(), "stalled");
     assert!(!chain.flush(None).unwrap(), "nothing left");
     let writes = std::mem::take(&mut *probe.applies.lock().unwrap());
-    assert!(writes.len() == 1 && writes[0].durable && writes[0].is_empty(), "one empty fsync");
-    // At shutdown (`None`) an unflushed tip is made durable whatever the time.
+    assert!(writes.len() == 1 && writes[0].durable && writes[0].steps.len() == 1);
+    assert_eq!(probe.inner.tip().unwrap(), Some(blocks[1].block_hash()));
+    // At shutdown (`None`) what is held is written whatever the time.
     let more: Vec<Block> = (3..5).map(|i| extend(&mut source, vec![], [i; 32])).collect();
     let headers: Vec<BlockHeader> = more.iter().map(|b| b.header).collect();
     assert!(chain.accept_headers(&headers, CLOCK).1.is_none());
-    chain.accept_block(blocks[2].clone(), CLOCK + FLUSH_EVERY_SECS).unwrap();
+    chain.accept_block(blocks[2].clone(), CLOCK + 2 * FLUSH_EVERY_SECS).unwrap();
+    assert_eq!(probe.inner.tip().unwrap(), Some(blocks[1].block_hash()), "held");
     assert!(chain.flush(None).unwrap());
+    assert_eq!(probe.inner.tip().unwrap(), Some(blocks[2].block_hash()));
 }
 
 #[test]

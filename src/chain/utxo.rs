@@ -35,6 +35,41 @@ pub enum ConnectError {
     Storage(#[from] StorageError),
 }
 
+/// A block checked against the UTXO set whose signatures are still to be verified: what
+/// connecting it changes, and the checks that decide whether it may.
+#[derive(Debug)]
+pub struct Prepared {
+    /// UTXO changes.
+    pub diff: UtxoDiff,
+    /// The coins it spends, to take it back later.
+    pub undo: BlockUndo,
+    /// Its txids in order, each computed once here.
+    pub txids: Vec<Txid>,
+    /// Every input's signature check, with the index of its transaction.
+    checks: Vec<(usize, SigCheck)>,
+}
+
+impl Prepared {
+    /// Verifies every signature of the block.
+    ///
+    /// # Errors
+    /// [`BlockError::Tx`] naming the first failing input's transaction.
+    pub fn verify(&self, mode: SigMode) -> Result<(), BlockError> {
+        let failed = match mode {
+            SigMode::Sequential => self.checks.iter().find(|(_, c)| !c.verify()),
+            SigMode::Parallel => self.checks.par_iter().find_first(|(_, c)| !c.verify()),
+        };
+        match failed {
+            Some((index, check)) => Err(BlockError::Tx {
+                index: *index,
+                txid: self.txids[*index],
+                error: TxError::BadSignature { index: check.input },
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Validates `block` at `height` against `view` and returns the diff and undo data.
 ///
 /// # Errors
@@ -46,6 +81,24 @@ pub fn connect_block(
     params: &Params,
     sig_mode: SigMode,
 ) -> Result<(UtxoDiff, BlockUndo), ConnectError> {
+    let prepared = prepare_block(block, height, view, params)?;
+    prepared.verify(sig_mode)?;
+    Ok((prepared.diff, prepared.undo))
+}
+
+/// Everything of [`connect_block`] but the signature checks, which it returns to be run
+/// later (while the next block is prepared, say): inputs exist (in `view` or earlier in
+/// the block), are spent once, are mature and add up; the coinbase claims no more than
+/// subsidy plus fees.
+///
+/// # Errors
+/// [`ConnectError::Invalid`] naming the rule broken.
+pub fn prepare_block(
+    block: &Block,
+    height: u32,
+    view: &impl UtxoView,
+    params: &Params,
+) -> Result<Prepared, ConnectError> {
     let found = coinbase_height(block).ok_or(BlockError::MissingCoinbase)?;
     if found != height {
         return Err(BlockError::BadCoinbaseHeight { expected: height, found }.into());
@@ -55,9 +108,11 @@ pub fn connect_block(
     let mut spent_in_block: HashSet<OutPoint> = HashSet::new();
     let mut undo = BlockUndo::default();
     let mut checks: Vec<(usize, SigCheck)> = Vec::with_capacity(block.input_count());
+    let mut txids = Vec::with_capacity(block.txs.len());
     let mut fees = 0u64;
     for (index, tx) in block.txs.iter().enumerate() {
         let txid = tx.txid();
+        txids.push(txid);
         if index > 0 {
             let tx_err = |error| BlockError::Tx { index, txid, error };
             let mut coins = Vec::with_capacity(tx.inputs.len());
@@ -92,28 +147,8 @@ pub fn connect_block(
     if paid > allowed {
         return Err(BlockError::CoinbaseOverpay { paid, allowed }.into());
     }
-    verify_checks(block, &checks, sig_mode)?;
     let diff = UtxoDiff { spent: undo.spent.clone(), created: created.into_iter().collect() };
-    Ok((diff, undo))
-}
-
-fn verify_checks(
-    block: &Block,
-    checks: &[(usize, SigCheck)],
-    mode: SigMode,
-) -> Result<(), BlockError> {
-    let failed = match mode {
-        SigMode::Sequential => checks.iter().find(|(_, c)| !c.verify()),
-        SigMode::Parallel => checks.par_iter().find_first(|(_, c)| !c.verify()),
-    };
-    match failed {
-        Some((index, check)) => Err(BlockError::Tx {
-            index: *index,
-            txid: block.txs[*index].txid(),
-            error: TxError::BadSignature { index: check.input },
-        }),
-        None => Ok(()),
-    }
+    Ok(Prepared { diff, undo, txids, checks })
 }
 
 /// The diff that takes `block` (at `height`) back out of the UTXO set, given its undo data.

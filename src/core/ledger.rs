@@ -6,22 +6,22 @@ use std::sync::Arc;
 use tracing::{debug, info, warn};
 
 use super::{NodeEvent, Output};
-use crate::chain::{AcceptOutcome, BlockStatus, ChainError, ChainState, TipUpdate};
+use crate::chain::{BatchOutcome, BlockStatus, ChainError, ChainState, TipUpdate};
 use crate::mempool::{Mempool, MempoolError};
 use crate::primitives::{Block, BlockHash, BlockHeader, Time, Transaction, Txid};
 
-/// What became of a block handed to [`Ledger::accept_block`].
+/// What became of blocks handed to [`Ledger::accept_blocks`].
 #[derive(Debug)]
-pub struct BlockResult {
-    /// Its own status, or why the chain refused it before storing it.
-    pub status: Result<BlockStatus, ChainError>,
-    /// Blocks found invalid while connecting (it, blocks it unlocked, or blocks stored
-    /// earlier that it let the chain try), with the reason.
+pub struct BlocksResult {
+    /// Per block, in the order given: its hash, its parent (the ancestor to fetch when it
+    /// is an orphan), and its own status or why the chain refused it before storing it.
+    /// Empty if the store failed (logged here; the blocks are fetched again).
+    pub statuses: Vec<(BlockHash, BlockHash, Result<BlockStatus, ChainError>)>,
+    /// Blocks found invalid while connecting (these, blocks they unlocked, or blocks
+    /// stored earlier that they let the chain try), with the reason.
     pub invalid: Vec<(BlockHash, ChainError)>,
     /// Blocks that joined the active chain.
     pub connected: Vec<BlockHash>,
-    /// Its parent (the ancestor to fetch when it is an orphan).
-    pub parent: BlockHash,
 }
 
 /// Chain state plus mempool.
@@ -46,26 +46,31 @@ impl Ledger {
         &self.mempool
     }
 
-    /// Hands `block` to the chain; on a tip change updates the mempool and emits events.
-    /// `syncing` lowers the per-block log line to debug while catching up.
-    pub fn accept_block(
+    /// Hands a run of blocks to the chain (one transition); on a tip change updates the
+    /// mempool and emits events. `syncing` lowers the per-block log line to debug while
+    /// catching up.
+    pub fn accept_blocks(
         &mut self,
-        block: Block,
+        blocks: Vec<Block>,
         syncing: bool,
         now: Time,
         out: &mut Vec<Output>,
-    ) -> BlockResult {
-        let parent = block.header.prev_blockhash;
-        match self.chain.accept_block(block, now.unix_secs()) {
-            Ok(AcceptOutcome { status, update, invalid }) => {
+    ) -> BlocksResult {
+        let ids: Vec<(BlockHash, BlockHash)> =
+            blocks.iter().map(|b| (b.block_hash(), b.header.prev_blockhash)).collect();
+        match self.chain.accept_blocks(blocks, now.unix_secs()) {
+            Ok(BatchOutcome { statuses, update, invalid }) => {
                 if !update.is_empty() {
                     self.on_tip_update(&update, syncing, out);
                 }
                 let connected = update.connected.iter().map(|b| b.block_hash()).collect();
-                BlockResult { status: Ok(status), invalid, connected, parent }
+                let statuses =
+                    ids.into_iter().zip(statuses).map(|((hash, parent), s)| (hash, parent, s));
+                BlocksResult { statuses: statuses.collect(), invalid, connected }
             }
             Err(e) => {
-                BlockResult { status: Err(e), invalid: Vec::new(), connected: Vec::new(), parent }
+                warn!(error = %e, "cannot store blocks; they will be asked again");
+                BlocksResult { statuses: Vec::new(), invalid: Vec::new(), connected: Vec::new() }
             }
         }
     }

@@ -440,60 +440,82 @@ impl Core {
 
     /// Accepts a block from `peer` (or ourselves) and judges whatever it refused.
     fn accept_block(&mut self, block: Block, peer: Option<PeerKey>, now: Time) -> Judgement {
+        self.accept_blocks(vec![block], peer, now).pop().unwrap_or(Judgement::Ignore)
+    }
+
+    /// Accepts a run of blocks from `peer` (or ourselves) in one transition, and judges
+    /// whatever it refused. Returns each block's own judgement, in order (none if the store
+    /// failed: nobody is to blame and the blocks are fetched again).
+    fn accept_blocks(
+        &mut self,
+        blocks: Vec<Block>,
+        peer: Option<PeerKey>,
+        now: Time,
+    ) -> Vec<Judgement> {
         let syncing = self.is_syncing();
-        let hash = block.block_hash();
+        let hashes: Vec<BlockHash> = blocks.iter().map(Block::block_hash).collect();
         if let Some(p) = peer {
-            self.remember_source(hash, p);
+            for hash in &hashes {
+                self.remember_source(*hash, p);
+            }
         }
-        let result = self.ledger.accept_block(block, syncing, now, &mut self.out);
+        let result = self.ledger.accept_blocks(blocks, syncing, now, &mut self.out);
+        if result.statuses.is_empty() {
+            for hash in &hashes {
+                self.sources.remove(hash);
+            }
+            return Vec::new();
+        }
         for connected in &result.connected {
             self.sources.remove(connected);
         }
-        // Stored blocks and orphans may still be found invalid later, on their sender's
-        // account; duplicates and refused blocks are settled now.
-        if matches!(result.status, Ok(BlockStatus::Duplicate) | Err(_)) {
-            self.sources.remove(&hash);
-        }
-        let mut own = Judgement::Accept;
+        let mut invalid = HashMap::new();
         for (bad, error) in &result.invalid {
             let sender = self.sources.remove(bad);
             warn!(hash = %bad, peer = ?sender, reason = %error, "block rejected while connecting");
             let judgement = judge(Rejection::Connect(error));
-            if *bad == hash {
-                own = judgement.clone();
-            }
             if let Some(p) = sender {
-                self.apply(p, judgement, now);
+                self.apply(p, judgement.clone(), now);
             }
+            invalid.insert(*bad, judgement);
         }
         if !result.invalid.is_empty() {
             self.sync.best_chain_rewound();
         }
-        match result.status {
-            Ok(BlockStatus::Stored) => own,
-            Ok(BlockStatus::Duplicate) => Judgement::Ignore,
-            Ok(BlockStatus::Orphan { .. }) => {
-                if let Some(p) = peer {
-                    self.sync.note_orphan(p, result.parent);
-                    let asks = self.sync.catch_up_from(p, self.ledger.chain(), now);
-                    self.ask(asks);
-                }
-                Judgement::Ignore
+        let mut judgements = Vec::with_capacity(result.statuses.len());
+        for (hash, parent, status) in result.statuses {
+            // Stored blocks and orphans may still be found invalid later, on their
+            // sender's account; duplicates and refused blocks are settled now.
+            if matches!(status, Ok(BlockStatus::Duplicate) | Err(_)) {
+                self.sources.remove(&hash);
             }
-            Err(error) => {
-                let judgement = judge(Rejection::Block(&error));
-                match &judgement {
-                    Judgement::Penalize(_) => {
-                        warn!(%hash, peer = ?peer, reason = %error, "block rejected")
+            judgements.push(match status {
+                Ok(BlockStatus::Stored) => invalid.remove(&hash).unwrap_or(Judgement::Accept),
+                Ok(BlockStatus::Duplicate) => Judgement::Ignore,
+                Ok(BlockStatus::Orphan { .. }) => {
+                    if let Some(p) = peer {
+                        self.sync.note_orphan(p, parent);
+                        let asks = self.sync.catch_up_from(p, self.ledger.chain(), now);
+                        self.ask(asks);
                     }
-                    _ => debug!(%hash, reason = %error, "block not taken"),
+                    Judgement::Ignore
                 }
-                match peer {
-                    Some(p) => self.apply(p, judgement, now),
-                    None => judgement,
+                Err(error) => {
+                    let judgement = judge(Rejection::Block(&error));
+                    match &judgement {
+                        Judgement::Penalize(_) => {
+                            warn!(%hash, peer = ?peer, reason = %error, "block rejected")
+                        }
+                        _ => debug!(%hash, reason = %error, "block not taken"),
+                    }
+                    match peer {
+                        Some(p) => self.apply(p, judgement, now),
+                        None => judgement,
+                    }
                 }
-            }
+            });
         }
+        judgements
     }
 
     fn on_gossip_block(&mut self, peer: PeerKey, data: &[u8], now: Time) -> Verdict {
@@ -605,14 +627,17 @@ impl Core {
                     return;
                 }
             };
-            let hash = block.block_hash();
-            if !asked.hashes.contains(&hash) {
+            if !asked.hashes.contains(&block.block_hash()) {
                 self.apply(peer, judge(Rejection::Sync(SyncFault::UnaskedBlock)), now);
                 return;
             }
-            received.push(hash);
-            self.accept_block(block, Some(peer), now);
+            received.push(block);
         }
+        let received: Vec<BlockHash> = {
+            let hashes = received.iter().map(Block::block_hash).collect();
+            self.accept_blocks(received, Some(peer), now);
+            hashes
+        };
         let chain = self.ledger.chain();
         let omitted: Vec<u32> = asked
             .hashes

@@ -12,6 +12,9 @@
 //! and index entry, every connect and disconnect it caused (UTXO diff, undo data, txids),
 //! index status changes and the new tip. The store applies it in one transaction, so a
 //! block is never split across two commits and nothing the chain holds is read back.
+//! While catching up, the chain holds several such transitions in memory and hands them
+//! over as one write every few seconds; the store folds their UTXO changes, so a coin
+//! created and spent within them never reaches its tables.
 
 pub mod index;
 mod utxo;
@@ -92,8 +95,9 @@ pub struct ChainWrite {
     /// The new active tip, when it moved.
     pub tip: Option<BlockHash>,
     /// Make this write durable (fsync), and with it every non-durable one before it. The
-    /// chain asks for it whenever the tip moves, except while catching up, when it asks
-    /// every few seconds (a crash then resumes from the last durable tip).
+    /// chain asks for it whenever the tip moves (while catching up it holds a run of
+    /// transitions in memory and writes them as one, every few seconds, so a crash
+    /// resumes from the last write).
     pub durable: bool,
 }
 
@@ -101,11 +105,6 @@ impl ChainWrite {
     /// Whether there is nothing to write.
     pub fn is_empty(&self) -> bool {
         self.blocks.is_empty() && self.index.is_empty() && self.steps.is_empty()
-    }
-
-    /// A write of nothing that makes every earlier write durable.
-    pub fn flush() -> Self {
-        Self { durable: true, ..Self::default() }
     }
 }
 

@@ -18,6 +18,12 @@ pub trait UtxoView {
     fn coin(&self, outpoint: &OutPoint) -> Result<Option<Coin>, StorageError>;
 }
 
+impl<T: UtxoView + ?Sized> UtxoView for &T {
+    fn coin(&self, outpoint: &OutPoint) -> Result<Option<Coin>, StorageError> {
+        (**self).coin(outpoint)
+    }
+}
+
 impl<T: UtxoView + ?Sized> UtxoView for Box<T> {
     fn coin(&self, outpoint: &OutPoint) -> Result<Option<Coin>, StorageError> {
         (**self).coin(outpoint)
@@ -103,17 +109,32 @@ impl PendingUtxos {
     }
 
     /// The pending changes seen over `base`.
-    pub fn over<'a>(&'a self, base: &'a dyn UtxoView) -> impl UtxoView + 'a {
+    pub fn over<'a, B: UtxoView + 'a>(&'a self, base: B) -> impl UtxoView + 'a {
         Overlay { pending: self, base }
+    }
+
+    /// Whether nothing is pending.
+    pub fn is_empty(&self) -> bool {
+        self.created.is_empty() && self.spent.is_empty()
+    }
+
+    /// Whether the pending changes decide `outpoint` (so the base's word on it is void).
+    pub fn shadows(&self, outpoint: &OutPoint) -> bool {
+        self.created.contains_key(outpoint) || self.spent.contains(outpoint)
+    }
+
+    /// Coins the pending changes add.
+    pub fn created(&self) -> impl Iterator<Item = (&OutPoint, &Coin)> {
+        self.created.iter()
     }
 }
 
-struct Overlay<'a> {
+struct Overlay<'a, B> {
     pending: &'a PendingUtxos,
-    base: &'a dyn UtxoView,
+    base: B,
 }
 
-impl UtxoView for Overlay<'_> {
+impl<B: UtxoView> UtxoView for Overlay<'_, B> {
     fn coin(&self, outpoint: &OutPoint) -> Result<Option<Coin>, StorageError> {
         if let Some(coin) = self.pending.created.get(outpoint) {
             return Ok(Some(*coin));

@@ -8,6 +8,7 @@
 mod error;
 pub mod tables;
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -22,9 +23,7 @@ use tables::*;
 use crate::consensus::Network;
 use crate::primitives::encode::{Decode, deserialize, serialize};
 use crate::primitives::{Block, BlockHash, Coin, OutPoint, Txid};
-use crate::storage::{
-    BlockUndo, ChainStore, ChainWrite, IndexEntry, Step, StorageError, UtxoDiff, UtxoView,
-};
+use crate::storage::{BlockUndo, ChainStore, ChainWrite, IndexEntry, Step, StorageError, UtxoView};
 
 /// redb's page cache. Its 1 GiB default made a syncing node's memory grow with the chain
 /// it writes; the working set (UTXO set, index pages, recent blocks) fits in far less.
@@ -273,7 +272,7 @@ impl Store {
     /// # Errors
     /// [`StoreError`] on write failure; nothing is written then.
     pub fn write(&self, write: &ChainWrite) -> Result<(), StoreError> {
-        if write.is_empty() && !write.durable {
+        if write.is_empty() {
             return Ok(());
         }
         let mut txn = self.db.begin_write()?;
@@ -302,6 +301,7 @@ impl Store {
             for step in &write.steps {
                 tables.apply(step)?;
             }
+            tables.apply_utxos(&write.steps)?;
             if let Some(tip) = write.tip {
                 txn.open_table(META)?.insert(META_TIP, tip.0.as_slice())?;
             }
@@ -442,10 +442,10 @@ struct StepTables<'t> {
 }
 
 impl StepTables<'_> {
+    /// Everything of a step but its UTXO changes (see [`Self::apply_utxos`]).
     fn apply(&mut self, step: &Step) -> Result<(), StoreError> {
         match step {
-            Step::Connect { hash, height, diff, undo, txids } => {
-                self.apply_diff(diff)?;
+            Step::Connect { hash, height, undo, txids, .. } => {
                 self.undo.insert(&hash.0, serialize(undo).as_slice())?;
                 self.heights.insert(*height, &hash.0)?;
                 for (pos, txid) in txids.iter().enumerate() {
@@ -455,8 +455,7 @@ impl StepTables<'_> {
                     self.txs.insert(&txid.0, &loc)?;
                 }
             }
-            Step::Disconnect { hash, height, diff, txids } => {
-                self.apply_diff(diff)?;
+            Step::Disconnect { hash, height, txids, .. } => {
                 self.undo.remove(&hash.0)?;
                 self.heights.remove(*height)?;
                 for txid in txids {
@@ -467,15 +466,37 @@ impl StepTables<'_> {
         Ok(())
     }
 
-    fn apply_diff(&mut self, diff: &UtxoDiff) -> Result<(), StoreError> {
-        for (op, coin) in &diff.spent {
-            self.utxos.remove(&op.to_bytes())?;
-            self.by_owner.remove(&owner_key(&coin.output.pubkey, op))?;
+    /// The UTXO changes of all `steps` together: a coin created and spent within them
+    /// (common while catching up, where one write carries a run of blocks) never reaches
+    /// the tables, and what does is written in key order.
+    fn apply_utxos(&mut self, steps: &[Step]) -> Result<(), StoreError> {
+        // Outpoint -> (its coin, whether it is unspent after the steps). An outpoint
+        // always holds the same coin (its txid commits to the output), so the last word
+        // on it decides.
+        let mut net: HashMap<OutPoint, (Coin, bool)> = HashMap::new();
+        for step in steps {
+            let (Step::Connect { diff, .. } | Step::Disconnect { diff, .. }) = step;
+            net.extend(diff.spent.iter().map(|(op, coin)| (*op, (*coin, false))));
+            net.extend(diff.created.iter().map(|(op, coin)| (*op, (*coin, true))));
         }
-        for (op, coin) in &diff.created {
-            let value = serialize(coin);
-            self.utxos.insert(&op.to_bytes(), value.as_slice())?;
-            self.by_owner.insert(&owner_key(&coin.output.pubkey, op), value.as_slice())?;
+        let mut net: Vec<(OutPoint, Coin, bool)> =
+            net.into_iter().map(|(op, (coin, unspent))| (op, coin, unspent)).collect();
+        net.sort_by_cached_key(|(op, ..)| op.to_bytes());
+        for (op, coin, unspent) in &net {
+            if *unspent {
+                self.utxos.insert(&op.to_bytes(), serialize(coin).as_slice())?;
+            } else {
+                self.utxos.remove(&op.to_bytes())?;
+            }
+        }
+        net.sort_by_cached_key(|(op, coin, _)| owner_key(&coin.output.pubkey, op));
+        for (op, coin, unspent) in &net {
+            let key = owner_key(&coin.output.pubkey, op);
+            if *unspent {
+                self.by_owner.insert(&key, serialize(coin).as_slice())?;
+            } else {
+                self.by_owner.remove(&key)?;
+            }
         }
         Ok(())
     }
