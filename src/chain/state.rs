@@ -684,8 +684,11 @@ impl ChainState {
         now: u64,
     ) -> Result<BatchOutcome, ChainError> {
         let params = self.params;
-        let checked: Vec<Result<(), BlockError>> =
-            blocks.par_iter().map(|block| check_block(block, params)).collect();
+        let check = |block: &Block| check_block(block, params);
+        let checked: Vec<Result<(), BlockError>> = match blocks.as_slice() {
+            [block] => vec![check(block)],
+            _ => blocks.par_iter().map(check).collect(),
+        };
         let due = self.flush_due(now) || self.unwritten.bytes >= FLUSH_AT_BYTES;
         let writing = (due && !self.unwritten.write.is_empty()).then(|| {
             let mut held = std::mem::take(&mut self.unwritten);
@@ -886,13 +889,13 @@ impl ChainState {
         let verify = |held: Option<&Held>| held.map_or(Ok(()), |h| h.prepared.verify(mode));
         let mut held: Option<Held> = None;
         for hash in path.into_iter().rev() {
-            let (next, verdict) = match mode {
-                SigMode::Parallel => {
+            // Nothing to overlap for the first block (a gossiped block is alone): no
+            // hand-over to other threads, whose wake-ups a block's latency would feel.
+            let (next, verdict) = match (mode, &held) {
+                (SigMode::Parallel, Some(_)) => {
                     rayon::join(|| self.prepare(hash, tx, held.as_ref()), || verify(held.as_ref()))
                 }
-                SigMode::Sequential => {
-                    (self.prepare(hash, tx, held.as_ref()), verify(held.as_ref()))
-                }
+                _ => (self.prepare(hash, tx, held.as_ref()), verify(held.as_ref())),
             };
             if let Some(done) = held.take() {
                 match verdict {
