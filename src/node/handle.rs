@@ -65,6 +65,42 @@ pub enum BlockId {
     Hash(BlockHash),
 }
 
+/// A block argument that is neither a height nor a block hash.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BlockIdError {
+    /// Digits only, but more than a height can be.
+    #[error("height {0} is out of range")]
+    HeightOutOfRange(String),
+    /// Anything else.
+    #[error("'{0}' is neither a height nor a 64-hex-digit block hash")]
+    Malformed(String),
+}
+
+impl std::str::FromStr for BlockId {
+    type Err = BlockIdError;
+
+    /// A height (decimal digits, nothing else: no sign, point or space) or a
+    /// 64-hex-digit hash.
+    fn from_str(id: &str) -> Result<Self, Self::Err> {
+        if !id.is_empty() && id.len() <= 10 && id.bytes().all(|b| b.is_ascii_digit()) {
+            return id
+                .parse()
+                .map(BlockId::Height)
+                .map_err(|_| BlockIdError::HeightOutOfRange(id.to_owned()));
+        }
+        id.parse().map(BlockId::Hash).map_err(|_| BlockIdError::Malformed(id.to_owned()))
+    }
+}
+
+impl std::fmt::Display for BlockId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BlockId::Height(height) => write!(f, "{height}"),
+            BlockId::Hash(hash) => write!(f, "{hash}"),
+        }
+    }
+}
+
 /// What `start` hands over to build a handle.
 pub(super) struct Parts {
     pub network: Network,

@@ -28,7 +28,7 @@ use libp2p::Multiaddr;
 use tokio::sync::mpsc;
 use tracing::info;
 
-pub use self::handle::{BlockId, NodeHandle, QueryError, RequestError, Unavailable};
+pub use self::handle::{BlockId, BlockIdError, NodeHandle, QueryError, RequestError, Unavailable};
 use self::service::{Driver, DriverInput, Shared};
 use crate::chain::{ChainError, ChainState};
 use crate::config::db_path;

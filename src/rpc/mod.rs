@@ -31,7 +31,7 @@ use crate::mempool::MempoolError;
 use crate::node::{BlockId, NodeHandle, QueryError, RequestError, Unavailable};
 use crate::primitives::address::decode_address;
 use crate::primitives::encode::deserialize;
-use crate::primitives::{BlockHash, Transaction, Txid};
+use crate::primitives::{Transaction, Txid};
 
 /// What every handler gets: the node and the token state-changing calls must present.
 #[derive(Clone)]
@@ -199,14 +199,7 @@ async fn status(State(api): State<Api>) -> Json<Status> {
 
 /// A height (digits) or a 64-hex-digit hash.
 fn block_id(id: &str) -> Result<BlockId, ApiError> {
-    if !id.is_empty() && id.len() <= 10 && id.bytes().all(|b| b.is_ascii_digit()) {
-        let height =
-            id.parse().map_err(|_| ApiError::bad(format!("height {id} is out of range")))?;
-        return Ok(BlockId::Height(height));
-    }
-    id.parse::<BlockHash>().map(BlockId::Hash).map_err(|_| {
-        ApiError::bad(format!("'{id}' is neither a height nor a 64-hex-digit block hash"))
-    })
+    id.parse().map_err(|e: crate::node::BlockIdError| ApiError::bad(e.to_string()))
 }
 
 async fn tip_block(State(api): State<Api>) -> ApiResult<BlockView> {

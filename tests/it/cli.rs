@@ -142,3 +142,19 @@ fn damaged_or_foreign_data_is_refused_clearly_and_left_untouched() {
         assert!(std::fs::read(&path).unwrap() == contents, "{name} was changed");
     }
 }
+
+#[test]
+fn a_block_argument_is_a_height_or_a_hash_and_nothing_else() {
+    // Checked before any request: no node needs to run (port 9 has none).
+    for bad in ["-1", "1.5", "12a", " 1", "0x10", "99999999999"] {
+        let out = minichain().args(["block", "--rpc", "127.0.0.1:9", "--", bad]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{bad}: {stderr}");
+        assert!(
+            stderr.contains("neither a height nor a 64-hex-digit block hash")
+                || stderr.contains("out of range"),
+            "{bad}: {stderr}"
+        );
+        assert!(!stderr.contains("connect"), "{bad} reached the network: {stderr}");
+    }
+}
