@@ -662,7 +662,7 @@ impl Core {
         let txs = block.txs.len();
         if let Some(hash) = self.accept_own(block, now) {
             let height = self.ledger.chain().height();
-            let hashrate = format!("{hashrate:.0}");
+            let hashrate = hashrate.round();
             tracing::info!(height, %hash, txs, hashrate, "mined block");
         }
     }

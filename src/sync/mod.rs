@@ -369,7 +369,7 @@ impl SyncManager {
         }
         let best = chain.best_header().height;
         let target = self.best_peer_height().max(best);
-        info!(headers = best, target, "headers {best}/{target}");
+        info!(headers = best, target_height = target, "headers {best}/{target}");
         let mut out = Vec::new();
         let mut unresolved = 0;
         if answer.full && !stopped && Self::room_for_headers(chain) {
@@ -572,15 +572,20 @@ impl SyncManager {
         let percent = f64::from(height) * 100.0 / f64::from(target.max(1));
         info!(
             height,
-            target,
-            percent = format!("{percent:.1}"),
-            blocks_per_s = format!("{rate:.1}"),
+            target_height = target,
+            percent = round1(percent),
+            blocks_per_s = round1(rate),
             peers = self.peers.len(),
             "blocks {height}/{target} ({percent:.0}%) {rate:.1} blocks/s"
         );
         self.progress.last_line = Some(now);
         self.progress.height_at_last = height;
     }
+}
+
+/// `x` to one decimal, for log fields that stay numbers in JSON logs.
+fn round1(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
 }
 
 #[cfg(test)]
