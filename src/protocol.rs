@@ -94,6 +94,14 @@ pub enum GossipKind {
 }
 
 impl GossipKind {
+    /// The topic's last word, for metrics labels: `block` or `tx`.
+    pub fn label(self) -> &'static str {
+        match self {
+            GossipKind::Block => "block",
+            GossipKind::Tx => "tx",
+        }
+    }
+
     /// What travels on the topic, for messages.
     pub fn noun(self) -> &'static str {
         match self {

@@ -265,6 +265,8 @@ pub struct Snapshot {
     pub tip: BlockHash,
     /// Best known header height.
     pub headers: u32,
+    /// Cumulative work of the active chain (expected hashes).
+    pub chain_work: f64,
     /// Transactions in the mempool.
     pub mempool_size: usize,
     /// Bytes of transactions in the mempool.
@@ -352,6 +354,7 @@ impl Core {
             height: chain.height(),
             tip: chain.tip(),
             headers: chain.best_header().height,
+            chain_work: f64::from(chain.tip_entry().chain_work),
             mempool_size: self.ledger.mempool().len(),
             mempool_bytes: self.ledger.mempool().bytes(),
             syncing: self.is_syncing(),

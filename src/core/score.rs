@@ -70,6 +70,26 @@ pub enum Offence {
 }
 
 impl Offence {
+    /// A short, stable name for the offence's kind (a metrics label).
+    pub fn label(&self) -> &'static str {
+        match self {
+            Offence::MalformedFrame(_) => "malformed_frame",
+            Offence::TruncatedFrame => "truncated_frame",
+            Offence::RequestFlood => "request_flood",
+            Offence::UndecodableGossip(_) => "undecodable_gossip",
+            Offence::InvalidHeader { .. } => "invalid_header",
+            Offence::InvalidBlock { .. } => "invalid_block",
+            Offence::KnownInvalid(_) => "known_invalid",
+            Offence::BadSyncData(_) => "bad_sync_data",
+            Offence::WithheldBlocks(_) => "withheld_blocks",
+            Offence::InvalidTx(_) => "invalid_tx",
+            Offence::LooseCoinbase => "loose_coinbase",
+            Offence::OrphanBlock => "orphan_block",
+            Offence::UnknownInputs => "unknown_inputs",
+            Offence::Stalled => "stalled",
+        }
+    }
+
     /// What the offence costs.
     pub fn points(&self) -> u32 {
         match self {

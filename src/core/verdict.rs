@@ -35,6 +35,17 @@ pub enum Verdict {
     Reject,
 }
 
+impl Verdict {
+    /// `accept`, `ignore` or `reject` (a metrics label).
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::Accept => "accept",
+            Verdict::Ignore => "ignore",
+            Verdict::Reject => "reject",
+        }
+    }
+}
+
 impl Judgement {
     /// The gossip verdict for the message judged.
     pub fn verdict(&self) -> Verdict {

@@ -257,6 +257,8 @@ impl Pending {
 
 /// The task's state besides the swarm.
 pub struct Service<E> {
+    /// libp2p's own metrics (`libp2p_*`), fed with every swarm and protocol event.
+    p2p_metrics: Option<libp2p::metrics::Metrics>,
     network: Network,
     events: SyncSender<E>,
     info: Arc<RwLock<NetInfo>>,
@@ -299,6 +301,7 @@ pub fn service<E>(
     info: Arc<RwLock<NetInfo>>,
 ) -> Result<Service<E>, NetError> {
     Ok(Service {
+        p2p_metrics: None,
         network: config.network,
         events,
         info,
@@ -367,6 +370,31 @@ pub async fn run<E: From<NetEvent> + Send + 'static>(
     }
     svc.save_book();
     info!("network stopped");
+}
+
+impl<E> Service<E> {
+    /// Records libp2p's metrics (`libp2p_*`) into `metrics`.
+    pub fn with_metrics(mut self, metrics: libp2p::metrics::Metrics) -> Self {
+        self.p2p_metrics = Some(metrics);
+        self
+    }
+}
+
+/// Hands a swarm event, and the protocol event inside it, to libp2p's metrics.
+fn record(m: &libp2p::metrics::Metrics, event: &SwarmEvent<BehaviourEvent>) {
+    use libp2p::metrics::Recorder;
+    m.record(event);
+    if let SwarmEvent::Behaviour(inner) = event {
+        match inner {
+            BehaviourEvent::Gossipsub(e) => m.record(e),
+            BehaviourEvent::Kad(e) => m.record(e),
+            BehaviourEvent::Identify(e) => m.record(e),
+            BehaviourEvent::Ping(e) => m.record(e),
+            BehaviourEvent::Relay(e) => m.record(e),
+            BehaviourEvent::Dcutr(e) => m.record(e),
+            _ => {}
+        }
+    }
 }
 
 impl<E: From<NetEvent>> Service<E> {
@@ -579,6 +607,9 @@ impl<E: From<NetEvent>> Service<E> {
     }
 
     fn on_swarm_event(&mut self, swarm: &mut Swarm<Behaviour>, event: SwarmEvent<BehaviourEvent>) {
+        if let Some(m) = &self.p2p_metrics {
+            record(m, &event);
+        }
         match event {
             SwarmEvent::NewListenAddr { address, .. } => {
                 record_listen_addr(&self.info, &address, *swarm.local_peer_id());

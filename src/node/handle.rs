@@ -10,6 +10,7 @@ use libp2p::{Multiaddr, PeerId};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::{info, warn};
 
+use super::metrics::{DirectionLabels, NodeMetrics};
 use super::service::{DriverInput, Shared};
 use crate::api::{
     BalanceView, BanView, BlockView, MempoolEntry, MempoolView, PeerView, Status, TxLookup, TxView,
@@ -113,6 +114,8 @@ pub(super) struct Parts {
     pub peer_id: PeerId,
     pub driver_thread: std::thread::JoinHandle<()>,
     pub net_task: tokio::task::JoinHandle<()>,
+    pub registry: prometheus_client::registry::Registry,
+    pub metrics: NodeMetrics,
 }
 
 struct Inner {
@@ -126,6 +129,8 @@ struct Inner {
     shared: Arc<RwLock<Shared>>,
     peer_id: PeerId,
     workers: Mutex<Option<(std::thread::JoinHandle<()>, tokio::task::JoinHandle<()>)>>,
+    registry: prometheus_client::registry::Registry,
+    metrics: NodeMetrics,
 }
 
 /// A running node. Clones share it; [`NodeHandle::shutdown`] stops it for all.
@@ -146,6 +151,8 @@ impl NodeHandle {
             shared: p.shared,
             peer_id: p.peer_id,
             workers: Mutex::new(Some((p.driver_thread, p.net_task))),
+            registry: p.registry,
+            metrics: p.metrics,
         };
         Self { inner: Arc::new(inner) }
     }
@@ -243,6 +250,30 @@ impl NodeHandle {
                 expires_in_secs: b.until.duration_since(now).map_or(0, |d| d.as_secs()),
             })
             .collect()
+    }
+
+    /// Every metric in the Prometheus (OpenMetrics) text format: the node's own, with the
+    /// gauges that mirror state read now, and libp2p's.
+    pub fn metrics(&self) -> String {
+        let m = &self.inner.metrics;
+        let Shared { snapshot, hashrate } = self.shared();
+        m.chain_height.set(i64::from(snapshot.height));
+        m.headers_height.set(i64::from(snapshot.headers));
+        m.chain_work.set(snapshot.chain_work);
+        m.mempool_transactions.set(i64::try_from(snapshot.mempool_size).unwrap_or(i64::MAX));
+        m.mempool_bytes.set(i64::try_from(snapshot.mempool_bytes).unwrap_or(i64::MAX));
+        m.hashrate.set(hashrate);
+        let info = self.net_info();
+        let outbound = info.peers.values().filter(|p| p.outbound).count();
+        for (direction, count) in [("outbound", outbound), ("inbound", info.peers.len() - outbound)]
+        {
+            let labels = DirectionLabels { direction: direction.to_owned() };
+            m.peers.get_or_create(&labels).set(i64::try_from(count).unwrap_or(i64::MAX));
+        }
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.inner.registry);
+        out
     }
 
     /// Events as they happen (a slow subscriber misses some and is told so).

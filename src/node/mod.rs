@@ -15,6 +15,7 @@
 //! (`rpc`) is wired to a handle by whoever starts the node; the node knows nothing of it.
 
 pub mod handle;
+pub mod metrics;
 mod miner;
 mod service;
 
@@ -29,6 +30,7 @@ use tokio::sync::mpsc;
 use tracing::info;
 
 pub use self::handle::{BlockId, BlockIdError, NodeHandle, QueryError, RequestError, Unavailable};
+use self::metrics::NodeMetrics;
 use self::service::{Driver, DriverInput, Shared};
 use crate::chain::{ChainError, ChainState};
 use crate::config::db_path;
@@ -153,10 +155,21 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
         hashes.clone(),
     )
     .map_err(|error| NodeError::Thread { name: "miner", error })?;
-    let net = crate::net::service::service(&net_config, inputs.clone(), info.clone())?;
+    let mut registry = prometheus_client::registry::Registry::default();
+    let metrics = NodeMetrics::register(registry.sub_registry_with_prefix("minichain"));
+    let p2p_metrics = libp2p::metrics::Metrics::new(&mut registry);
+    let net = crate::net::service::service(&net_config, inputs.clone(), info.clone())?
+        .with_metrics(p2p_metrics);
     let net_task = tokio::spawn(crate::net::service::run(swarm, net_config, net, command_rx));
-    let driver =
-        Driver::new(core, commands.clone(), events.clone(), shared.clone(), miners, hashes);
+    let driver = Driver::new(
+        core,
+        commands.clone(),
+        events.clone(),
+        shared.clone(),
+        miners,
+        hashes,
+        metrics.clone(),
+    );
     let driver_thread = std::thread::Builder::new()
         .name("minichain-core".into())
         .spawn(move || driver.run(input_rx))
@@ -172,5 +185,7 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
         peer_id,
         driver_thread,
         net_task,
+        registry,
+        metrics,
     }))
 }

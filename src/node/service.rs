@@ -11,12 +11,15 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::{info, warn};
 
+use super::metrics::{GossipLabels, NodeMetrics, OffenceLabels};
 use super::miner::Miners;
+use crate::core::NetAction;
 use crate::core::{
     Command, Core, Input, NetEvent, NodeEvent, Output, Reply, ReplyId, Snapshot, TICK,
 };
 use crate::net::NetCommand;
 use crate::primitives::{Block, Time};
+use crate::protocol::{GossipKind, SyncResponse};
 
 /// How often the hash rate is recomputed.
 const RATE_WINDOW: Duration = Duration::from_secs(2);
@@ -92,6 +95,9 @@ pub struct Driver {
     replies: HashMap<ReplyId, oneshot::Sender<Reply>>,
     next_reply: ReplyId,
     clock: Clock,
+    metrics: NodeMetrics,
+    /// When the sync rate was last computed, and the height then.
+    synced: (Instant, u32),
 }
 
 impl Driver {
@@ -103,7 +109,9 @@ impl Driver {
         shared: Arc<RwLock<Shared>>,
         miners: Miners,
         hashes: Arc<AtomicU64>,
+        metrics: NodeMetrics,
     ) -> Self {
+        let height = core.chain().height();
         Self {
             core,
             commands,
@@ -116,6 +124,8 @@ impl Driver {
             replies: HashMap::new(),
             next_reply: 0,
             clock: Clock::new(),
+            metrics,
+            synced: (Instant::now(), height),
         }
     }
 
@@ -130,7 +140,10 @@ impl Driver {
                 Err(RecvTimeoutError::Disconnected) => break,
             };
             let stop = matches!(input, Input::Shutdown);
+            let seen = Seen::of(&input);
+            let started = Instant::now();
             let mut outputs = self.core.handle(input, self.clock.now());
+            self.count(&seen, started.elapsed(), &outputs);
             if last_tick.elapsed() >= TICK {
                 last_tick = Instant::now();
                 outputs.extend(self.core.handle(Input::Tick, self.clock.now()));
@@ -159,7 +172,52 @@ impl Driver {
         }
     }
 
+    /// Counts what an input carried and what came out of it (metrics).
+    fn count(&self, seen: &Seen, took: Duration, outputs: &[Output]) {
+        let m = &self.metrics;
+        if seen.blocks > 0 {
+            let per_block = took.as_secs_f64() / f64::from(seen.blocks);
+            for _ in 0..seen.blocks {
+                m.block_validation_seconds.observe(per_block);
+            }
+        }
+        for output in outputs {
+            match output {
+                Output::Event(NodeEvent::Block { .. }) => drop(m.blocks_connected.inc()),
+                Output::Event(NodeEvent::Reorg { .. }) => drop(m.reorgs.inc()),
+                Output::Net(NetAction::Ban { offence, .. }) => {
+                    let offence = offence.label().to_owned();
+                    m.bans.get_or_create(&OffenceLabels { offence }).inc();
+                }
+                Output::Net(NetAction::Validate { verdict, .. }) => {
+                    if let Some(kind) = seen.gossip {
+                        let labels = GossipLabels {
+                            topic: kind.label().to_owned(),
+                            verdict: verdict.label().to_owned(),
+                        };
+                        m.gossip_messages.get_or_create(&labels).inc();
+                    }
+                }
+                Output::Net(NetAction::Publish { kind: GossipKind::Block, .. }) if seen.mined => {
+                    m.blocks_mined.inc();
+                }
+                _ => {}
+            }
+        }
+    }
+
     fn update_rate(&mut self) {
+        let snapshot = self.core.snapshot();
+        let (since, from) = self.synced;
+        if since.elapsed() >= RATE_WINDOW {
+            let rate = if snapshot.syncing {
+                f64::from(snapshot.height.saturating_sub(from)) / since.elapsed().as_secs_f64()
+            } else {
+                0.0
+            };
+            self.metrics.sync_blocks_per_second.set(rate);
+            self.synced = (Instant::now(), snapshot.height);
+        }
         let elapsed = self.rate.0.elapsed();
         if elapsed >= RATE_WINDOW {
             let total = self.hashes.load(Ordering::Relaxed);
@@ -222,6 +280,32 @@ impl Driver {
             }
         }
         true
+    }
+}
+
+/// What an input carries that the metrics count.
+struct Seen {
+    /// Blocks in it.
+    blocks: u32,
+    /// The topic, if it is a gossip message.
+    gossip: Option<GossipKind>,
+    /// Whether it is a block this node mined.
+    mined: bool,
+}
+
+impl Seen {
+    fn of(input: &Input) -> Self {
+        let (blocks, gossip, mined) = match input {
+            Input::Net(NetEvent::Gossip { kind, .. }) => {
+                (u32::from(*kind == GossipKind::Block), Some(*kind), false)
+            }
+            Input::Net(NetEvent::Response { resp: SyncResponse::Blocks(blocks), .. }) => {
+                (u32::try_from(blocks.len()).unwrap_or(u32::MAX), None, false)
+            }
+            Input::Mined { .. } | Input::Solved(Some(_)) => (1, None, true),
+            _ => (0, None, false),
+        };
+        Self { blocks, gossip, mined }
     }
 }
 

@@ -108,6 +108,7 @@ pub fn router(api: Api) -> Router {
         .route_layer(middleware::from_fn_with_state(api.clone(), require_token));
     Router::new()
         .route("/status", get(status))
+        .route("/metrics", get(metrics))
         .route("/blocks/tip", get(tip_block))
         .route("/blocks/{id}", get(block))
         .route("/tx/{txid}", get(tx))
@@ -191,6 +192,11 @@ async fn require_token(State(api): State<Api>, req: Request, next: Next) -> Resp
         )
         .into_response(),
     }
+}
+
+async fn metrics(State(api): State<Api>) -> impl IntoResponse {
+    let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    ([(axum::http::header::CONTENT_TYPE, content_type)], api.node.metrics())
 }
 
 async fn status(State(api): State<Api>) -> Json<Status> {

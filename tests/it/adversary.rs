@@ -287,6 +287,13 @@ impl Adversary {
         let reason = &bans.iter().find(|b| b.peer_id == me.to_string()).unwrap().reason;
         assert!(reason.contains(why), "banned for '{reason}', expected '{why}'");
         assert!(!target.handle.peer_ids().contains(&me));
+        let metrics = target.handle.metrics();
+        let banned: f64 = metrics
+            .lines()
+            .filter(|l| l.starts_with("minichain_bans_total{offence="))
+            .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+            .sum();
+        assert!(banned >= 1.0, "the ban is not in the metrics:\n{metrics}");
         // Coming back is refused while the ban lasts.
         self.closed = false;
         self.swarm.dial(target.addr()).unwrap();

@@ -325,3 +325,57 @@ async fn post_peers_adds_a_peer_the_node_dials_and_keeps() {
     other.handle.shutdown().await;
     api.node.handle.shutdown().await;
 }
+
+/// Every sample of an OpenMetrics exposition: `name{labels}` to its value.
+fn samples(text: &str) -> std::collections::HashMap<String, f64> {
+    let mut out = std::collections::HashMap::new();
+    for line in text.lines().filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        let (key, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("no value: {line}"));
+        let value: f64 = value.parse().unwrap_or_else(|_| panic!("not a number: {line}"));
+        assert!(out.insert(key.to_owned(), value).is_none(), "sample twice: {line}");
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_served_in_the_prometheus_text_format() {
+    let api = api_node().await;
+    api.mine(101).await; // the first coinbase matures: a transaction can spend it
+    let r = api.http.get(format!("{}/metrics", api.base)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let content_type = r.headers()[reqwest::header::CONTENT_TYPE].to_str().unwrap().to_owned();
+    assert!(content_type.starts_with("application/openmetrics-text"), "{content_type}");
+    let text = r.text().await.unwrap();
+    assert!(text.trim_end().ends_with("# EOF"), "{text}");
+    let s = samples(&text);
+    assert_eq!(s["minichain_chain_height"], 101.0);
+    assert_eq!(s["minichain_headers_height"], 101.0);
+    assert!(s["minichain_chain_work"] >= 102.0, "genesis and 101 blocks of work");
+    assert_eq!(s["minichain_blocks_connected_total"], 101.0);
+    assert_eq!(s["minichain_blocks_mined_total"], 101.0);
+    assert_eq!(s["minichain_block_validation_seconds_count"], 101.0);
+    assert_eq!(s["minichain_reorgs_total"], 0.0);
+    assert_eq!(s["minichain_mempool_transactions"], 0.0);
+    assert_eq!(s[r#"minichain_peers{direction="inbound"}"#], 0.0);
+    assert_eq!(s[r#"minichain_peers{direction="outbound"}"#], 0.0);
+    for name in [
+        "minichain_mempool_bytes",
+        "minichain_sync_blocks_per_second",
+        "minichain_hashrate",
+        "minichain_gossip_messages",
+    ] {
+        assert!(text.contains(&format!("# TYPE {name} ")), "{name} missing:\n{text}");
+    }
+    assert_eq!(s[r#"minichain_gossip_messages_total{topic="block",verdict="accept"}"#], 0.0);
+    assert!(!text.contains("minichain_bans"), "no ban yet, no ban series");
+    assert!(text.lines().any(|l| l.starts_with("# TYPE libp2p_")), "no libp2p metrics:\n{text}");
+    // A transaction shows in the mempool gauges at the next scrape.
+    let tx = pay_from_coinbase(1, 7);
+    let hex = hex::encode(serialize(&tx));
+    let (code, v) = api.post("/tx", json!({ "hex": hex }), Some(&api.token.clone())).await;
+    assert_eq!(code, 200, "{v}");
+    let r = api.http.get(format!("{}/metrics", api.base)).send().await.unwrap();
+    let s = samples(&r.text().await.unwrap());
+    assert_eq!(s["minichain_mempool_transactions"], 1.0);
+    assert!(s["minichain_mempool_bytes"] > 100.0);
+}
