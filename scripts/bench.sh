@@ -122,19 +122,27 @@ logwait 30 "HTTP API listening" "$work/a.log" > /dev/null
 sleep 5
 idle_rss=$(awk '/VmRSS/ {print $2}' "/proc/$pid_a/status")
 boot=$(status "$rpc_a" | python3 -c 'import json,sys; print(json.load(sys.stdin)["listen_addrs"][0])')
-# The reference of the sync ratio is taken right before and right after it (their mean):
-# the machine's speed drifts between minutes, and the sync takes about one.
-sig_before=$(sigref)
-say "syncing $chain_txs transactions"
-t0=$(date +%s.%N)
-start_node b "$rpc_b" "$p2p_b" --bootstrap "$boot"
-pid_b=$started
-t1=$(heightwait 1800 "$tip" "$rpc_b")
-sync_rss=$(awk '/VmHWM/ {print $2}' "/proc/$pid_b/status")
-ibd_s=$(python3 -c "print($t1 - $t0)")
-kill -TERM "$pid_b" "$pid_a"; wait "$pid_b" "$pid_a" 2> /dev/null || true
-sig_after=$(sigref)
-sig_ibd=$(( (sig_before + sig_after) / 2 ))
+# The sync runs twice from scratch and keeps its best time; its reference, the 2-thread
+# Schnorr figure, is taken before, between and after and keeps its best: the machine's
+# speed drifts by a third between minutes (it is shared), as mining's does between seconds.
+sig_refs=("$(sigref)")
+ibd_runs=()
+sync_rss=0
+for run in 1 2; do
+    say "syncing $chain_txs transactions (run $run of 2)"
+    rm -rf "$work/b"
+    t0=$(date +%s.%N)
+    start_node b "$rpc_b" "$p2p_b" --bootstrap "$boot"
+    pid_b=$started
+    t1=$(heightwait 1800 "$tip" "$rpc_b")
+    ibd_runs+=("$(python3 -c "print($t1 - $t0)")")
+    sync_rss=$(python3 -c "print(max($sync_rss, $(awk '/VmHWM/ {print $2}' "/proc/$pid_b/status")))")
+    kill -TERM "$pid_b"; wait "$pid_b" 2> /dev/null || true
+    sig_refs+=("$(sigref)")
+done
+kill -TERM "$pid_a"; wait "$pid_a" 2> /dev/null || true
+ibd_s=$(python3 -c "print(min(${ibd_runs[0]}, ${ibd_runs[1]}))")
+sig_ibd=$(python3 -c "print(max(${sig_refs[0]}, ${sig_refs[1]}, ${sig_refs[2]}))")
 
 # 5. Start-up on the synced store until the HTTP API listens (its own log line's time).
 mv "$work/b.log" "$work/b-sync.log"
@@ -266,8 +274,9 @@ with open(sys.argv[1], "w") as f:
   redb writes); timed from its start until its `/status` shows the tip, asked every 50 ms
   by one process over one kept-alive connection (`scripts/benchwait.py height`; no process is
   started per poll, every wait has a deadline, every port is one the kernel gave). Peak
-  RSS is its VmHWM. The reference is the 2-thread Schnorr figure of the validation
-  benchmark taken again right before and right after the sync (their mean).
+  RSS is its VmHWM (the larger of the runs). The sync runs twice from scratch and keeps
+  its best time; the reference is the 2-thread Schnorr figure of the validation benchmark
+  taken again before, between and after the runs, best of three.
 - **Start-up**: restart on the synced store until its log says the HTTP API listens.
 - **Devnet from scratch**: a devnet node on an empty data dir with `--mine --threads 1`,
   from its start until its log says it mined block 1 (the genesis difficulty decides it:
@@ -281,4 +290,4 @@ with open(sys.argv[1], "w") as f:
         f.write("\n" + kept)
 PY
 say "docs/benchmarks.md written"
-python3 -c "import json; print(json.dumps({'sha256_limit_nonces_per_s': $sha_limit, 'sha256_ceiling_nonces_per_s': $ceiling, 'ref_avx2_nonces_per_s': $ref_avx2, 'ref_avx512_nonces_per_s': $ref_avx512, 'mining_engine': '$engine', 'mining_nonces_per_s_1t': $mine1, 'mining_nonces_per_s_2t': $mine2, 'sigverify_per_s_2t': $sig2, 'sigverify_per_s_2t_before_sync': $sig_before, 'sigverify_per_s_2t_after_sync': $sig_after, 'validation_tx_per_s': $val_tx, 'ibd_tx_per_s': round($chain_txs / $ibd_s), 'ibd_blocks_per_s': round($tip / $ibd_s, 1), 'ibd_chain_txs': $chain_txs, 'propagation_nodes': $prop_nodes, 'propagation_p50_ms': $p50, 'propagation_p99_ms': $p99, 'propagation_block_txs': $txs_in_block, 'idle_rss_mib': round($idle_rss / 1024, 1), 'sync_rss_mib': round($sync_rss / 1024, 1), 'startup_s': $startup, 'devnet_first_block_s': $devnet_first}))"
+python3 -c "import json; print(json.dumps({'sha256_limit_nonces_per_s': $sha_limit, 'sha256_ceiling_nonces_per_s': $ceiling, 'ref_avx2_nonces_per_s': $ref_avx2, 'ref_avx512_nonces_per_s': $ref_avx512, 'mining_engine': '$engine', 'mining_nonces_per_s_1t': $mine1, 'mining_nonces_per_s_2t': $mine2, 'sigverify_per_s_2t': $sig2, 'sigverify_per_s_2t_around_sync': [${sig_refs[0]}, ${sig_refs[1]}, ${sig_refs[2]}], 'ibd_runs_s': [${ibd_runs[0]}, ${ibd_runs[1]}], 'validation_tx_per_s': $val_tx, 'ibd_tx_per_s': round($chain_txs / $ibd_s), 'ibd_blocks_per_s': round($tip / $ibd_s, 1), 'ibd_chain_txs': $chain_txs, 'propagation_nodes': $prop_nodes, 'propagation_p50_ms': $p50, 'propagation_p99_ms': $p99, 'propagation_block_txs': $txs_in_block, 'idle_rss_mib': round($idle_rss / 1024, 1), 'sync_rss_mib': round($sync_rss / 1024, 1), 'startup_s': $startup, 'devnet_first_block_s': $devnet_first}))"
