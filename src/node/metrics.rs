@@ -132,7 +132,7 @@ impl NodeMetrics {
         for topic in ["block", "tx"] {
             for verdict in ["accept", "ignore", "reject"] {
                 let labels = GossipLabels { topic: topic.into(), verdict: verdict.into() };
-                m.gossip_messages.get_or_create(&labels);
+                drop(m.gossip_messages.get_or_create(&labels));
             }
         }
         r.register("hashrate", "Mining nonces per second", m.hashrate.clone());
