@@ -23,7 +23,7 @@ use crate::wallet::{Spendable, Wallet, build_payment, format_coins, parse_coins}
 #[derive(Debug, Clone, clap::Args)]
 pub struct Conn {
     /// Network (default port, address prefix, default data dir).
-    #[arg(long, default_value = "devnet", env = "MINICHAIN_NETWORK")]
+    #[arg(long, default_value = "devnet", env = "MINICHAIN_NETWORK", value_parser = super::network_parser())]
     pub network: Network,
     /// Node API address [default: 127.0.0.1:<network rpc port>].
     #[arg(long, env = "MINICHAIN_RPC")]
@@ -43,7 +43,7 @@ pub struct Conn {
 #[derive(Debug, Clone, clap::Args)]
 pub struct WalletArgs {
     /// Network of the wallet.
-    #[arg(long, default_value = "devnet", env = "MINICHAIN_NETWORK")]
+    #[arg(long, default_value = "devnet", env = "MINICHAIN_NETWORK", value_parser = super::network_parser())]
     pub network: Network,
     /// Wallet file [default: <network data dir>/wallet.json].
     #[arg(long)]

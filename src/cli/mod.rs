@@ -17,6 +17,20 @@ use crate::consensus::Network;
 use crate::store::Store;
 use crate::verify::verify_store;
 
+/// `--network`: one of the networks, listed in `--help` and in the error for anything
+/// else.
+pub fn network_parser() -> impl clap::builder::TypedValueParser<Value = Network> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(Network::ALL.map(Network::as_str))
+        .try_map(|name| name.parse::<Network>())
+}
+
+/// Boolean flags that also come from the environment (`MINICHAIN_MINE=1`): 1/0,
+/// true/false, yes/no, on/off.
+pub fn boolish() -> clap::builder::BoolishValueParser {
+    clap::builder::BoolishValueParser::new()
+}
+
 /// minichain: a peer-to-peer UTXO blockchain node.
 #[derive(Debug, Parser)]
 #[command(name = "minichain", version, about, propagate_version = true)]
@@ -93,6 +107,7 @@ pub enum Command {
         conn: client::Conn,
     },
     /// Write a regtest chain of blocks full of signed transactions (for benchmarks).
+    #[command(hide = true)]
     BenchChain {
         /// Data directory (must hold no chain yet).
         #[arg(long)]
@@ -135,7 +150,7 @@ pub enum Command {
 pub struct VerifyArgs {
     /// Network whose default data dir to check (ignored with --data-dir: the database
     /// records its own network).
-    #[arg(long, default_value = "devnet", env = "MINICHAIN_NETWORK")]
+    #[arg(long, default_value = "devnet", env = "MINICHAIN_NETWORK", value_parser = network_parser())]
     pub network: Network,
     /// Data directory holding chain.redb.
     #[arg(long, env = "MINICHAIN_DATA_DIR")]

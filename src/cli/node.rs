@@ -21,7 +21,7 @@ use crate::primitives::address::{decode_address, encode_address};
 #[derive(Debug, clap::Args)]
 pub struct NodeArgs {
     /// Network to join.
-    #[arg(long, default_value = "devnet", env = "MINICHAIN_NETWORK")]
+    #[arg(long, default_value = "devnet", env = "MINICHAIN_NETWORK", value_parser = super::network_parser())]
     pub network: Network,
     /// Data directory [default: ~/.local/share/minichain/<network>].
     #[arg(long, env = "MINICHAIN_DATA_DIR")]
@@ -39,7 +39,7 @@ pub struct NodeArgs {
     #[arg(long = "external-addr", env = "MINICHAIN_EXTERNAL_ADDR", value_delimiter = ',', value_parser = parse_multiaddr)]
     pub external_addr: Vec<Multiaddr>,
     /// Mine blocks.
-    #[arg(long, env = "MINICHAIN_MINE")]
+    #[arg(long, env = "MINICHAIN_MINE", value_parser = super::boolish())]
     pub mine: bool,
     /// Mining threads.
     #[arg(long, env = "MINICHAIN_THREADS", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
@@ -51,7 +51,7 @@ pub struct NodeArgs {
     #[arg(long, env = "MINICHAIN_RPC")]
     pub rpc: Option<SocketAddr>,
     /// Show protocol messages (debug level for minichain).
-    #[arg(long, env = "MINICHAIN_DEBUG")]
+    #[arg(long, env = "MINICHAIN_DEBUG", value_parser = super::boolish())]
     pub debug: bool,
     /// Log format.
     #[arg(long, env = "MINICHAIN_LOG_FORMAT", value_enum, default_value = "text")]

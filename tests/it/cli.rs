@@ -158,3 +158,59 @@ fn a_block_argument_is_a_height_or_a_hash_and_nothing_else() {
         assert!(!stderr.contains("connect"), "{bad} reached the network: {stderr}");
     }
 }
+
+#[test]
+fn help_lists_the_networks_and_hides_internal_commands() {
+    let out = minichain().arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("status") && help.contains("node"), "{help}");
+    assert!(!help.contains("bench-chain") && !help.contains("bench-hash"), "{help}");
+    // Hidden, not gone: scripts/bench.sh runs them.
+    assert!(minichain().args(["bench-chain", "--help"]).output().unwrap().status.success());
+    let out = minichain().args(["node", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("possible values: regtest, devnet"), "{help}");
+    let out = minichain().args(["status", "--network", "mainnet"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("mainnet") && stderr.contains("regtest, devnet"), "{stderr}");
+}
+
+#[test]
+fn boolean_environment_variables_take_1_and_0_as_well_as_true_and_false() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let node = || crate::harness::node_process(dir.path());
+    let out = node().env("MINICHAIN_MINE", "perhaps").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("perhaps"), "{stderr}");
+    // `1` turns mining on: a regtest node mines its first block at once.
+    let mut child = node()
+        .env("MINICHAIN_MINE", "1")
+        .args(["--log-format", "json"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mined = loop {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(line) if line.contains("\"mined block\"") => break true,
+            Ok(_) => {}
+            Err(_) => break false,
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(mined, "MINICHAIN_MINE=1 did not make the node mine");
+}
