@@ -214,3 +214,24 @@ fn boolean_environment_variables_take_1_and_0_as_well_as_true_and_false() {
     let _ = child.wait();
     assert!(mined, "MINICHAIN_MINE=1 did not make the node mine");
 }
+
+#[test]
+fn version_names_the_commit_it_was_built_from() {
+    let out = minichain().arg("--version").output().unwrap();
+    let version = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(
+        version.starts_with(concat!("minichain ", env!("CARGO_PKG_VERSION"), " (")),
+        "{version}"
+    );
+    let head = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+    match head {
+        Some(head) => assert!(version.ends_with(&format!("({head})")), "{version} vs {head}"),
+        None => assert!(version.ends_with("(unknown commit)"), "{version}"),
+    }
+}
