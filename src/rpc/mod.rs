@@ -120,6 +120,12 @@ pub fn router(api: Api) -> Router {
         .route("/events", get(events))
         .merge(writes)
         .fallback(|| async { ApiError::not_found("no such endpoint") })
+        .method_not_allowed_fallback(|| async {
+            ApiError(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "this endpoint does not take that method".into(),
+            )
+        })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(api)
 }

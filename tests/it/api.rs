@@ -379,3 +379,22 @@ async fn metrics_are_served_in_the_prometheus_text_format() {
     assert_eq!(s["minichain_mempool_transactions"], 1.0);
     assert!(s["minichain_mempool_bytes"] > 100.0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_error_is_json_even_for_an_unknown_path_method_or_content_type() {
+    let api = api_node().await;
+    let url = |p: &str| format!("{}{p}", api.base);
+    let (code, v) = json_of(api.http.delete(url("/status")).send().await.unwrap()).await;
+    assert_eq!(code, 405);
+    assert!(error_of(&v).contains("method"), "{v}");
+    let (code, v) = json_of(api.http.get(url("/mine")).send().await.unwrap()).await;
+    assert_eq!(code, 405, "{v}");
+    let (code, v) = json_of(api.http.get(url("/no/such/thing")).send().await.unwrap()).await;
+    assert_eq!(code, 404);
+    assert!(error_of(&v).contains("no such endpoint"), "{v}");
+    // A body without `Content-Type: application/json`.
+    let r = api.http.post(url("/tx")).bearer_auth(&api.token).body("{\"hex\":\"00\"}");
+    let (code, v) = json_of(r.send().await.unwrap()).await;
+    assert_eq!(code, 415);
+    assert!(error_of(&v).contains("Content-Type"), "{v}");
+}
