@@ -173,8 +173,9 @@ impl Client {
     }
 }
 
+/// `--json`: one compact line, like the API's answers, for `jq` and line-based scripts.
 fn print_json(v: &impl Serialize) {
-    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+    println!("{}", serde_json::to_string(v).unwrap_or_default());
 }
 
 /// An optional value, or "-".

@@ -74,7 +74,9 @@ fn cli(args: &[&str]) -> String {
 }
 
 fn json(args: &[&str]) -> Value {
-    serde_json::from_str(&cli(args)).unwrap()
+    let out = cli(args);
+    assert_eq!(out.lines().count(), 1, "--json prints one compact line: {out}");
+    serde_json::from_str(&out).unwrap()
 }
 
 fn conn<'a>(node: &'a Proc, more: &[&'a str]) -> Vec<&'a str> {
