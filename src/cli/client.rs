@@ -37,6 +37,10 @@ pub struct Conn {
     /// Print JSON for scripts.
     #[arg(long)]
     pub json: bool,
+    /// Wait up to SECS for the node's API to come up before giving up (a node just
+    /// started, a script's first call).
+    #[arg(long, value_name = "SECS")]
+    pub wait: Option<u64>,
 }
 
 /// Wallet file options.
@@ -113,7 +117,28 @@ impl Client {
             .timeout(std::time::Duration::from_secs(120))
             .build()
             .context("cannot build the HTTP client")?;
-        Ok(Self { conn, base, http })
+        let client = Self { conn, base, http };
+        if let Some(secs) = client.conn.wait {
+            client.wait_for_node(std::time::Duration::from_secs(secs))?;
+        }
+        Ok(client)
+    }
+
+    /// Polls `/status` until the node answers or `limit` has passed (`--wait`).
+    fn wait_for_node(&self, limit: std::time::Duration) -> Result<()> {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            match self.http.get(format!("{}/status", self.base)).send() {
+                Ok(_) => return Ok(()),
+                Err(e) if e.is_connect() && std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                }
+                Err(e) if e.is_connect() => {
+                    bail!("the node at {} did not come up within {} s", self.base, limit.as_secs())
+                }
+                Err(e) => bail!("request to {} failed: {e}", self.base),
+            }
+        }
     }
 
     fn token(&self) -> Result<String> {

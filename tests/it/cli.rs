@@ -235,3 +235,43 @@ fn version_names_the_commit_it_was_built_from() {
         None => assert!(version.ends_with("(unknown commit)"), "{version}"),
     }
 }
+
+#[test]
+fn wait_lets_a_client_command_outlast_a_node_that_is_still_starting() {
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    // A port the kernel says is free now, for a node that starts after the client.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let rpc = format!("127.0.0.1:{port}");
+    let started = Instant::now();
+    let out = minichain()
+        .args(["status", "--network", "regtest", "--rpc", &rpc, "--wait", "1"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("did not come up within 1 s"), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(30), "--wait 1 waited {:?}", started.elapsed());
+    let client = minichain()
+        .args(["status", "--network", "regtest", "--rpc", &rpc, "--json", "--wait", "60"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500)); // the client is waiting now
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = Command::new(env!("CARGO_BIN_EXE_minichain"))
+        .args(["node", "--network", "regtest", "--listen", "/ip4/127.0.0.1/tcp/0", "--rpc", &rpc])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = client.wait_with_output().unwrap();
+    let _ = node.kill();
+    let _ = node.wait();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("\"network\":\"regtest\""), "{stdout}");
+}
