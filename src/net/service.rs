@@ -663,12 +663,28 @@ impl<E: From<NetEvent>> Service<E> {
                     };
                     let unix = crate::node::unix_now();
                     self.book.connected(peer_id, &addr, outbound, source, unix);
-                    info!(peer = %peer_id, addr = %addr, outbound, relayed, "peer connected");
                     let key = self.keys.connect(peer_id);
+                    let mut peers = 0;
                     if let Ok(mut i) = self.info.write() {
-                        let info = PeerInfo { key, addr, outbound, source, agent: None, relayed };
+                        let info = PeerInfo {
+                            key,
+                            addr: addr.clone(),
+                            outbound,
+                            source,
+                            agent: None,
+                            relayed,
+                        };
                         i.peers.insert(peer_id, info);
+                        peers = i.peers.len();
                     }
+                    info!(
+                        peer = %peer_id,
+                        addr = %addr,
+                        outbound,
+                        relayed,
+                        peers,
+                        "peer connected ({peers} connected)"
+                    );
                     self.emit(NetEvent::Connected { peer: key });
                     if !outbound {
                         self.make_room(swarm, peer_id);
@@ -684,14 +700,19 @@ impl<E: From<NetEvent>> Service<E> {
             }
             SwarmEvent::ConnectionClosed { peer_id, cause, .. } => {
                 self.relayed.remove(&peer_id);
-                info!(peer = %peer_id, cause = ?cause.map(|c| c.to_string()), "peer disconnected");
+                let mut peers = 0;
+                if let Ok(mut i) = self.info.write() {
+                    i.peers.remove(&peer_id);
+                    peers = i.peers.len();
+                }
+                // No cause: one side closed the connection on purpose (a ban, eviction,
+                // shutdown, or the peer going away cleanly).
+                let cause = cause.map_or_else(|| "closed".to_owned(), |c| c.to_string());
+                info!(peer = %peer_id, peers, cause, "peer disconnected ({peers} left): {cause}");
                 if let Some(i) = self.redial.disconnected(&peer_id, Instant::now())
                     && let Some(k) = self.redial.get(i)
                 {
                     info!(peer = %peer_id, addr = %k.addr, "kept peer disconnected, redialing in 1 s");
-                }
-                if let Ok(mut i) = self.info.write() {
-                    i.peers.remove(&peer_id);
                 }
                 self.limiter.forget(&peer_id);
                 self.inbound.remove(&peer_id);

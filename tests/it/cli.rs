@@ -275,3 +275,62 @@ fn wait_lets_a_client_command_outlast_a_node_that_is_still_starting() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("\"network\":\"regtest\""), "{stdout}");
 }
+
+/// A node process with JSON logs, and its log lines as they come.
+fn logging_node(
+    dir: &std::path::Path,
+    extra: &[&str],
+) -> (std::process::Child, std::sync::mpsc::Receiver<serde_json::Value>) {
+    use std::io::{BufRead, BufReader};
+    let mut child = crate::harness::node_process(dir)
+        .args(["--log-format", "json"])
+        .args(extra)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str(&line) {
+                let _ = tx.send(v);
+            }
+        }
+    });
+    (child, rx)
+}
+
+/// The first log line with `message` starting with `prefix`, within a minute.
+fn log_line(rx: &std::sync::mpsc::Receiver<serde_json::Value>, prefix: &str) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let v = rx
+            .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+            .unwrap_or_else(|_| panic!("no log line '{prefix}…' within a minute"));
+        if v["message"].as_str().is_some_and(|m| m.starts_with(prefix)) {
+            return v;
+        }
+    }
+}
+
+#[test]
+fn peer_lines_say_how_many_peers_remain_and_why_one_left_in_plain_text() {
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (mut a, a_log) = logging_node(a_dir.path(), &[]);
+    let addr = log_line(&a_log, "listening")["addr"].as_str().unwrap().to_owned();
+    let (mut b, b_log) = logging_node(b_dir.path(), &["--bootstrap", &addr]);
+    let joined = log_line(&b_log, "peer connected");
+    assert_eq!(joined["peers"], 1, "{joined}");
+    assert_eq!(joined["message"], "peer connected (1 connected)", "{joined}");
+    let _ = a.kill();
+    let _ = a.wait();
+    let left = log_line(&b_log, "peer disconnected");
+    let _ = b.kill();
+    let _ = b.wait();
+    assert_eq!(left["peers"], 0, "{left}");
+    let cause = left["cause"].as_str().unwrap_or_else(|| panic!("cause is not text: {left}"));
+    assert!(!cause.is_empty() && !cause.contains("Some("), "{left}");
+    let message = left["message"].as_str().unwrap();
+    assert!(message.starts_with("peer disconnected (0 left): "), "{left}");
+}
