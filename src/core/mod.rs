@@ -622,6 +622,7 @@ impl Core {
             return;
         }
         let mut received = Vec::with_capacity(blocks.len());
+        let mut decoded = Vec::with_capacity(blocks.len());
         for bytes in blocks {
             let block = match deserialize::<Block>(&bytes) {
                 Ok(block) => block,
@@ -630,17 +631,15 @@ impl Core {
                     return;
                 }
             };
-            if !asked.hashes.contains(&block.block_hash()) {
+            let hash = block.block_hash();
+            if !asked.hashes.contains(&hash) {
                 self.apply(peer, judge(Rejection::Sync(SyncFault::UnaskedBlock)), now);
                 return;
             }
-            received.push(block);
+            received.push(hash);
+            decoded.push(block);
         }
-        let received: Vec<BlockHash> = {
-            let hashes = received.iter().map(Block::block_hash).collect();
-            self.accept_blocks(received, Some(peer), now);
-            hashes
-        };
+        self.accept_blocks(decoded, Some(peer), now);
         let chain = self.ledger.chain();
         let omitted: Vec<u32> = asked
             .hashes
