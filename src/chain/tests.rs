@@ -607,13 +607,24 @@ fn catching_up_holds_blocks_in_memory_and_writes_them_every_few_seconds_and_at_t
     assert!(!chain.flush(None).unwrap(), "nothing left once caught up");
 }
 
+/// Every coin of `chain`'s UTXO set, in outpoint order.
+fn coins(chain: &ChainState) -> Vec<(OutPoint, crate::primitives::Coin)> {
+    let mut v = Vec::new();
+    chain.for_each_coin(|op, coin| v.push((op, coin))).unwrap();
+    v
+}
+
+/// Blocks 1 to `tip` of `chain`'s active chain, as a peer would send them.
+fn active_blocks(chain: &ChainState, tip: u32) -> Vec<Block> {
+    (1..=tip).map(|h| chain.block(&chain.hash_at(h).unwrap()).unwrap().unwrap()).collect()
+}
+
 #[test]
 fn what_catching_up_holds_in_memory_is_read_as_if_it_were_stored() {
     let (mut chain, coin, alice) = funded();
     // A second chain that syncs this one, headers first, and has not written block 102.
     let (mut syncing, probe, _) = catching_up(&mut regtest_chain(), 0);
-    let mut blocks: Vec<Block> =
-        (1..=101).map(|h| chain.block(&chain.hash_at(h).unwrap()).unwrap().unwrap()).collect();
+    let mut blocks = active_blocks(&chain, 101);
     let paid = spend(&[coin], vec![out(COIN, 2)], &[&alice]);
     blocks.push(extend(&mut chain, vec![paid.clone()], pubkey(&key(99))));
     blocks.push(extend(&mut chain, vec![], pubkey(&key(99))));
@@ -628,11 +639,6 @@ fn what_catching_up_holds_in_memory_is_read_as_if_it_were_stored() {
     let created = OutPoint { txid: paid.txid(), vout: 0 };
     assert!(syncing.utxos().unwrap().coin(&created).unwrap().is_some());
     assert!(syncing.utxos().unwrap().coin(&coin.0).unwrap().is_none(), "spent in block 102");
-    let coins = |c: &ChainState| {
-        let mut v = Vec::new();
-        c.for_each_coin(|op, coin| v.push((op, coin))).unwrap();
-        v
-    };
     let all = coins(&syncing);
     assert!(all.iter().any(|(op, _)| *op == created) && !all.iter().any(|(op, _)| *op == coin.0));
     // Once caught up, everything is in the store and reads the same.
@@ -645,8 +651,7 @@ fn what_catching_up_holds_in_memory_is_read_as_if_it_were_stored() {
 fn a_bad_signature_in_a_run_of_blocks_stops_the_chain_before_it() {
     let (mut chain, coin, alice) = funded();
     let (mut syncing, _probe, _) = catching_up(&mut regtest_chain(), 0);
-    let mut blocks: Vec<Block> =
-        (1..=101).map(|h| chain.block(&chain.hash_at(h).unwrap()).unwrap().unwrap()).collect();
+    let mut blocks = active_blocks(&chain, 101);
     // Block 102 spends the coin, block 103 has a bad signature on a spend of 102's output,
     // block 104 builds on it: the pipeline verifies 103 while it prepares 104.
     let first = spend(&[coin], vec![out(COIN, 2)], &[&alice]);
@@ -745,10 +750,5 @@ fn a_fifty_block_reorg_is_one_write_and_leaves_the_utxo_set_of_a_replay() {
     assert_eq!(writes[50].steps.len(), 101, "the reorg: 50 disconnects and 51 connects");
     drop(writes);
     assert_eq!(chain.tip(), other.tip());
-    let coins = |c: &ChainState| {
-        let mut v = Vec::new();
-        c.for_each_coin(|op, coin| v.push((op, coin))).unwrap();
-        v
-    };
     assert_eq!(coins(&chain), coins(&other), "same UTXO set as a node that only saw the winner");
 }
