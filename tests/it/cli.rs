@@ -178,9 +178,6 @@ fn help_lists_the_networks_and_hides_internal_commands() {
 
 #[test]
 fn boolean_environment_variables_take_1_and_0_as_well_as_true_and_false() {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
-    use std::time::{Duration, Instant};
     let dir = tempfile::tempdir().unwrap();
     let node = || crate::harness::node_process(dir.path());
     let out = node().env("MINICHAIN_MINE", "perhaps").output().unwrap();
@@ -188,31 +185,8 @@ fn boolean_environment_variables_take_1_and_0_as_well_as_true_and_false() {
     assert!(!out.status.success(), "{stderr}");
     assert!(stderr.contains("perhaps"), "{stderr}");
     // `1` turns mining on: a regtest node mines its first block at once.
-    let mut child = node()
-        .env("MINICHAIN_MINE", "1")
-        .args(["--log-format", "json"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mined = loop {
-        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(line) if line.contains("\"mined block\"") => break true,
-            Ok(_) => {}
-            Err(_) => break false,
-        }
-    };
-    let _ = child.kill();
-    let _ = child.wait();
-    assert!(mined, "MINICHAIN_MINE=1 did not make the node mine");
+    let node = logging_node(node().env("MINICHAIN_MINE", "1"));
+    log_line(&node, "mined block");
 }
 
 #[test]
@@ -276,20 +250,29 @@ fn wait_lets_a_client_command_outlast_a_node_that_is_still_starting() {
     assert!(stdout.contains("\"network\":\"regtest\""), "{stdout}");
 }
 
-/// A node process with JSON logs, and its log lines as they come.
-fn logging_node(
-    dir: &std::path::Path,
-    extra: &[&str],
-) -> (std::process::Child, std::sync::mpsc::Receiver<serde_json::Value>) {
+/// A node process with JSON logs and its log lines as they come; killed when dropped.
+struct LoggingNode {
+    child: std::process::Child,
+    log: std::sync::mpsc::Receiver<serde_json::Value>,
+}
+
+impl Drop for LoggingNode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `node` (a [`crate::harness::node_process`]) with JSON logs read line by line.
+fn logging_node(node: &mut Command) -> LoggingNode {
     use std::io::{BufRead, BufReader};
-    let mut child = crate::harness::node_process(dir)
+    let mut child = node
         .args(["--log-format", "json"])
-        .args(extra)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
+    let (tx, log) = std::sync::mpsc::channel();
     let stderr = child.stderr.take().unwrap();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -298,14 +281,15 @@ fn logging_node(
             }
         }
     });
-    (child, rx)
+    LoggingNode { child, log }
 }
 
-/// The first log line with `message` starting with `prefix`, within a minute.
-fn log_line(rx: &std::sync::mpsc::Receiver<serde_json::Value>, prefix: &str) -> serde_json::Value {
+/// The first log line of `node` whose message starts with `prefix`, within a minute.
+fn log_line(node: &LoggingNode, prefix: &str) -> serde_json::Value {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
-        let v = rx
+        let v = node
+            .log
             .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
             .unwrap_or_else(|_| panic!("no log line '{prefix}…' within a minute"));
         if v["message"].as_str().is_some_and(|m| m.starts_with(prefix)) {
@@ -317,17 +301,14 @@ fn log_line(rx: &std::sync::mpsc::Receiver<serde_json::Value>, prefix: &str) -> 
 #[test]
 fn peer_lines_say_how_many_peers_remain_and_why_one_left_in_plain_text() {
     let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let (mut a, a_log) = logging_node(a_dir.path(), &[]);
-    let addr = log_line(&a_log, "listening")["addr"].as_str().unwrap().to_owned();
-    let (mut b, b_log) = logging_node(b_dir.path(), &["--bootstrap", &addr]);
-    let joined = log_line(&b_log, "peer connected");
+    let a = logging_node(&mut crate::harness::node_process(a_dir.path()));
+    let addr = log_line(&a, "listening")["addr"].as_str().unwrap().to_owned();
+    let b = logging_node(crate::harness::node_process(b_dir.path()).args(["--bootstrap", &addr]));
+    let joined = log_line(&b, "peer connected");
     assert_eq!(joined["peers"], 1, "{joined}");
     assert_eq!(joined["message"], "peer connected (1 connected)", "{joined}");
-    let _ = a.kill();
-    let _ = a.wait();
-    let left = log_line(&b_log, "peer disconnected");
-    let _ = b.kill();
-    let _ = b.wait();
+    drop(a);
+    let left = log_line(&b, "peer disconnected");
     assert_eq!(left["peers"], 0, "{left}");
     let cause = left["cause"].as_str().unwrap_or_else(|| panic!("cause is not text: {left}"));
     assert!(!cause.is_empty() && !cause.contains("Some("), "{left}");
