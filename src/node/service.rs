@@ -133,11 +133,17 @@ impl Driver {
     /// a tick when idle, outputs carried out in order.
     pub fn run(mut self, inputs: Receiver<DriverInput>) {
         let mut last_tick = Instant::now();
+        // A tick at once: what ticks start (the miner's first job above all) need not wait
+        // a whole TICK after start-up.
+        let mut first = Some(Input::Tick);
         loop {
-            let input = match inputs.recv_timeout(TICK) {
-                Ok(input) => self.core_input(input),
-                Err(RecvTimeoutError::Timeout) => Input::Tick,
-                Err(RecvTimeoutError::Disconnected) => break,
+            let input = match first.take() {
+                Some(tick) => tick,
+                None => match inputs.recv_timeout(TICK) {
+                    Ok(input) => self.core_input(input),
+                    Err(RecvTimeoutError::Timeout) => Input::Tick,
+                    Err(RecvTimeoutError::Disconnected) => break,
+                },
             };
             let stop = matches!(input, Input::Shutdown);
             let seen = Seen::of(&input);
