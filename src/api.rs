@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::primitives::address::encode_address;
-use crate::primitives::{Block, Transaction};
+use crate::primitives::{Block, BlockHash, Transaction, TxOut};
 use crate::storage::IndexEntry;
 
 /// A block header with its place in the chain and its txids.
@@ -29,6 +29,8 @@ pub struct BlockView {
     pub time: u32,
     /// Compact target, hex.
     pub bits: String,
+    /// Expected hashes to find a block at this target (its work).
+    pub difficulty: f64,
     /// Nonce.
     pub nonce: u32,
     /// Encoded size in bytes.
@@ -53,6 +55,7 @@ impl BlockView {
             merkle_root: crate::primitives::BlockHash(h.merkle_root.0).to_string(),
             time: h.time,
             bits: format!("{:08x}", h.bits),
+            difficulty: crate::consensus::pow::difficulty(h.bits),
             nonce: h.nonce,
             size: block.size(),
             tx_count: block.txs.len(),
@@ -79,6 +82,13 @@ pub struct OutputView {
     pub value: u64,
     /// Owner's address.
     pub address: String,
+}
+
+impl OutputView {
+    /// The view of `out` with an address of network prefix `hrp`.
+    pub fn new(out: &TxOut, hrp: &'static str) -> Self {
+        Self { value: out.value, address: encode_address(hrp, &out.pubkey) }
+    }
 }
 
 /// A transaction.
@@ -115,11 +125,7 @@ impl TxView {
                     signature: hex::encode(i.signature),
                 })
                 .collect(),
-            outputs: tx
-                .outputs
-                .iter()
-                .map(|o| OutputView { value: o.value, address: encode_address(hrp, &o.pubkey) })
-                .collect(),
+            outputs: tx.outputs.iter().map(|o| OutputView::new(o, hrp)).collect(),
             lock_time: tx.lock_time,
             size: tx.size(),
             hex: hex::encode(crate::primitives::encode::serialize(tx)),
@@ -138,10 +144,44 @@ pub struct TxLookup {
     pub block: Option<String>,
     /// Height of that block.
     pub height: Option<u32>,
-    /// Fee, when known (mempool).
+    /// Fee: inputs minus outputs (null for a coinbase).
     pub fee: Option<u64>,
     /// Whether it waits in the mempool.
     pub in_mempool: bool,
+    /// Whether it is a block's coinbase (its one input spends nothing).
+    pub coinbase: bool,
+    /// The output each input spends, in input order (null for a coinbase's input).
+    pub prevouts: Vec<Option<OutputView>>,
+}
+
+impl TxLookup {
+    /// The view of `tx`, spending `prevouts` (in input order, `None` where unknown), with
+    /// `confirmations` and, once confirmed, its block's hash and height. The fee is known
+    /// when every spent output is.
+    pub fn new(
+        tx: &Transaction,
+        prevouts: &[Option<TxOut>],
+        confirmations: u32,
+        block: Option<(BlockHash, u32)>,
+        hrp: &'static str,
+    ) -> Self {
+        let coinbase = tx.is_coinbase();
+        let spent: Option<u64> = prevouts.iter().map(|p| p.map(|o| o.value)).sum();
+        let paid: u64 = tx.outputs.iter().map(|o| o.value).sum();
+        Self {
+            tx: TxView::new(tx, hrp),
+            confirmations,
+            block: block.map(|(hash, _)| hash.to_string()),
+            height: block.map(|(_, height)| height),
+            fee: if coinbase { None } else { spent.and_then(|s| s.checked_sub(paid)) },
+            in_mempool: block.is_none(),
+            coinbase,
+            prevouts: prevouts
+                .iter()
+                .map(|p| p.as_ref().map(|o| OutputView::new(o, hrp)))
+                .collect(),
+        }
+    }
 }
 
 /// `GET /address/{addr}/balance`.
@@ -208,6 +248,22 @@ pub struct Status {
     pub syncing: bool,
     /// Mining nonces per second (0 when not mining).
     pub hashrate: f64,
+    /// Expected hashes to find a block at the tip's target.
+    pub difficulty: f64,
+    /// Cumulative work of the active chain (expected hashes).
+    pub chain_work: f64,
+    /// Active height over best header height, 0 to 1.
+    pub progress: f64,
+    /// Connected peers that dialled us.
+    pub peers_in: usize,
+    /// Connected peers we dialled.
+    pub peers_out: usize,
+    /// Bytes of transactions in the mempool.
+    pub mempool_bytes: usize,
+    /// Bytes the data directory's files take (the database, keys, peer book).
+    pub disk_bytes: u64,
+    /// Seconds since the node started.
+    pub uptime_secs: u64,
     /// Whether other hosts can dial us, as AutoNAT last found: `unknown`, `public` or
     /// `private`.
     pub reachability: String,

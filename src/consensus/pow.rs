@@ -55,6 +55,12 @@ pub fn work_from_bits(bits: u32) -> U256 {
     target_from_compact(bits).map_or(U256::ZERO, work_from_target)
 }
 
+/// Difficulty as this project states it (API, CLI, logs): the expected hashes to find a
+/// block with compact target `bits`, i.e. its work as a float.
+pub fn difficulty(bits: u32) -> f64 {
+    f64::from(work_from_bits(bits))
+}
+
 /// Checks that `bits` is a valid target no easier than `pow_limit` and that `hash` meets it.
 ///
 /// # Errors

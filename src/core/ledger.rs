@@ -28,12 +28,19 @@ pub struct BlocksResult {
 pub struct Ledger {
     chain: ChainState,
     mempool: Mempool,
+    /// Transactions in the blocks connected since start (sync progress counts them).
+    connected_txs: u64,
 }
 
 impl Ledger {
+    /// Transactions in the blocks connected since start.
+    pub fn connected_txs(&self) -> u64 {
+        self.connected_txs
+    }
+
     /// A ledger over `chain` and `mempool`.
     pub fn new(chain: ChainState, mempool: Mempool) -> Self {
-        Self { chain, mempool }
+        Self { chain, mempool, connected_txs: 0 }
     }
 
     /// The chain state.
@@ -128,7 +135,7 @@ impl Ledger {
         }
     }
 
-    fn report_tip_update(&self, update: &TipUpdate, syncing: bool, out: &mut Vec<Output>) {
+    fn report_tip_update(&mut self, update: &TipUpdate, syncing: bool, out: &mut Vec<Output>) {
         let chain = &self.chain;
         if let Some(old) = update.disconnected.first().map(|b| b.block_hash()) {
             let depth = update.disconnected.len();
@@ -152,6 +159,7 @@ impl Ledger {
             let hash = block.block_hash();
             let height = chain.entry(&hash).map_or(0, |e| e.height);
             let txs = block.txs.len();
+            self.connected_txs += txs as u64;
             out.push(Output::Event(NodeEvent::Block { hash: hash.to_string(), height, txs }));
             if syncing {
                 debug!(height, %hash, txs, "block connected");

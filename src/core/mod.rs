@@ -34,7 +34,7 @@ use tracing::{debug, warn};
 
 pub use self::ledger::Ledger;
 pub use self::mining::{MineError, Mining};
-pub use self::query::{MempoolEntry, Pending};
+pub use self::query::{MempoolEntry, MempoolTx, Pending};
 pub use self::score::{BAN_THRESHOLD, Offence, PeerScores};
 pub use self::serve::chain_tip;
 pub use self::verdict::{Judgement, Rejection, Verdict, judge};
@@ -180,8 +180,8 @@ pub enum Reply {
     Mined(Result<Vec<BlockHash>, MineError>),
     /// To [`Command::Mempool`].
     Mempool(Vec<MempoolEntry>),
-    /// To [`Command::MempoolTx`]: the transaction and its fee.
-    MempoolTx(Option<(Transaction, u64)>),
+    /// To [`Command::MempoolTx`]: the transaction, its fee and what it spends.
+    MempoolTx(Option<MempoolTx>),
     /// To [`Command::Pending`].
     Pending(Pending),
 }
@@ -214,6 +214,13 @@ pub enum NodeEvent {
     Tx {
         /// Txid.
         txid: String,
+    },
+    /// A peer connected or disconnected.
+    Peer {
+        /// True for a new peer, false for one gone.
+        connected: bool,
+        /// Peers connected now.
+        peers: usize,
     },
 }
 
@@ -267,12 +274,16 @@ pub struct Snapshot {
     pub headers: u32,
     /// Cumulative work of the active chain (expected hashes).
     pub chain_work: f64,
+    /// Expected hashes to find a block at the tip's target.
+    pub difficulty: f64,
     /// Transactions in the mempool.
     pub mempool_size: usize,
     /// Bytes of transactions in the mempool.
     pub mempool_bytes: usize,
     /// Whether we are catching up.
     pub syncing: bool,
+    /// Connected peers.
+    pub peers: usize,
     /// The last tip each peer showed: (height, hash).
     pub peer_tips: HashMap<PeerKey, (u32, BlockHash)>,
 }
@@ -342,7 +353,7 @@ impl Core {
             }
         }
         let syncing = self.is_syncing();
-        self.sync.log_progress(self.ledger.chain(), now);
+        self.sync.log_progress(self.ledger.chain(), self.ledger.connected_txs(), now);
         self.mining.update(&self.ledger, syncing, now, &mut self.out);
         std::mem::take(&mut self.out)
     }
@@ -355,9 +366,11 @@ impl Core {
             tip: chain.tip(),
             headers: chain.best_header().height,
             chain_work: f64::from(chain.tip_entry().chain_work),
+            difficulty: crate::consensus::pow::difficulty(chain.tip_entry().header.bits),
             mempool_size: self.ledger.mempool().len(),
             mempool_bytes: self.ledger.mempool().bytes(),
             syncing: self.is_syncing(),
+            peers: self.sync.peer_count(),
             peer_tips: self
                 .sync
                 .peer_tips()
@@ -379,11 +392,15 @@ impl Core {
             NetEvent::Connected { peer } => {
                 let asks = self.sync.connected(peer, now);
                 self.ask(asks);
+                let peers = self.sync.peer_count();
+                self.out.push(Output::Event(NodeEvent::Peer { connected: true, peers }));
             }
             NetEvent::Disconnected { peer } => {
                 self.scores.forget(&peer);
                 let asks = self.sync.disconnected(peer, self.ledger.chain(), now);
                 self.ask(asks);
+                let peers = self.sync.peer_count();
+                self.out.push(Output::Event(NodeEvent::Peer { connected: false, peers }));
             }
             NetEvent::Misbehaved { peer, offence } => self.penalize(peer, offence, now),
             NetEvent::Gossip { id, peer, kind, data } => {
@@ -712,7 +729,7 @@ impl Core {
                 self.out.push(Output::Reply(id, Reply::Mempool(entries)));
             }
             Command::MempoolTx(txid) => {
-                let found = self.ledger.mempool().get(&txid).map(|e| (e.tx.clone(), e.fee));
+                let found = query::mempool_tx(&self.ledger, &txid);
                 self.out.push(Output::Reply(id, Reply::MempoolTx(found)));
             }
             Command::Pending(owner) => {

@@ -1,7 +1,7 @@
 //! Replies to the API's questions about the mempool.
 
 use super::Ledger;
-use crate::primitives::{OutPoint, TxOut, Txid};
+use crate::primitives::{OutPoint, Transaction, TxOut, Txid};
 use crate::storage::UtxoView;
 
 /// One mempool entry.
@@ -15,6 +15,17 @@ pub struct MempoolEntry {
     pub size: usize,
     /// Fee per 1,000 bytes.
     pub fee_rate: u64,
+}
+
+/// One mempool transaction with what it spends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MempoolTx {
+    /// The transaction.
+    pub tx: Transaction,
+    /// Its fee in base units.
+    pub fee: u64,
+    /// The output each input spends, in input order.
+    pub prevouts: Vec<Option<TxOut>>,
 }
 
 /// Mempool effects on one owner's coins.
@@ -32,6 +43,26 @@ pub fn mempool_entries(mempool: &crate::mempool::Mempool) -> Vec<MempoolEntry> {
         .iter_by_fee_rate()
         .map(|e| MempoolEntry { txid: e.txid, fee: e.fee, size: e.size, fee_rate: e.fee_rate() })
         .collect()
+}
+
+/// A mempool transaction, its fee, and the output each of its inputs spends (from the
+/// UTXO set or an unconfirmed parent; `None` only if neither has it any more).
+pub fn mempool_tx(ledger: &Ledger, txid: &Txid) -> Option<MempoolTx> {
+    let mempool = ledger.mempool();
+    let entry = mempool.get(txid)?;
+    let view = ledger.chain().utxos().ok();
+    let prevouts = entry
+        .tx
+        .inputs
+        .iter()
+        .map(|input| {
+            mempool
+                .output(&input.prevout)
+                .or_else(|| view.as_ref().and_then(|v| v.coin(&input.prevout).ok().flatten()))
+        })
+        .map(|coin| coin.map(|c| c.output))
+        .collect();
+    Some(MempoolTx { tx: entry.tx.clone(), fee: entry.fee, prevouts })
 }
 
 /// What the mempool does to the coins of `owner`.

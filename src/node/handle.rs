@@ -3,8 +3,11 @@
 //! snapshot, the network's info and redb read snapshots (never blocking the core);
 //! questions about the mempool and orders go to the core as commands with a reply.
 
+use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
 
 use libp2p::{Multiaddr, PeerId};
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -13,7 +16,7 @@ use tracing::{info, warn};
 use super::metrics::{DirectionLabels, NodeMetrics};
 use super::service::{DriverInput, Shared};
 use crate::api::{
-    BalanceView, BanView, BlockView, MempoolEntry, MempoolView, PeerView, Status, TxLookup, TxView,
+    BalanceView, BanView, BlockView, MempoolEntry, MempoolView, PeerView, Status, TxLookup,
     UtxoEntry,
 };
 use crate::consensus::Network;
@@ -21,7 +24,7 @@ use crate::consensus::tx::is_mature;
 use crate::core::{Command, Input, MineError, NodeEvent, Pending, Reply};
 use crate::mempool::MempoolError;
 use crate::net::{NetCommand, NetInfo};
-use crate::primitives::{BlockHash, Transaction, Txid};
+use crate::primitives::{BlockHash, OutPoint, Transaction, TxOut, Txid};
 use crate::store::{Store, StoreError};
 
 /// A read the node could not answer.
@@ -116,6 +119,7 @@ pub(super) struct Parts {
     pub net_task: tokio::task::JoinHandle<()>,
     pub registry: prometheus_client::registry::Registry,
     pub metrics: NodeMetrics,
+    pub data_dir: PathBuf,
 }
 
 struct Inner {
@@ -131,6 +135,8 @@ struct Inner {
     workers: Mutex<Option<(std::thread::JoinHandle<()>, tokio::task::JoinHandle<()>)>>,
     registry: prometheus_client::registry::Registry,
     metrics: NodeMetrics,
+    data_dir: PathBuf,
+    started: Instant,
 }
 
 /// A running node. Clones share it; [`NodeHandle::shutdown`] stops it for all.
@@ -153,6 +159,8 @@ impl NodeHandle {
             workers: Mutex::new(Some((p.driver_thread, p.net_task))),
             registry: p.registry,
             metrics: p.metrics,
+            data_dir: p.data_dir,
+            started: Instant::now(),
         };
         Self { inner: Arc::new(inner) }
     }
@@ -186,6 +194,7 @@ impl NodeHandle {
         let shared = self.shared();
         let snap = shared.snapshot;
         let info = self.net_info();
+        let peers_out = info.peers.values().filter(|p| p.outbound).count();
         Status {
             network: self.inner.network.to_string(),
             height: snap.height,
@@ -197,6 +206,18 @@ impl NodeHandle {
             mempool_size: snap.mempool_size,
             syncing: snap.syncing,
             hashrate: shared.hashrate,
+            difficulty: snap.difficulty,
+            chain_work: snap.chain_work,
+            progress: if snap.headers == 0 {
+                1.0
+            } else {
+                f64::from(snap.height) / f64::from(snap.headers.max(snap.height))
+            },
+            peers_in: info.peers.len() - peers_out,
+            peers_out,
+            mempool_bytes: snap.mempool_bytes,
+            disk_bytes: dir_bytes(&self.inner.data_dir),
+            uptime_secs: self.inner.started.elapsed().as_secs(),
             reachability: info.reachability.name().into(),
             external_addrs: info.external_addrs.iter().map(ToString::to_string).collect(),
             relay_addrs: info.relay_addrs.iter().map(ToString::to_string).collect(),
@@ -333,27 +354,29 @@ impl NodeHandle {
             && let (Some(block), Some(entry)) = (store.block(&hash)?, store.index_entry(&hash)?)
             && let Some(tx) = block.txs.get(pos as usize)
         {
+            // The block's undo data holds every coin its transactions spent.
+            let spent: HashMap<OutPoint, TxOut> = store
+                .undo(&hash)?
+                .map(|undo| undo.spent.into_iter().map(|(op, coin)| (op, coin.output)).collect())
+                .unwrap_or_default();
+            let prevouts = if tx.is_coinbase() {
+                vec![None]
+            } else {
+                tx.inputs.iter().map(|i| spent.get(&i.prevout).copied()).collect()
+            };
             let tip = self.shared().snapshot.height;
-            return Ok(Some(TxLookup {
-                tx: TxView::new(tx, hrp),
-                confirmations: tip.saturating_sub(entry.height) + 1,
-                block: Some(hash.to_string()),
-                height: Some(entry.height),
-                fee: None,
-                in_mempool: false,
-            }));
+            return Ok(Some(TxLookup::new(
+                tx,
+                &prevouts,
+                tip.saturating_sub(entry.height) + 1,
+                Some((hash, entry.height)),
+                hrp,
+            )));
         }
         let Reply::MempoolTx(found) = self.ask(Command::MempoolTx(txid)).await? else {
             return Err(Unavailable::ShuttingDown.into());
         };
-        Ok(found.map(|(tx, fee)| TxLookup {
-            tx: TxView::new(&tx, hrp),
-            confirmations: 0,
-            block: None,
-            height: None,
-            fee: Some(fee),
-            in_mempool: true,
-        }))
+        Ok(found.map(|m| TxLookup::new(&m.tx, &m.prevouts, 0, None, hrp)))
     }
 
     async fn pending(&self, owner: [u8; 32]) -> Result<Pending, QueryError> {
@@ -517,4 +540,17 @@ impl NodeHandle {
             *store = None;
         }
     }
+}
+
+/// Bytes the files directly in `dir` take (the database, keys, peer book); 0 for what
+/// cannot be read.
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir).map_or(0, |entries| {
+        entries
+            .flatten()
+            .filter_map(|e| e.metadata().ok())
+            .filter(|m| m.is_file())
+            .map(|m| m.len())
+            .sum()
+    })
 }

@@ -187,5 +187,6 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
         net_task,
         registry,
         metrics,
+        data_dir: config.data_dir.clone(),
     }))
 }

@@ -20,6 +20,7 @@ use crate::core::{
 use crate::net::NetCommand;
 use crate::primitives::{Block, Time};
 use crate::protocol::{GossipKind, SyncResponse};
+use crate::sync::human_duration;
 
 /// How often the hash rate is recomputed.
 const RATE_WINDOW: Duration = Duration::from_secs(2);
@@ -234,14 +235,18 @@ impl Driver {
             && let Some(bits) = self.miners.job_bits()
         {
             self.reported = Instant::now();
-            let hashes_per_block = f64::from(crate::consensus::pow::work_from_bits(bits));
+            let hashes_per_block = crate::consensus::pow::difficulty(bits);
             let rate = self.rate.2;
-            let expected_secs = if rate > 0.0 { hashes_per_block / rate } else { f64::INFINITY };
+            let expected_secs = (rate > 0.0).then(|| (hashes_per_block / rate).round() as u64);
+            let expected = expected_secs.map_or_else(|| "unknown".to_owned(), human_duration);
+            let (height, peers) = (snapshot.height, snapshot.peers);
             info!(
                 hashrate = rate,
                 difficulty = hashes_per_block,
                 expected_secs,
-                "mining at {}, difficulty {:.3e} hashes per block: a block every {expected_secs:.1} s expected at this rate",
+                height,
+                peers,
+                "mining on height {height} at {}, difficulty {:.3e} hashes per block, a block every {expected} expected; {peers} peers",
                 human_rate(rate),
                 hashes_per_block,
             );

@@ -5,6 +5,7 @@
 //! bodies are capped at 2 MiB. `docs/api.md` lists every endpoint with examples.
 
 pub mod auth;
+mod explorer;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -118,6 +119,7 @@ pub fn router(api: Api) -> Router {
         .route("/peers", get(peers))
         .route("/bans", get(bans))
         .route("/events", get(events))
+        .merge(explorer::routes())
         .merge(writes)
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .method_not_allowed_fallback(|| async {
@@ -296,6 +298,7 @@ fn sse_parts(
                 NodeEvent::Block { .. } => "block",
                 NodeEvent::Reorg { .. } => "reorg",
                 NodeEvent::Tx { .. } => "tx",
+                NodeEvent::Peer { .. } => "peer",
             };
             Some((name, serde_json::to_string(&event).unwrap_or_default()))
         }

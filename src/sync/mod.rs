@@ -149,6 +149,7 @@ pub struct SyncManager {
 struct Progress {
     last_line: Option<Time>,
     height_at_last: u32,
+    txs_at_last: u64,
 }
 
 impl SyncManager {
@@ -162,7 +163,7 @@ impl SyncManager {
             headers_from: None,
             next_id: 0,
             last_status_round: None,
-            progress: Progress { last_line: None, height_at_last: 0 },
+            progress: Progress { last_line: None, height_at_last: 0, txs_at_last: 0 },
         }
     }
 
@@ -547,8 +548,10 @@ impl SyncManager {
         out
     }
 
-    /// Logs sync progress at most every two seconds while behind.
-    pub fn log_progress(&mut self, chain: &ChainState, now: Time) {
+    /// Logs sync progress at most every two seconds while behind: height, target, blocks
+    /// and transactions per second, and the time left at that rate. `txs` counts the
+    /// transactions connected since start.
+    pub fn log_progress(&mut self, chain: &ChainState, txs: u64, now: Time) {
         let height = chain.height();
         let target = chain.best_header().height.max(self.best_peer_height());
         if height >= target {
@@ -561,25 +564,41 @@ impl SyncManager {
         let Some(last) = self.progress.last_line else {
             self.progress.last_line = Some(now);
             self.progress.height_at_last = height;
+            self.progress.txs_at_last = txs;
             return;
         };
         let elapsed = now.since(last);
         if elapsed < PROGRESS_EVERY {
             return;
         }
-        let rate =
-            f64::from(height.saturating_sub(self.progress.height_at_last)) / elapsed.as_secs_f64();
+        let secs = elapsed.as_secs_f64();
+        let rate = f64::from(height.saturating_sub(self.progress.height_at_last)) / secs;
+        let tx_rate = txs.saturating_sub(self.progress.txs_at_last) as f64 / secs;
         let percent = f64::from(height) * 100.0 / f64::from(target.max(1));
+        let eta_secs = (rate > 0.0).then(|| (f64::from(target - height) / rate).ceil() as u64);
+        let eta = eta_secs.map_or_else(|| "unknown".to_owned(), human_duration);
         info!(
             height,
             target_height = target,
             percent = round1(percent),
             blocks_per_s = round1(rate),
+            txs_per_s = round1(tx_rate),
+            eta_secs,
             peers = self.peers.len(),
-            "blocks {height}/{target} ({percent:.0}%) {rate:.1} blocks/s"
+            "blocks {height}/{target} ({percent:.0}%) {rate:.1} blocks/s, {tx_rate:.0} tx/s, {eta} left"
         );
         self.progress.last_line = Some(now);
         self.progress.height_at_last = height;
+        self.progress.txs_at_last = txs;
+    }
+}
+
+/// `secs` as an operator reads it: `45 s`, `3 min 20 s`, `2 h 05 min`.
+pub fn human_duration(secs: u64) -> String {
+    match secs {
+        0..60 => format!("{secs} s"),
+        60..3600 => format!("{} min {} s", secs / 60, secs % 60),
+        _ => format!("{} h {:02} min", secs / 3600, secs % 3600 / 60),
     }
 }
 

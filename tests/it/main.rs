@@ -6,6 +6,7 @@ mod chain;
 mod cli;
 mod crash;
 mod e2e;
+mod explorer;
 mod harness;
 mod multihost;
 mod network;
