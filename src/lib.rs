@@ -31,6 +31,7 @@ pub mod consensus;
 pub mod core;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod human;
 pub mod logging;
 pub mod mempool;
 pub mod miner;

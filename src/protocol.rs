@@ -71,6 +71,38 @@ pub enum SyncRequest {
     Blocks(Vec<[u8; 32]>),
 }
 
+/// One line for logs: what is asked, with hashes shortened.
+impl std::fmt::Display for SyncRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Status => write!(f, "status"),
+            Self::Headers { locator, max } => match locator.first() {
+                Some(first) => write!(
+                    f,
+                    "up to {max} headers after {} ({} locator hashes)",
+                    short(first),
+                    locator.len()
+                ),
+                None => write!(f, "up to {max} headers (empty locator)"),
+            },
+            Self::Blocks(hashes) => match (hashes.first(), hashes.last()) {
+                (Some(first), Some(last)) if hashes.len() > 1 => {
+                    write!(f, "{} blocks {}..{}", hashes.len(), short(first), short(last))
+                }
+                (Some(first), _) => write!(f, "block {}", short(first)),
+                _ => write!(f, "no blocks"),
+            },
+        }
+    }
+}
+
+/// The first 8 hex digits of a block hash as the node shows it everywhere.
+fn short(hash: &[u8; 32]) -> String {
+    let mut hex = crate::primitives::BlockHash(*hash).to_string();
+    hex.truncate(8);
+    hex
+}
+
 /// A response on the sync protocol.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SyncResponse {

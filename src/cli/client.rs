@@ -1,6 +1,6 @@
 //! Client subcommands: talk to a running node's HTTP API, or manage a wallet file.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
 use serde::Serialize;
@@ -219,17 +219,37 @@ pub fn status(conn: Conn) -> Result<()> {
         print_json(&v);
         return Ok(());
     }
-    let rows: [(&str, String); 10] = [
+    let progress = if v.syncing {
+        format!("syncing, {:.1}% of headers {}", v.progress * 100.0, v.headers)
+    } else {
+        format!("synced (headers {})", v.headers)
+    };
+    let mining = if v.hashrate > 0.0 {
+        let expected = crate::human::duration((v.difficulty / v.hashrate).round() as u64);
+        format!("{} (a block every {expected} expected)", crate::human::rate(v.hashrate))
+    } else {
+        "not mining".to_owned()
+    };
+    let rows = [
         ("network", v.network),
-        ("height", v.height.to_string()),
+        ("height", format!("{}, {progress}", v.height)),
         ("tip", v.tip),
-        ("headers", v.headers.to_string()),
-        ("syncing", v.syncing.to_string()),
-        ("peer_count", v.peer_count.to_string()),
-        ("mempool_size", v.mempool_size.to_string()),
-        ("hashrate", v.hashrate.to_string()),
-        ("peer_id", v.peer_id),
+        ("difficulty", format!("{} hashes per block", crate::human::count(v.difficulty))),
+        ("chain work", format!("{} hashes", crate::human::count(v.chain_work))),
+        ("hash rate", mining),
+        ("peers", format!("{} ({} in, {} out)", v.peer_count, v.peers_in, v.peers_out)),
+        (
+            "mempool",
+            format!(
+                "{} transactions, {}",
+                v.mempool_size,
+                crate::human::bytes(v.mempool_bytes as u64)
+            ),
+        ),
+        ("disk size", crate::human::bytes(v.disk_bytes)),
+        ("uptime", crate::human::duration(v.uptime_secs)),
         ("reachability", v.reachability),
+        ("peer id", v.peer_id),
     ];
     for (k, value) in rows {
         println!("{k:<13} {value}");
@@ -374,6 +394,21 @@ pub fn tx(conn: Conn, txid: &str) -> Result<()> {
     Ok(())
 }
 
+/// What `balance` shows, for an address or a wallet; `--json` prints it as is.
+#[derive(Debug, Serialize)]
+struct Balance {
+    address: String,
+    /// What `send` can spend now: confirmed outputs that are mature and not spent by a
+    /// mempool transaction, plus unconfirmed change that nothing spends.
+    spendable: u64,
+    /// Coinbase outputs still maturing (part of `confirmed`).
+    immature: u64,
+    /// The mempool's net effect, may be negative.
+    unconfirmed: i64,
+    /// Every unspent output on the active chain.
+    confirmed: u64,
+}
+
 /// `balance <address>`.
 ///
 /// # Errors
@@ -381,19 +416,54 @@ pub fn tx(conn: Conn, txid: &str) -> Result<()> {
 pub fn balance(conn: Conn, addr: &str) -> Result<()> {
     let client = Client::new(conn.clone())?;
     client.address(addr)?;
+    show_balance(&conn, &client, addr)
+}
+
+/// `balance --wallet FILE`: the balance of the wallet's key.
+///
+/// # Errors
+/// A one-line reason (the wallet cannot be read, or the node's answer).
+pub fn wallet_balance(conn: Conn, wallet: &Path) -> Result<()> {
+    let wallet = Wallet::load(wallet, conn.network)?;
+    let client = Client::new(conn.clone())?;
+    show_balance(&conn, &client, &wallet.address())
+}
+
+fn show_balance(conn: &Conn, client: &Client, addr: &str) -> Result<()> {
     let v: BalanceView = client.get(&format!("/address/{addr}/balance"))?;
+    let u: UtxosView = client.get(&format!("/address/{addr}/utxos"))?;
+    let b = Balance {
+        address: v.address,
+        spendable: u.utxos.iter().filter(|o| o.spendable).map(|o| o.value).sum(),
+        immature: v.immature,
+        unconfirmed: v.unconfirmed,
+        confirmed: v.confirmed,
+    };
     if conn.json {
-        println!(
-            "{}",
-            json!({ "address": v.address, "confirmed": v.confirmed, "unconfirmed": v.unconfirmed })
-        );
+        print_json(&b);
         return Ok(());
     }
-    let sign = if v.unconfirmed < 0 { "-" } else { "" };
-    println!("address      {addr}");
-    println!("confirmed    {} coins", format_coins(v.confirmed));
-    println!("unconfirmed  {sign}{} coins", format_coins(v.unconfirmed.unsigned_abs()));
-    println!("immature     {} coins (coinbase, not spendable yet)", format_coins(v.immature));
+    let sign = if b.unconfirmed < 0 { "-" } else { "" };
+    println!("address      {}", b.address);
+    println!("spendable    {} coins", format_coins(b.spendable));
+    println!("immature     {} coins (coinbase, not spendable yet)", format_coins(b.immature));
+    println!("unconfirmed  {sign}{} coins (mempool)", format_coins(b.unconfirmed.unsigned_abs()));
+    println!("confirmed    {} coins", format_coins(b.confirmed));
+    Ok(())
+}
+
+/// `stop`: asks the node to shut down.
+///
+/// # Errors
+/// A one-line reason (no node, wrong token).
+pub fn stop(conn: Conn) -> Result<()> {
+    let client = Client::new(conn.clone())?;
+    let v: serde_json::Value = client.post("/stop", &json!({}))?;
+    if conn.json {
+        print_json(&v);
+    } else {
+        println!("minichain stopping");
+    }
     Ok(())
 }
 

@@ -78,10 +78,15 @@ pub enum Command {
         #[command(flatten)]
         conn: client::Conn,
     },
-    /// Show an address's balance.
+    /// Show the balance of an address, or of a wallet (`--wallet FILE`): spendable,
+    /// immature, unconfirmed.
+    #[command(group(clap::ArgGroup::new("whose").required(true).args(["address", "wallet"])))]
     Balance {
         /// Address.
-        address: String,
+        address: Option<String>,
+        /// Wallet file whose balance to show instead of an address's.
+        #[arg(long, value_name = "FILE")]
+        wallet: Option<PathBuf>,
         #[command(flatten)]
         conn: client::Conn,
     },
@@ -135,6 +140,14 @@ pub enum Command {
         #[arg(long, default_value = "auto")]
         engine: String,
     },
+    /// Stop a running node (like `bitcoin-cli stop`): it answers, then shuts down cleanly.
+    Stop(client::Conn),
+    /// Print a completion script for your shell: `minichain completions bash >
+    /// /etc/bash_completion.d/minichain` (zsh and fish likewise).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
     /// Mine blocks at once (regtest).
     Mine {
         /// How many.
@@ -176,7 +189,23 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Block { id, conn } => client::block(conn, &id),
         Command::Tx { txid, conn } => client::tx(conn, &txid),
-        Command::Balance { address, conn } => client::balance(conn, &address),
+        Command::Balance { address, wallet, conn } => match (address, wallet) {
+            (Some(address), _) => client::balance(conn, &address),
+            (None, Some(wallet)) => client::wallet_balance(conn, &wallet),
+            // clap demands one of the two.
+            (None, None) => anyhow::bail!("give an address or --wallet FILE"),
+        },
+        Command::Stop(conn) => client::stop(conn),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "minichain",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
         Command::Utxos { address, conn } => client::utxos(conn, &address),
         Command::Send { wallet, to, amount, fee, conn } => {
             client::send(conn, wallet, &to, &amount, &fee)

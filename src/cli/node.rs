@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use libp2p::Multiaddr;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::config::default_data_dir;
 use crate::consensus::Network;
-use crate::logging::LogFormat;
+use crate::logging::{LogFile, LogFormat};
 use crate::mempool::MempoolConfig;
 use crate::net::addr::parse_peer_addr;
 use crate::net::identity::write_private;
@@ -56,6 +56,9 @@ pub struct NodeArgs {
     /// Log format.
     #[arg(long, env = "MINICHAIN_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    /// Also append the log to this file (reopened on SIGHUP, for logrotate).
+    #[arg(long, env = "MINICHAIN_LOG_FILE", value_name = "PATH")]
+    pub log_file: Option<PathBuf>,
     /// Seconds a misbehaving peer stays banned.
     #[arg(long, env = "MINICHAIN_BAN_SECS", default_value_t = 600)]
     pub ban_secs: u64,
@@ -103,7 +106,14 @@ fn payout(args: &NodeArgs, data_dir: &Path) -> Result<[u8; 32]> {
 /// # Errors
 /// A one-line reason the node could not start.
 pub fn run(args: NodeArgs) -> Result<()> {
-    crate::logging::init(args.debug, args.log_format);
+    let log_file = match &args.log_file {
+        Some(path) => Some(
+            LogFile::open(path)
+                .with_context(|| format!("cannot open --log-file {}", path.display()))?,
+        ),
+        None => None,
+    };
+    crate::logging::init(args.debug, args.log_format, log_file.as_ref());
     let params = args.network.params();
     let data_dir = args.data_dir.clone().unwrap_or_else(|| default_data_dir(args.network));
     std::fs::create_dir_all(&data_dir)
@@ -149,11 +159,43 @@ pub fn run(args: NodeArgs) -> Result<()> {
                 info!(addr = %addr, "other hosts can join with --bootstrap {addr}");
             }
         }
-        wait_for_signal().await;
-        api.stop();
+        reopen_on_hangup(log_file);
+        tokio::select! {
+            () = wait_for_signal() => {}
+            () = node.stop_requested() => {}
+        }
+        api.shutdown().await;
         node.shutdown().await;
         Ok(())
     })
+}
+
+/// On every SIGHUP, reopens the log file (logrotate moved it away) — and otherwise only
+/// says so: a hangup never stops the node, as with bitcoind.
+fn reopen_on_hangup(log_file: Option<LogFile>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            warn!("cannot listen for SIGHUP: the log file will not be reopened");
+            return;
+        };
+        tokio::spawn(async move {
+            while hangups.recv().await.is_some() {
+                match &log_file {
+                    Some(f) => match f.reopen() {
+                        Ok(()) => info!(path = %f.path().display(), "SIGHUP: log file reopened"),
+                        Err(e) => {
+                            warn!(path = %f.path().display(), error = %e, "SIGHUP: cannot reopen the log file, still writing to the old one")
+                        }
+                    },
+                    None => info!("SIGHUP: no --log-file to reopen"),
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    drop(log_file);
 }
 
 async fn wait_for_signal() {

@@ -112,6 +112,10 @@ impl Ledger {
     ) -> Result<Txid, MempoolError> {
         let view = self.chain.utxos()?;
         let txid = self.mempool.accept(tx, &view, self.chain.height(), self.chain.params())?;
+        if let Some(e) = self.mempool.get(&txid) {
+            let (fee, size, pool) = (e.fee, e.size, self.mempool.len());
+            info!(%txid, fee, size, mempool = pool, "transaction accepted ({size} B, fee {fee}; {pool} in the mempool)");
+        }
         out.push(Output::Event(NodeEvent::Tx { txid: txid.to_string() }));
         Ok(txid)
     }

@@ -412,7 +412,7 @@ impl Core {
             }
             NetEvent::Request { id, peer, req } => {
                 let resp = serve::answer(self.ledger.chain(), &req);
-                debug!(%peer, ?req, "sync request served");
+                debug!(%peer, %req, "sync request served: {req}");
                 self.out.push(Output::Net(NetAction::Respond { id, resp }));
             }
             NetEvent::Response { id, peer, resp } => self.on_response(id, peer, resp, now),
@@ -716,7 +716,7 @@ impl Core {
                 let data = crate::primitives::encode::serialize(&tx);
                 let result = self.ledger.accept_tx(tx, &mut self.out);
                 if let Ok(txid) = &result {
-                    tracing::info!(%txid, "transaction submitted");
+                    tracing::debug!(%txid, "submitted through the API: gossiping it");
                     self.out.push(Output::Net(NetAction::Publish { kind: GossipKind::Tx, data }));
                 }
                 self.out.push(Output::Reply(id, Reply::Submitted(result)));

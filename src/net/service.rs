@@ -20,7 +20,7 @@ use libp2p::{
     Multiaddr, PeerId, Swarm, autonat, dcutr, identify, kad, noise, ping, relay, tcp, yamux,
 };
 use tokio::sync::mpsc;
-use tracing::{debug, info, warn};
+use tracing::{debug, info, trace, warn};
 
 use super::addr::{is_local, peer_id_of, with_peer_id, without_peer_id};
 use super::behaviour::{self, Behaviour, BehaviourEvent};
@@ -197,7 +197,7 @@ pub async fn start(
                     error: error.into(),
                 });
             }
-            other => debug!(event = ?other, "swarm event before listening"),
+            other => trace!(event = ?other, "swarm event before listening"),
         }
     }
     for addr in &config.external {
@@ -560,7 +560,7 @@ impl<E: From<NetEvent>> Service<E> {
                     });
                     return;
                 };
-                debug!(peer = %peer, req = ?ask.req, "sync request out");
+                debug!(peer = %peer, req = %ask.req, "sync request out: {}", ask.req);
                 let request_id = b.sync.send_request(&peer, Inbound::Request(ask.req));
                 self.pending.outbound.insert(request_id, ask.id);
             }
@@ -764,7 +764,7 @@ impl<E: From<NetEvent>> Service<E> {
                 self.listener_closed(swarm, listener_id, Some(error.to_string()));
             }
             SwarmEvent::Behaviour(event) => self.on_behaviour_event(swarm, event),
-            other => debug!(event = ?other, "swarm event"),
+            other => trace!(event = ?other, "swarm event"),
         }
     }
 
@@ -898,7 +898,7 @@ impl<E: From<NetEvent>> Service<E> {
                 debug!(peer = %peer, error = %error, "ping failed, closing connection");
                 swarm.close_connection(connection);
             }
-            other => debug!(event = ?other, "behaviour event"),
+            other => trace!(event = ?other, "behaviour event"),
         }
     }
 

@@ -137,6 +137,8 @@ struct Inner {
     metrics: NodeMetrics,
     data_dir: PathBuf,
     started: Instant,
+    /// Set once someone asked the node to stop (`POST /stop`).
+    stop: tokio::sync::watch::Sender<bool>,
 }
 
 /// A running node. Clones share it; [`NodeHandle::shutdown`] stops it for all.
@@ -161,6 +163,7 @@ impl NodeHandle {
             metrics: p.metrics,
             data_dir: p.data_dir,
             started: Instant::now(),
+            stop: tokio::sync::watch::Sender::new(false),
         };
         Self { inner: Arc::new(inner) }
     }
@@ -521,6 +524,21 @@ impl NodeHandle {
     pub async fn add_peer(&self, addr: Multiaddr) -> Result<(), Unavailable> {
         let command = NetCommand::AddPeer(addr);
         self.inner.commands.send(command).await.map_err(|_| Unavailable::ShuttingDown)
+    }
+
+    /// Asks whoever runs the node to stop it (`POST /stop`, `minichain stop`): wakes
+    /// [`NodeHandle::stop_requested`]. The node itself goes on until
+    /// [`NodeHandle::shutdown`].
+    pub fn request_stop(&self) {
+        info!("stop requested through the API");
+        self.inner.stop.send_replace(true);
+    }
+
+    /// Returns once [`NodeHandle::request_stop`] has been called (at once if it was).
+    pub async fn stop_requested(&self) {
+        let mut asked = self.inner.stop.subscribe();
+        // The sender lives as long as `self`: waiting cannot fail while we hold it.
+        let _ = asked.wait_for(|asked| *asked).await;
     }
 
     /// Stops the node: the miner, the network, and the core, which closes the database

@@ -20,7 +20,6 @@ use crate::core::{
 use crate::net::NetCommand;
 use crate::primitives::{Block, Time};
 use crate::protocol::{GossipKind, SyncResponse};
-use crate::sync::human_duration;
 
 /// How often the hash rate is recomputed.
 const RATE_WINDOW: Duration = Duration::from_secs(2);
@@ -238,7 +237,8 @@ impl Driver {
             let hashes_per_block = crate::consensus::pow::difficulty(bits);
             let rate = self.rate.2;
             let expected_secs = (rate > 0.0).then(|| (hashes_per_block / rate).round() as u64);
-            let expected = expected_secs.map_or_else(|| "unknown".to_owned(), human_duration);
+            let expected =
+                expected_secs.map_or_else(|| "unknown".to_owned(), crate::human::duration);
             let (height, peers) = (snapshot.height, snapshot.peers);
             info!(
                 hashrate = rate,
@@ -247,7 +247,7 @@ impl Driver {
                 height,
                 peers,
                 "mining on height {height} at {}, difficulty {:.3e} hashes per block, a block every {expected} expected; {peers} peers",
-                human_rate(rate),
+                crate::human::rate(rate),
                 hashes_per_block,
             );
         }
@@ -317,31 +317,5 @@ impl Seen {
             _ => (0, None, false),
         };
         Self { blocks, gossip, mined }
-    }
-}
-
-/// A hash rate with its unit: `812 H/s`, `25.10 MH/s`.
-fn human_rate(rate: f64) -> String {
-    const UNITS: [&str; 5] = ["H/s", "kH/s", "MH/s", "GH/s", "TH/s"];
-    let mut value = rate;
-    let mut unit = 0;
-    while value >= 1000.0 && unit < UNITS.len() - 1 {
-        value /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{value:.0} {}", UNITS[0])
-    } else {
-        format!("{value:.2} {}", UNITS[unit])
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn hash_rates_read_with_their_unit() {
-        assert_eq!(super::human_rate(812.4), "812 H/s");
-        assert_eq!(super::human_rate(25_104_000.0), "25.10 MH/s");
-        assert_eq!(super::human_rate(1.5e12), "1.50 TH/s");
     }
 }

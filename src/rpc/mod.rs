@@ -39,12 +39,20 @@ use crate::primitives::{Transaction, Txid};
 pub struct Api {
     node: NodeHandle,
     token: String,
+    /// Becomes true when the server stops: ends the open `/events` streams, which would
+    /// otherwise hold a graceful shutdown open.
+    closing: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Api {
-    /// The API of `node`, guarded by `token`.
-    pub fn new(node: NodeHandle, token: String) -> Self {
-        Self { node, token }
+    /// The API of `node`, guarded by `token`, closing its event streams when `closing`
+    /// turns true.
+    pub fn new(
+        node: NodeHandle,
+        token: String,
+        closing: tokio::sync::watch::Receiver<bool>,
+    ) -> Self {
+        Self { node, token, closing }
     }
 }
 
@@ -106,6 +114,7 @@ pub fn router(api: Api) -> Router {
         .route("/tx", post(submit_tx))
         .route("/mine", post(mine))
         .route("/peers", post(add_peer))
+        .route("/stop", post(stop))
         .route_layer(middleware::from_fn_with_state(api.clone(), require_token));
     Router::new()
         .route("/status", get(status))
@@ -132,13 +141,17 @@ pub fn router(api: Api) -> Router {
         .with_state(api)
 }
 
-/// A running HTTP API. [`RpcServer::stop`] (or dropping it) stops serving and removes
-/// the cookie.
+/// A running HTTP API. [`RpcServer::shutdown`] (or, abruptly, dropping it) stops serving
+/// and removes the cookie.
 pub struct RpcServer {
     addr: SocketAddr,
     task: tokio::task::JoinHandle<()>,
     cookie: auth::Cookie,
+    closing: tokio::sync::watch::Sender<bool>,
 }
+
+/// Longest a shutdown waits for answers in flight (a `POST /stop` reply) to be written.
+const GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl RpcServer {
     /// Where it listens.
@@ -146,9 +159,11 @@ impl RpcServer {
         self.addr
     }
 
-    /// Stops serving and removes the cookie file.
-    pub fn stop(self) {
-        drop(self);
+    /// Stops accepting connections, lets answers in flight finish (at most [`GRACE`]),
+    /// then stops serving and removes the cookie file.
+    pub async fn shutdown(mut self) {
+        self.closing.send_replace(true);
+        let _ = tokio::time::timeout(GRACE, &mut self.task).await;
     }
 }
 
@@ -174,14 +189,18 @@ pub async fn serve(
         tracing::warn!(addr = %bound, "HTTP API is reachable from other hosts");
     }
     let cookie = auth::Cookie::create(data_dir)?;
-    let app = router(Api::new(node, cookie.token().to_owned()));
+    let (closing, mut closed) = tokio::sync::watch::channel(false);
+    let app = router(Api::new(node, cookie.token().to_owned(), closed.clone()));
     let task = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
+        let stop = async move {
+            let _ = closed.wait_for(|c| *c).await;
+        };
+        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
             tracing::error!(error = %e, "HTTP API stopped");
         }
     });
     tracing::info!(addr = %bound, "HTTP API listening");
-    Ok(RpcServer { addr: bound, task, cookie })
+    Ok(RpcServer { addr: bound, task, cookie, closing })
 }
 
 async fn require_token(State(api): State<Api>, req: Request, next: Next) -> Response {
@@ -205,6 +224,12 @@ async fn require_token(State(api): State<Api>, req: Request, next: Next) -> Resp
 async fn metrics(State(api): State<Api>) -> impl IntoResponse {
     let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
     ([(axum::http::header::CONTENT_TYPE, content_type)], api.node.metrics())
+}
+
+/// `POST /stop`: the node stops after answering, like `bitcoin-cli stop`.
+async fn stop(State(api): State<Api>) -> Json<serde_json::Value> {
+    api.node.request_stop();
+    Json(json!({ "stopping": true }))
 }
 
 async fn status(State(api): State<Api>) -> Json<Status> {
@@ -283,7 +308,11 @@ async fn events(State(api): State<Api>) -> Sse<impl Stream<Item = Result<Event, 
         let (name, data) = sse_parts(rx.recv().await)?;
         Some((Ok(Event::default().event(name).data(data)), rx))
     });
-    Sse::new(stream).keep_alive(KeepAlive::default())
+    let mut closing = api.closing.clone();
+    let closed = async move {
+        let _ = closing.wait_for(|c| *c).await;
+    };
+    Sse::new(futures::StreamExt::take_until(stream, closed)).keep_alive(KeepAlive::default())
 }
 
 /// The SSE event name and JSON data for what a subscriber received; `None` once the node

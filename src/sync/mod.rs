@@ -572,11 +572,11 @@ impl SyncManager {
             return;
         }
         let secs = elapsed.as_secs_f64();
-        let rate = f64::from(height.saturating_sub(self.progress.height_at_last)) / secs;
-        let tx_rate = txs.saturating_sub(self.progress.txs_at_last) as f64 / secs;
-        let percent = f64::from(height) * 100.0 / f64::from(target.max(1));
-        let eta_secs = (rate > 0.0).then(|| (f64::from(target - height) / rate).ceil() as u64);
-        let eta = eta_secs.map_or_else(|| "unknown".to_owned(), human_duration);
+        let blocks = height.saturating_sub(self.progress.height_at_last);
+        let txs_done = txs.saturating_sub(self.progress.txs_at_last);
+        let Pace { rate, tx_rate, percent, eta_secs } =
+            pace(height, target, blocks, txs_done, secs);
+        let eta = eta_secs.map_or_else(|| "unknown".to_owned(), crate::human::duration);
         info!(
             height,
             target_height = target,
@@ -593,12 +593,29 @@ impl SyncManager {
     }
 }
 
-/// `secs` as an operator reads it: `45 s`, `3 min 20 s`, `2 h 05 min`.
-pub fn human_duration(secs: u64) -> String {
-    match secs {
-        0..60 => format!("{secs} s"),
-        60..3600 => format!("{} min {} s", secs / 60, secs % 60),
-        _ => format!("{} h {:02} min", secs / 3600, secs % 3600 / 60),
+/// How fast the sync goes and how long it still takes.
+#[derive(Debug, PartialEq)]
+struct Pace {
+    /// Blocks per second.
+    rate: f64,
+    /// Transactions per second.
+    tx_rate: f64,
+    /// Height as a share of the target, in percent.
+    percent: f64,
+    /// Seconds left at this rate (unknown while nothing connects).
+    eta_secs: Option<u64>,
+}
+
+/// The pace of a sync at `height` of `target` that connected `blocks` blocks holding `txs`
+/// transactions in the last `secs` seconds.
+fn pace(height: u32, target: u32, blocks: u32, txs: u64, secs: f64) -> Pace {
+    let rate = f64::from(blocks) / secs;
+    Pace {
+        rate,
+        tx_rate: txs as f64 / secs,
+        percent: f64::from(height) * 100.0 / f64::from(target.max(1)),
+        eta_secs: (rate > 0.0)
+            .then(|| (f64::from(target.saturating_sub(height)) / rate).ceil() as u64),
     }
 }
 

@@ -189,3 +189,13 @@ fn a_peer_on_another_genesis_is_a_fault() {
     tip.genesis = genesis_hash(Network::Devnet).0;
     assert_eq!(sync.on_status(status[0].id, tip, &chain, T0).unwrap_err(), SyncFault::WrongGenesis);
 }
+
+#[test]
+fn sync_progress_tells_blocks_and_transactions_per_second_and_the_time_left() {
+    // 100 blocks of 500 transactions in 2 s, 500 of 1,000 still to go: 10 s left.
+    let p = pace(500, 1_000, 100, 50_000, 2.0);
+    assert_eq!(p, Pace { rate: 50.0, tx_rate: 25_000.0, percent: 50.0, eta_secs: Some(10) });
+    // Nothing connected in the last interval: no guess.
+    assert_eq!(pace(500, 1_000, 0, 0, 2.0).eta_secs, None);
+    assert_eq!(crate::human::duration(10), "10 s");
+}

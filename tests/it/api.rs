@@ -88,11 +88,13 @@ async fn state_changing_calls_need_the_cookie_token_and_reads_do_not() {
     assert_eq!(code, 401);
     let (code, _) = api.post("/tx", json!({ "hex": "00" }), None).await;
     assert_eq!(code, 401);
+    let (code, _) = api.post("/stop", json!({}), None).await;
+    assert_eq!(code, 401, "anyone could stop the node");
     assert_eq!(api.get("/status").await.0, 200);
     assert_eq!(api.mine(2).await.len(), 2);
     // What `minichain node` does on Ctrl-C: stop serving, then stop the node.
     let Api { node, _server: server, .. } = api;
-    server.stop();
+    server.shutdown().await;
     node.handle.shutdown().await;
     assert!(!cookie.exists(), "the cookie is removed on clean shutdown");
 }
@@ -183,6 +185,8 @@ async fn transactions_balances_utxos_mempool_and_double_spends() {
     assert_eq!(code, 200);
     assert_eq!(t["height"], 1);
     assert_eq!(t["confirmations"], 101);
+    assert_eq!((t["coinbase"].as_bool(), &t["fee"]), (Some(true), &Value::Null), "{t}");
+    assert_eq!(t["prevouts"], json!([null]), "a coinbase spends nothing");
     assert_eq!(api.get(&format!("/tx/{}", "cd".repeat(32))).await.0, 404);
     assert_eq!(api.get("/tx/xyz").await.0, 400);
 
@@ -195,6 +199,8 @@ async fn transactions_balances_utxos_mempool_and_double_spends() {
     let (_, t) = api.get(&format!("/tx/{txid}")).await;
     assert_eq!((t["in_mempool"].as_bool(), t["confirmations"].as_u64()), (Some(true), Some(0)));
     assert_eq!(t["fee"], 10_000);
+    let spent = json!([{ "value": 50 * 100_000_000u64, "address": alice }]);
+    assert_eq!((&t["prevouts"], t["coinbase"].as_bool()), (&spent, Some(false)), "{t}");
     let (_, pool) = api.get("/mempool").await;
     assert_eq!(pool["size"], 1);
     assert_eq!(pool["txs"][0]["txid"], txid);
@@ -225,6 +231,10 @@ async fn transactions_balances_utxos_mempool_and_double_spends() {
 
     // Mined: out of the mempool, confirmed for bob, double spend now against the chain.
     api.mine(1).await;
+    let (_, t) = api.get(&format!("/tx/{txid}")).await;
+    assert_eq!((t["in_mempool"].as_bool(), t["height"].as_u64()), (Some(false), Some(102)));
+    // Once mined, the undo data still tells what it spent, and so its fee.
+    assert_eq!((&t["prevouts"], &t["fee"]), (&spent, &json!(10_000)), "{t}");
     let (_, bob_bal) = api.get(&format!("/address/{bob}/balance")).await;
     assert_eq!(
         (bob_bal["confirmed"].as_u64(), bob_bal["unconfirmed"].as_i64()),
@@ -241,7 +251,7 @@ async fn transactions_balances_utxos_mempool_and_double_spends() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_event_stream_reports_blocks_and_transactions() {
+async fn the_event_stream_reports_blocks_transactions_and_peers() {
     let api = api_node().await;
     let mut stream = api.http.get(format!("{}/events", api.base)).send().await.unwrap();
     assert_eq!(stream.status().as_u16(), 200);
@@ -271,6 +281,22 @@ async fn the_event_stream_reports_blocks_and_transactions() {
         seen.contains(&format!("event: tx\ndata: {{\"type\":\"tx\",\"txid\":\"{txid}\"}}")),
         "{seen}"
     );
+    // A peer coming and going is told with the count left (the explorer's peer display).
+    let peer = crate::harness::spawn(vec![api.node.addr()]).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut read_until = async |want: &str| {
+        while !seen.contains(want) {
+            let chunk = tokio::time::timeout_at(deadline, stream.chunk())
+                .await
+                .unwrap_or_else(|_| panic!("no {want} in time: {seen}"))
+                .unwrap()
+                .unwrap();
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    };
+    read_until("event: peer\ndata: {\"type\":\"peer\",\"connected\":true,\"peers\":1}").await;
+    peer.handle.shutdown().await;
+    read_until("event: peer\ndata: {\"type\":\"peer\",\"connected\":false,\"peers\":0}").await;
     api.node.handle.shutdown().await;
 }
 

@@ -315,3 +315,214 @@ fn peer_lines_say_how_many_peers_remain_and_why_one_left_in_plain_text() {
     let message = left["message"].as_str().unwrap();
     assert!(message.starts_with("peer disconnected (0 left): "), "{left}");
 }
+
+/// Every log line of `node` up to and including the first whose message starts with
+/// `prefix`, within a minute.
+fn log_lines_until(node: &LoggingNode, prefix: &str) -> Vec<serde_json::Value> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut lines = Vec::new();
+    loop {
+        let v = node
+            .log
+            .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+            .unwrap_or_else(|_| panic!("no log line '{prefix}…' within a minute"));
+        let done = v["message"].as_str().is_some_and(|m| m.starts_with(prefix));
+        lines.push(v);
+        if done {
+            return lines;
+        }
+    }
+}
+
+/// A regtest node process with JSON logs, and the client arguments that reach its API.
+struct ApiNode {
+    node: LoggingNode,
+    dir: tempfile::TempDir,
+    conn: Vec<String>,
+}
+
+fn api_node(extra: &[&str]) -> ApiNode {
+    let dir = tempfile::tempdir().unwrap();
+    let node = logging_node(crate::harness::node_process(dir.path()).args(extra));
+    let rpc = log_line(&node, "HTTP API listening")["addr"].as_str().unwrap().to_owned();
+    let data_dir = dir.path().to_str().unwrap().to_owned();
+    let conn = ["--network", "regtest", "--rpc", &rpc, "--data-dir", &data_dir].map(String::from);
+    ApiNode { node, dir, conn: conn.to_vec() }
+}
+
+impl ApiNode {
+    /// Runs `minichain <args>` against this node; panics with its stderr if it fails.
+    fn run(&self, args: &[&str]) -> String {
+        let out = self.try_run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "minichain {args:?}: {stderr}");
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn try_run(&self, args: &[&str]) -> std::process::Output {
+        minichain().args(args).args(&self.conn).output().unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut args = args.to_vec();
+        args.push("--json");
+        serde_json::from_str(&self.run(&args)).unwrap()
+    }
+}
+
+#[test]
+fn status_summarises_chain_difficulty_work_peers_mempool_disk_and_uptime() {
+    let n = api_node(&[]);
+    n.run(&["mine", "--blocks", "3"]);
+    let text = n.run(&["status"]);
+    for line in [
+        "height        3, synced (headers 3)",
+        "difficulty    2 hashes per block",
+        "chain work    8 hashes",
+        "hash rate     not mining",
+        "peers         0 (0 in, 0 out)",
+        "mempool       0 transactions, 0 B",
+    ] {
+        assert!(text.lines().any(|l| l == line), "no line {line:?} in:\n{text}");
+    }
+    for label in ["disk size     ", "uptime        ", "reachability  ", "peer id       "] {
+        assert!(text.lines().any(|l| l.starts_with(label)), "no {label:?} in:\n{text}");
+    }
+    let v = n.json(&["status"]);
+    assert_eq!((v["height"].as_u64(), v["headers"].as_u64()), (Some(3), Some(3)), "{v}");
+    assert_eq!(v["progress"].as_f64(), Some(1.0), "{v}");
+    assert_eq!((v["difficulty"].as_f64(), v["chain_work"].as_f64()), (Some(2.0), Some(8.0)));
+    assert!(v["disk_bytes"].as_u64().unwrap() > 0, "{v}");
+    assert!(v["uptime_secs"].is_u64(), "{v}");
+    assert_eq!((v["peers_in"].as_u64(), v["peers_out"].as_u64()), (Some(0), Some(0)), "{v}");
+}
+
+#[test]
+fn stop_needs_the_token_then_shuts_the_node_down_cleanly() {
+    let mut n = api_node(&[]);
+    let refused = n.try_run(&["stop", "--rpc-token", "wrong"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("wrong API token"));
+    n.run(&["status"]); // still running
+    assert_eq!(n.run(&["stop"]).trim(), "minichain stopping");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = n.node.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "the node did not stop within a minute");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(status.success(), "the node exited with {status}");
+    assert!(!n.dir.path().join(".cookie").exists(), "a clean stop removes the cookie");
+}
+
+#[test]
+fn balance_of_a_wallet_splits_spendable_immature_and_unconfirmed() {
+    let n = api_node(&[]);
+    let wallet = n.dir.path().join("wallet.json");
+    let wallet = wallet.to_str().unwrap();
+    let new_wallet = |path: &str| {
+        let out = minichain()
+            .args(["wallet", "new", "--network", "regtest", "--wallet", path])
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let addr = &new_wallet(wallet);
+    n.run(&["mine", "--blocks", "101", "--to", addr]);
+    let before = n.json(&["balance", "--wallet", wallet]);
+    assert_eq!(before["address"], addr.as_str());
+    assert_eq!(before["confirmed"], 101 * 5_000_000_000_u64, "{before}");
+    let (spendable, immature) =
+        (before["spendable"].as_u64().unwrap(), before["immature"].as_u64().unwrap());
+    assert!(spendable >= 5_000_000_000 && immature > 0, "{before}");
+    assert_eq!(spendable + immature, 101 * 5_000_000_000, "{before}");
+    let other = n.dir.path().join("other.json");
+    let other = &new_wallet(other.to_str().unwrap());
+    n.run(&["send", "--wallet", wallet, "--to", other, "--amount", "1"]);
+    let after = n.json(&["balance", "--wallet", wallet]);
+    let paid = 100_000_000 + 10_000; // 1 coin and the default fee
+    assert_eq!(after["unconfirmed"].as_i64(), Some(-paid), "{after}");
+    assert_eq!(after["spendable"].as_u64(), Some(spendable - paid as u64), "{after}");
+    assert_eq!(after["immature"].as_u64(), Some(immature), "{after}");
+    // The address form shows the same, immature included, in JSON and in text.
+    assert_eq!(n.json(&["balance", addr]), after);
+    let text = n.run(&["balance", "--wallet", wallet]);
+    assert!(
+        text.contains("spendable")
+            && text.contains("immature")
+            && text.contains("unconfirmed  -1.00010000 coins"),
+        "{text}"
+    );
+    let neither = n.try_run(&["balance"]);
+    assert!(!neither.status.success());
+    assert!(String::from_utf8_lossy(&neither.stderr).contains("--wallet"));
+}
+
+#[test]
+fn completions_are_printed_for_bash_zsh_and_fish() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = minichain().args(["completions", shell]).output().unwrap();
+        assert!(out.status.success(), "{shell}");
+        let script = String::from_utf8(out.stdout).unwrap();
+        // fish spells options `-l wallet`; the others `--wallet`.
+        for word in ["minichain", "status", "balance", "wallet", "network", "regtest"] {
+            assert!(script.contains(word), "{shell} completions lack {word}");
+        }
+    }
+    let out = minichain().args(["completions", "tcsh"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("possible values: bash"));
+}
+
+#[test]
+fn the_log_file_gets_every_line_and_is_reopened_on_sighup() {
+    let logs = tempfile::tempdir().unwrap();
+    let file = logs.path().join("node.log");
+    let n = api_node(&["--log-file", file.to_str().unwrap()]);
+    n.run(&["mine"]);
+    log_line(&n.node, "block connected");
+    let read = |p: &std::path::Path| std::fs::read_to_string(p).unwrap_or_default();
+    let lines = |p: &std::path::Path| -> Vec<serde_json::Value> {
+        read(p).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    };
+    let has = |p: &std::path::Path, message: &str, height: u64| {
+        lines(p).iter().any(|v| v["message"] == message && v["height"] == height)
+    };
+    assert!(lines(&file).iter().any(|v| v["message"] == "HTTP API listening"), "{}", read(&file));
+    assert!(has(&file, "block connected", 1), "{}", read(&file));
+    // logrotate moves the file away and signals the node.
+    let rotated = logs.path().join("node.log.1");
+    std::fs::rename(&file, &rotated).unwrap();
+    let pid = n.node.child.id().to_string();
+    assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+    log_line(&n.node, "SIGHUP: log file reopened");
+    n.run(&["mine"]);
+    log_line(&n.node, "block connected");
+    assert!(has(&file, "block connected", 2), "the new file: {}", read(&file));
+    assert!(!has(&rotated, "block connected", 2), "the rotated file got a new line");
+    assert!(has(&rotated, "block connected", 1));
+    n.run(&["status"]); // a hangup does not stop the node
+}
+
+#[test]
+fn debug_logs_are_one_line_protocol_messages_without_libp2p_dumps() {
+    let a = api_node(&[]);
+    a.run(&["mine", "--blocks", "40"]);
+    let addr = a.json(&["status"])["listen_addrs"][0].as_str().unwrap().to_owned();
+    let b = api_node(&["--debug", "--bootstrap", &addr]);
+    let lines = log_lines_until(&b.node, "sync complete");
+    let messages: Vec<&str> = lines.iter().filter_map(|v| v["message"].as_str()).collect();
+    assert!(
+        messages.iter().any(|m| m.starts_with("sync request out: ") && m.contains(" blocks ")),
+        "no one-line block request among {messages:#?}"
+    );
+    for v in &lines {
+        let raw = v.to_string();
+        assert!(
+            !raw.contains("PeerId(") && !raw.contains("[[") && !raw.contains("\\n"),
+            "a raw dump in the --debug log: {raw}"
+        );
+    }
+}

@@ -33,7 +33,7 @@ pub fn config(dir: &std::path::Path, bootstrap: Vec<libp2p::Multiaddr>) -> NodeC
 /// Starts a regtest node bootstrapped from `bootstrap`.
 pub async fn spawn(bootstrap: Vec<libp2p::Multiaddr>) -> TestNode {
     if std::env::var_os("RUST_LOG").is_some() {
-        minichain::logging::init(false, minichain::logging::LogFormat::Text);
+        minichain::logging::init(false, minichain::logging::LogFormat::Text, None);
     }
     let dir = tempfile::tempdir().unwrap();
     let handle = start(config(dir.path(), bootstrap)).await.unwrap();

@@ -160,7 +160,7 @@ async fn a_node_killed_with_sigkill_and_restarted_at_once_keeps_gossiping_both_w
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_inbound_slots_are_full_the_least_useful_inbound_peer_gives_way() {
     if std::env::var_os("RUST_LOG").is_some() {
-        minichain::logging::init(false, minichain::logging::LogFormat::Text);
+        minichain::logging::init(false, minichain::logging::LogFormat::Text, None);
     }
     let dirs: Vec<tempfile::TempDir> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
     let mut cfg = config(dirs[0].path(), vec![]);
