@@ -33,14 +33,14 @@ pub struct Ledger {
 }
 
 impl Ledger {
-    /// Transactions in the blocks connected since start.
-    pub fn connected_txs(&self) -> u64 {
-        self.connected_txs
-    }
-
     /// A ledger over `chain` and `mempool`.
     pub fn new(chain: ChainState, mempool: Mempool) -> Self {
         Self { chain, mempool, connected_txs: 0 }
+    }
+
+    /// Transactions in the blocks connected since start.
+    pub fn connected_txs(&self) -> u64 {
+        self.connected_txs
     }
 
     /// The chain state.

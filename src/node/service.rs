@@ -234,22 +234,10 @@ impl Driver {
             && let Some(bits) = self.miners.job_bits()
         {
             self.reported = Instant::now();
-            let hashes_per_block = crate::consensus::pow::difficulty(bits);
-            let rate = self.rate.2;
-            let expected_secs = (rate > 0.0).then(|| (hashes_per_block / rate).round() as u64);
-            let expected =
-                expected_secs.map_or_else(|| "unknown".to_owned(), crate::human::duration);
-            let (height, peers) = (snapshot.height, snapshot.peers);
-            info!(
-                hashrate = rate,
-                difficulty = hashes_per_block,
-                expected_secs,
-                height,
-                peers,
-                "mining on height {height} at {}, difficulty {:.3e} hashes per block, a block every {expected} expected; {peers} peers",
-                crate::human::rate(rate),
-                hashes_per_block,
-            );
+            let difficulty = crate::consensus::pow::difficulty(bits);
+            let (rate, height, peers) = (self.rate.2, snapshot.height + 1, snapshot.peers);
+            let (expected_secs, line) = mining_line(height, rate, difficulty, peers);
+            info!(hashrate = rate, difficulty, expected_secs, height, peers, "{line}");
         }
     }
 
@@ -317,5 +305,35 @@ impl Seen {
             _ => (0, None, false),
         };
         Self { blocks, gossip, mined }
+    }
+}
+
+/// The mining line logged every [`MINING_REPORT`]: the block being mined, the hash rate
+/// with its unit, the difficulty, the expected time to a block at this rate (seconds,
+/// unknown before the rate is measured) and the peers that would receive it.
+fn mining_line(height: u32, rate: f64, difficulty: f64, peers: usize) -> (Option<u64>, String) {
+    let expected_secs = (rate > 0.0).then(|| (difficulty / rate).round() as u64);
+    let expected = expected_secs.map_or_else(|| "unknown".to_owned(), crate::human::duration);
+    let line = format!(
+        "mining block {height} at {}, difficulty {} hashes per block, a block every {expected} expected; {peers} peers",
+        crate::human::rate(rate),
+        crate::human::count(difficulty),
+    );
+    (expected_secs, line)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_mining_line_says_rate_difficulty_time_to_a_block_height_and_peers() {
+        let (secs, line) = super::mining_line(1205, 2_420_000.0, 12_100_000.0, 3);
+        assert_eq!(secs, Some(5));
+        assert_eq!(
+            line,
+            "mining block 1205 at 2.42 MH/s, difficulty 1.21e7 hashes per block, a block every 5 s expected; 3 peers"
+        );
+        let (secs, line) = super::mining_line(1, 0.0, 2.0, 0);
+        assert_eq!(secs, None);
+        assert!(line.contains("a block every unknown expected"), "{line}");
     }
 }

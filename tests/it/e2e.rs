@@ -193,9 +193,10 @@ fn coins_mined_on_a_are_sent_through_b_and_c_reports_the_balances() {
         (Some(1_250_000_000), Some(0))
     );
     assert_eq!(
-        b2.as_object().unwrap().len(),
-        3,
-        "balance --json prints address, confirmed, unconfirmed"
+        b2,
+        serde_json::json!({ "address": addr2, "spendable": 1_250_000_000u64, "immature": 0,
+                            "unconfirmed": 0, "confirmed": 1_250_000_000u64 }),
+        "balance --json prints address, spendable, immature, unconfirmed, confirmed"
     );
     let b1 = balance(&addr1);
     assert_eq!(b1["confirmed"].as_u64(), Some(101 * 5_000_000_000 - 1_250_000_000 - 100_000));
