@@ -6,6 +6,7 @@ pub mod error;
 pub mod orphans;
 pub mod state;
 pub mod utxo;
+pub mod verified;
 
 pub use error::ChainError;
 pub use state::{AcceptOutcome, BatchOutcome, BlockStatus, ChainState, TipUpdate};

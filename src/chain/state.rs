@@ -31,6 +31,7 @@ use ruint::aliases::U256;
 use super::error::ChainError;
 use super::orphans::OrphanPool;
 use super::utxo::{ConnectError, Prepared, SigMode, disconnect_diff, prepare_block};
+use super::verified::VerifiedTxs;
 use crate::consensus::asert::next_bits;
 use crate::consensus::block::check_block;
 use crate::consensus::genesis::genesis_block;
@@ -38,7 +39,7 @@ use crate::consensus::header::{HeaderContext, check_header, check_header_in_cont
 use crate::consensus::params::MEDIAN_TIME_SPAN;
 use crate::consensus::pow::work_from_bits;
 use crate::consensus::{BlockError, Params};
-use crate::primitives::{Block, BlockHash, BlockHeader, Coin, OutPoint, Transaction, Txid};
+use crate::primitives::{Block, BlockHash, BlockHeader, Coin, OutPoint, Transaction, Txid, Wtxid};
 use crate::storage::{
     BlockUndo, ChainStore, ChainWrite, FAILED, HAVE_DATA, IndexEntry, PendingUtxos, Step,
     StorageError, UtxoView,
@@ -179,6 +180,9 @@ pub struct ChainState {
     orphans: OrphanPool,
     next_seq: u64,
     sig_mode: SigMode,
+    /// Transactions whose signatures the mempool verified: a block carrying them skips
+    /// those checks.
+    verified: VerifiedTxs,
     /// Transitions made while catching up and not written yet: the store sees them all
     /// at once, in one durable write, every [`FLUSH_EVERY_SECS`].
     unwritten: Transition,
@@ -257,6 +261,7 @@ impl ChainState {
             orphans: OrphanPool::default(),
             next_seq: 0,
             sig_mode: SigMode::Parallel,
+            verified: VerifiedTxs::default(),
             unwritten: Transition::default(),
             writing: None,
             last_flush: 0,
@@ -376,6 +381,12 @@ impl ChainState {
     /// Chooses sequential or parallel signature checks.
     pub fn set_sig_mode(&mut self, mode: SigMode) {
         self.sig_mode = mode;
+    }
+
+    /// Remembers that every signature of the transaction `wtxid` was verified against the
+    /// coins it spends (the mempool accepted it): a block carrying it skips those checks.
+    pub fn note_verified(&mut self, wtxid: Wtxid) {
+        self.verified.insert(wtxid);
     }
 
     /// The consensus parameters.
@@ -938,10 +949,13 @@ impl ChainState {
         let none = PendingUtxos::default();
         let writing = self.writing.as_ref().map_or(&none, |w| &w.utxos);
         let pending = tx.utxos.over(writing.over(base));
-        let prepared = match after {
+        let mut prepared = match after {
             Some(after) => prepare_block(&block, height, &after.layer.over(&pending), self.params),
             None => prepare_block(&block, height, &pending, self.params),
         }?;
+        if !self.verified.is_empty() {
+            prepared.skip_verified(|i| self.verified.contains(&block.txs[i].wtxid()));
+        }
         let mut layer = PendingUtxos::default();
         layer.apply(&prepared.diff);
         Ok(Held { hash, height, block, prepared, layer })

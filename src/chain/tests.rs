@@ -752,3 +752,22 @@ fn a_fifty_block_reorg_is_one_write_and_leaves_the_utxo_set_of_a_replay() {
     assert_eq!(chain.tip(), other.tip());
     assert_eq!(coins(&chain), coins(&other), "same UTXO set as a node that only saw the winner");
 }
+
+#[test]
+fn signatures_the_mempool_verified_are_not_checked_again_but_other_bytes_are() {
+    let (mut chain, coin, alice) = funded();
+    let good = spend(&[coin], vec![out(COIN, 2)], &[&alice]);
+    let mut forged = good.clone();
+    forged.inputs[0].signature[5] ^= 1;
+    // Same txid, another signature: not what was verified, so checked and refused.
+    chain.note_verified(good.wtxid());
+    assert_eq!(tx_rejected(&mut chain, vec![forged.clone()]), TxError::BadSignature { index: 0 });
+    // The note is taken at its word: the exact bytes the mempool verified get no second
+    // check (shown with a forged signature, which the mempool itself never notes).
+    let (mut chain, _, _) = funded();
+    chain.note_verified(forged.wtxid());
+    let block = on_tip(&chain, vec![forged]);
+    let hash = block.block_hash();
+    chain.accept_block(block, CLOCK).unwrap();
+    assert_eq!(chain.tip(), hash, "the noted transaction's signature was not checked");
+}

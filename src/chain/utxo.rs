@@ -50,6 +50,12 @@ pub struct Prepared {
 }
 
 impl Prepared {
+    /// Drops the signature checks of the transactions `known` says were verified before
+    /// (by the mempool): they hold as they did then.
+    pub fn skip_verified(&mut self, known: impl Fn(usize) -> bool) {
+        self.checks.retain(|(index, _)| !known(*index));
+    }
+
     /// Verifies every signature of the block.
     ///
     /// # Errors

@@ -112,7 +112,10 @@ impl Ledger {
     ) -> Result<Txid, MempoolError> {
         let view = self.chain.utxos()?;
         let txid = self.mempool.accept(tx, &view, self.chain.height(), self.chain.params())?;
+        drop(view);
         if let Some(e) = self.mempool.get(&txid) {
+            // Its signatures were just verified: a block carrying it need not again.
+            self.chain.note_verified(e.tx.wtxid());
             let (fee, size, pool) = (e.fee, e.size, self.mempool.len());
             info!(%txid, fee, size, mempool = pool, "transaction accepted ({size} B, fee {fee}; {pool} in the mempool)");
         }
