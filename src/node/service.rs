@@ -315,9 +315,10 @@ fn mining_line(height: u32, rate: f64, difficulty: f64, peers: usize) -> (Option
     let expected_secs = (rate > 0.0).then(|| (difficulty / rate).round() as u64);
     let expected = expected_secs.map_or_else(|| "unknown".to_owned(), crate::human::duration);
     let line = format!(
-        "mining block {height} at {}, difficulty {} hashes per block, a block every {expected} expected; {peers} peers",
+        "mining block {height} at {}, difficulty {} hashes per block, a block every {expected} expected; {peers} {}",
         crate::human::rate(rate),
         crate::human::count(difficulty),
+        if peers == 1 { "peer" } else { "peers" },
     );
     (expected_secs, line)
 }
@@ -332,8 +333,8 @@ mod tests {
             line,
             "mining block 1205 at 2.42 MH/s, difficulty 1.21e7 hashes per block, a block every 5 s expected; 3 peers"
         );
-        let (secs, line) = super::mining_line(1, 0.0, 2.0, 0);
+        let (secs, line) = super::mining_line(1, 0.0, 2.0, 1);
         assert_eq!(secs, None);
-        assert!(line.contains("a block every unknown expected"), "{line}");
+        assert!(line.ends_with("a block every unknown expected; 1 peer"), "{line}");
     }
 }
