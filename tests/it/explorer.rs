@@ -4,6 +4,7 @@
 //! Needs `chromium` and `chromedriver` on PATH (Debian: `apt-get install chromium
 //! chromium-driver`; `.ci/run` installs them). Without them the test fails and says so.
 
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -20,7 +21,8 @@ use crate::harness::{config, pay_from_coinbase};
 /// Failure bound for anything the page must show: generous, so a busy machine still passes.
 const DEADLINE: Duration = Duration::from_secs(30);
 
-/// A chromedriver process on a free loopback port, killed on drop.
+/// A chromedriver process on a free loopback port, killed on drop with the Chromium it
+/// started (one process group), so a failed test leaves no browser running.
 struct Driver {
     child: Child,
     url: String,
@@ -28,7 +30,11 @@ struct Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        if let Ok(group) = i32::try_from(self.child.id()) {
+            // SAFETY: kill(2) with a negative pid signals that process group; it touches
+            // no memory of ours. The group is chromedriver's own (process_group(0) below).
+            unsafe { libc::kill(-group, libc::SIGKILL) };
+        }
         let _ = self.child.wait();
     }
 }
@@ -38,6 +44,7 @@ async fn chromedriver() -> Driver {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let child = Command::new("chromedriver")
         .args([format!("--port={port}"), "--allowed-ips=127.0.0.1".into()])
+        .process_group(0)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
