@@ -66,7 +66,7 @@ fn append(path: &Path) -> io::Result<File> {
 }
 
 /// Writes one formatted event into the current file.
-pub struct LogFileWriter<'a>(std::sync::MutexGuard<'a, File>);
+struct LogFileWriter<'a>(std::sync::MutexGuard<'a, File>);
 
 impl io::Write for LogFileWriter<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
