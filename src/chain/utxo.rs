@@ -61,9 +61,15 @@ impl Prepared {
     /// # Errors
     /// [`BlockError::Tx`] naming the first failing input's transaction.
     pub fn verify(&self, mode: SigMode) -> Result<(), BlockError> {
+        // Pieces of at most 8 checks (~0.5 ms): rayon's default split leaves each thread
+        // one large piece, so when another thread of the process (the writer, the network)
+        // takes a core from one of them, the other finishes and idles at the join. Small
+        // pieces stay stealable.
         let failed = match mode {
             SigMode::Sequential => self.checks.iter().find(|(_, c)| !c.verify()),
-            SigMode::Parallel => self.checks.par_iter().find_first(|(_, c)| !c.verify()),
+            SigMode::Parallel => {
+                self.checks.par_iter().with_max_len(8).find_first(|(_, c)| !c.verify())
+            }
         };
         match failed {
             Some((index, check)) => Err(BlockError::Tx {
