@@ -353,8 +353,8 @@ impl NodeHandle {
     pub async fn tx(&self, txid: Txid) -> Result<Option<TxLookup>, QueryError> {
         let store = &self.store()?;
         let hrp = self.inner.network.params().address_hrp;
-        if let Some((hash, pos)) = store.tx_location(&txid)?
-            && let (Some(block), Some(entry)) = (store.block(&hash)?, store.index_entry(&hash)?)
+        if let Some((hash, block, pos)) = store.find_tx(&txid)?
+            && let Some(entry) = store.index_entry(&hash)?
             && let Some(tx) = block.txs.get(pos as usize)
         {
             // The block's undo data holds every coin its transactions spent.

@@ -85,28 +85,76 @@ fn open_file(path: &Path, network: Option<Network>) -> Result<Database, StoreErr
     Ok(builder().open(path)?)
 }
 
-/// Checks a database's recorded network and schema against `network`. Returns true if
-/// none is recorded yet (a new database, to be stamped).
+/// What a database's recorded network and schema call for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Schema {
+    /// Nothing recorded yet: a new database, to be stamped.
+    New,
+    /// This build's schema.
+    Current,
+    /// Schema 2: its transaction index is rebuilt in schema 3's compact form on opening.
+    V2,
+}
+
+/// Checks a database's recorded network and schema against `network`.
 fn check_meta(
     stored_network: Option<&[u8]>,
     stored_schema: Option<&[u8]>,
     network: Network,
-) -> Result<bool, StoreError> {
+) -> Result<Schema, StoreError> {
     match stored_network {
-        None => Ok(true),
+        None => Ok(Schema::New),
         Some(found) if found != network.as_str().as_bytes() => Err(StoreError::WrongNetwork {
             found: String::from_utf8_lossy(found).into_owned(),
             expected: network,
         }),
         Some(_) => {
             let found = stored_schema.and_then(|v| v.try_into().ok()).map_or(0, u32::from_le_bytes);
-            if found == SCHEMA_VERSION {
-                Ok(false)
-            } else {
-                Err(StoreError::SchemaVersion { found, expected: SCHEMA_VERSION })
+            match found {
+                SCHEMA_VERSION => Ok(Schema::Current),
+                2 => Ok(Schema::V2),
+                _ => Err(StoreError::SchemaVersion { found, expected: SCHEMA_VERSION }),
             }
         }
     }
+}
+
+/// Key of the transaction index (see [`TX_INDEX`]).
+fn tx_key(txid: &Txid, height: u32, pos: u32) -> [u8; 16] {
+    let mut key = [0u8; 16];
+    key[..8].copy_from_slice(&txid.0[..8]);
+    key[8..12].copy_from_slice(&height.to_be_bytes());
+    key[12..].copy_from_slice(&pos.to_be_bytes());
+    key
+}
+
+/// Rebuilds schema 2's transaction index in schema 3's form, within `txn`; returns the
+/// number of transactions indexed.
+fn upgrade_tx_index(txn: &redb::WriteTransaction) -> Result<u64, StoreError> {
+    let mut height_of = HashMap::new();
+    for item in txn.open_table(HEIGHTS)?.iter()? {
+        let (height, hash) = item?;
+        height_of.insert(*hash.value(), height.value());
+    }
+    let mut count = 0;
+    {
+        let old = txn.open_table(TX_INDEX_V2)?;
+        let mut new = txn.open_table(TX_INDEX)?;
+        for item in old.iter()? {
+            let (txid, loc) = item?;
+            let (txid, loc) = (Txid(*txid.value()), loc.value());
+            let mut hash = [0u8; 32];
+            hash.copy_from_slice(&loc[..32]);
+            let pos = u32::from_le_bytes([loc[32], loc[33], loc[34], loc[35]]);
+            let height = *height_of
+                .get(&hash)
+                .ok_or(StoreError::Inconsistent("a transaction of a block off the chain"))?;
+            new.insert(&tx_key(&txid, height, pos), ())?;
+            count += 1;
+        }
+    }
+    txn.delete_table(TX_INDEX_V2)?;
+    Ok(count)
 }
 
 impl Store {
@@ -160,9 +208,18 @@ impl Store {
             let mut meta = txn.open_table(META)?;
             let stored_network = meta.get(META_NETWORK)?.map(|v| v.value().to_vec());
             let stored_schema = meta.get(META_SCHEMA)?.map(|v| v.value().to_vec());
-            if check_meta(stored_network.as_deref(), stored_schema.as_deref(), network)? {
-                meta.insert(META_NETWORK, network.as_str().as_bytes())?;
-                meta.insert(META_SCHEMA, SCHEMA_VERSION.to_le_bytes().as_slice())?;
+            match check_meta(stored_network.as_deref(), stored_schema.as_deref(), network)? {
+                Schema::Current => {}
+                Schema::New => {
+                    meta.insert(META_NETWORK, network.as_str().as_bytes())?;
+                    meta.insert(META_SCHEMA, SCHEMA_VERSION.to_le_bytes().as_slice())?;
+                }
+                Schema::V2 => {
+                    tracing::info!("upgrading the database to schema {SCHEMA_VERSION}");
+                    let txs = upgrade_tx_index(&txn)?;
+                    meta.insert(META_SCHEMA, SCHEMA_VERSION.to_le_bytes().as_slice())?;
+                    tracing::info!(txs, "transaction index rebuilt in the compact form");
+                }
             }
             // Create every table so readers never meet a missing one.
             txn.open_table(BLOCK_INDEX)?;
@@ -302,6 +359,7 @@ impl Store {
                 tables.apply(step)?;
             }
             tables.apply_utxos(&write.steps)?;
+            tables.apply_txs(&write.steps)?;
             if let Some(tip) = write.tip {
                 txn.open_table(META)?.insert(META_TIP, tip.0.as_slice())?;
             }
@@ -334,19 +392,35 @@ impl Store {
         value.map(|v| decode("block_index", v.value())).transpose()
     }
 
-    /// Where an active-chain transaction is: its block and position.
+    /// An active-chain transaction's block and its position in it, from one read
+    /// transaction. The index knows txids by their first 8 bytes: each entry of the prefix
+    /// is checked against its block, so a txid sharing a prefix with another (however
+    /// rare, or made on purpose) is never mistaken for it.
     ///
     /// # Errors
-    /// [`StoreError`] on read failure.
-    pub fn tx_location(&self, txid: &Txid) -> Result<Option<(BlockHash, u32)>, StoreError> {
+    /// [`StoreError`] on read failure or a corrupt entry.
+    pub fn find_tx(&self, txid: &Txid) -> Result<Option<(BlockHash, Block, u32)>, StoreError> {
         let txn = self.read()?;
-        let table = txn.open_table(TX_INDEX)?;
-        Ok(table.get(&txid.0)?.map(|v| {
-            let loc = v.value();
-            let mut hash = [0u8; 32];
-            hash.copy_from_slice(&loc[..32]);
-            (BlockHash(hash), u32::from_le_bytes([loc[32], loc[33], loc[34], loc[35]]))
-        }))
+        let index = txn.open_table(TX_INDEX)?;
+        let heights = txn.open_table(HEIGHTS)?;
+        let blocks = txn.open_table(BLOCKS)?;
+        let (low, high) = (tx_key(txid, 0, 0), tx_key(txid, u32::MAX, u32::MAX));
+        for item in index.range::<&[u8; 16]>(&low..=&high)? {
+            let (key, _) = item?;
+            let key = key.value();
+            let height = u32::from_be_bytes([key[8], key[9], key[10], key[11]]);
+            let pos = u32::from_be_bytes([key[12], key[13], key[14], key[15]]);
+            let hash = heights
+                .get(height)?
+                .map(|h| BlockHash(*h.value()))
+                .ok_or(StoreError::Inconsistent("a transaction at a height off the chain"))?;
+            let bytes = blocks.get(&hash.0)?.ok_or(StoreError::Inconsistent("an indexed block"))?;
+            let block: Block = decode("blocks", bytes.value())?;
+            if block.txs.get(pos as usize).is_some_and(|tx| tx.txid() == *txid) {
+                return Ok(Some((hash, block, pos)));
+            }
+        }
+        Ok(None)
     }
 
     /// Every unspent coin locked to `pubkey`, in outpoint order.
@@ -438,29 +512,45 @@ struct StepTables<'t> {
     by_owner: redb::Table<'t, &'static [u8; 68], &'static [u8]>,
     undo: redb::Table<'t, &'static [u8; 32], &'static [u8]>,
     heights: redb::Table<'t, u32, &'static [u8; 32]>,
-    txs: redb::Table<'t, &'static [u8; 32], &'static [u8; 36]>,
+    txs: redb::Table<'t, &'static [u8; 16], ()>,
 }
 
 impl StepTables<'_> {
     /// Everything of a step but its UTXO changes (see [`Self::apply_utxos`]).
     fn apply(&mut self, step: &Step) -> Result<(), StoreError> {
         match step {
-            Step::Connect { hash, height, undo, txids, .. } => {
+            Step::Connect { hash, height, undo, .. } => {
                 self.undo.insert(&hash.0, serialize(undo).as_slice())?;
                 self.heights.insert(*height, &hash.0)?;
-                for (pos, txid) in txids.iter().enumerate() {
-                    let mut loc = [0u8; 36];
-                    loc[..32].copy_from_slice(&hash.0);
-                    loc[32..].copy_from_slice(&(pos as u32).to_le_bytes());
-                    self.txs.insert(&txid.0, &loc)?;
-                }
             }
-            Step::Disconnect { hash, height, txids, .. } => {
+            Step::Disconnect { hash, height, .. } => {
                 self.undo.remove(&hash.0)?;
                 self.heights.remove(*height)?;
-                for txid in txids {
-                    self.txs.remove(&txid.0)?;
-                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The transaction index changes of all `steps` together, in key order (txids are
+    /// random: in step order each insert would land on another page of a large tree). The
+    /// last word on an entry decides (a block disconnected and connected again).
+    fn apply_txs(&mut self, steps: &[Step]) -> Result<(), StoreError> {
+        let mut net: HashMap<[u8; 16], bool> = HashMap::new();
+        for step in steps {
+            let (Step::Connect { height, txids, .. } | Step::Disconnect { height, txids, .. }) =
+                step;
+            let present = matches!(step, Step::Connect { .. });
+            net.extend(
+                txids.iter().zip(0u32..).map(|(txid, pos)| (tx_key(txid, *height, pos), present)),
+            );
+        }
+        let mut net: Vec<([u8; 16], bool)> = net.into_iter().collect();
+        net.sort_unstable();
+        for (key, present) in &net {
+            if *present {
+                self.txs.insert(key, ())?;
+            } else {
+                self.txs.remove(key)?;
             }
         }
         Ok(())
@@ -574,6 +664,113 @@ mod tests {
             Ok(_) => panic!("opened a regtest database as devnet"),
         }
         assert!(Store::open(&path, Network::Regtest).is_ok());
+    }
+
+    use crate::chain::ChainState;
+    use crate::testkit::{CLOCK, block_on, extend};
+
+    /// A regtest chain of `blocks` blocks (coinbases only, each paying another key) on
+    /// `store`; returns the chain and the blocks from height 1.
+    fn chain_of(store: &Store, blocks: u8) -> (ChainState, Vec<Block>) {
+        let mut chain = ChainState::open(store.clone()).unwrap();
+        let mined = (1..=blocks).map(|i| extend(&mut chain, vec![], [i; 32])).collect();
+        (chain, mined)
+    }
+
+    #[test]
+    fn the_transaction_index_follows_the_active_chain_through_a_reorg() {
+        let store = Store::in_memory(Network::Regtest).unwrap();
+        let (mut chain, old) = chain_of(&store, 3);
+        let coinbase = |b: &Block| b.txs[0].txid();
+        let (hash, block, pos) = store.find_tx(&coinbase(&old[2])).unwrap().unwrap();
+        assert_eq!((hash, pos), (old[2].block_hash(), 0));
+        assert_eq!(block, old[2]);
+        // A heavier branch from block 1 replaces blocks 2 and 3.
+        let mut parent = old[0].block_hash();
+        let mut new = Vec::new();
+        for i in 0..3 {
+            let block = block_on(&chain, parent, vec![], [0x80 + i; 32]);
+            parent = block.block_hash();
+            chain.accept_block(block.clone(), CLOCK).unwrap();
+            new.push(block);
+        }
+        assert_eq!(chain.tip(), parent);
+        for gone in &old[1..] {
+            assert_eq!(store.find_tx(&coinbase(gone)).unwrap(), None);
+        }
+        for (block, height) in new.iter().zip(2..) {
+            let (hash, _, _) = store.find_tx(&coinbase(block)).unwrap().unwrap();
+            assert_eq!(hash, block.block_hash());
+            assert_eq!(chain.hash_at(height), Some(hash));
+        }
+        assert!(store.find_tx(&coinbase(&old[0])).unwrap().is_some());
+    }
+
+    #[test]
+    fn a_txid_sharing_an_indexed_prefix_is_never_mistaken_for_it() {
+        let store = Store::in_memory(Network::Regtest).unwrap();
+        let (_chain, blocks) = chain_of(&store, 3);
+        let target = blocks[2].txs[0].txid();
+        // An entry with the target's prefix pointing at another transaction, sorting first.
+        let txn = store.db.begin_write().unwrap();
+        txn.open_table(TX_INDEX).unwrap().insert(&tx_key(&target, 1, 0), ()).unwrap();
+        txn.commit().unwrap();
+        let (hash, _, pos) = store.find_tx(&target).unwrap().unwrap();
+        assert_eq!((hash, pos), (blocks[2].block_hash(), 0));
+        let mut lookalike = target;
+        lookalike.0[31] ^= 1;
+        assert_eq!(store.find_tx(&lookalike).unwrap(), None);
+    }
+
+    #[test]
+    fn a_schema_2_database_gets_the_compact_transaction_index_when_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("chain.redb");
+        let blocks = {
+            let store = Store::open(&path, Network::Regtest).unwrap();
+            chain_of(&store, 4).1
+        };
+        // Rewrite it as schema 2 left it: txid -> block hash ‖ position (LE).
+        {
+            let db = Database::open(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            txn.delete_table(TX_INDEX).unwrap();
+            {
+                let mut old = txn.open_table(TX_INDEX_V2).unwrap();
+                for block in &blocks {
+                    let mut loc = [0u8; 36];
+                    loc[..32].copy_from_slice(&block.block_hash().0);
+                    old.insert(&block.txs[0].txid().0, &loc).unwrap();
+                }
+                let mut meta = txn.open_table(META).unwrap();
+                meta.insert(META_SCHEMA, 2u32.to_le_bytes().as_slice()).unwrap();
+            }
+            txn.commit().unwrap();
+        }
+        let store = Store::open(&path, Network::Regtest).unwrap();
+        for block in &blocks {
+            let (hash, _, pos) = store.find_tx(&block.txs[0].txid()).unwrap().unwrap();
+            assert_eq!((hash, pos), (block.block_hash(), 0));
+        }
+        let txn = store.db.begin_read().unwrap();
+        assert!(matches!(
+            txn.open_table(TX_INDEX_V2),
+            Err(redb::TableError::TableDoesNotExist(_))
+        ));
+        let schema = txn.open_table(META).unwrap().get(META_SCHEMA).unwrap().unwrap().value().to_vec();
+        assert_eq!(schema, SCHEMA_VERSION.to_le_bytes());
+        // A schema this build does not know is still refused.
+        drop(txn);
+        drop(store);
+        let db = Database::open(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(META).unwrap().insert(META_SCHEMA, 9u32.to_le_bytes().as_slice()).unwrap();
+        txn.commit().unwrap();
+        drop(db);
+        assert!(matches!(
+            Store::open(&path, Network::Regtest),
+            Err(StoreError::SchemaVersion { found: 9, expected: SCHEMA_VERSION })
+        ));
     }
 
     #[test]

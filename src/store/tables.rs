@@ -3,7 +3,7 @@
 use redb::TableDefinition;
 
 /// Bumped whenever a table's key or value layout changes.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Metadata: `network`, `schema_version`, `tip`.
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -18,8 +18,14 @@ pub const UTXOS: TableDefinition<&[u8; 36], &[u8]> = TableDefinition::new("utxos
 /// Block hash → encoded `BlockUndo`, for blocks on the active chain.
 pub const UNDO: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("undo");
 
-/// Txid → block hash ‖ position (u32 LE), for transactions on the active chain.
-pub const TX_INDEX: TableDefinition<&[u8; 32], &[u8; 36]> = TableDefinition::new("tx_index");
+/// The transactions of the active chain: the txid's first 8 bytes ‖ height (u32 BE) ‖
+/// position in the block (u32 BE), no value. 16 bytes an entry where a full txid and
+/// block hash took 68: the writer rewrites the pages each commit touches, and random txids
+/// touch most of them. A lookup checks each entry of the prefix against its block.
+pub const TX_INDEX: TableDefinition<&[u8; 16], ()> = TableDefinition::new("tx_by_prefix");
+/// Schema 2's transaction index (txid → block hash ‖ position, u32 LE), replaced by
+/// [`TX_INDEX`] when such a database is opened.
+pub const TX_INDEX_V2: TableDefinition<&[u8; 32], &[u8; 36]> = TableDefinition::new("tx_index");
 /// Public key ‖ outpoint → encoded `Coin`: the UTXO set by owner, for balances.
 pub const ADDR_INDEX: TableDefinition<&[u8; 68], &[u8]> = TableDefinition::new("addr_index");
 
