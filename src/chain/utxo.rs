@@ -5,14 +5,12 @@
 //! the UTXO set or earlier in the same block, mature, add up, and carry a valid signature.
 //! A reorg is "disconnect N, connect M", built from the same two diffs.
 
-use std::collections::{HashMap, HashSet};
-
 use rayon::prelude::*;
 
 use crate::consensus::block::coinbase_height;
 use crate::consensus::tx::{SigCheck, check_tx_inputs, signature_checks};
 use crate::consensus::{BlockError, Params, TxError};
-use crate::primitives::{Block, Coin, OutPoint, Txid};
+use crate::primitives::{Block, Coin, FastMap, FastSet, OutPoint, Txid};
 use crate::storage::{BlockUndo, StorageError, UtxoDiff, UtxoView};
 
 /// How signatures of a block are checked.
@@ -116,8 +114,9 @@ pub fn prepare_block(
         return Err(BlockError::BadCoinbaseHeight { expected: height, found }.into());
     }
     // Outputs created earlier in this block, still unspent.
-    let mut created: HashMap<OutPoint, Coin> = HashMap::new();
-    let mut spent_in_block: HashSet<OutPoint> = HashSet::new();
+    let mut created: FastMap<OutPoint, Coin> = FastMap::default();
+    let mut spent_in_block: FastSet<OutPoint> = FastSet::default();
+    spent_in_block.reserve(block.input_count());
     let mut undo = BlockUndo::default();
     let mut checks: Vec<(usize, SigCheck)> = Vec::with_capacity(block.input_count());
     let mut txids = Vec::with_capacity(block.txs.len());

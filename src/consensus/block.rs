@@ -1,13 +1,11 @@
 //! Block rules in isolation: everything that needs neither the chain nor the UTXO set.
 
-use std::collections::HashSet;
-
 use super::error::BlockError;
 use super::header::check_header;
 use super::merkle::block_merkle_root;
 use super::params::Params;
 use super::tx::check_transaction;
-use crate::primitives::Block;
+use crate::primitives::{Block, FastSet};
 
 /// Checks proof of work, structure, Merkle root, limits and every transaction's structure.
 ///
@@ -39,7 +37,8 @@ pub fn check_block(block: &Block, params: &Params) -> Result<(), BlockError> {
     if inputs > params.max_block_inputs {
         return Err(BlockError::TooManyInputs { count: inputs, max: params.max_block_inputs });
     }
-    let mut txids = HashSet::with_capacity(block.txs.len());
+    let mut txids = FastSet::default();
+    txids.reserve(block.txs.len());
     for (index, tx) in block.txs.iter().enumerate() {
         let txid = tx.txid();
         check_transaction(tx, params).map_err(|error| BlockError::Tx { index, txid, error })?;

@@ -1,13 +1,14 @@
 //! The UTXO set as the chain sees it: a read view, the diff one block makes, the undo
 //! data that takes it back, and an overlay of changes not yet written.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::hash::BuildHasher;
 
 use super::StorageError;
 use crate::primitives::encode::{
     Decode, DecodeError, Encode, Reader, decode_vec, encode_vec, vec_len,
 };
-use crate::primitives::{Coin, OutPoint};
+use crate::primitives::{Coin, FastMap, FastSet, OutPoint};
 
 /// Read access to the UTXO set.
 pub trait UtxoView {
@@ -30,7 +31,7 @@ impl<T: UtxoView + ?Sized> UtxoView for Box<T> {
     }
 }
 
-impl UtxoView for HashMap<OutPoint, Coin> {
+impl<S: BuildHasher> UtxoView for HashMap<OutPoint, Coin, S> {
     fn coin(&self, outpoint: &OutPoint) -> Result<Option<Coin>, StorageError> {
         Ok(self.get(outpoint).copied())
     }
@@ -89,8 +90,8 @@ impl Decode for BlockUndo {
 /// in memory only.
 #[derive(Debug, Default)]
 pub struct PendingUtxos {
-    created: HashMap<OutPoint, Coin>,
-    spent: HashSet<OutPoint>,
+    created: FastMap<OutPoint, Coin>,
+    spent: FastSet<OutPoint>,
 }
 
 impl PendingUtxos {

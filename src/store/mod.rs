@@ -22,7 +22,7 @@ use tables::*;
 
 use crate::consensus::Network;
 use crate::primitives::encode::{Decode, deserialize, serialize};
-use crate::primitives::{Block, BlockHash, Coin, OutPoint, Txid};
+use crate::primitives::{Block, BlockHash, Coin, FastMap, OutPoint, Txid};
 use crate::storage::{BlockUndo, ChainStore, ChainWrite, IndexEntry, Step, StorageError, UtxoView};
 
 /// redb's page cache. Its 1 GiB default made a syncing node's memory grow with the chain
@@ -535,7 +535,7 @@ impl StepTables<'_> {
     /// random: in step order each insert would land on another page of a large tree). The
     /// last word on an entry decides (a block disconnected and connected again).
     fn apply_txs(&mut self, steps: &[Step]) -> Result<(), StoreError> {
-        let mut net: HashMap<[u8; 16], bool> = HashMap::new();
+        let mut net: FastMap<[u8; 16], bool> = FastMap::default();
         for step in steps {
             let (Step::Connect { height, txids, .. } | Step::Disconnect { height, txids, .. }) =
                 step;
@@ -563,7 +563,7 @@ impl StepTables<'_> {
         // Outpoint -> (its coin, whether it is unspent after the steps). An outpoint
         // always holds the same coin (its txid commits to the output), so the last word
         // on it decides.
-        let mut net: HashMap<OutPoint, (Coin, bool)> = HashMap::new();
+        let mut net: FastMap<OutPoint, (Coin, bool)> = FastMap::default();
         for step in steps {
             let (Step::Connect { diff, .. } | Step::Disconnect { diff, .. }) = step;
             net.extend(diff.spent.iter().map(|(op, coin)| (*op, (*coin, false))));
@@ -753,11 +753,9 @@ mod tests {
             assert_eq!((hash, pos), (block.block_hash(), 0));
         }
         let txn = store.db.begin_read().unwrap();
-        assert!(matches!(
-            txn.open_table(TX_INDEX_V2),
-            Err(redb::TableError::TableDoesNotExist(_))
-        ));
-        let schema = txn.open_table(META).unwrap().get(META_SCHEMA).unwrap().unwrap().value().to_vec();
+        assert!(matches!(txn.open_table(TX_INDEX_V2), Err(redb::TableError::TableDoesNotExist(_))));
+        let schema =
+            txn.open_table(META).unwrap().get(META_SCHEMA).unwrap().unwrap().value().to_vec();
         assert_eq!(schema, SCHEMA_VERSION.to_le_bytes());
         // A schema this build does not know is still refused.
         drop(txn);
