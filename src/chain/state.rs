@@ -39,6 +39,7 @@ use crate::consensus::header::{HeaderContext, check_header, check_header_in_cont
 use crate::consensus::params::MEDIAN_TIME_SPAN;
 use crate::consensus::pow::work_from_bits;
 use crate::consensus::{BlockError, Params};
+use crate::primitives::encode::serialize;
 use crate::primitives::{Block, BlockHash, BlockHeader, Coin, OutPoint, Transaction, Txid, Wtxid};
 use crate::storage::{
     BlockUndo, ChainStore, ChainWrite, FAILED, HAVE_DATA, IndexEntry, PendingUtxos, Step,
@@ -473,6 +474,17 @@ impl ChainState {
         match self.unwritten.blocks.get(hash) {
             Some(block) => Ok(Some(Block::clone(block))),
             None => Ok(self.store.block(hash)?),
+        }
+    }
+
+    /// A stored block in its wire encoding (what peers are sent), read as stored.
+    ///
+    /// # Errors
+    /// [`ChainError::Storage`] on read failure.
+    pub fn block_bytes(&self, hash: &BlockHash) -> Result<Option<Vec<u8>>, ChainError> {
+        match self.unwritten.blocks.get(hash) {
+            Some(block) => Ok(Some(serialize(block.as_ref()))),
+            None => Ok(self.store.block_bytes(hash)?),
         }
     }
 

@@ -5,6 +5,7 @@ use super::state::block_error;
 use super::*;
 use crate::consensus::params::MAX_MONEY;
 use crate::consensus::{BlockError, HeaderError, TxError};
+use crate::primitives::encode::serialize;
 use crate::primitives::{Block, BlockHash, BlockHeader, COIN, OutPoint, Transaction, TxOut};
 use crate::storage::{BlockUndo, IndexEntry, UtxoView};
 use crate::testkit::*;
@@ -479,6 +480,12 @@ impl crate::storage::ChainStore for Counting {
         self.block_reads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         crate::storage::ChainStore::block(&self.inner, hash)
     }
+    fn block_bytes(
+        &self,
+        hash: &BlockHash,
+    ) -> Result<Option<Vec<u8>>, crate::storage::StorageError> {
+        crate::storage::ChainStore::block_bytes(&self.inner, hash)
+    }
     fn undo(&self, hash: &BlockHash) -> Result<Option<BlockUndo>, crate::storage::StorageError> {
         crate::storage::ChainStore::undo(&self.inner, hash)
     }
@@ -635,7 +642,9 @@ fn what_catching_up_holds_in_memory_is_read_as_if_it_were_stored() {
     assert_eq!(syncing.height(), 102);
     let held = syncing.hash_at(102).unwrap();
     assert!(probe.inner.block(&held).unwrap().is_none(), "block 102 is not in the store yet");
-    assert!(syncing.block(&held).unwrap().is_some(), "but the chain serves it");
+    let block = syncing.block(&held).unwrap().expect("but the chain serves it");
+    let wire = serialize(&block);
+    assert_eq!(syncing.block_bytes(&held).unwrap(), Some(wire.clone()), "in its wire form too");
     let created = OutPoint { txid: paid.txid(), vout: 0 };
     assert!(syncing.utxos().unwrap().coin(&created).unwrap().is_some());
     assert!(syncing.utxos().unwrap().coin(&coin.0).unwrap().is_none(), "spent in block 102");
@@ -644,6 +653,7 @@ fn what_catching_up_holds_in_memory_is_read_as_if_it_were_stored() {
     // Once caught up, everything is in the store and reads the same.
     syncing.accept_block(last, CLOCK).unwrap();
     assert!(probe.inner.block(&held).unwrap().is_some());
+    assert_eq!(syncing.block_bytes(&held).unwrap(), Some(wire), "as stored, byte for byte");
     assert_eq!(coins(&syncing), coins(&chain));
 }
 

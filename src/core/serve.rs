@@ -5,7 +5,6 @@ use tracing::warn;
 use crate::chain::ChainState;
 use crate::consensus::genesis::genesis_hash;
 use crate::primitives::BlockHash;
-use crate::primitives::encode::serialize;
 use crate::protocol::{ChainTip, MAX_BLOCKS_PER_REQUEST, MAX_HEADERS, SyncRequest, SyncResponse};
 
 /// Locator hashes looked at; a locator is ~log2(height) + 10 long.
@@ -48,8 +47,8 @@ fn blocks(chain: &ChainState, hashes: &[[u8; 32]]) -> SyncResponse {
     }
     let mut out = Vec::with_capacity(hashes.len());
     for hash in hashes {
-        match chain.block(&BlockHash(*hash)) {
-            Ok(Some(block)) => out.push(serialize(&block)),
+        match chain.block_bytes(&BlockHash(*hash)) {
+            Ok(Some(bytes)) => out.push(bytes),
             Ok(None) => {}
             Err(e) => {
                 warn!(error = %e, "cannot read a block a peer asked for");

@@ -138,6 +138,13 @@ pub trait ChainStore: Send + Sync {
     /// [`StorageError`] on read failure or a corrupt block.
     fn block(&self, hash: &BlockHash) -> Result<Option<Block>, StorageError>;
 
+    /// A stored block as stored: its wire encoding, for serving peers without decoding
+    /// and encoding it again.
+    ///
+    /// # Errors
+    /// [`StorageError`] on read failure.
+    fn block_bytes(&self, hash: &BlockHash) -> Result<Option<Vec<u8>>, StorageError>;
+
     /// The undo data of an active-chain block.
     ///
     /// # Errors

@@ -283,6 +283,16 @@ impl Store {
         self.get_decoded(BLOCKS, "blocks", &hash.0)
     }
 
+    /// The block with `hash` as stored (its wire encoding), if its data is stored.
+    ///
+    /// # Errors
+    /// [`StoreError`] on read failure.
+    pub fn block_bytes(&self, hash: &BlockHash) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(BLOCKS)?;
+        Ok(table.get(&hash.0)?.map(|v| v.value().to_vec()))
+    }
+
     /// The undo data of an active-chain block.
     ///
     /// # Errors
@@ -611,6 +621,10 @@ impl ChainStore for Store {
 
     fn block(&self, hash: &BlockHash) -> Result<Option<Block>, StorageError> {
         Ok(Store::block(self, hash)?)
+    }
+
+    fn block_bytes(&self, hash: &BlockHash) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(Store::block_bytes(self, hash)?)
     }
 
     fn undo(&self, hash: &BlockHash) -> Result<Option<BlockUndo>, StorageError> {
