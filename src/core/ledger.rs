@@ -54,8 +54,8 @@ impl Ledger {
     }
 
     /// Hands a run of blocks to the chain (one transition); on a tip change updates the
-    /// mempool and emits events. `syncing` lowers the per-block log line to debug while
-    /// catching up.
+    /// mempool and emits events. `syncing` lowers the per-block log line to debug for
+    /// blocks with known headers beyond them (the sync's progress line covers those).
     pub fn accept_blocks(
         &mut self,
         blocks: Vec<Block>,
@@ -168,7 +168,10 @@ impl Ledger {
             let txs = block.txs.len();
             self.connected_txs += txs as u64;
             out.push(Output::Event(NodeEvent::Block { hash: hash.to_string(), height, txs }));
-            if syncing {
+            // A block that reaches the best header is news whatever brought it (gossip,
+            // or a request while one block behind); the ones before it while catching
+            // up are not.
+            if syncing && chain.best_header().height > height {
                 debug!(height, %hash, txs, "block connected");
             } else {
                 info!(height, %hash, txs, time = block.header.time, "block connected");

@@ -26,6 +26,32 @@ fn source(n: usize) -> (ChainState, Vec<Block>) {
     (chain, blocks)
 }
 
+/// What `f` returns, and the log lines it wrote (debug and up, without colours or time).
+fn logged<R>(f: impl FnOnce() -> R) -> (R, String) {
+    #[derive(Clone, Default)]
+    struct Buffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .without_time()
+        .with_writer(move || writer.clone())
+        .finish();
+    let result = tracing::subscriber::with_default(subscriber, f);
+    let text = String::from_utf8_lossy(&buffer.0.lock().unwrap()).into_owned();
+    (result, text)
+}
+
 fn gossip(id: u64, peer: PeerKey, kind: GossipKind, data: Vec<u8>) -> Input {
     Input::Net(NetEvent::Gossip { id, peer, kind, data })
 }
@@ -133,7 +159,14 @@ fn a_peer_ahead_is_synced_headers_first_then_blocks() {
     assert_eq!(hashes.len(), 3);
 
     let resp = SyncResponse::Blocks(blocks.iter().map(serialize).collect());
-    let out = core.handle(Input::Net(NetEvent::Response { id: *id, peer: ALICE, resp }), T0);
+    let (out, log) =
+        logged(|| core.handle(Input::Net(NetEvent::Response { id: *id, peer: ALICE, resp }), T0));
+    // The operator sees the block that reaches the best header; the ones before it are
+    // covered by the progress line.
+    let connected: Vec<&str> = log.lines().filter(|l| l.contains("block connected")).collect();
+    assert_eq!(connected.len(), 3, "{log}");
+    assert!(connected[..2].iter().all(|l| l.contains("DEBUG")), "{log}");
+    assert!(connected[2].contains("INFO") && connected[2].contains("height=3"), "{log}");
     assert_eq!(core.chain().tip(), blocks[2].block_hash());
     assert!(!core.snapshot().syncing);
     assert_eq!(
