@@ -210,6 +210,9 @@ logs = [connected(i) for i in range(n)]
 lat = []
 for r in range(rounds):
     h = open(f"{work}/mined.{r}").read().split()[0]
+    missing = [i for i in range(n) if h not in logs[i]]
+    if missing:
+        sys.exit(f"block {h} has no 'block connected' line in the logs of nodes {missing}")
     t0 = logs[0][h]
     lat += [(logs[i][h] - t0).total_seconds() * 1000 for i in range(1, n)]
 lat.sort()
