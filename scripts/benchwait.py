@@ -13,6 +13,12 @@ waiting) if the timeout passes first.
         when each node's GET /status first showed height H or more, asked every 50 ms over
         one kept-alive connection per node (a node catching up logs its blocks at debug
         level only, so its log cannot tell).
+
+    benchwait.py settled --timeout SECS --quiet SECS PORT [PORT ...]
+        when no node's peer count (GET /status, every 250 ms, kept-alive connections)
+        has changed for --quiet seconds: a network of fresh nodes dials most of its
+        peers in one wave once discovery answers, and a block sent during that wave
+        measures the wave's handshakes, not propagation. Prints one time.
 """
 import argparse
 import datetime
@@ -68,21 +74,48 @@ def log_mode(a):
     return wait_all(a.logs, check, a.timeout, f"'{a.message}' {want}")
 
 
+class Statuses:
+    """GET /status of nodes over one kept-alive connection each."""
+
+    def __init__(self):
+        self.conns = {}
+
+    def get(self, port):
+        """The node's status, or None if it cannot answer now (not up yet, or the
+        connection dropped: the next call reconnects)."""
+        try:
+            conn = self.conns.get(port) or http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            self.conns[port] = conn
+            conn.request("GET", "/status")
+            return json.loads(conn.getresponse().read())
+        except (OSError, http.client.HTTPException, ValueError):
+            self.conns.pop(port, None)
+            return None
+
+
 def height_mode(a):
-    conns = {}
+    statuses = Statuses()
 
     def check(port):
-        try:
-            conn = conns.get(port) or http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            conns[port] = conn
-            conn.request("GET", "/status")
-            height = json.loads(conn.getresponse().read())["height"]
-        except (OSError, http.client.HTTPException, ValueError, KeyError):
-            conns.pop(port, None)  # not up yet, or the connection dropped: reconnect
-            return None
-        return time.time() if height >= a.height else None
+        status = statuses.get(port)
+        return time.time() if status and status.get("height", -1) >= a.height else None
 
     return wait_all(a.ports, check, a.timeout, f"height {a.height} at ports")
+
+
+def settled_mode(a):
+    statuses = Statuses()
+    deadline = time.monotonic() + a.timeout
+    last, since = None, time.monotonic()
+    while True:
+        now = [(statuses.get(p) or {}).get("peer_count") for p in a.ports]
+        if now != last:
+            last, since = now, time.monotonic()
+        elif None not in now and time.monotonic() - since >= a.quiet:
+            return [time.time()]
+        if time.monotonic() > deadline:
+            sys.exit(f"benchwait: peer counts still changing after {a.timeout:.0f} s: {now}")
+        time.sleep(0.25)
 
 
 def main():
@@ -97,8 +130,12 @@ def main():
     height.add_argument("--timeout", type=float, required=True)
     height.add_argument("--height", type=int, required=True)
     height.add_argument("ports", nargs="+", type=int)
+    settled = modes.add_parser("settled")
+    settled.add_argument("--timeout", type=float, required=True)
+    settled.add_argument("--quiet", type=float, required=True)
+    settled.add_argument("ports", nargs="+", type=int)
     a = ap.parse_args()
-    times = log_mode(a) if a.mode == "log" else height_mode(a)
+    times = {"log": log_mode, "height": height_mode, "settled": settled_mode}[a.mode](a)
     for t in times:
         print(f"{t:.6f}")
 
