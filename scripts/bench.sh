@@ -122,7 +122,7 @@ logwait 30 "HTTP API listening" "$work/a.log" > /dev/null
 sleep 5
 idle_rss=$(awk '/VmRSS/ {print $2}' "/proc/$pid_a/status")
 boot=$(status "$rpc_a" | python3 -c 'import json,sys; print(json.load(sys.stdin)["listen_addrs"][0])')
-# The sync runs three times from scratch. This shared machine's speed drifts by up to half
+# The sync runs five times from scratch. This shared machine's speed drifts by up to half
 # between minutes (references taken minutes apart in one run: 28 k, 35 k and 44 k/s), so
 # each sync is bracketed by the 2-thread Schnorr reference taken just before and just after
 # it, and is a ratio of their mean; the goal figure is the median run's ratio.
@@ -130,8 +130,8 @@ csv() { local IFS=,; echo "$*"; }
 sig_refs=("$(sigref)")
 ibd_runs=()
 sync_rss=0
-for run in 1 2 3; do
-    say "syncing $chain_txs transactions (run $run of 3)"
+for run in 1 2 3 4 5; do
+    say "syncing $chain_txs transactions (run $run of 5)"
     rm -rf "$work/b"
     t0=$(date +%s.%N)
     start_node b "$rpc_b" "$p2p_b" --bootstrap "$boot"
@@ -293,7 +293,7 @@ with open(sys.argv[1], "w") as f:
   redb writes); timed from its start until its `/status` shows the tip, asked every 50 ms
   by one process over one kept-alive connection (`scripts/benchwait.py height`; no process is
   started per poll, every wait has a deadline, every port is one the kernel gave). Peak
-  RSS is its VmHWM (the largest of the runs). The sync runs three times from scratch, each
+  RSS is its VmHWM (the largest of the runs). The sync runs five times from scratch, each
   between two takes of the 2-thread Schnorr figure of the validation benchmark (before
   it and after it); a run's ratio is against the mean of those two, and the table gives
   the median run (this machine's speed drifts by up to half between minutes, so a
