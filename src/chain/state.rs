@@ -966,7 +966,10 @@ impl ChainState {
             None => prepare_block(&block, height, &pending, self.params),
         }?;
         if !self.verified.is_empty() {
-            prepared.skip_verified(|i| self.verified.contains(&block.txs[i].wtxid()));
+            // One wtxid per transaction, not one per input (the closure is asked per check).
+            let known: Vec<bool> =
+                block.txs.iter().map(|tx| self.verified.contains(&tx.wtxid())).collect();
+            prepared.skip_verified(|i| known.get(i).copied().unwrap_or(false));
         }
         let mut layer = PendingUtxos::default();
         layer.apply(&prepared.diff);
