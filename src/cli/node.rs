@@ -138,7 +138,7 @@ pub fn run(args: NodeArgs) -> Result<()> {
         mine_threads: if args.mine { usize::from(args.threads) } else { 0 },
         payout,
         ban_duration: Duration::from_secs(args.ban_secs),
-        max_inbound: crate::net::evict::MAX_INBOUND,
+        max_inbound: crate::net::inbound::evict::MAX_INBOUND,
         mempool: MempoolConfig::default(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -46,7 +46,7 @@ pub struct Behaviour {
     /// Connection caps.
     pub limits: connection_limits::Behaviour,
     /// Inbound caps per source address and network.
-    pub inbound: super::inbound::InboundLimits,
+    pub inbound: super::inbound::slots::InboundLimits,
     /// Agent, listen addresses and protocols of each peer (feeds Kademlia).
     pub identify: identify::Behaviour,
     /// Liveness; a failed ping closes the connection.

@@ -4,16 +4,23 @@
 //! [`NetCommand::Core`].
 
 pub mod addr;
+mod bans;
 pub mod behaviour;
 pub mod book;
 pub mod codec;
-pub mod evict;
+mod connections;
+mod discovery;
 pub mod identity;
 pub mod inbound;
 pub mod keys;
 pub mod reach;
 pub mod redial;
+mod requests;
 pub mod service;
+mod snapshot;
+pub mod swarm;
 
 pub use reach::Reachability;
-pub use service::{BanInfo, NetCommand, NetConfig, NetInfo, PeerInfo};
+pub use service::{NetCommand, NetConfig};
+pub use snapshot::{BanInfo, NetInfo, PeerInfo};
+pub use swarm::NetError;

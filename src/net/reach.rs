@@ -14,7 +14,13 @@ use std::time::{Duration, Instant};
 
 use libp2p::core::transport::ListenerId;
 use libp2p::multiaddr::Protocol;
-use libp2p::{Multiaddr, PeerId};
+use libp2p::swarm::ConnectionId;
+use libp2p::{Multiaddr, PeerId, Swarm, autonat};
+use tracing::{debug, info};
+
+use super::behaviour::Behaviour;
+use super::service::Service;
+use crate::core::NetEvent;
 
 /// Relays a node that cannot be dialled holds reservations on.
 pub const MAX_RELAYS: usize = 2;
@@ -137,6 +143,143 @@ impl Relays {
             self.slots.values().filter(|s| s.accepted).map(|s| s.circuit.clone()).collect();
         addrs.sort();
         addrs
+    }
+}
+
+impl<E: From<NetEvent>> Service<E> {
+    /// Two NATed peers that find each other at once each dial the other's relayed address,
+    /// and two hole punches on the same ports would spoil each other: both sides keep the
+    /// relayed connection dialled by the smaller peer id, whichever came up first, and
+    /// close the other. False if the new connection was the one closed.
+    pub(super) fn one_relayed(
+        &mut self,
+        swarm: &mut Swarm<Behaviour>,
+        peer: PeerId,
+        new: ConnectionId,
+        we_dialled: bool,
+    ) -> bool {
+        let local = *swarm.local_peer_id();
+        let kept = |dialled_by_us: bool| dialled_by_us == (local < peer);
+        match self.relayed.get(&peer).copied() {
+            None => {
+                self.relayed.insert(peer, (new, we_dialled));
+                true
+            }
+            Some((old, old_dialled)) if kept(we_dialled) && !kept(old_dialled) => {
+                debug!(%peer, "closing the other relayed connection to a peer");
+                swarm.close_connection(old);
+                self.relayed.insert(peer, (new, we_dialled));
+                true
+            }
+            Some(_) if !kept(we_dialled) => {
+                debug!(%peer, "closing the second relayed connection to a peer");
+                swarm.close_connection(new);
+                false
+            }
+            Some(_) => true,
+        }
+    }
+
+    /// A second, direct connection to a peer we reached through a relay (a hole punch, or
+    /// a dial that got through): the peer list shows the direct one.
+    pub(super) fn upgraded(&self, peer: PeerId, addr: &Multiaddr, outbound: bool) {
+        if let Ok(mut i) = self.info.write()
+            && let Some(p) = i.peers.get_mut(&peer)
+            && p.relayed
+        {
+            p.addr = addr.clone();
+            p.outbound = outbound;
+            p.relayed = false;
+        }
+    }
+
+    /// AutoNAT changed its mind. Public: the address is confirmed (libp2p adds it), any
+    /// relay slots are given up. Private: an address confirmed before is withdrawn (unless
+    /// configured) and relay slots are sought.
+    pub(super) fn reachability_changed(
+        &mut self,
+        swarm: &mut Swarm<Behaviour>,
+        old: autonat::NatStatus,
+        new: autonat::NatStatus,
+    ) {
+        let reach = match new {
+            autonat::NatStatus::Public(addr) => {
+                info!(addr = %addr, "reachable at {addr}");
+                for listener in self.relays.listeners() {
+                    swarm.remove_listener(listener);
+                }
+                Reachability::Public(addr)
+            }
+            autonat::NatStatus::Private => {
+                info!(
+                    "not reachable from outside: peers cannot dial in; outbound connections still work; see docs/operations.md"
+                );
+                if let autonat::NatStatus::Public(addr) = old
+                    && !self.configured.contains(&addr)
+                {
+                    swarm.remove_external_address(&addr);
+                }
+                Reachability::Private
+            }
+            autonat::NatStatus::Unknown => {
+                debug!("reachability unknown again");
+                Reachability::Unknown
+            }
+        };
+        if let Ok(mut i) = self.info.write() {
+            i.reachability = reach;
+        }
+        self.reserve_relays(swarm);
+    }
+
+    /// While we are not reachable, asks relays among our peers for slots, up to
+    /// [`super::reach::MAX_RELAYS`].
+    pub(super) fn reserve_relays(&mut self, swarm: &mut Swarm<Behaviour>) {
+        let private = self.info.read().is_ok_and(|i| i.reachability == Reachability::Private);
+        if !private {
+            return;
+        }
+        for (relay, circuit) in self.relays.wanted(Instant::now()) {
+            match swarm.listen_on(circuit.clone()) {
+                Ok(listener) => {
+                    info!(relay = %relay, addr = %circuit, "asking a relay for a slot");
+                    self.relays.asked(listener, relay, circuit);
+                }
+                Err(e) => debug!(relay = %relay, error = %e, "cannot listen through relay"),
+            }
+        }
+    }
+
+    /// A listener closed; a relay's means our slot there is gone.
+    pub(super) fn listener_closed(
+        &mut self,
+        swarm: &mut Swarm<Behaviour>,
+        listener: ListenerId,
+        error: Option<String>,
+    ) {
+        if let Some(relay) = self.relays.closed(listener, Instant::now()) {
+            info!(relay = %relay, error = ?error, "relay slot lost");
+            self.publish_relays();
+            self.reserve_relays(swarm);
+        } else {
+            debug!(?listener, error = ?error, "listener closed");
+        }
+    }
+
+    pub(super) fn publish_relays(&self) {
+        if let Ok(mut i) = self.info.write() {
+            i.relay_addrs = self.relays.addrs();
+        }
+    }
+
+    /// Our advertised addresses changed: show them, and tell connected peers at once.
+    pub(super) fn external_changed(&self, swarm: &mut Swarm<Behaviour>) {
+        let addrs: Vec<Multiaddr> = swarm.external_addresses().cloned().collect();
+        if let Ok(mut i) = self.info.write() {
+            i.external_addrs = addrs;
+        }
+        let peers: Vec<PeerId> = swarm.connected_peers().copied().collect();
+        swarm.behaviour_mut().identify.push(peers);
     }
 }
 

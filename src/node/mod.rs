@@ -37,8 +37,9 @@ use crate::config::db_path;
 use crate::consensus::Network;
 use crate::core::{Core, MiningConfig, NodeEvent};
 use crate::mempool::{Mempool, MempoolConfig};
+use crate::net::NetError;
 use crate::net::identity::{IdentityError, load_or_create};
-use crate::net::service::{COMMAND_CAPACITY, NetError};
+use crate::net::service::COMMAND_CAPACITY;
 use crate::net::{NetCommand, NetConfig, NetInfo};
 use crate::store::{Store, StoreError};
 
@@ -68,7 +69,7 @@ pub struct NodeConfig {
     pub ban_duration: Duration,
     /// Mempool limits.
     pub mempool: MempoolConfig,
-    /// Inbound connection slots (default [`crate::net::evict::MAX_INBOUND`]).
+    /// Inbound connection slots (default [`crate::net::inbound::evict::MAX_INBOUND`]).
     pub max_inbound: usize,
 }
 
@@ -139,7 +140,7 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
         data_dir: config.data_dir.clone(),
         max_inbound: config.max_inbound,
     };
-    let swarm = crate::net::service::start(key, &net_config, &info).await?;
+    let swarm = crate::net::swarm::start(key, &net_config, &info).await?;
 
     let (inputs, input_rx) = sync_channel::<DriverInput>(INPUT_CAPACITY);
     let (commands, command_rx) = mpsc::channel::<NetCommand>(COMMAND_CAPACITY);

@@ -25,7 +25,7 @@ pub fn config(dir: &std::path::Path, bootstrap: Vec<libp2p::Multiaddr>) -> NodeC
         mine_threads: 0,
         payout: pubkey(&key(1)),
         ban_duration: Duration::from_secs(3600),
-        max_inbound: minichain::net::evict::MAX_INBOUND,
+        max_inbound: minichain::net::inbound::evict::MAX_INBOUND,
         mempool: MempoolConfig::default(),
     }
 }

@@ -6,7 +6,7 @@
 //! [`MAX_PENDING_PER_IP`] handshakes in progress from one IP address, and at most
 //! [`MAX_ESTABLISHED_PER_NET`] established connections from one /24 (IPv4) or /64 (IPv6)
 //! network. A handshake that does not finish within the transport's connection timeout
-//! (`net::service::HANDSHAKE_TIMEOUT`) is dropped. Outbound connections (bootstrap, book
+//! (`net::inbound::HANDSHAKE_TIMEOUT`) is dropped. Outbound connections (bootstrap, book
 //! and discovered peers) are never limited here, so they never depend on inbound slots.
 //! Loopback is exempt: a devnet of several nodes on one machine is ordinary.
 

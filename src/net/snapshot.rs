@@ -1,0 +1,54 @@
+//! What the API shows of the network: a snapshot the network task publishes.
+
+use std::collections::BTreeMap;
+
+use libp2p::{Multiaddr, PeerId};
+
+use super::book::Source;
+use super::reach::Reachability;
+use crate::primitives::PeerKey;
+
+/// A connected peer as the API shows it.
+#[derive(Debug, Clone)]
+pub struct PeerInfo {
+    /// The core's key for it.
+    pub key: PeerKey,
+    /// Remote address of the connection.
+    pub addr: Multiaddr,
+    /// True if we dialled it.
+    pub outbound: bool,
+    /// How we came to be connected (bootstrap, operator, kademlia, inbound, ...).
+    pub source: Source,
+    /// Identify agent, once known.
+    pub agent: Option<String>,
+    /// True while our only connection to it goes through a relay.
+    pub relayed: bool,
+}
+
+/// The network's state, shared read-only with the API.
+#[derive(Debug, Clone, Default)]
+pub struct NetInfo {
+    /// Our peer id.
+    pub peer_id: Option<PeerId>,
+    /// Addresses we listen on, with `/p2p/<id>`.
+    pub listen_addrs: Vec<Multiaddr>,
+    /// Connected peers.
+    pub peers: BTreeMap<PeerId, PeerInfo>,
+    /// Banned peers: why, and until when.
+    pub bans: BTreeMap<PeerId, BanInfo>,
+    /// Whether others can dial us (AutoNAT's verdict).
+    pub reachability: Reachability,
+    /// Addresses we advertise: confirmed by AutoNAT or a relay, or configured.
+    pub external_addrs: Vec<Multiaddr>,
+    /// Our addresses through relays that hold a slot for us.
+    pub relay_addrs: Vec<Multiaddr>,
+}
+
+/// A ban as the API shows it.
+#[derive(Debug, Clone)]
+pub struct BanInfo {
+    /// The offence that reached the threshold (or the operator's reason).
+    pub reason: String,
+    /// When the ban lifts.
+    pub until: std::time::SystemTime,
+}
