@@ -13,6 +13,7 @@ use libp2p::{
 use sha2::{Digest, Sha256};
 
 use super::codec::SyncCodec;
+use super::inbound::{EVICTION_HEADROOM, MAX_PENDING_INBOUND};
 use crate::consensus::Network;
 use crate::protocol::{MAX_GOSSIP_BYTES, blocks_topic, kad_protocol, sync_protocol, txs_topic};
 
@@ -83,11 +84,11 @@ pub fn build(
     let limits = connection_limits::ConnectionLimits::default()
         .with_max_established(Some(MAX_CONNECTIONS))
         // Room above the inbound slots: a newcomer is established first, then the network
-        // task evicts an inbound peer to make room (net/evict.rs).
+        // task evicts an inbound peer to make room (net/inbound).
         .with_max_established_incoming(Some(
-            u32::try_from(max_inbound).unwrap_or(u32::MAX).saturating_add(8),
+            u32::try_from(max_inbound).unwrap_or(u32::MAX).saturating_add(EVICTION_HEADROOM),
         ))
-        .with_max_pending_incoming(Some(30))
+        .with_max_pending_incoming(Some(MAX_PENDING_INBOUND))
         // A relayed connection, the direct one a hole punch makes, and an AutoNAT dial-back
         // (closed as soon as it is up).
         .with_max_established_per_peer(Some(3));

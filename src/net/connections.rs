@@ -1,41 +1,66 @@
-//! Connections: kept peers dialled and redialled, connections opened and closed.
+//! Connections: kept peers dialled and redialled, connections opened and closed, and the
+//! [`PeerKeys`] by which the core knows each connected peer.
 
+use std::collections::{BTreeMap, HashMap};
+use std::num::NonZeroU32;
 use std::time::Instant;
 
-use libp2p::Swarm;
+use libp2p::core::ConnectedPoint;
+use libp2p::core::transport::PortUse;
 use libp2p::swarm::dial_opts::DialOpts;
+use libp2p::swarm::{ConnectionError, ConnectionId, DialError};
+use libp2p::{Multiaddr, PeerId, Swarm};
 use tracing::{debug, info};
 
-use super::addr::without_peer_id;
+use super::addr::{peer_id_of, without_peer_id};
 use super::behaviour::Behaviour;
+use super::book::Source;
+use super::keys::PeerKeys;
+use super::redial::Redial;
 use super::service::Service;
+use super::snapshot::PeerInfo;
 use crate::core::NetEvent;
 
-/// A dial error as the operator needs it: the root cause of each address's failure
-/// ("Connection refused (os error 111)"), not libp2p's nested wrappers.
-pub(super) fn one_line(e: &libp2p::swarm::DialError) -> String {
-    pub(super) fn root(mut e: &dyn std::error::Error) -> String {
-        while let Some(source) = e.source() {
-            e = source;
-        }
-        e.to_string()
-    }
-    match e {
-        libp2p::swarm::DialError::Transport(errors) => {
-            let mut causes: Vec<String> = errors.iter().map(|(_, e)| root(e)).collect();
-            causes.dedup();
-            causes.join("; ")
-        }
-        e => root(e),
-    }
+/// The connected peers and the peers we keep connected.
+#[derive(Debug, Default)]
+pub(super) struct Connections {
+    /// The core's keys for connected peers (and recently gone ones).
+    pub(super) keys: PeerKeys,
+    /// Connected peers, as the API shows them.
+    pub(super) peers: BTreeMap<PeerId, PeerInfo>,
+    /// The kept peers (`--bootstrap`, `peers add`) and when each is due.
+    redial: Redial,
+    /// Dials of kept peers in flight: connection -> kept index.
+    dials: HashMap<ConnectionId, usize>,
 }
 
 impl<E: From<NetEvent>> Service<E> {
+    /// Keeps the `--bootstrap` peers (and tells Kademlia of those with a peer id).
+    pub(super) fn keep_bootstrap(&mut self, swarm: &mut Swarm<Behaviour>, bootstrap: &[Multiaddr]) {
+        let now = Instant::now();
+        for addr in bootstrap {
+            if let Some(peer) = peer_id_of(addr) {
+                swarm.behaviour_mut().kad.add_address(&peer, without_peer_id(addr));
+            }
+            self.conns.redial.add(addr.clone(), Source::Bootstrap, now);
+        }
+        self.dial_kept(swarm);
+    }
+
+    /// Keeps a peer the operator added.
+    pub(super) fn add_kept(&mut self, swarm: &mut Swarm<Behaviour>, addr: Multiaddr) {
+        if self.conns.redial.add(addr.clone(), Source::Operator, Instant::now()) {
+            info!(addr = %addr, "peer added: dialing it and keeping it connected");
+            self.dial_kept(swarm);
+        }
+    }
+
     /// Dials the kept peers that are due.
     pub(super) fn dial_kept(&mut self, swarm: &mut Swarm<Behaviour>) {
         let now = Instant::now();
-        for i in self.redial.due(now) {
-            let Some(kept) = self.redial.get(i).cloned() else { continue };
+        let redial = &mut self.conns.redial;
+        for i in redial.due(now) {
+            let Some(kept) = redial.get(i).cloned() else { continue };
             let opts = match kept.peer {
                 Some(peer) => {
                     DialOpts::peer_id(peer).addresses(vec![without_peer_id(&kept.addr)]).build()
@@ -46,13 +71,156 @@ impl<E: From<NetEvent>> Service<E> {
             match swarm.dial(opts) {
                 Ok(()) => {
                     debug!(addr = %kept.addr, "dialing kept peer");
-                    self.dials.insert(id, i);
+                    self.conns.dials.insert(id, i);
                 }
                 Err(e) => {
-                    let wait = self.redial.failed(i, now);
+                    let wait = redial.failed(i, now);
                     info!(addr = %kept.addr, error = %e, retry_in_secs = wait.as_secs(), "cannot dial {:?} peer, retrying", kept.source);
                 }
             }
         }
+    }
+
+    /// A connection is up. The first one to a peer makes it a connected peer; a second
+    /// is an AutoNAT dial-back (closed), a direct connection replacing a relayed one, or a
+    /// second relayed one (one of the two is closed).
+    pub(super) fn on_established(
+        &mut self,
+        swarm: &mut Swarm<Behaviour>,
+        peer: PeerId,
+        endpoint: &ConnectedPoint,
+        num_established: NonZeroU32,
+        connection: ConnectionId,
+    ) {
+        let kept = self.conns.dials.remove(&connection);
+        if let Some(i) = kept {
+            self.conns.redial.connected(i, peer);
+        }
+        let relayed = endpoint.is_relayed();
+        // Only AutoNAT dials from a fresh port (ours reuse the listen port, for hole
+        // punching): a dial-back has served once established; a peer is not kept on a
+        // second connection for it.
+        if let ConnectedPoint::Dialer { port_use: PortUse::New, .. } = endpoint
+            && num_established.get() > 1
+        {
+            debug!(peer = %peer, "closing the AutoNAT dial-back connection");
+            swarm.close_connection(connection);
+            return;
+        }
+        if num_established.get() > 1 && !relayed {
+            self.upgraded(peer, endpoint.get_remote_address(), endpoint.is_dialer());
+        }
+        if relayed && !self.one_relayed(swarm, peer, connection, endpoint.is_dialer()) {
+            return;
+        }
+        if num_established.get() > 1 {
+            return;
+        }
+        let addr = endpoint.get_remote_address().clone();
+        let outbound = endpoint.is_dialer();
+        let source = match (kept.and_then(|i| self.conns.redial.get(i)), outbound) {
+            (Some(k), _) => k.source,
+            (None, true) => self.discovery.book.get(&peer).map_or(Source::Kademlia, |e| e.source),
+            (None, false) => Source::Inbound,
+        };
+        let unix = crate::node::unix_now();
+        self.discovery.book.connected(peer, &addr, outbound, source, unix);
+        let key = self.conns.keys.connect(peer);
+        let info = PeerInfo { key, addr: addr.clone(), outbound, source, agent: None, relayed };
+        self.conns.peers.insert(peer, info);
+        self.dirty = true;
+        let peers = self.conns.peers.len();
+        info!(
+            peer = %peer,
+            addr = %addr,
+            outbound,
+            relayed,
+            peers,
+            "peer connected ({peers} connected)"
+        );
+        self.emit(NetEvent::Connected { peer: key });
+        if !outbound {
+            self.make_room(swarm, peer);
+        }
+    }
+
+    /// A connection closed; the last one to a peer makes it a disconnected peer.
+    pub(super) fn on_closed(
+        &mut self,
+        peer: PeerId,
+        connection: ConnectionId,
+        num_established: u32,
+        cause: Option<ConnectionError>,
+    ) {
+        if num_established > 0 {
+            self.relayed_closed(peer, connection);
+            return;
+        }
+        self.reach.relayed.remove(&peer);
+        self.conns.peers.remove(&peer);
+        self.dirty = true;
+        let peers = self.conns.peers.len();
+        // No cause: one side closed the connection on purpose (a ban, eviction, shutdown,
+        // or the peer going away cleanly).
+        let cause = cause.map_or_else(|| "closed".to_owned(), |c| c.to_string());
+        info!(peer = %peer, peers, cause, "peer disconnected ({peers} left): {cause}");
+        if let Some(i) = self.conns.redial.disconnected(&peer, Instant::now())
+            && let Some(k) = self.conns.redial.get(i)
+        {
+            info!(peer = %peer, addr = %k.addr, "kept peer disconnected, redialing in 1 s");
+        }
+        self.requests.gone(&peer);
+        self.admission.gone(&peer);
+        self.reach.relays.gone(&peer);
+        if let Some(key) = self.conns.keys.disconnect(&peer) {
+            self.emit(NetEvent::Disconnected { peer: key });
+        }
+    }
+
+    /// A dial failed; a kept peer's is retried after its backoff.
+    pub(super) fn on_dial_error(
+        &mut self,
+        peer: Option<PeerId>,
+        error: &DialError,
+        connection: ConnectionId,
+    ) {
+        if let Some(peer) = peer {
+            self.discovery.book.failed(&peer);
+        }
+        let Some(i) = self.conns.dials.remove(&connection) else {
+            debug!(peer = ?peer, error = %error, "outgoing connection failed");
+            return;
+        };
+        let wait = self.conns.redial.failed(i, Instant::now());
+        if let Some(k) = self.conns.redial.get(i) {
+            info!(
+                addr = %k.addr,
+                error = %one_line(error),
+                retry_in_secs = wait.as_secs(),
+                "cannot reach {} peer {}, retrying in {} s",
+                if k.source == Source::Bootstrap { "bootstrap" } else { "added" },
+                k.addr,
+                wait.as_secs()
+            );
+        }
+    }
+}
+
+/// A dial error as the operator needs it: the root cause of each address's failure
+/// ("Connection refused (os error 111)"), not libp2p's nested wrappers.
+fn one_line(e: &DialError) -> String {
+    fn root(mut e: &dyn std::error::Error) -> String {
+        while let Some(source) = e.source() {
+            e = source;
+        }
+        e.to_string()
+    }
+    match e {
+        DialError::Transport(errors) => {
+            let mut causes: Vec<String> = errors.iter().map(|(_, e)| root(e)).collect();
+            causes.dedup();
+            causes.join("; ")
+        }
+        e => root(e),
     }
 }

@@ -1,39 +1,108 @@
-//! Discovery: identify feeds Kademlia, Kademlia finds peers, the peer book remembers them.
+//! Discovery: identify feeds Kademlia, Kademlia finds peers (and a random walk keeps it
+//! looking while we are short of them), the peer book remembers them across restarts.
 
 use std::collections::HashSet;
+use std::path::Path;
 use std::time::Instant;
 
 use libp2p::{Multiaddr, PeerId, Swarm, identify, relay};
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
-use super::addr::is_local;
+use super::addr::{is_local, with_peer_id, without_peer_id};
 use super::behaviour::Behaviour;
-use super::book::Source;
+use super::book::{BookError, PeerBook, SAVE_EVERY, Source};
 use super::service::Service;
 use crate::core::NetEvent;
 use crate::protocol::kad_protocol;
 
 /// Peers we try to stay connected to; below this, discovered peers are dialled.
 pub const TARGET_PEERS: usize = 8;
+/// While short of peers, a Kademlia random walk every this many ticks (seconds).
+pub const RANDOM_WALK_TICKS: u64 = 10;
+
+/// The peer book and when it was last written.
+#[derive(Debug)]
+pub(super) struct Discovery {
+    pub(super) book: PeerBook,
+    last_save: Instant,
+}
+
+impl Discovery {
+    /// Reads the peer book in `data_dir`.
+    pub(super) fn load(data_dir: &Path) -> Result<Self, BookError> {
+        Ok(Discovery { book: PeerBook::load(data_dir)?, last_save: Instant::now() })
+    }
+}
 
 impl<E: From<NetEvent>> Service<E> {
+    /// At start: dials the peers of the book (anchors first) and tells Kademlia of them.
+    pub(super) fn dial_book(&mut self, swarm: &mut Swarm<Behaviour>) {
+        let book = &self.discovery.book;
+        let known = book.to_dial(swarm.local_peer_id());
+        if !known.is_empty() {
+            info!(peers = known.len(), book = book.len(), "dialing peers from the peer book");
+        }
+        for (peer, addr) in known {
+            swarm.behaviour_mut().kad.add_address(&peer, without_peer_id(&addr));
+            if let Err(e) = swarm.dial(addr.clone()) {
+                debug!(addr = %addr, error = %e, "cannot dial a peer from the book");
+            }
+        }
+    }
+
+    /// A random walk every [`RANDOM_WALK_TICKS`] while short of peers keeps discovery
+    /// going.
+    pub(super) fn random_walk(&mut self, swarm: &mut Swarm<Behaviour>, ticks: u64) {
+        if ticks.is_multiple_of(RANDOM_WALK_TICKS) && swarm.connected_peers().count() < TARGET_PEERS
+        {
+            swarm.behaviour_mut().kad.get_closest_peers(PeerId::random());
+        }
+    }
+
+    /// Writes the peer book if it changed and was not written for [`SAVE_EVERY`].
+    pub(super) fn save_book_if_due(&mut self) {
+        if self.discovery.book.is_dirty() && self.discovery.last_save.elapsed() >= SAVE_EVERY {
+            self.save_book();
+        }
+    }
+
     /// Writes the peer book with the outbound peers as anchors.
     pub(super) fn save_book(&mut self) {
-        let anchors: Vec<PeerId> = self
-            .info
-            .read()
-            .map(|i| i.peers.iter().filter(|(_, p)| p.outbound).map(|(id, _)| *id).collect())
-            .unwrap_or_default();
-        match self.book.save(&anchors) {
-            Ok(()) => debug!(peers = self.book.len(), anchors = anchors.len(), "peer book saved"),
+        let anchors: Vec<PeerId> =
+            self.conns.peers.iter().filter(|(_, p)| p.outbound).map(|(id, _)| *id).collect();
+        let book = &mut self.discovery.book;
+        match book.save(&anchors) {
+            Ok(()) => debug!(peers = book.len(), anchors = anchors.len(), "peer book saved"),
             Err(e) => warn!(error = %e, "cannot save the peer book"),
         }
-        self.last_save = Instant::now();
+        self.discovery.last_save = Instant::now();
+    }
+
+    /// Kademlia learned a peer's addresses: remember them, and dial the peer while we are
+    /// short of peers.
+    pub(super) fn on_routing_updated(
+        &mut self,
+        swarm: &mut Swarm<Behaviour>,
+        peer: PeerId,
+        addresses: &libp2p::kad::Addresses,
+        is_new_peer: bool,
+    ) {
+        if is_new_peer {
+            debug!(peer = %peer, "discovered via kademlia");
+        }
+        self.discovery.book.learned(peer, addresses.iter().cloned(), Source::Kademlia);
+        let connected = swarm.connected_peers().count();
+        if !swarm.is_connected(&peer) && connected < TARGET_PEERS {
+            let addr = with_peer_id(addresses.first(), peer);
+            info!(peer = %peer, addr = %addr, "dialing peer found by kademlia");
+            let _ = swarm.dial(addr);
+        }
     }
 
     /// Feeds a server-mode peer's listen addresses into Kademlia (it never learns the
     /// addresses of peers that dialled us), leaving out loopback and private addresses
-    /// unless our connection to that peer is itself local.
+    /// unless our connection to that peer is itself local; notes its agent, and whether it
+    /// offers to relay.
     pub(super) fn on_identify(
         &mut self,
         swarm: &mut Swarm<Behaviour>,
@@ -41,20 +110,15 @@ impl<E: From<NetEvent>> Service<E> {
         info: identify::Info,
     ) {
         let kad = kad_protocol(self.network);
-        let conn_addr =
-            self.info.read().ok().and_then(|i| i.peers.get(&peer).map(|p| p.addr.clone()));
-        if let Ok(mut i) = self.info.write()
-            && let Some(p) = i.peers.get_mut(&peer)
-        {
+        let mut conn_addr = None;
+        if let Some(p) = self.conns.peers.get_mut(&peer) {
             p.agent = Some(info.agent_version.clone());
+            conn_addr = Some(p.addr.clone());
+            self.dirty = true;
         }
         let local_ok = conn_addr.as_ref().is_none_or(is_local);
-        if info.protocols.contains(&relay::HOP_PROTOCOL_NAME) {
-            self.relays.offer(peer, &info.listen_addrs, local_ok);
-            self.reserve_relays(swarm);
-        } else {
-            self.relays.gone(&peer);
-        }
+        let offers_relay = info.protocols.contains(&relay::HOP_PROTOCOL_NAME);
+        self.relay_offered(swarm, peer, offers_relay.then_some(&info.listen_addrs[..]), local_ok);
         if !info.protocols.iter().any(|p| p.as_ref() == kad) {
             // A Kademlia client: not reachable yet (or of another network).
             debug!(peer = %peer, "peer is no kademlia server of our network");
@@ -63,7 +127,7 @@ impl<E: From<NetEvent>> Service<E> {
         let unique: HashSet<Multiaddr> = info.listen_addrs.into_iter().collect();
         let usable: Vec<Multiaddr> =
             unique.into_iter().filter(|a| local_ok || !is_local(a)).collect();
-        self.book.learned(peer, usable.iter().cloned(), Source::Identify);
+        self.discovery.book.learned(peer, usable.iter().cloned(), Source::Identify);
         for addr in usable {
             swarm.behaviour_mut().kad.add_address(&peer, addr);
         }

@@ -10,6 +10,7 @@ pub mod book;
 pub mod codec;
 mod connections;
 mod discovery;
+mod gossip;
 pub mod identity;
 pub mod inbound;
 pub mod keys;

@@ -18,9 +18,9 @@ use libp2p::swarm::ConnectionId;
 use libp2p::{Multiaddr, PeerId, Swarm, autonat};
 use tracing::{debug, info};
 
+use super::addr::with_peer_id;
 use super::behaviour::Behaviour;
 use super::service::Service;
-use crate::core::NetEvent;
 
 /// Relays a node that cannot be dialled holds reservations on.
 pub const MAX_RELAYS: usize = 2;
@@ -146,7 +146,30 @@ impl Relays {
     }
 }
 
-impl<E: From<NetEvent>> Service<E> {
+/// What the network task knows of its own reachability: AutoNAT's verdict, the addresses
+/// it advertises, the relay slots it holds or seeks, and relayed connections.
+#[derive(Debug, Default)]
+pub(super) struct Reach {
+    /// AutoNAT's verdict.
+    pub(super) reachability: Reachability,
+    /// Addresses we advertise: confirmed by AutoNAT or a relay, or configured.
+    pub(super) advertised: Vec<Multiaddr>,
+    /// Relays we could use and the slots we hold.
+    pub(super) relays: Relays,
+    /// The relayed connection kept to each peer reached through a relay, and whether we
+    /// dialled it.
+    pub(super) relayed: HashMap<PeerId, (ConnectionId, bool)>,
+    /// `--external-addr`: never withdrawn whatever AutoNAT says.
+    configured: Vec<Multiaddr>,
+}
+
+impl Reach {
+    pub(super) fn new(configured: Vec<Multiaddr>) -> Self {
+        Reach { configured, ..Reach::default() }
+    }
+}
+
+impl<E> Service<E> {
     /// Two NATed peers that find each other at once each dial the other's relayed address,
     /// and two hole punches on the same ports would spoil each other: both sides keep the
     /// relayed connection dialled by the smaller peer id, whichever came up first, and
@@ -160,15 +183,16 @@ impl<E: From<NetEvent>> Service<E> {
     ) -> bool {
         let local = *swarm.local_peer_id();
         let kept = |dialled_by_us: bool| dialled_by_us == (local < peer);
-        match self.relayed.get(&peer).copied() {
+        let relayed = &mut self.reach.relayed;
+        match relayed.get(&peer).copied() {
             None => {
-                self.relayed.insert(peer, (new, we_dialled));
+                relayed.insert(peer, (new, we_dialled));
                 true
             }
             Some((old, old_dialled)) if kept(we_dialled) && !kept(old_dialled) => {
                 debug!(%peer, "closing the other relayed connection to a peer");
                 swarm.close_connection(old);
-                self.relayed.insert(peer, (new, we_dialled));
+                relayed.insert(peer, (new, we_dialled));
                 true
             }
             Some(_) if !kept(we_dialled) => {
@@ -180,16 +204,23 @@ impl<E: From<NetEvent>> Service<E> {
         }
     }
 
+    /// One of several connections to `peer` closed: forget it if it was the relayed one.
+    pub(super) fn relayed_closed(&mut self, peer: PeerId, connection: ConnectionId) {
+        if self.reach.relayed.get(&peer).is_some_and(|(c, _)| *c == connection) {
+            self.reach.relayed.remove(&peer);
+        }
+    }
+
     /// A second, direct connection to a peer we reached through a relay (a hole punch, or
     /// a dial that got through): the peer list shows the direct one.
-    pub(super) fn upgraded(&self, peer: PeerId, addr: &Multiaddr, outbound: bool) {
-        if let Ok(mut i) = self.info.write()
-            && let Some(p) = i.peers.get_mut(&peer)
+    pub(super) fn upgraded(&mut self, peer: PeerId, addr: &Multiaddr, outbound: bool) {
+        if let Some(p) = self.conns.peers.get_mut(&peer)
             && p.relayed
         {
             p.addr = addr.clone();
             p.outbound = outbound;
             p.relayed = false;
+            self.dirty = true;
         }
     }
 
@@ -205,7 +236,7 @@ impl<E: From<NetEvent>> Service<E> {
         let reach = match new {
             autonat::NatStatus::Public(addr) => {
                 info!(addr = %addr, "reachable at {addr}");
-                for listener in self.relays.listeners() {
+                for listener in self.reach.relays.listeners() {
                     swarm.remove_listener(listener);
                 }
                 Reachability::Public(addr)
@@ -215,7 +246,7 @@ impl<E: From<NetEvent>> Service<E> {
                     "not reachable from outside: peers cannot dial in; outbound connections still work; see docs/operations.md"
                 );
                 if let autonat::NatStatus::Public(addr) = old
-                    && !self.configured.contains(&addr)
+                    && !self.reach.configured.contains(&addr)
                 {
                     swarm.remove_external_address(&addr);
                 }
@@ -226,27 +257,51 @@ impl<E: From<NetEvent>> Service<E> {
                 Reachability::Unknown
             }
         };
-        if let Ok(mut i) = self.info.write() {
-            i.reachability = reach;
-        }
+        self.reach.reachability = reach;
+        self.dirty = true;
         self.reserve_relays(swarm);
     }
 
+    /// A peer told us (identify) whether it relays: `Some(its addresses)` if it does.
+    pub(super) fn relay_offered(
+        &mut self,
+        swarm: &mut Swarm<Behaviour>,
+        peer: PeerId,
+        addrs: Option<&[Multiaddr]>,
+        local_ok: bool,
+    ) {
+        match addrs {
+            Some(addrs) => {
+                self.reach.relays.offer(peer, addrs, local_ok);
+                self.reserve_relays(swarm);
+            }
+            None => self.reach.relays.gone(&peer),
+        }
+    }
+
     /// While we are not reachable, asks relays among our peers for slots, up to
-    /// [`super::reach::MAX_RELAYS`].
+    /// [`MAX_RELAYS`].
     pub(super) fn reserve_relays(&mut self, swarm: &mut Swarm<Behaviour>) {
-        let private = self.info.read().is_ok_and(|i| i.reachability == Reachability::Private);
-        if !private {
+        if self.reach.reachability != Reachability::Private {
             return;
         }
-        for (relay, circuit) in self.relays.wanted(Instant::now()) {
+        for (relay, circuit) in self.reach.relays.wanted(Instant::now()) {
             match swarm.listen_on(circuit.clone()) {
                 Ok(listener) => {
                     info!(relay = %relay, addr = %circuit, "asking a relay for a slot");
-                    self.relays.asked(listener, relay, circuit);
+                    self.reach.relays.asked(listener, relay, circuit);
                 }
                 Err(e) => debug!(relay = %relay, error = %e, "cannot listen through relay"),
             }
+        }
+    }
+
+    /// A relay granted us a slot: we are reachable through it.
+    pub(super) fn relay_slot_reserved(&mut self, swarm: &Swarm<Behaviour>, relay: PeerId) {
+        if let Some(addr) = self.reach.relays.accepted(&relay) {
+            let full = with_peer_id(&addr, *swarm.local_peer_id());
+            info!(relay = %relay, addr = %full, "relay slot reserved: reachable through {full}");
+            self.dirty = true;
         }
     }
 
@@ -257,27 +312,35 @@ impl<E: From<NetEvent>> Service<E> {
         listener: ListenerId,
         error: Option<String>,
     ) {
-        if let Some(relay) = self.relays.closed(listener, Instant::now()) {
+        if let Some(relay) = self.reach.relays.closed(listener, Instant::now()) {
             info!(relay = %relay, error = ?error, "relay slot lost");
-            self.publish_relays();
+            self.dirty = true;
             self.reserve_relays(swarm);
         } else {
             debug!(?listener, error = ?error, "listener closed");
         }
     }
 
-    pub(super) fn publish_relays(&self) {
-        if let Ok(mut i) = self.info.write() {
-            i.relay_addrs = self.relays.addrs();
+    /// libp2p confirmed an external address (AutoNAT, a relay): advertise it.
+    pub(super) fn external_confirmed(&mut self, swarm: &mut Swarm<Behaviour>, address: &Multiaddr) {
+        if self.reach.advertised.contains(address) {
+            debug!(addr = %address, "external address confirmed again");
+        } else {
+            info!(addr = %address, "advertising external address");
+            self.external_changed(swarm);
         }
     }
 
+    /// An external address expired: stop advertising it.
+    pub(super) fn external_expired(&mut self, swarm: &mut Swarm<Behaviour>, address: &Multiaddr) {
+        info!(addr = %address, "no longer advertising external address");
+        self.external_changed(swarm);
+    }
+
     /// Our advertised addresses changed: show them, and tell connected peers at once.
-    pub(super) fn external_changed(&self, swarm: &mut Swarm<Behaviour>) {
-        let addrs: Vec<Multiaddr> = swarm.external_addresses().cloned().collect();
-        if let Ok(mut i) = self.info.write() {
-            i.external_addrs = addrs;
-        }
+    fn external_changed(&mut self, swarm: &mut Swarm<Behaviour>) {
+        self.reach.advertised = swarm.external_addresses().cloned().collect();
+        self.dirty = true;
         let peers: Vec<PeerId> = swarm.connected_peers().copied().collect();
         swarm.behaviour_mut().identify.push(peers);
     }

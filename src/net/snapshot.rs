@@ -2,10 +2,12 @@
 
 use std::collections::BTreeMap;
 
-use libp2p::{Multiaddr, PeerId};
+use libp2p::{Multiaddr, PeerId, Swarm};
 
+use super::behaviour::Behaviour;
 use super::book::Source;
 use super::reach::Reachability;
+use super::service::Service;
 use crate::primitives::PeerKey;
 
 /// A connected peer as the API shows it.
@@ -25,7 +27,8 @@ pub struct PeerInfo {
     pub relayed: bool,
 }
 
-/// The network's state, shared read-only with the API.
+/// The network's state as the API sees it: a snapshot the network task publishes after
+/// each change (never its working state).
 #[derive(Debug, Clone, Default)]
 pub struct NetInfo {
     /// Our peer id.
@@ -51,4 +54,26 @@ pub struct BanInfo {
     pub reason: String,
     /// When the ban lifts.
     pub until: std::time::SystemTime,
+}
+
+impl<E> Service<E> {
+    /// Writes the snapshot the API reads, if anything it shows changed. Called by the loop
+    /// after every event, command and tick; the working state stays with each concern.
+    pub(super) fn publish(&mut self, swarm: &Swarm<Behaviour>) {
+        if !std::mem::take(&mut self.dirty) {
+            return;
+        }
+        let snapshot = NetInfo {
+            peer_id: Some(*swarm.local_peer_id()),
+            listen_addrs: self.listen_addrs.clone(),
+            peers: self.conns.peers.clone(),
+            bans: self.bans.listed(),
+            reachability: self.reach.reachability.clone(),
+            external_addrs: self.reach.advertised.clone(),
+            relay_addrs: self.reach.relays.addrs(),
+        };
+        if let Ok(mut i) = self.info.write() {
+            *i = snapshot;
+        }
+    }
 }

@@ -7,14 +7,15 @@ use futures::StreamExt;
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId, Swarm, noise, tcp, yamux};
-use tracing::{info, trace};
+use tracing::{debug, info, trace};
 
 use super::addr::with_peer_id;
 use super::behaviour::{self, Behaviour};
 use super::book::BookError;
 use super::inbound::HANDSHAKE_TIMEOUT;
 use super::service::NetConfig;
-use super::snapshot::*;
+use super::service::Service;
+use super::snapshot::NetInfo;
 
 /// Why the network could not start.
 #[derive(Debug, thiserror::Error)]
@@ -114,10 +115,29 @@ fn probe_port(addr: &Multiaddr) -> Result<(), NetError> {
     }
 }
 
-pub(super) fn record_listen_addr(info: &Arc<RwLock<NetInfo>>, address: &Multiaddr, local: PeerId) {
+/// Before the task runs: a bound address goes straight into the first snapshot.
+fn record_listen_addr(info: &Arc<RwLock<NetInfo>>, address: &Multiaddr, local: PeerId) {
     let full = with_peer_id(address, local);
     info!(addr = %full, "listening");
     if let Ok(mut i) = info.write() {
         i.listen_addrs.push(full);
+    }
+}
+
+impl<E> Service<E> {
+    /// A listener bound a new address (an interface came up, a port was given).
+    pub(super) fn listen_addr_added(&mut self, swarm: &Swarm<Behaviour>, address: &Multiaddr) {
+        let full = with_peer_id(address, *swarm.local_peer_id());
+        info!(addr = %full, "listening");
+        self.listen_addrs.push(full);
+        self.dirty = true;
+    }
+
+    /// A listen address went away.
+    pub(super) fn listen_addr_expired(&mut self, swarm: &Swarm<Behaviour>, address: &Multiaddr) {
+        let full = with_peer_id(address, *swarm.local_peer_id());
+        debug!(addr = %full, "listen address expired");
+        self.listen_addrs.retain(|a| *a != full);
+        self.dirty = true;
     }
 }

@@ -1,0 +1,103 @@
+//! Gossip: blocks and transactions published on their topics, and each received message
+//! held until the core's verdict tells gossipsub whether to forward it.
+
+use std::collections::HashMap;
+
+use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageId};
+use libp2p::{PeerId, Swarm};
+use tracing::{debug, trace, warn};
+
+use super::behaviour::Behaviour;
+use super::service::Service;
+use crate::consensus::Network;
+use crate::core::{NetEvent, Verdict};
+use crate::protocol::{GossipKind, blocks_topic, txs_topic};
+
+/// The topics, and the messages waiting for a verdict.
+pub(super) struct Gossip {
+    blocks: IdentTopic,
+    txs: IdentTopic,
+    /// Messages handed to the core: its id -> gossipsub's id and the peer it came from.
+    to_validate: HashMap<u64, (MessageId, PeerId)>,
+}
+
+impl Gossip {
+    pub(super) fn new(network: Network) -> Self {
+        Gossip {
+            blocks: IdentTopic::new(blocks_topic(network)),
+            txs: IdentTopic::new(txs_topic(network)),
+            to_validate: HashMap::new(),
+        }
+    }
+}
+
+impl<E: From<NetEvent>> Service<E> {
+    /// Publishes a block or transaction the core relays.
+    pub(super) fn publish_gossip(
+        &mut self,
+        swarm: &mut Swarm<Behaviour>,
+        kind: GossipKind,
+        data: Vec<u8>,
+    ) {
+        let topic = match kind {
+            GossipKind::Block => self.gossip.blocks.clone(),
+            GossipKind::Tx => self.gossip.txs.clone(),
+        };
+        match swarm.behaviour_mut().gossipsub.publish(topic, data) {
+            Ok(_) | Err(gossipsub::PublishError::Duplicate) => {}
+            Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {
+                debug!(?kind, "no peers to gossip to")
+            }
+            Err(e) => warn!(?kind, error = %e, "gossip publish failed"),
+        }
+    }
+
+    /// Tells gossipsub the core's verdict on message `id`.
+    pub(super) fn validate(&mut self, swarm: &mut Swarm<Behaviour>, id: u64, verdict: Verdict) {
+        let Some((msg_id, source)) = self.gossip.to_validate.remove(&id) else { return };
+        if verdict == Verdict::Accept {
+            self.admission.was_useful(source);
+        }
+        let acceptance = match verdict {
+            Verdict::Accept => MessageAcceptance::Accept,
+            Verdict::Ignore => MessageAcceptance::Ignore,
+            Verdict::Reject => MessageAcceptance::Reject,
+        };
+        swarm
+            .behaviour_mut()
+            .gossipsub
+            .report_message_validation_result(&msg_id, &source, acceptance);
+    }
+
+    /// An event of gossipsub: a message goes to the core, held until its verdict.
+    pub(super) fn on_gossip(&mut self, swarm: &mut Swarm<Behaviour>, event: gossipsub::Event) {
+        let gossipsub::Event::Message { propagation_source, message_id, message } = event else {
+            trace!(event = ?event, "behaviour event");
+            return;
+        };
+        let kind = if message.topic == self.gossip.blocks.hash() {
+            GossipKind::Block
+        } else if message.topic == self.gossip.txs.hash() {
+            GossipKind::Tx
+        } else {
+            return;
+        };
+        let id = self.next_id();
+        let ignore = |swarm: &mut Swarm<Behaviour>| {
+            swarm.behaviour_mut().gossipsub.report_message_validation_result(
+                &message_id,
+                &propagation_source,
+                MessageAcceptance::Ignore,
+            );
+        };
+        let Some(peer) = self.conns.keys.key(&propagation_source) else {
+            ignore(swarm);
+            return;
+        };
+        self.gossip.to_validate.insert(id, (message_id.clone(), propagation_source));
+        if !self.emit(NetEvent::Gossip { id, peer, kind, data: message.data }) {
+            self.gossip.to_validate.remove(&id);
+            ignore(swarm);
+        }
+    }
+}
