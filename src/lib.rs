@@ -26,6 +26,7 @@ pub mod api;
 pub mod bench_chain;
 pub mod chain;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod consensus;
 pub mod core;

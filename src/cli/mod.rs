@@ -249,7 +249,7 @@ fn bench_chain(dir: &std::path::Path, blocks: u32, txs_per_block: usize) -> Resu
         &mut chain,
         blocks,
         txs_per_block,
-        crate::node::unix_now(),
+        crate::clock::unix_now(),
         |h| {
             if h % 50 == 0 || h == total {
                 eprintln!(

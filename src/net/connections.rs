@@ -123,7 +123,7 @@ impl<E: From<NetEvent>> Service<E> {
             (None, true) => self.discovery.book.get(&peer).map_or(Source::Kademlia, |e| e.source),
             (None, false) => Source::Inbound,
         };
-        let unix = crate::node::unix_now();
+        let unix = crate::clock::unix_now();
         self.discovery.book.connected(peer, &addr, outbound, source, unix);
         let key = self.conns.keys.connect(peer);
         let info = PeerInfo { key, addr: addr.clone(), outbound, source, agent: None, relayed };

@@ -106,11 +106,6 @@ pub enum NodeError {
     },
 }
 
-/// Seconds since the Unix epoch, from the system clock (for the edges: CLI and tests).
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
 /// Starts a node on the current tokio runtime.
 ///
 /// # Errors

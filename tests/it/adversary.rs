@@ -397,7 +397,7 @@ fn block_on(parent: BlockHash, height: u32, time: u32, txs: Vec<Transaction>) ->
 }
 
 fn now() -> u32 {
-    minichain::node::unix_now() as u32
+    minichain::clock::unix_now() as u32
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
