@@ -7,9 +7,9 @@ use std::collections::HashMap;
 use crate::chain::SigMode;
 use crate::chain::utxo::{ConnectError, connect_block};
 use crate::consensus::BlockError;
+use crate::db::{Store, StoreError};
 use crate::primitives::{BlockHash, Coin, OutPoint};
 use crate::storage::StorageError;
-use crate::store::{Store, StoreError};
 
 /// What a successful check covered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,7 +65,7 @@ pub enum VerifyError {
     },
     /// The address index disagrees with the UTXO set.
     #[error("address index differs from the UTXO set: {0}")]
-    AddrIndex(crate::store::AddrIndexMismatch),
+    AddrIndex(crate::db::AddrIndexMismatch),
     /// The UTXO sets differ.
     #[error(
         "UTXO set differs from the one rebuilt from blocks: {missing} missing, {extra} extra, \

@@ -22,10 +22,10 @@ use crate::api::{
 use crate::consensus::Network;
 use crate::consensus::tx::is_mature;
 use crate::core::{Command, Input, MineError, NodeEvent, Pending, Reply};
+use crate::db::{Store, StoreError};
 use crate::mempool::MempoolError;
 use crate::net::{NetCommand, NetInfo};
 use crate::primitives::{BlockHash, OutPoint, Transaction, TxOut, Txid};
-use crate::store::{Store, StoreError};
 
 /// A read the node could not answer.
 #[derive(Debug, thiserror::Error)]

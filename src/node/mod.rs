@@ -36,11 +36,11 @@ use crate::chain::{ChainError, ChainState};
 use crate::config::db_path;
 use crate::consensus::Network;
 use crate::core::{Core, MiningConfig, NodeEvent};
+use crate::db::{Store, StoreError};
 use crate::mempool::{Mempool, MempoolConfig};
 use crate::net::identity::{IdentityError, load_or_create};
 use crate::net::service::{COMMAND_CAPACITY, NetError};
 use crate::net::{NetCommand, NetConfig, NetInfo};
-use crate::store::{Store, StoreError};
 
 /// Capacity of the driver's input channel.
 pub const INPUT_CAPACITY: usize = 8_192;

@@ -40,11 +40,11 @@ use crate::core::{
     Command, Core, Input, MiningConfig, NetAction, NetEvent, Offence, Output, Reply, ReplyId,
     Verdict,
 };
+use crate::db::Store;
 use crate::mempool::Mempool;
 use crate::miner::Template;
 use crate::primitives::{Block, BlockHash, Coin, OutPoint, PeerKey, Time};
 use crate::protocol::{FrameError, GossipKind, SyncRequest, SyncResponse};
-use crate::store::Store;
 
 /// How long an unanswered request waits before it fails (libp2p request-response's
 /// timeout in `net::behaviour`).

@@ -1,6 +1,6 @@
 //! The storage boundary: what the chain hands to a database and reads back from it.
 //!
-//! It sits below both `chain` (which decides) and `store` (redb, which persists), so
+//! It sits below both `chain` (which decides) and `db` (redb, which persists), so
 //! neither imports the other:
 //!
 //! ```text
@@ -108,7 +108,7 @@ impl ChainWrite {
     }
 }
 
-/// A database the chain can run on. Implementations: `store::Store` (redb, on disk or in
+/// A database the chain can run on. Implementations: `db::Store` (redb, on disk or in
 /// memory). Reads see the last applied write.
 pub trait ChainStore: Send + Sync {
     /// The network the stored chain belongs to.

@@ -4,7 +4,7 @@ use std::process::Command;
 
 use minichain::chain::ChainState;
 use minichain::consensus::Network;
-use minichain::store::Store;
+use minichain::db::Store;
 use minichain::testkit::extend;
 
 fn minichain() -> Command {
