@@ -7,7 +7,7 @@ use crate::consensus::params::MAX_MONEY;
 use crate::consensus::{BlockError, HeaderError, TxError};
 use crate::primitives::encode::serialize;
 use crate::primitives::{Block, BlockHash, BlockHeader, COIN, OutPoint, Transaction, TxOut};
-use crate::storage::{BlockUndo, IndexEntry, UtxoView};
+use crate::storage::{BlockUndo, ChainStore, IndexEntry, UtxoView};
 use crate::testkit::*;
 
 /// A chain of 101 blocks whose first coinbase (to `key(1)`) is mature, plus that coinbase.
