@@ -8,7 +8,7 @@
 //!  protocol     wire vocabulary: sync messages, topics, caps, frame errors
 //!  storage      the storage boundary: ChainStore, ChainWrite, UTXO types
 //!  chain        the UTXO state machine: block index, fork choice, reorgs, orphans
-//!  store        redb, implementing ChainStore: one write transaction per ChainWrite
+//!  db           redb, implementing ChainStore: one write transaction per ChainWrite
 //!  mempool      unconfirmed transactions by fee rate
 //!  miner        block templates and the midstate nonce search
 //!  sync         which peer to ask for what
@@ -19,7 +19,7 @@
 //!  wallet · cli the wallet and the minichain binary's subcommands
 //! ```
 //!
-//! Everything from `primitives` to `core` except `store` is synchronous and free of I/O:
+//! Everything from `primitives` to `core` except `db` is synchronous and free of I/O:
 //! time is passed in as an argument, so tests drive the core deterministically.
 
 pub mod api;
@@ -30,6 +30,7 @@ pub mod clock;
 pub mod config;
 pub mod consensus;
 pub mod core;
+pub mod db;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod human;
@@ -46,7 +47,6 @@ pub mod rpc;
 #[doc(hidden)]
 pub mod sim;
 pub mod storage;
-pub mod store;
 pub mod sync;
 #[doc(hidden)]
 pub mod testkit;

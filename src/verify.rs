@@ -7,9 +7,9 @@ use std::collections::HashMap;
 use crate::chain::SigMode;
 use crate::chain::utxo::{ConnectError, connect_block};
 use crate::consensus::BlockError;
+use crate::db::Store;
 use crate::primitives::{BlockHash, Coin, OutPoint};
-use crate::storage::StorageError;
-use crate::store::{Store, StoreError};
+use crate::storage::{ChainStore, StorageError};
 
 /// What a successful check covered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,10 +25,8 @@ pub struct VerifyReport {
 /// A difference between the stored state and the one rebuilt from blocks.
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
-    /// The store could not be read.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// A block could not be checked against the rebuilt UTXO set.
+    /// The store could not be read, or a block could not be checked against the rebuilt
+    /// UTXO set.
     #[error(transparent)]
     Storage(#[from] StorageError),
     /// The height index names a block whose data is missing.
@@ -65,7 +63,7 @@ pub enum VerifyError {
     },
     /// The address index disagrees with the UTXO set.
     #[error("address index differs from the UTXO set: {0}")]
-    AddrIndex(crate::store::AddrIndexMismatch),
+    AddrIndex(crate::db::AddrIndexMismatch),
     /// The UTXO sets differ.
     #[error(
         "UTXO set differs from the one rebuilt from blocks: {missing} missing, {extra} extra, \
@@ -116,8 +114,8 @@ pub fn verify_store(store: &Store) -> Result<VerifyReport, VerifyError> {
         prev = Some(hash);
         height += 1;
     }
-    let indexed = prev.ok_or_else(|| StoreError::Inconsistent("no genesis block"))?;
-    let stored = store.tip()?.ok_or_else(|| StoreError::Inconsistent("no tip"))?;
+    let indexed = prev.ok_or_else(|| StorageError::Inconsistent("no genesis block"))?;
+    let stored = store.tip()?.ok_or_else(|| StorageError::Inconsistent("no tip"))?;
     if stored != indexed {
         return Err(VerifyError::TipMismatch { stored, indexed });
     }
@@ -136,7 +134,7 @@ fn compare(
 ) -> Result<VerifyReport, VerifyError> {
     let (mut extra, mut changed, mut count) = (0usize, 0usize, 0u64);
     let mut first = None;
-    store.for_each_coin(|op, coin| {
+    store.for_each_coin(&mut |op, coin| {
         count += 1;
         match rebuilt.remove(&op) {
             Some(c) if c == coin => {}

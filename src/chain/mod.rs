@@ -1,6 +1,6 @@
 //! The UTXO state machine: block index, most-work fork choice, reorgs through undo data,
 //! the orphan pool. It decides and describes each transition as a `storage::ChainWrite`;
-//! whatever implements `storage::ChainStore` (redb's `store`) persists it.
+//! whatever implements `storage::ChainStore` (redb's `db`) persists it.
 
 pub mod error;
 pub mod orphans;

@@ -7,7 +7,7 @@ use crate::consensus::params::MAX_MONEY;
 use crate::consensus::{BlockError, HeaderError, TxError};
 use crate::primitives::encode::serialize;
 use crate::primitives::{Block, BlockHash, BlockHeader, COIN, OutPoint, Transaction, TxOut};
-use crate::storage::{BlockUndo, IndexEntry, UtxoView};
+use crate::storage::{BlockUndo, ChainStore, IndexEntry, UtxoView};
 use crate::testkit::*;
 
 /// A chain of 101 blocks whose first coinbase (to `key(1)`) is mature, plus that coinbase.
@@ -457,7 +457,7 @@ fn headers_first_then_blocks_connect() {
 
 /// A store that counts what the chain asks of it, and can be told to fail its writes.
 struct Counting {
-    inner: crate::store::Store,
+    inner: crate::db::Store,
     applies: std::sync::Arc<std::sync::Mutex<Vec<crate::storage::ChainWrite>>>,
     block_reads: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     fail: std::sync::Arc<std::sync::atomic::AtomicBool>,
@@ -511,7 +511,7 @@ impl crate::storage::ChainStore for Counting {
 }
 
 fn counting_chain() -> (ChainState, Counting) {
-    let inner = crate::store::Store::in_memory(crate::consensus::Network::Regtest).unwrap();
+    let inner = crate::db::Store::in_memory(crate::consensus::Network::Regtest).unwrap();
     let counting = Counting {
         inner,
         applies: Default::default(),

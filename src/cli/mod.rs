@@ -14,7 +14,8 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{db_path, default_data_dir};
 use crate::consensus::Network;
-use crate::store::Store;
+use crate::db::Store;
+use crate::storage::ChainStore;
 use crate::verify::verify_store;
 
 /// `--network`: one of the networks, listed in `--help` and in the error for anything

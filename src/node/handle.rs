@@ -22,17 +22,18 @@ use crate::api::{
 use crate::consensus::Network;
 use crate::consensus::tx::is_mature;
 use crate::core::{Command, Input, MineError, NodeEvent, Pending, Reply};
+use crate::db::Store;
 use crate::mempool::MempoolError;
 use crate::net::{NetCommand, NetInfo};
 use crate::primitives::{BlockHash, OutPoint, Transaction, TxOut, Txid};
-use crate::store::{Store, StoreError};
+use crate::storage::{ChainStore, StorageError};
 
 /// A read the node could not answer.
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
     /// The database failed.
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(#[from] StorageError),
     /// The core is overloaded or stopping.
     #[error(transparent)]
     Unavailable(#[from] Unavailable),

@@ -36,12 +36,13 @@ use crate::chain::{ChainError, ChainState};
 use crate::config::db_path;
 use crate::consensus::Network;
 use crate::core::{Core, MiningConfig, NodeEvent};
+use crate::db::Store;
 use crate::mempool::{Mempool, MempoolConfig};
 use crate::net::NetError;
 use crate::net::identity::{IdentityError, load_or_create};
 use crate::net::service::COMMAND_CAPACITY;
 use crate::net::{NetCommand, NetConfig, NetInfo};
-use crate::store::{Store, StoreError};
+use crate::storage::StorageError;
 
 /// Capacity of the driver's input channel.
 pub const INPUT_CAPACITY: usize = 8_192;
@@ -86,7 +87,7 @@ pub enum NodeError {
     },
     /// The database could not be opened.
     #[error("cannot open the database: {0}")]
-    Store(#[from] StoreError),
+    Store(#[from] StorageError),
     /// The chain could not be loaded.
     #[error("cannot load the chain: {0}")]
     Chain(#[from] ChainError),

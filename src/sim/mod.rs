@@ -40,11 +40,12 @@ use crate::core::{
     Command, Core, Input, MiningConfig, NetAction, NetEvent, Offence, Output, Reply, ReplyId,
     Verdict,
 };
+use crate::db::Store;
 use crate::mempool::Mempool;
 use crate::miner::Template;
 use crate::primitives::{Block, BlockHash, Coin, OutPoint, PeerKey, Time};
 use crate::protocol::{FrameError, GossipKind, SyncRequest, SyncResponse};
-use crate::store::Store;
+use crate::storage::ChainStore;
 
 /// How long an unanswered request waits before it fails (libp2p request-response's
 /// timeout in `net::behaviour`).
@@ -775,7 +776,7 @@ impl Sim {
         let mut set = BTreeMap::new();
         self.node(index)
             .store
-            .for_each_coin(|op, coin| {
+            .for_each_coin(&mut |op, coin| {
                 set.insert(op, coin);
             })
             .expect("a simulated store reads");

@@ -1,6 +1,6 @@
 //! The storage boundary: what the chain hands to a database and reads back from it.
 //!
-//! It sits below both `chain` (which decides) and `store` (redb, which persists), so
+//! It sits below both `chain` (which decides) and `db` (redb, which persists), so
 //! neither imports the other:
 //!
 //! ```text
@@ -19,6 +19,7 @@
 pub mod index;
 mod utxo;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use index::{FAILED, HAVE_DATA, IndexEntry};
@@ -28,12 +29,44 @@ use crate::consensus::Network;
 use crate::primitives::encode::DecodeError;
 use crate::primitives::{Block, BlockHash, Coin, OutPoint, Txid};
 
-/// A database failed or contradicts itself.
+/// A database could not be opened, read or written, or contradicts itself: the one error
+/// of the storage boundary, whatever the backend.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
-    /// The backend failed (I/O, a lock, its own corruption checks).
+    /// The backend failed (I/O, a lock, its own corruption checks); its error, with the
+    /// detail an operator needs (e.g. "No space left on device"), is the source.
     #[error("database error: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The database file could not be copied or restored around a repair.
+    #[error("database file {}: {error}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        error: std::io::Error,
+    },
+    /// No database file where one was expected.
+    #[error("no database at {}", .0.display())]
+    NotFound(PathBuf),
+    /// The database belongs to another network.
+    #[error("database is for network '{found}', not '{expected}'")]
+    WrongNetwork {
+        /// Network recorded in the database.
+        found: String,
+        /// Network asked for.
+        expected: Network,
+    },
+    /// The database was written by an incompatible version.
+    #[error("database schema version {found}, this build reads version {expected}")]
+    SchemaVersion {
+        /// Version recorded.
+        found: u32,
+        /// Version this build writes.
+        expected: u32,
+    },
+    /// The metadata names a network this build does not know.
+    #[error("inconsistent database: unknown network '{0}' in metadata")]
+    UnknownNetwork(String),
     /// A stored record does not decode.
     #[error("corrupt record in table {table}: {error}")]
     Corrupt {
@@ -108,7 +141,7 @@ impl ChainWrite {
     }
 }
 
-/// A database the chain can run on. Implementations: `store::Store` (redb, on disk or in
+/// A database the chain can run on. Implementations: `db::Store` (redb, on disk or in
 /// memory). Reads see the last applied write.
 pub trait ChainStore: Send + Sync {
     /// The network the stored chain belongs to.

@@ -12,9 +12,9 @@ use crate::consensus::merkle::block_merkle_root;
 use crate::consensus::params::REGTEST;
 use crate::consensus::pow::{hash_to_u256, target_from_compact};
 use crate::consensus::{Network, Params};
+use crate::db::Store;
 use crate::primitives::{Block, BlockHash, BlockHeader, OutPoint, Transaction, TxOut, Txid};
 use crate::storage::UtxoView;
-use crate::store::Store;
 use crate::wallet::sign::{pubkey_of, signed_transaction};
 
 /// A "now" for regtest tests: late enough that no test block is in the future.

@@ -2,10 +2,10 @@
 
 use minichain::chain::ChainState;
 use minichain::consensus::Network;
+use minichain::db::Store;
 use minichain::mempool::{Mempool, MempoolConfig};
 use minichain::miner::build_template;
 use minichain::primitives::{Block, Transaction};
-use minichain::store::Store;
 use minichain::testkit::{CLOCK, extend, regtest_chain, regtest_chain_and_store, resolve};
 use minichain::verify::verify_store;
 

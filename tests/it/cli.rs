@@ -4,7 +4,7 @@ use std::process::Command;
 
 use minichain::chain::ChainState;
 use minichain::consensus::Network;
-use minichain::store::Store;
+use minichain::db::Store;
 use minichain::testkit::extend;
 
 fn minichain() -> Command {
@@ -56,7 +56,7 @@ fn verify_fails_on_a_garbage_database_without_touching_it() {
 #[test]
 fn verify_reports_a_tampered_utxo_set_and_exits_non_zero() {
     use minichain::primitives::{Coin, OutPoint, TxOut, Txid};
-    use minichain::storage::{ChainWrite, Step, UtxoDiff};
+    use minichain::storage::{ChainStore, ChainWrite, Step, UtxoDiff};
 
     let dir = tempfile::tempdir().unwrap();
     chain_in(dir.path(), 5);
@@ -72,7 +72,7 @@ fn verify_reports_a_tampered_utxo_set_and_exits_non_zero() {
         };
         let step = Step::Connect { hash: tip, height: 5, diff, undo, txids: vec![] };
         store
-            .write(&ChainWrite { steps: vec![step], tip: Some(tip), ..Default::default() })
+            .apply(&ChainWrite { steps: vec![step], tip: Some(tip), ..Default::default() })
             .unwrap();
     }
     let out = minichain().args(["verify", "--data-dir"]).arg(dir.path()).output().unwrap();

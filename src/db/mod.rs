@@ -1,4 +1,5 @@
-//! Persistence on redb: the only module that imports redb.
+//! db: the redb database behind `storage::ChainStore`, and the only module that imports
+//! redb.
 //!
 //! Every state transition is one write transaction: the UTXO changes of a block, its undo
 //! data, the height index and the tip move together, so the stored tip never points past
@@ -17,7 +18,6 @@ use redb::{
     Database, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableHandle,
 };
 
-pub use error::StoreError;
 use tables::*;
 
 use crate::consensus::Network;
@@ -42,7 +42,7 @@ pub struct Store {
 /// crash recovery (redb's repair rewrites it) is repaired with a copy kept beside it until
 /// the repair succeeds, so a failed repair puts the original bytes back; anything else
 /// (truncated, garbage, locked by another node) is refused untouched.
-fn open_file(path: &Path, network: Option<Network>) -> Result<Database, StoreError> {
+fn open_file(path: &Path, network: Option<Network>) -> Result<Database, StorageError> {
     let builder = || {
         let mut b = Database::builder();
         b.set_cache_size(CACHE_BYTES);
@@ -66,7 +66,7 @@ fn open_file(path: &Path, network: Option<Network>) -> Result<Database, StoreErr
         }
         Err(redb::DatabaseError::RepairAborted) => {
             let backup = path.with_extension("redb.before-repair");
-            let io = |error| StoreError::Io { path: backup.clone(), error };
+            let io = |error| StorageError::Io { path: backup.clone(), error };
             std::fs::copy(path, &backup).map_err(io)?;
             return match builder().open(path) {
                 Ok(db) => {
@@ -101,10 +101,10 @@ fn check_meta(
     stored_network: Option<&[u8]>,
     stored_schema: Option<&[u8]>,
     network: Network,
-) -> Result<Schema, StoreError> {
+) -> Result<Schema, StorageError> {
     match stored_network {
         None => Ok(Schema::New),
-        Some(found) if found != network.as_str().as_bytes() => Err(StoreError::WrongNetwork {
+        Some(found) if found != network.as_str().as_bytes() => Err(StorageError::WrongNetwork {
             found: String::from_utf8_lossy(found).into_owned(),
             expected: network,
         }),
@@ -113,7 +113,7 @@ fn check_meta(
             match found {
                 SCHEMA_VERSION => Ok(Schema::Current),
                 2 => Ok(Schema::V2),
-                _ => Err(StoreError::SchemaVersion { found, expected: SCHEMA_VERSION }),
+                _ => Err(StorageError::SchemaVersion { found, expected: SCHEMA_VERSION }),
             }
         }
     }
@@ -130,7 +130,7 @@ fn tx_key(txid: &Txid, height: u32, pos: u32) -> [u8; 16] {
 
 /// Rebuilds schema 2's transaction index in schema 3's form, within `txn`; returns the
 /// number of transactions indexed.
-fn upgrade_tx_index(txn: &redb::WriteTransaction) -> Result<u64, StoreError> {
+fn upgrade_tx_index(txn: &redb::WriteTransaction) -> Result<u64, StorageError> {
     let mut height_of = HashMap::new();
     for item in txn.open_table(HEIGHTS)?.iter()? {
         let (height, hash) = item?;
@@ -148,7 +148,7 @@ fn upgrade_tx_index(txn: &redb::WriteTransaction) -> Result<u64, StoreError> {
             let pos = u32::from_le_bytes([loc[32], loc[33], loc[34], loc[35]]);
             let height = *height_of
                 .get(&hash)
-                .ok_or(StoreError::Inconsistent("a transaction of a block off the chain"))?;
+                .ok_or(StorageError::Inconsistent("a transaction of a block off the chain"))?;
             new.insert(&tx_key(&txid, height, pos), ())?;
             count += 1;
         }
@@ -161,9 +161,9 @@ impl Store {
     /// Opens (or creates) the database at `path` for `network`.
     ///
     /// # Errors
-    /// [`StoreError::WrongNetwork`] / [`StoreError::SchemaVersion`] for a foreign file,
-    /// [`StoreError::Db`] for I/O errors, a corrupt file or a file locked by another node.
-    pub fn open(path: &Path, network: Network) -> Result<Self, StoreError> {
+    /// [`StorageError::WrongNetwork`] / [`StorageError::SchemaVersion`] for a foreign file,
+    /// [`StorageError::Backend`] for I/O errors, a corrupt file or a file locked by another node.
+    pub fn open(path: &Path, network: Network) -> Result<Self, StorageError> {
         let db = if path.exists() {
             open_file(path, Some(network))?
         } else {
@@ -175,11 +175,12 @@ impl Store {
     /// Opens an existing database, whatever its network; never creates one.
     ///
     /// # Errors
-    /// [`StoreError::Db`] if there is no database at `path` or it cannot be read,
-    /// [`StoreError::UnknownNetwork`] if it records no known network.
-    pub fn open_existing(path: &Path) -> Result<Self, StoreError> {
+    /// [`StorageError::NotFound`] if there is no database at `path`,
+    /// [`StorageError::Backend`] if it cannot be read,
+    /// [`StorageError::UnknownNetwork`] if it records no known network.
+    pub fn open_existing(path: &Path) -> Result<Self, StorageError> {
         if !path.is_file() {
-            return Err(StoreError::NotFound(path.to_path_buf()));
+            return Err(StorageError::NotFound(path.to_path_buf()));
         }
         let db = open_file(path, None)?;
         let name = {
@@ -189,20 +190,20 @@ impl Store {
             String::from_utf8_lossy(&value.unwrap_or_default()).into_owned()
         };
         let network =
-            name.parse::<Network>().map_err(|_| StoreError::UnknownNetwork(name.clone()))?;
+            name.parse::<Network>().map_err(|_| StorageError::UnknownNetwork(name.clone()))?;
         Self::init(db, network)
     }
 
     /// A database in memory, for tests.
     ///
     /// # Errors
-    /// [`StoreError::Db`] if redb cannot initialise it.
-    pub fn in_memory(network: Network) -> Result<Self, StoreError> {
+    /// [`StorageError::Backend`] if redb cannot initialise it.
+    pub fn in_memory(network: Network) -> Result<Self, StorageError> {
         let db = Database::builder().create_with_backend(InMemoryBackend::new())?;
         Self::init(db, network)
     }
 
-    fn init(db: Database, network: Network) -> Result<Self, StoreError> {
+    fn init(db: Database, network: Network) -> Result<Self, StorageError> {
         let txn = db.begin_write()?;
         {
             let mut meta = txn.open_table(META)?;
@@ -234,71 +235,8 @@ impl Store {
         Ok(Self { db: Arc::new(db), network })
     }
 
-    /// The network this database belongs to.
-    pub fn network(&self) -> Network {
-        self.network
-    }
-
-    fn read(&self) -> Result<ReadTransaction, StoreError> {
+    fn read(&self) -> Result<ReadTransaction, StorageError> {
         Ok(self.db.begin_read()?)
-    }
-
-    /// Hash of the stored active tip, `None` for a fresh database.
-    ///
-    /// # Errors
-    /// [`StoreError`] on read failure.
-    pub fn tip(&self) -> Result<Option<BlockHash>, StoreError> {
-        let txn = self.read()?;
-        let meta = txn.open_table(META)?;
-        let tip = meta.get(META_TIP)?.map(|v| v.value().to_vec());
-        match tip {
-            None => Ok(None),
-            Some(bytes) => bytes
-                .try_into()
-                .map(|b| Some(BlockHash(b)))
-                .map_err(|_| StoreError::Inconsistent("tip is not 32 bytes")),
-        }
-    }
-
-    /// Every block index entry.
-    ///
-    /// # Errors
-    /// [`StoreError`] on read failure or a corrupt entry.
-    pub fn load_index(&self) -> Result<Vec<IndexEntry>, StoreError> {
-        let txn = self.read()?;
-        let table = txn.open_table(BLOCK_INDEX)?;
-        let mut out = Vec::with_capacity(table.len()? as usize);
-        for item in table.iter()? {
-            let (_, value) = item?;
-            out.push(decode(BLOCK_INDEX.name(), value.value())?);
-        }
-        Ok(out)
-    }
-
-    /// The block with `hash`, if its data is stored.
-    ///
-    /// # Errors
-    /// [`StoreError`] on read failure or a corrupt block.
-    pub fn block(&self, hash: &BlockHash) -> Result<Option<Block>, StoreError> {
-        self.get_decoded(BLOCKS, "blocks", &hash.0)
-    }
-
-    /// The block with `hash` as stored (its wire encoding), if its data is stored.
-    ///
-    /// # Errors
-    /// [`StoreError`] on read failure.
-    pub fn block_bytes(&self, hash: &BlockHash) -> Result<Option<Vec<u8>>, StoreError> {
-        let txn = self.read()?;
-        let table = txn.open_table(BLOCKS)?;
-        Ok(table.get(&hash.0)?.map(|v| v.value().to_vec()))
-    }
-
-    /// The undo data of an active-chain block.
-    ///
-    /// # Errors
-    /// [`StoreError`] on read failure or corrupt data.
-    pub fn undo(&self, hash: &BlockHash) -> Result<Option<BlockUndo>, StoreError> {
-        self.get_decoded(UNDO, "undo", &hash.0)
     }
 
     fn get_decoded<T: Decode>(
@@ -306,96 +244,18 @@ impl Store {
         def: redb::TableDefinition<'static, &'static [u8; 32], &'static [u8]>,
         name: &'static str,
         key: &[u8; 32],
-    ) -> Result<Option<T>, StoreError> {
+    ) -> Result<Option<T>, StorageError> {
         let txn = self.read()?;
         let table = txn.open_table(def)?;
         let value = table.get(key)?;
         value.map(|v| decode(name, v.value())).transpose()
     }
 
-    /// The active-chain block hash at `height`.
-    ///
-    /// # Errors
-    /// [`StoreError`] on read failure.
-    pub fn hash_at(&self, height: u32) -> Result<Option<BlockHash>, StoreError> {
-        let txn = self.read()?;
-        let table = txn.open_table(HEIGHTS)?;
-        Ok(table.get(height)?.map(|v| BlockHash(*v.value())))
-    }
-
-    /// A consistent read view of the UTXO set.
-    ///
-    /// # Errors
-    /// [`StoreError`] if no read transaction can be started.
-    pub fn utxo_reader(&self) -> Result<UtxoReader, StoreError> {
-        let txn = self.read()?;
-        Ok(UtxoReader { table: txn.open_table(UTXOS)? })
-    }
-
-    /// Applies a state transition in ONE write transaction: block data, index entries,
-    /// every connect and disconnect (UTXO set, address index, undo data, heights, tx
-    /// index) and the tip. Durable (fsync) when the write says so.
-    ///
-    /// # Errors
-    /// [`StoreError`] on write failure; nothing is written then.
-    pub fn write(&self, write: &ChainWrite) -> Result<(), StoreError> {
-        if write.is_empty() {
-            return Ok(());
-        }
-        let mut txn = self.db.begin_write()?;
-        if !write.durable {
-            // What a crash loses (headers, side-branch blocks, blocks connected while
-            // catching up) is fetched again, and redb makes the next durable commit cover
-            // this one too.
-            txn.set_durability(redb::Durability::None)?;
-        }
-        {
-            let mut blocks = txn.open_table(BLOCKS)?;
-            for block in &write.blocks {
-                blocks.insert(&block.block_hash().0, serialize(block.as_ref()).as_slice())?;
-            }
-            let mut index = txn.open_table(BLOCK_INDEX)?;
-            for entry in &write.index {
-                index.insert(&entry.hash().0, serialize(entry).as_slice())?;
-            }
-            let mut tables = StepTables {
-                utxos: txn.open_table(UTXOS)?,
-                by_owner: txn.open_table(ADDR_INDEX)?,
-                undo: txn.open_table(UNDO)?,
-                heights: txn.open_table(HEIGHTS)?,
-                txs: txn.open_table(TX_INDEX)?,
-            };
-            for step in &write.steps {
-                tables.apply(step)?;
-            }
-            tables.apply_utxos(&write.steps)?;
-            tables.apply_txs(&write.steps)?;
-            if let Some(tip) = write.tip {
-                txn.open_table(META)?.insert(META_TIP, tip.0.as_slice())?;
-            }
-        }
-        Ok(txn.commit()?)
-    }
-
-    /// Calls `f` for every coin in the UTXO set, in outpoint order.
-    ///
-    /// # Errors
-    /// [`StoreError`] on read failure or a corrupt entry.
-    pub fn for_each_coin(&self, mut f: impl FnMut(OutPoint, Coin)) -> Result<(), StoreError> {
-        let txn = self.read()?;
-        let table = txn.open_table(UTXOS)?;
-        for item in table.iter()? {
-            let (key, value) = item?;
-            f(OutPoint::from_bytes(key.value()), decode(UTXOS.name(), value.value())?);
-        }
-        Ok(())
-    }
-
     /// The index entry of `hash`.
     ///
     /// # Errors
-    /// [`StoreError`] on read failure or a corrupt entry.
-    pub fn index_entry(&self, hash: &BlockHash) -> Result<Option<IndexEntry>, StoreError> {
+    /// [`StorageError`] on read failure or a corrupt entry.
+    pub fn index_entry(&self, hash: &BlockHash) -> Result<Option<IndexEntry>, StorageError> {
         let txn = self.read()?;
         let table = txn.open_table(BLOCK_INDEX)?;
         let value = table.get(&hash.0)?;
@@ -408,8 +268,8 @@ impl Store {
     /// rare, or made on purpose) is never mistaken for it.
     ///
     /// # Errors
-    /// [`StoreError`] on read failure or a corrupt entry.
-    pub fn find_tx(&self, txid: &Txid) -> Result<Option<(BlockHash, Block, u32)>, StoreError> {
+    /// [`StorageError`] on read failure or a corrupt entry.
+    pub fn find_tx(&self, txid: &Txid) -> Result<Option<(BlockHash, Block, u32)>, StorageError> {
         let txn = self.read()?;
         let index = txn.open_table(TX_INDEX)?;
         let heights = txn.open_table(HEIGHTS)?;
@@ -423,8 +283,9 @@ impl Store {
             let hash = heights
                 .get(height)?
                 .map(|h| BlockHash(*h.value()))
-                .ok_or(StoreError::Inconsistent("a transaction at a height off the chain"))?;
-            let bytes = blocks.get(&hash.0)?.ok_or(StoreError::Inconsistent("an indexed block"))?;
+                .ok_or(StorageError::Inconsistent("a transaction at a height off the chain"))?;
+            let bytes =
+                blocks.get(&hash.0)?.ok_or(StorageError::Inconsistent("an indexed block"))?;
             let block: Block = decode("blocks", bytes.value())?;
             if block.txs.get(pos as usize).is_some_and(|tx| tx.txid() == *txid) {
                 return Ok(Some((hash, block, pos)));
@@ -436,8 +297,8 @@ impl Store {
     /// Every unspent coin locked to `pubkey`, in outpoint order.
     ///
     /// # Errors
-    /// [`StoreError`] on read failure or a corrupt entry.
-    pub fn coins_of(&self, pubkey: &[u8; 32]) -> Result<Vec<(OutPoint, Coin)>, StoreError> {
+    /// [`StorageError`] on read failure or a corrupt entry.
+    pub fn coins_of(&self, pubkey: &[u8; 32]) -> Result<Vec<(OutPoint, Coin)>, StorageError> {
         let txn = self.read()?;
         let table = txn.open_table(ADDR_INDEX)?;
         let mut low = [0u8; 68];
@@ -458,8 +319,8 @@ impl Store {
     /// discrepancy found, if any.
     ///
     /// # Errors
-    /// [`StoreError`] on read failure.
-    pub fn check_addr_index(&self) -> Result<Option<AddrIndexMismatch>, StoreError> {
+    /// [`StorageError`] on read failure.
+    pub fn check_addr_index(&self) -> Result<Option<AddrIndexMismatch>, StorageError> {
         let txn = self.read()?;
         let utxos = txn.open_table(UTXOS)?;
         let index = txn.open_table(ADDR_INDEX)?;
@@ -486,8 +347,8 @@ impl Store {
     /// Number of coins in the UTXO set.
     ///
     /// # Errors
-    /// [`StoreError`] on read failure.
-    pub fn utxo_count(&self) -> Result<u64, StoreError> {
+    /// [`StorageError`] on read failure.
+    pub fn utxo_count(&self) -> Result<u64, StorageError> {
         Ok(self.read()?.open_table(UTXOS)?.len()?)
     }
 }
@@ -527,7 +388,7 @@ struct StepTables<'t> {
 
 impl StepTables<'_> {
     /// Everything of a step but its UTXO changes (see [`Self::apply_utxos`]).
-    fn apply(&mut self, step: &Step) -> Result<(), StoreError> {
+    fn apply(&mut self, step: &Step) -> Result<(), StorageError> {
         match step {
             Step::Connect { hash, height, undo, .. } => {
                 self.undo.insert(&hash.0, serialize(undo).as_slice())?;
@@ -544,7 +405,7 @@ impl StepTables<'_> {
     /// The transaction index changes of all `steps` together, in key order (txids are
     /// random: in step order each insert would land on another page of a large tree). The
     /// last word on an entry decides (a block disconnected and connected again).
-    fn apply_txs(&mut self, steps: &[Step]) -> Result<(), StoreError> {
+    fn apply_txs(&mut self, steps: &[Step]) -> Result<(), StorageError> {
         let mut net: FastMap<[u8; 16], bool> = FastMap::default();
         for step in steps {
             let (Step::Connect { height, txids, .. } | Step::Disconnect { height, txids, .. }) =
@@ -569,7 +430,7 @@ impl StepTables<'_> {
     /// The UTXO changes of all `steps` together: a coin created and spent within them
     /// (common while catching up, where one write carries a run of blocks) never reaches
     /// the tables, and what does is written in key order.
-    fn apply_utxos(&mut self, steps: &[Step]) -> Result<(), StoreError> {
+    fn apply_utxos(&mut self, steps: &[Step]) -> Result<(), StorageError> {
         // Outpoint -> (its coin, whether it is unspent after the steps). An outpoint
         // always holds the same coin (its txid commits to the output), so the last word
         // on it decides.
@@ -608,56 +469,121 @@ impl ChainStore for Store {
     }
 
     fn tip(&self) -> Result<Option<BlockHash>, StorageError> {
-        Ok(Store::tip(self)?)
+        let txn = self.read()?;
+        let meta = txn.open_table(META)?;
+        let tip = meta.get(META_TIP)?.map(|v| v.value().to_vec());
+        match tip {
+            None => Ok(None),
+            Some(bytes) => bytes
+                .try_into()
+                .map(|b| Some(BlockHash(b)))
+                .map_err(|_| StorageError::Inconsistent("tip is not 32 bytes")),
+        }
     }
 
     fn load_index(&self) -> Result<Vec<IndexEntry>, StorageError> {
-        Ok(Store::load_index(self)?)
+        let txn = self.read()?;
+        let table = txn.open_table(BLOCK_INDEX)?;
+        let mut out = Vec::with_capacity(table.len()? as usize);
+        for item in table.iter()? {
+            let (_, value) = item?;
+            out.push(decode(BLOCK_INDEX.name(), value.value())?);
+        }
+        Ok(out)
     }
 
     fn hash_at(&self, height: u32) -> Result<Option<BlockHash>, StorageError> {
-        Ok(Store::hash_at(self, height)?)
+        let txn = self.read()?;
+        let table = txn.open_table(HEIGHTS)?;
+        Ok(table.get(height)?.map(|v| BlockHash(*v.value())))
     }
 
     fn block(&self, hash: &BlockHash) -> Result<Option<Block>, StorageError> {
-        Ok(Store::block(self, hash)?)
+        self.get_decoded(BLOCKS, "blocks", &hash.0)
     }
 
     fn block_bytes(&self, hash: &BlockHash) -> Result<Option<Vec<u8>>, StorageError> {
-        Ok(Store::block_bytes(self, hash)?)
+        let txn = self.read()?;
+        let table = txn.open_table(BLOCKS)?;
+        Ok(table.get(&hash.0)?.map(|v| v.value().to_vec()))
     }
 
     fn undo(&self, hash: &BlockHash) -> Result<Option<BlockUndo>, StorageError> {
-        Ok(Store::undo(self, hash)?)
+        self.get_decoded(UNDO, "undo", &hash.0)
     }
 
     fn utxos(&self) -> Result<Box<dyn UtxoView + '_>, StorageError> {
-        Ok(Box::new(self.utxo_reader()?))
+        let txn = self.read()?;
+        Ok(Box::new(UtxoReader { table: txn.open_table(UTXOS)? }))
     }
 
     fn for_each_coin(&self, f: &mut dyn FnMut(OutPoint, Coin)) -> Result<(), StorageError> {
-        Ok(Store::for_each_coin(self, f)?)
+        let txn = self.read()?;
+        let table = txn.open_table(UTXOS)?;
+        for item in table.iter()? {
+            let (key, value) = item?;
+            f(OutPoint::from_bytes(key.value()), decode(UTXOS.name(), value.value())?);
+        }
+        Ok(())
     }
 
+    /// One write transaction: block data, index entries, every connect and disconnect
+    /// (UTXO set, address index, undo data, heights, tx index) and the tip. Durable
+    /// (fsync) when the write says so.
     fn apply(&self, write: &ChainWrite) -> Result<(), StorageError> {
-        Ok(self.write(write)?)
+        if write.is_empty() {
+            return Ok(());
+        }
+        let mut txn = self.db.begin_write()?;
+        if !write.durable {
+            // What a crash loses (headers, side-branch blocks, blocks connected while
+            // catching up) is fetched again, and redb makes the next durable commit cover
+            // this one too.
+            txn.set_durability(redb::Durability::None)?;
+        }
+        {
+            let mut blocks = txn.open_table(BLOCKS)?;
+            for block in &write.blocks {
+                blocks.insert(&block.block_hash().0, serialize(block.as_ref()).as_slice())?;
+            }
+            let mut index = txn.open_table(BLOCK_INDEX)?;
+            for entry in &write.index {
+                index.insert(&entry.hash().0, serialize(entry).as_slice())?;
+            }
+            let mut tables = StepTables {
+                utxos: txn.open_table(UTXOS)?,
+                by_owner: txn.open_table(ADDR_INDEX)?,
+                undo: txn.open_table(UNDO)?,
+                heights: txn.open_table(HEIGHTS)?,
+                txs: txn.open_table(TX_INDEX)?,
+            };
+            for step in &write.steps {
+                tables.apply(step)?;
+            }
+            tables.apply_utxos(&write.steps)?;
+            tables.apply_txs(&write.steps)?;
+            if let Some(tip) = write.tip {
+                txn.open_table(META)?.insert(META_TIP, tip.0.as_slice())?;
+            }
+        }
+        Ok(txn.commit()?)
     }
 }
 
 /// A read transaction over the UTXO table.
-pub struct UtxoReader {
+struct UtxoReader {
     table: redb::ReadOnlyTable<&'static [u8; 36], &'static [u8]>,
 }
 
 impl UtxoView for UtxoReader {
     fn coin(&self, outpoint: &OutPoint) -> Result<Option<Coin>, StorageError> {
-        let value = self.table.get(&outpoint.to_bytes()).map_err(StoreError::from)?;
-        Ok(value.map(|v| decode(UTXOS.name(), v.value())).transpose()?)
+        let value = self.table.get(&outpoint.to_bytes())?;
+        value.map(|v| decode(UTXOS.name(), v.value())).transpose()
     }
 }
 
-fn decode<T: Decode>(table: &'static str, bytes: &[u8]) -> Result<T, StoreError> {
-    deserialize(bytes).map_err(|error| StoreError::Corrupt { table, error })
+fn decode<T: Decode>(table: &'static str, bytes: &[u8]) -> Result<T, StorageError> {
+    deserialize(bytes).map_err(|error| StorageError::Corrupt { table, error })
 }
 
 #[cfg(test)]
@@ -670,7 +596,7 @@ mod tests {
         let path = dir.path().join("chain.redb");
         drop(Store::open(&path, Network::Regtest).unwrap());
         match Store::open(&path, Network::Devnet) {
-            Err(StoreError::WrongNetwork { found, expected }) => {
+            Err(StorageError::WrongNetwork { found, expected }) => {
                 assert_eq!(found, "regtest");
                 assert_eq!(expected, Network::Devnet);
             }
@@ -781,7 +707,7 @@ mod tests {
         drop(db);
         assert!(matches!(
             Store::open(&path, Network::Regtest),
-            Err(StoreError::SchemaVersion { found: 9, expected: SCHEMA_VERSION })
+            Err(StorageError::SchemaVersion { found: 9, expected: SCHEMA_VERSION })
         ));
     }
 
@@ -790,7 +716,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("chain.redb");
         std::fs::write(&path, vec![0x5a; 10_000]).unwrap();
-        assert!(matches!(Store::open(&path, Network::Regtest), Err(StoreError::Db(_))));
+        assert!(matches!(Store::open(&path, Network::Regtest), Err(StorageError::Backend(_))));
         assert_eq!(std::fs::read(&path).unwrap(), vec![0x5a; 10_000], "file was modified");
     }
 }
