@@ -89,7 +89,7 @@ pub struct AcceptOutcome {
 }
 
 impl AcceptOutcome {
-    fn new(status: BlockStatus) -> Self {
+    pub(super) fn new(status: BlockStatus) -> Self {
         Self { status, update: TipUpdate::default(), invalid: Vec::new() }
     }
 
@@ -114,53 +114,53 @@ pub struct BatchOutcome {
 /// A block on its way to the active chain: checked against the UTXO set, its signatures
 /// still being verified. `layer` holds its UTXO changes, so the next block can be
 /// prepared on top of it meanwhile.
-struct Held {
-    hash: BlockHash,
-    height: u32,
-    block: Arc<Block>,
-    prepared: Prepared,
-    layer: PendingUtxos,
+pub(super) struct Held {
+    pub(super) hash: BlockHash,
+    pub(super) height: u32,
+    pub(super) block: Arc<Block>,
+    pub(super) prepared: Prepared,
+    pub(super) layer: PendingUtxos,
 }
 
 /// An index entry with the in-memory facts derived from it.
 #[derive(Debug, Clone, Copy)]
-struct Node {
-    entry: IndexEntry,
+pub(super) struct Node {
+    pub(super) entry: IndexEntry,
     /// Arrival order, for "first seen wins ties".
-    seq: u64,
+    pub(super) seq: u64,
     /// The block and all its ancestors have data: it could become the tip.
-    in_data_chain: bool,
+    pub(super) in_data_chain: bool,
     /// Time of block 1 of this block's chain, where its difficulty schedule is anchored
     /// (inherited from the parent, so no walk back to height 1 per header).
-    anchor_time: u32,
+    pub(super) anchor_time: u32,
 }
 
 /// Ordering key of blocks that could become the tip: most work, then earliest seen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct Candidate(U256, Reverse<u64>, BlockHash);
+pub(super) struct Candidate(pub(super) U256, pub(super) Reverse<u64>, pub(super) BlockHash);
 
 /// One transition being built, or several held in memory while catching up: what will
 /// be written, and what it already changed in memory that later steps must see.
 #[derive(Default)]
-struct Transition {
-    write: ChainWrite,
+pub(super) struct Transition {
+    pub(super) write: ChainWrite,
     /// Blocks of this transition by hash (not in the store yet).
-    blocks: HashMap<BlockHash, Arc<Block>>,
+    pub(super) blocks: HashMap<BlockHash, Arc<Block>>,
     /// UTXO changes of the steps so far.
-    utxos: PendingUtxos,
+    pub(super) utxos: PendingUtxos,
     /// Encoded size of `blocks`.
-    bytes: usize,
+    pub(super) bytes: usize,
 }
 
 impl Transition {
-    fn add_block(&mut self, block: Arc<Block>) {
+    pub(super) fn add_block(&mut self, block: Arc<Block>) {
         self.bytes += block.size();
         self.blocks.insert(block.block_hash(), block.clone());
         self.write.blocks.push(block);
     }
 
     /// Undo data of `hash` if this transition connected it.
-    fn undo_of(&self, hash: &BlockHash) -> Option<&BlockUndo> {
+    pub(super) fn undo_of(&self, hash: &BlockHash) -> Option<&BlockUndo> {
         self.write.steps.iter().rev().find_map(|step| match step {
             Step::Connect { hash: h, undo, .. } if h == hash => Some(undo),
             _ => None,
@@ -171,27 +171,27 @@ impl Transition {
 /// The chain state: the block index and the active chain in memory, over a store it
 /// reads from and hands one [`ChainWrite`] per transition.
 pub struct ChainState {
-    params: &'static Params,
-    store: Arc<dyn ChainStore>,
-    index: HashMap<BlockHash, Node>,
-    children: HashMap<BlockHash, Vec<BlockHash>>,
-    active: Vec<BlockHash>,
-    candidates: BTreeSet<Candidate>,
-    best_header: BlockHash,
-    orphans: OrphanPool,
-    next_seq: u64,
-    sig_mode: SigMode,
+    pub(super) params: &'static Params,
+    pub(super) store: Arc<dyn ChainStore>,
+    pub(super) index: HashMap<BlockHash, Node>,
+    pub(super) children: HashMap<BlockHash, Vec<BlockHash>>,
+    pub(super) active: Vec<BlockHash>,
+    pub(super) candidates: BTreeSet<Candidate>,
+    pub(super) best_header: BlockHash,
+    pub(super) orphans: OrphanPool,
+    pub(super) next_seq: u64,
+    pub(super) sig_mode: SigMode,
     /// Transactions whose signatures the mempool verified: a block carrying them skips
     /// those checks.
-    verified: VerifiedTxs,
+    pub(super) verified: VerifiedTxs,
     /// Transitions made while catching up and not written yet: the store sees them all
     /// at once, in one durable write, every [`FLUSH_EVERY_SECS`].
-    unwritten: Transition,
+    pub(super) unwritten: Transition,
     /// Held transitions being written on another thread during [`Self::accept_blocks`]
     /// (read through, like `unwritten`, until the write is done).
-    writing: Option<Arc<Transition>>,
+    pub(super) writing: Option<Arc<Transition>>,
     /// When the last durable write was made (Unix seconds).
-    last_flush: u64,
+    pub(super) last_flush: u64,
 }
 
 /// While catching up, what the chain connects is kept in memory and written (durably, in
@@ -247,7 +247,10 @@ impl ChainState {
     }
 
     /// Builds the in-memory index and active chain from what `store` holds.
-    fn load(store: Arc<dyn ChainStore>, params: &'static Params) -> Result<Self, ChainError> {
+    pub(super) fn load(
+        store: Arc<dyn ChainStore>,
+        params: &'static Params,
+    ) -> Result<Self, ChainError> {
         let genesis_hash = genesis_block(params.network).block_hash();
         let mut entries = store.load_index()?;
         entries.sort_by_key(|e| e.height);
@@ -287,7 +290,11 @@ impl ChainState {
     /// in memory, for [`Self::accept_blocks`] or [`Self::flush`] to write later; otherwise
     /// (or with `now` `None`) it goes to the store at once, in one write, durable if it
     /// moves the tip. If the store fails, the in-memory state is rebuilt from it.
-    fn commit(&mut self, mut tx: Transition, now: Option<u64>) -> Result<(), ChainError> {
+    pub(super) fn commit(
+        &mut self,
+        mut tx: Transition,
+        now: Option<u64>,
+    ) -> Result<(), ChainError> {
         if tx.write.is_empty() {
             return Ok(());
         }
@@ -309,7 +316,7 @@ impl ChainState {
     /// After a store failure in the middle of a transition, rebuilds the in-memory state
     /// (already moved) from the store, so memory never runs ahead of what the store holds.
     /// Returns `error`.
-    fn recover(&mut self, error: ChainError) -> ChainError {
+    pub(super) fn recover(&mut self, error: ChainError) -> ChainError {
         let (store, params, mode) = (self.store.clone(), self.params, self.sig_mode);
         match Self::load(store, params) {
             Ok(reloaded) => {
@@ -321,7 +328,7 @@ impl ChainState {
         error
     }
 
-    fn flush_due(&self, now: u64) -> bool {
+    pub(super) fn flush_due(&self, now: u64) -> bool {
         now.saturating_sub(self.last_flush) >= FLUSH_EVERY_SECS
     }
 
@@ -343,7 +350,7 @@ impl ChainState {
         Ok(true)
     }
 
-    fn insert_node(&mut self, hash: BlockHash, entry: IndexEntry, in_data_chain: bool) {
+    pub(super) fn insert_node(&mut self, hash: BlockHash, entry: IndexEntry, in_data_chain: bool) {
         let seq = self.next_seq;
         self.next_seq += 1;
         if entry.height > 0 {
@@ -364,7 +371,7 @@ impl ChainState {
         self.index.insert(hash, Node { entry, seq, in_data_chain, anchor_time });
     }
 
-    fn path_from_genesis(&self, tip: BlockHash) -> Result<Vec<BlockHash>, ChainError> {
+    pub(super) fn path_from_genesis(&self, tip: BlockHash) -> Result<Vec<BlockHash>, ChainError> {
         let mut path = Vec::new();
         let mut cur = tip;
         loop {
@@ -643,7 +650,11 @@ impl ChainState {
         (hashes, error)
     }
 
-    fn add_header(&mut self, header: &BlockHeader, now: u64) -> Result<BlockHash, ChainError> {
+    pub(super) fn add_header(
+        &mut self,
+        header: &BlockHeader,
+        now: u64,
+    ) -> Result<BlockHash, ChainError> {
         let hash = header.block_hash();
         if let Some(node) = self.index.get(&hash) {
             return if node.entry.is_failed() {
@@ -863,7 +874,7 @@ impl ChainState {
 
     /// Switches the active chain to the best candidate. A block that fails is marked
     /// invalid with its descendants, and the next best candidate is tried.
-    fn activate_best_chain(
+    pub(super) fn activate_best_chain(
         &mut self,
         outcome: &mut AcceptOutcome,
         tx: &mut Transition,
@@ -1057,7 +1068,7 @@ impl UtxoView for ChainState {
 /// the whole process (whatever the number of chains), so that its allocations keep reusing
 /// one malloc arena instead of a fresh thread's each time. `None` if it cannot be started:
 /// writes are then made in line.
-fn writer() -> Option<&'static rayon::ThreadPool> {
+pub(super) fn writer() -> Option<&'static rayon::ThreadPool> {
     static WRITER: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
     WRITER
         .get_or_init(|| {
@@ -1070,7 +1081,7 @@ fn writer() -> Option<&'static rayon::ThreadPool> {
         .as_ref()
 }
 
-fn inconsistent(what: &'static str) -> ChainError {
+pub(super) fn inconsistent(what: &'static str) -> ChainError {
     ChainError::Storage(StorageError::Inconsistent(what))
 }
 
