@@ -77,7 +77,18 @@ pub enum Rejection<'a> {
     },
     /// A sync answer that breaks the protocol.
     Sync(SyncFault),
-    /// Any other offence established by the caller (undecodable gossip, bad frames).
+    /// A request that timed out; `proof` if the peer had shown it holds what was asked
+    /// (a status, headers, or blocks below a tip it announced).
+    TimedOut {
+        /// Whether the peer could have answered.
+        proof: bool,
+    },
+    /// An orphan the peer gossiped whose parent its last headers answer still left
+    /// unknown.
+    UnresolvedOrphan,
+    /// An offence established where its evidence was found: by the network layer
+    /// (`NetEvent::Misbehaved`: bad frames, request floods) or by the core (undecodable
+    /// gossip, withheld blocks).
     Offence(Offence),
 }
 
@@ -125,6 +136,10 @@ pub fn judge(rejection: Rejection<'_>) -> Judgement {
             | MempoolError::Storage(_) => Ignore,
         },
         Rejection::Sync(fault) => Penalize(Offence::BadSyncData(fault)),
+        // A request for what the peer never claimed to have may fail honestly.
+        Rejection::TimedOut { proof: true } => Penalize(Offence::Stalled),
+        Rejection::TimedOut { proof: false } => Ignore,
+        Rejection::UnresolvedOrphan => Penalize(Offence::OrphanBlock),
         Rejection::Offence(offence) => Penalize(offence),
     }
 }
@@ -192,6 +207,26 @@ mod tests {
         let j = judge(Rejection::Tx { error: &e, syncing: false });
         assert_eq!(j, Penalize(Offence::UnknownInputs));
         assert_eq!(j.verdict(), Verdict::Ignore, "a race, not an invalid message");
+    }
+
+    #[test]
+    fn a_timeout_is_a_stall_only_when_the_peer_could_have_answered() {
+        let stalled = judge(Rejection::TimedOut { proof: true });
+        assert_eq!(stalled, Penalize(Offence::Stalled));
+        assert_eq!(judge(Rejection::TimedOut { proof: false }), Ignore);
+    }
+
+    #[test]
+    fn an_orphan_left_unresolved_costs_its_sender_but_is_a_race_for_gossip() {
+        let j = judge(Rejection::UnresolvedOrphan);
+        assert_eq!(j, Penalize(Offence::OrphanBlock));
+        assert_eq!(j.verdict(), Verdict::Ignore);
+    }
+
+    #[test]
+    fn an_offence_the_network_established_is_charged_as_it_is() {
+        let j = judge(Rejection::Offence(Offence::TruncatedFrame));
+        assert_eq!(j, Penalize(Offence::TruncatedFrame));
     }
 
     #[test]
