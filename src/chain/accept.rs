@@ -159,10 +159,10 @@ impl ChainState {
                 let hash = child.block_hash();
                 match self.store_block(Arc::new(child), now, tx) {
                     Ok(()) => queue.push(hash),
-                    Err(e) if e.is_peer_fault() => outcome.invalid.push((hash, e)),
-                    // A header too far in the future now may be fine later; drop it.
                     Err(ChainError::Storage(e)) => return Err(e.into()),
-                    Err(_) => {}
+                    // Dropped from the pool; whether its sender is to blame (a header too
+                    // far in the future now may be fine later) is the caller's to judge.
+                    Err(e) => outcome.invalid.push((hash, e)),
                 }
             }
             self.activate_best_chain(outcome, tx)?;

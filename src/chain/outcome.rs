@@ -46,7 +46,9 @@ pub struct AcceptOutcome {
     pub status: BlockStatus,
     /// How the active chain moved (possibly through orphans the block unlocked).
     pub update: TipUpdate,
-    /// Blocks found invalid while connecting, with the reason.
+    /// Blocks refused after they were handed in, with the reason: found invalid while
+    /// connecting, or orphans refused when their parent came (the caller judges whether
+    /// their sender is to blame).
     pub invalid: Vec<(BlockHash, ChainError)>,
 }
 
@@ -71,7 +73,9 @@ pub struct BatchOutcome {
     pub statuses: Vec<Result<BlockStatus, ChainError>>,
     /// How the active chain moved.
     pub update: TipUpdate,
-    /// Blocks found invalid while connecting, with the reason.
+    /// Blocks refused after they were handed in, with the reason: found invalid while
+    /// connecting, or orphans refused when their parent came (the caller judges whether
+    /// their sender is to blame).
     pub invalid: Vec<(BlockHash, ChainError)>,
 }
 

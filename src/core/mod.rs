@@ -490,16 +490,23 @@ impl Core {
             self.sources.remove(connected);
         }
         let mut invalid = HashMap::new();
+        let mut condemned = false;
         for (bad, error) in &result.invalid {
             let sender = self.sources.remove(bad);
-            warn!(hash = %bad, peer = ?sender, reason = %error, "block rejected while connecting");
             let judgement = judge(Rejection::Connect(error));
+            if judgement == Judgement::Ignore {
+                // Early (a time too far ahead) or otherwise nobody's fault: dropped.
+                debug!(hash = %bad, peer = ?sender, reason = %error, "block not taken");
+            } else {
+                warn!(hash = %bad, peer = ?sender, reason = %error, "block rejected while connecting");
+                condemned = true;
+            }
             if let Some(p) = sender {
                 self.apply(p, judgement.clone(), now);
             }
             invalid.insert(*bad, judgement);
         }
-        if !result.invalid.is_empty() {
+        if condemned {
             self.sync.best_chain_rewound();
         }
         let mut judgements = Vec::with_capacity(result.statuses.len());

@@ -360,3 +360,32 @@ fn a_gossiped_orphan_its_sender_never_connects_costs_it_an_orphan_offence() {
     assert!(bans(&out).is_empty());
     assert_eq!(core.scores.points(&ALICE), Offence::OrphanBlock.points());
 }
+
+#[test]
+fn an_orphan_whose_time_is_too_new_when_its_parent_arrives_is_dropped_not_condemned() {
+    let (chain, blocks) = source(1);
+    let parent = &blocks[0];
+    let drift = u64::from(chain.params().max_future_block_time);
+    let output = crate::primitives::TxOut { value: chain.params().subsidy(2), pubkey: [1; 32] };
+    let early = crate::testkit::solved_block(
+        parent.block_hash(),
+        (CLOCK + drift + 60) as u32,
+        parent.header.bits,
+        Transaction::coinbase(2, vec![output], 0),
+        vec![],
+    );
+    let mut core = core();
+    core.handle(gossip(1, ALICE, GossipKind::Block, serialize(&early)), T0);
+    let (out, log) =
+        logged(|| core.handle(gossip(2, BOB, GossipKind::Block, serialize(parent)), T0));
+    assert_eq!(verdict(&out, 2), Some(Verdict::Accept));
+    assert!(bans(&out).is_empty());
+    assert_eq!(core.scores.points(&ALICE), 0, "early is not the sender's fault");
+    assert!(!log.contains("block rejected while connecting"), "not invalid, only early: {log}");
+    assert_eq!(core.chain().tip(), parent.block_hash());
+    // Once its time has come, the same block is taken.
+    let later = T0 + Duration::from_secs(drift + 60);
+    let out = core.handle(gossip(3, ALICE, GossipKind::Block, serialize(&early)), later);
+    assert_eq!(verdict(&out, 3), Some(Verdict::Accept));
+    assert_eq!(core.chain().tip(), early.block_hash());
+}

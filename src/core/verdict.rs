@@ -64,7 +64,8 @@ pub enum Rejection<'a> {
     /// A block refused before it was stored (its header, structure or PoW).
     Block(&'a ChainError),
     /// A stored block found invalid while being connected: its header committed to the
-    /// body that broke the rule, so the sender relayed a provably invalid block.
+    /// body that broke the rule, so the sender relayed a provably invalid block. Or an
+    /// orphan refused when its parent came (its header checked in context only then).
     Connect(&'a ChainError),
     /// A header of a headers answer.
     Header(&'a ChainError),
