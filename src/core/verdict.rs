@@ -189,6 +189,11 @@ mod tests {
         };
         assert_eq!(judge(Rejection::Block(&future)), Ignore);
         assert_eq!(judge(Rejection::Header(&future)), Ignore);
+        assert_eq!(
+            judge(Rejection::Connect(&future)),
+            Ignore,
+            "an orphan early when its parent came"
+        );
         // A body that does not match its header: maybe damaged in transit, unless it was
         // stored already (then the header committed to it).
         assert_eq!(judge(Rejection::Block(&invalid(BlockError::BadMerkleRoot))), Ignore);
@@ -208,6 +213,18 @@ mod tests {
         let j = judge(Rejection::Tx { error: &e, syncing: false });
         assert_eq!(j, Penalize(Offence::UnknownInputs));
         assert_eq!(j.verdict(), Verdict::Ignore, "a race, not an invalid message");
+    }
+
+    #[test]
+    fn an_orphan_refused_when_its_parent_came_is_judged_like_the_block_it_is() {
+        let pow = ChainError::InvalidHeader { hash: H, error: HeaderError::BadProofOfWork };
+        let bad_block = BlockError::Header(HeaderError::BadProofOfWork);
+        assert_eq!(
+            judge(Rejection::Connect(&pow)),
+            Penalize(Offence::InvalidBlock { hash: H, error: bad_block })
+        );
+        let known = ChainError::KnownInvalid(H);
+        assert_eq!(judge(Rejection::Connect(&known)), Penalize(Offence::KnownInvalid(H)));
     }
 
     #[test]
