@@ -38,14 +38,3 @@ pub enum ChainError {
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
-
-impl ChainError {
-    /// True if the error proves that whoever sent the data broke consensus (as opposed
-    /// to our own storage failing or data simply arriving early).
-    pub fn is_peer_fault(&self) -> bool {
-        matches!(
-            self,
-            Self::InvalidHeader { .. } | Self::InvalidBlock { .. } | Self::KnownInvalid(_)
-        )
-    }
-}

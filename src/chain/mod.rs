@@ -2,14 +2,21 @@
 //! the orphan pool. It decides and describes each transition as a `storage::ChainWrite`;
 //! whatever implements `storage::ChainStore` (redb's `db`) persists it.
 
+mod accept;
+mod connect;
 pub mod error;
+mod headers;
+mod index;
 pub mod orphans;
+mod outcome;
 pub mod state;
 pub mod utxo;
 pub mod verified;
+pub mod write;
 
 pub use error::ChainError;
-pub use state::{AcceptOutcome, BatchOutcome, BlockStatus, ChainState, TipUpdate};
+pub use outcome::{AcceptOutcome, BatchOutcome, BlockStatus, TipUpdate, block_error};
+pub use state::ChainState;
 pub use utxo::SigMode;
 
 #[cfg(test)]

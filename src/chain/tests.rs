@@ -1,7 +1,7 @@
 //! Chain-level tests: every consensus rule rejected with its own variant, fork choice,
 //! reorgs and orphans, on an in-memory regtest chain.
 
-use super::state::block_error;
+use super::outcome::block_error;
 use super::*;
 use crate::consensus::params::MAX_MONEY;
 use crate::consensus::{BlockError, HeaderError, TxError};
@@ -593,7 +593,7 @@ fn catching_up(source: &mut ChainState, n: u8) -> (ChainState, Counting, Vec<Blo
 
 #[test]
 fn catching_up_holds_blocks_in_memory_and_writes_them_every_few_seconds_and_at_the_end() {
-    use crate::chain::state::FLUSH_EVERY_SECS;
+    use crate::chain::write::FLUSH_EVERY_SECS;
     let (mut chain, probe, blocks) = catching_up(&mut regtest_chain(), 6);
     // Headers are known up to block 6: blocks 1-5 arrive while catching up, 4 and 5
     // one flush interval after 1-3, then block 6 reaches the best header.
@@ -695,7 +695,7 @@ fn a_bad_signature_in_a_run_of_blocks_stops_the_chain_before_it() {
 
 #[test]
 fn held_blocks_are_written_on_a_tick_once_the_sync_stalls_and_at_shutdown() {
-    use crate::chain::state::FLUSH_EVERY_SECS;
+    use crate::chain::write::FLUSH_EVERY_SECS;
     let mut source = regtest_chain();
     let (mut chain, probe, blocks) = catching_up(&mut source, 3);
     chain.accept_block(blocks[0].clone(), CLOCK).unwrap(); // held

@@ -17,7 +17,8 @@ pub struct BlocksResult {
     /// is an orphan), and its own status or why the chain refused it before storing it.
     /// Empty if the store failed (logged here; the blocks are fetched again).
     pub statuses: Vec<(BlockHash, BlockHash, Result<BlockStatus, ChainError>)>,
-    /// Blocks found invalid while connecting (these, blocks they unlocked, or blocks
+    /// Blocks refused after they were handed in: found invalid while connecting, or
+    /// orphans refused when their parent came (these, blocks they unlocked, or blocks
     /// stored earlier that they let the chain try), with the reason.
     pub invalid: Vec<(BlockHash, ChainError)>,
     /// Blocks that joined the active chain.

@@ -402,7 +402,9 @@ impl Core {
                 let peers = self.sync.peer_count();
                 self.out.push(Output::Event(NodeEvent::Peer { connected: false, peers }));
             }
-            NetEvent::Misbehaved { peer, offence } => self.penalize(peer, offence, now),
+            NetEvent::Misbehaved { peer, offence } => {
+                self.apply(peer, judge(Rejection::Offence(offence)), now);
+            }
             NetEvent::Gossip { id, peer, kind, data } => {
                 let verdict = match kind {
                     GossipKind::Block => self.on_gossip_block(peer, &data, now),
@@ -417,8 +419,9 @@ impl Core {
             }
             NetEvent::Response { id, peer, resp } => self.on_response(id, peer, resp, now),
             NetEvent::RequestFailed { id, peer, timed_out } => {
-                if timed_out && self.sync.stalled_on_proof(id) {
-                    self.penalize(peer, Offence::Stalled, now);
+                if timed_out {
+                    let proof = self.sync.stalled_on_proof(id);
+                    self.apply(peer, judge(Rejection::TimedOut { proof }), now);
                 }
                 let asks = self.sync.failed(id, self.ledger.chain(), now);
                 self.ask(asks);
@@ -437,25 +440,22 @@ impl Core {
         }
     }
 
-    /// Applies a judgement to `peer`; returns it for the gossip verdict.
+    /// Applies `judge`'s judgement to `peer`: a penalty is charged (logged), banning it at
+    /// the threshold. The only place the core charges a peer. Returns the judgement for
+    /// the gossip verdict.
     fn apply(&mut self, peer: PeerKey, judgement: Judgement, now: Time) -> Judgement {
         if let Judgement::Penalize(offence) = &judgement {
-            self.penalize(peer, offence.clone(), now);
+            let (points, ban) = self.scores.penalize(peer, offence, now);
+            if ban || offence.points() >= 10 {
+                warn!(%peer, points, reason = %offence, "peer misbehaved");
+            } else {
+                debug!(%peer, points, reason = %offence, "peer misbehaved");
+            }
+            if ban {
+                self.out.push(Output::Net(NetAction::Ban { peer, offence: offence.clone() }));
+            }
         }
         judgement
-    }
-
-    /// Charges `offence` to `peer` (logged), banning it at the threshold.
-    fn penalize(&mut self, peer: PeerKey, offence: Offence, now: Time) {
-        let (points, ban) = self.scores.penalize(peer, &offence, now);
-        if ban || offence.points() >= 10 {
-            warn!(%peer, points, reason = %offence, "peer misbehaved");
-        } else {
-            debug!(%peer, points, reason = %offence, "peer misbehaved");
-        }
-        if ban {
-            self.out.push(Output::Net(NetAction::Ban { peer, offence }));
-        }
     }
 
     /// Accepts a block from `peer` (or ourselves) and judges whatever it refused.
@@ -490,16 +490,23 @@ impl Core {
             self.sources.remove(connected);
         }
         let mut invalid = HashMap::new();
+        let mut condemned = false;
         for (bad, error) in &result.invalid {
             let sender = self.sources.remove(bad);
-            warn!(hash = %bad, peer = ?sender, reason = %error, "block rejected while connecting");
             let judgement = judge(Rejection::Connect(error));
+            if judgement == Judgement::Ignore {
+                // Early (a time too far ahead) or otherwise nobody's fault: dropped.
+                debug!(hash = %bad, peer = ?sender, reason = %error, "block not taken");
+            } else {
+                warn!(hash = %bad, peer = ?sender, reason = %error, "block rejected while connecting");
+                condemned = true;
+            }
             if let Some(p) = sender {
                 self.apply(p, judgement.clone(), now);
             }
             invalid.insert(*bad, judgement);
         }
-        if !result.invalid.is_empty() {
+        if condemned {
             self.sync.best_chain_rewound();
         }
         let mut judgements = Vec::with_capacity(result.statuses.len());
@@ -623,7 +630,7 @@ impl Core {
             now,
         );
         for _ in 0..unresolved {
-            self.penalize(peer, Offence::OrphanBlock, now);
+            self.apply(peer, judge(Rejection::UnresolvedOrphan), now);
         }
         self.ask(asks);
     }

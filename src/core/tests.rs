@@ -332,3 +332,60 @@ fn an_invalid_orphan_is_blamed_on_its_sender_not_on_whoever_sent_its_parent() {
     ));
     assert_eq!(core.chain().tip(), parent.block_hash());
 }
+
+#[test]
+fn an_offence_the_network_reports_is_judged_and_charged() {
+    let mut core = core();
+    let misbehaved =
+        || Input::Net(NetEvent::Misbehaved { peer: ALICE, offence: Offence::TruncatedFrame });
+    assert!(bans(&core.handle(misbehaved(), T0)).is_empty());
+    assert_eq!(core.scores.points(&ALICE), Offence::TruncatedFrame.points());
+    assert_eq!(bans(&core.handle(misbehaved(), T0)), [(ALICE, Offence::TruncatedFrame)]);
+}
+
+#[test]
+fn a_gossiped_orphan_its_sender_never_connects_costs_it_an_orphan_offence() {
+    let (_, blocks) = source(3);
+    let mut core = core();
+    core.handle(Input::Net(NetEvent::Connected { peer: ALICE }), T0);
+    let out = core.handle(gossip(1, ALICE, GossipKind::Block, serialize(&blocks[2])), T0);
+    let headers = asks(&out)
+        .into_iter()
+        .find(|a| matches!(a.req, SyncRequest::Headers { .. }))
+        .expect("the sender is asked for the headers that lead to the orphan");
+    assert_eq!(core.scores.points(&ALICE), 0, "an orphan is a race until its sender answers");
+    // Its last headers answer (not a full batch) leaves the orphan's parent unknown.
+    let resp = SyncResponse::Headers(Vec::new());
+    let out = core.handle(Input::Net(NetEvent::Response { id: headers.id, peer: ALICE, resp }), T0);
+    assert!(bans(&out).is_empty());
+    assert_eq!(core.scores.points(&ALICE), Offence::OrphanBlock.points());
+}
+
+#[test]
+fn an_orphan_whose_time_is_too_new_when_its_parent_arrives_is_dropped_not_condemned() {
+    let (chain, blocks) = source(1);
+    let parent = &blocks[0];
+    let drift = u64::from(chain.params().max_future_block_time);
+    let output = crate::primitives::TxOut { value: chain.params().subsidy(2), pubkey: [1; 32] };
+    let early = crate::testkit::solved_block(
+        parent.block_hash(),
+        (CLOCK + drift + 60) as u32,
+        parent.header.bits,
+        Transaction::coinbase(2, vec![output], 0),
+        vec![],
+    );
+    let mut core = core();
+    core.handle(gossip(1, ALICE, GossipKind::Block, serialize(&early)), T0);
+    let (out, log) =
+        logged(|| core.handle(gossip(2, BOB, GossipKind::Block, serialize(parent)), T0));
+    assert_eq!(verdict(&out, 2), Some(Verdict::Accept));
+    assert!(bans(&out).is_empty());
+    assert_eq!(core.scores.points(&ALICE), 0, "early is not the sender's fault");
+    assert!(!log.contains("block rejected while connecting"), "not invalid, only early: {log}");
+    assert_eq!(core.chain().tip(), parent.block_hash());
+    // Once its time has come, the same block is taken.
+    let later = T0 + Duration::from_secs(drift + 60);
+    let out = core.handle(gossip(3, ALICE, GossipKind::Block, serialize(&early)), later);
+    assert_eq!(verdict(&out, 3), Some(Verdict::Accept));
+    assert_eq!(core.chain().tip(), early.block_hash());
+}

@@ -64,7 +64,8 @@ pub enum Rejection<'a> {
     /// A block refused before it was stored (its header, structure or PoW).
     Block(&'a ChainError),
     /// A stored block found invalid while being connected: its header committed to the
-    /// body that broke the rule, so the sender relayed a provably invalid block.
+    /// body that broke the rule, so the sender relayed a provably invalid block. Or an
+    /// orphan refused when its parent came (its header checked in context only then).
     Connect(&'a ChainError),
     /// A header of a headers answer.
     Header(&'a ChainError),
@@ -77,7 +78,18 @@ pub enum Rejection<'a> {
     },
     /// A sync answer that breaks the protocol.
     Sync(SyncFault),
-    /// Any other offence established by the caller (undecodable gossip, bad frames).
+    /// A request that timed out; `proof` if the peer had shown it holds what was asked
+    /// (a status, headers, or blocks below a tip it announced).
+    TimedOut {
+        /// Whether the peer could have answered.
+        proof: bool,
+    },
+    /// An orphan the peer gossiped whose parent its last headers answer still left
+    /// unknown.
+    UnresolvedOrphan,
+    /// An offence established where its evidence was found: by the network layer
+    /// (`NetEvent::Misbehaved`: bad frames, request floods) or by the core (undecodable
+    /// gossip, withheld blocks).
     Offence(Offence),
 }
 
@@ -125,6 +137,10 @@ pub fn judge(rejection: Rejection<'_>) -> Judgement {
             | MempoolError::Storage(_) => Ignore,
         },
         Rejection::Sync(fault) => Penalize(Offence::BadSyncData(fault)),
+        // A request for what the peer never claimed to have may fail honestly.
+        Rejection::TimedOut { proof: true } => Penalize(Offence::Stalled),
+        Rejection::TimedOut { proof: false } => Ignore,
+        Rejection::UnresolvedOrphan => Penalize(Offence::OrphanBlock),
         Rejection::Offence(offence) => Penalize(offence),
     }
 }
@@ -173,6 +189,11 @@ mod tests {
         };
         assert_eq!(judge(Rejection::Block(&future)), Ignore);
         assert_eq!(judge(Rejection::Header(&future)), Ignore);
+        assert_eq!(
+            judge(Rejection::Connect(&future)),
+            Ignore,
+            "an orphan early when its parent came"
+        );
         // A body that does not match its header: maybe damaged in transit, unless it was
         // stored already (then the header committed to it).
         assert_eq!(judge(Rejection::Block(&invalid(BlockError::BadMerkleRoot))), Ignore);
@@ -192,6 +213,38 @@ mod tests {
         let j = judge(Rejection::Tx { error: &e, syncing: false });
         assert_eq!(j, Penalize(Offence::UnknownInputs));
         assert_eq!(j.verdict(), Verdict::Ignore, "a race, not an invalid message");
+    }
+
+    #[test]
+    fn an_orphan_refused_when_its_parent_came_is_judged_like_the_block_it_is() {
+        let pow = ChainError::InvalidHeader { hash: H, error: HeaderError::BadProofOfWork };
+        let bad_block = BlockError::Header(HeaderError::BadProofOfWork);
+        assert_eq!(
+            judge(Rejection::Connect(&pow)),
+            Penalize(Offence::InvalidBlock { hash: H, error: bad_block })
+        );
+        let known = ChainError::KnownInvalid(H);
+        assert_eq!(judge(Rejection::Connect(&known)), Penalize(Offence::KnownInvalid(H)));
+    }
+
+    #[test]
+    fn a_timeout_is_a_stall_only_when_the_peer_could_have_answered() {
+        let stalled = judge(Rejection::TimedOut { proof: true });
+        assert_eq!(stalled, Penalize(Offence::Stalled));
+        assert_eq!(judge(Rejection::TimedOut { proof: false }), Ignore);
+    }
+
+    #[test]
+    fn an_orphan_left_unresolved_costs_its_sender_but_is_a_race_for_gossip() {
+        let j = judge(Rejection::UnresolvedOrphan);
+        assert_eq!(j, Penalize(Offence::OrphanBlock));
+        assert_eq!(j.verdict(), Verdict::Ignore);
+    }
+
+    #[test]
+    fn an_offence_the_network_established_is_charged_as_it_is() {
+        let j = judge(Rejection::Offence(Offence::TruncatedFrame));
+        assert_eq!(j, Penalize(Offence::TruncatedFrame));
     }
 
     #[test]

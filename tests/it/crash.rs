@@ -1,7 +1,7 @@
 //! kill -9 at random moments: while mining and while syncing, a node process is killed
 //! 20 times; after each kill `minichain verify` must pass and the durable tip must never
 //! go backwards (the node carries on from its last durable tip). While catching up a node
-//! makes its tip durable only every few seconds (chain::state::FLUSH_EVERY_SECS), so the
+//! makes its tip durable only every few seconds (chain::write::FLUSH_EVERY_SECS), so the
 //! syncing kills are spread over several such intervals: some land in a cached stretch.
 
 use std::process::{Command, Stdio};
