@@ -1,7 +1,9 @@
 //! [`NodeHandle`]: what the HTTP server, the binary and the tests hold of a running node.
 //! Typed methods; answers in the shared `api` types. Reads come from the published
 //! snapshot, the network's info and redb read snapshots (never blocking the core);
-//! questions about the mempool and orders go to the core as commands with a reply.
+//! questions about the mempool and orders go to the core as commands, each carrying a
+//! reply typed for its answer; orders for the network go to the network task. A full queue
+//! is [`Unavailable::Busy`] and a closed one [`Unavailable::ShuttingDown`], for every call.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -21,7 +23,7 @@ use crate::api::{
 };
 use crate::consensus::Network;
 use crate::consensus::tx::is_mature;
-use crate::core::{Command, Input, MineError, NodeEvent, Pending, Reply};
+use crate::core::{Command, Input, MineError, NodeEvent, ReplyTo};
 use crate::mempool::MempoolError;
 use crate::net::{NetCommand, NetInfo};
 use crate::primitives::{BlockHash, OutPoint, Transaction, TxOut, Txid};
@@ -305,10 +307,17 @@ impl NodeHandle {
         self.inner.events.subscribe()
     }
 
-    /// Sends a command to the core and waits for its reply.
-    async fn ask(&self, command: Command) -> Result<Reply, Unavailable> {
+    /// Sends the command `command` builds around its reply to the core and waits for the
+    /// answer. The core drops the reply unanswered only when it stops.
+    async fn ask<T: Send + 'static>(
+        &self,
+        command: impl FnOnce(ReplyTo<T>) -> Command,
+    ) -> Result<T, Unavailable> {
         let (tx, rx) = oneshot::channel();
-        self.inner.inputs.try_send(DriverInput::Ask(command, tx)).map_err(|e| match e {
+        // The asker may have given up (its future dropped); nothing to do then.
+        let reply = ReplyTo::new(move |answer| drop(tx.send(answer)));
+        let input = DriverInput::Core(Input::Command(command(reply)));
+        self.inner.inputs.try_send(input).map_err(|e| match e {
             std::sync::mpsc::TrySendError::Full(_) => Unavailable::Busy,
             std::sync::mpsc::TrySendError::Disconnected(_) => Unavailable::ShuttingDown,
         })?;
@@ -376,17 +385,8 @@ impl NodeHandle {
                 hrp,
             )));
         }
-        let Reply::MempoolTx(found) = self.ask(Command::MempoolTx(txid)).await? else {
-            return Err(Unavailable::ShuttingDown.into());
-        };
+        let found = self.ask(|reply| Command::MempoolTx { txid, reply }).await?;
         Ok(found.map(|m| TxLookup::new(&m.tx, &m.prevouts, 0, None, hrp)))
-    }
-
-    async fn pending(&self, owner: [u8; 32]) -> Result<Pending, QueryError> {
-        match self.ask(Command::Pending(owner)).await? {
-            Reply::Pending(pending) => Ok(pending),
-            _ => Err(Unavailable::ShuttingDown.into()),
-        }
     }
 
     /// The balance of the coins locked to `owner` (shown as `address`).
@@ -408,7 +408,7 @@ impl NodeHandle {
             .filter(|(_, c)| !is_mature(c, tip.saturating_add(1), params))
             .map(|(_, c)| c.output.value)
             .sum();
-        let pending = self.pending(owner).await?;
+        let pending = self.ask(|reply| Command::Pending { owner, reply }).await?;
         let incoming: u64 = pending.incoming.iter().map(|(_, o)| o.value).sum();
         let spent: u64 = pending.spent.iter().map(|(_, v)| v).sum();
         let unconfirmed =
@@ -424,7 +424,7 @@ impl NodeHandle {
         let params = self.inner.network.params();
         let tip = self.shared().snapshot.height;
         let confirmed = self.store()?.coins_of(&owner)?;
-        let pending = self.pending(owner).await?;
+        let pending = self.ask(|reply| Command::Pending { owner, reply }).await?;
         let mut out: Vec<UtxoEntry> = confirmed
             .iter()
             .filter(|(op, _)| !pending.spent.iter().any(|(s, _)| s == op))
@@ -458,9 +458,7 @@ impl NodeHandle {
     /// # Errors
     /// [`Unavailable`] if the core does not answer.
     pub async fn mempool(&self) -> Result<MempoolView, Unavailable> {
-        let Reply::Mempool(entries) = self.ask(Command::Mempool).await? else {
-            return Err(Unavailable::ShuttingDown);
-        };
+        let entries = self.ask(|reply| Command::Mempool { reply }).await?;
         let txs: Vec<MempoolEntry> = entries
             .into_iter()
             .map(|e| MempoolEntry {
@@ -479,10 +477,8 @@ impl NodeHandle {
     /// # Errors
     /// The mempool's reason for refusing it, or [`Unavailable`].
     pub async fn submit_tx(&self, tx: Transaction) -> Result<Txid, RequestError<MempoolError>> {
-        match self.ask(Command::SubmitTx(tx)).await? {
-            Reply::Submitted(result) => result.map_err(RequestError::Refused),
-            _ => Err(Unavailable::ShuttingDown.into()),
-        }
+        let result = self.ask(|reply| Command::SubmitTx { tx, reply }).await?;
+        result.map_err(RequestError::Refused)
     }
 
     /// Mines `blocks` blocks at once (regtest), paying `to` (default: the node's key).
@@ -494,10 +490,8 @@ impl NodeHandle {
         blocks: u32,
         to: Option<[u8; 32]>,
     ) -> Result<Vec<BlockHash>, RequestError<MineError>> {
-        match self.ask(Command::Mine { blocks, to }).await? {
-            Reply::Mined(result) => result.map_err(RequestError::Refused),
-            _ => Err(Unavailable::ShuttingDown.into()),
-        }
+        let result = self.ask(|reply| Command::Mine { blocks, to, reply }).await?;
+        result.map_err(RequestError::Refused)
     }
 
     /// Disconnects `peer` and refuses it for the configured ban duration.
