@@ -324,6 +324,14 @@ impl NodeHandle {
         rx.await.map_err(|_| Unavailable::ShuttingDown)
     }
 
+    /// Hands `command` to the network task without waiting for room in its queue.
+    fn tell_net(&self, command: NetCommand) -> Result<(), Unavailable> {
+        self.inner.commands.try_send(command).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => Unavailable::Busy,
+            mpsc::error::TrySendError::Closed(_) => Unavailable::ShuttingDown,
+        })
+    }
+
     /// A block by height or hash, `None` if unknown.
     ///
     /// # Errors
@@ -495,29 +503,36 @@ impl NodeHandle {
     }
 
     /// Disconnects `peer` and refuses it for the configured ban duration.
-    pub async fn ban(&self, peer: PeerId, reason: &str) {
-        let command = NetCommand::Ban { peer, reason: reason.to_owned() };
-        let _ = self.inner.commands.send(command).await;
+    ///
+    /// # Errors
+    /// [`Unavailable`] if the network task's queue is full or it is stopping.
+    pub async fn ban(&self, peer: PeerId, reason: &str) -> Result<(), Unavailable> {
+        self.tell_net(NetCommand::Ban { peer, reason: reason.to_owned() })
     }
 
     /// Lifts a ban.
-    pub async fn unban(&self, peer: PeerId) {
-        let _ = self.inner.commands.send(NetCommand::Unban(peer)).await;
+    ///
+    /// # Errors
+    /// [`Unavailable`] if the network task's queue is full or it is stopping.
+    pub async fn unban(&self, peer: PeerId) -> Result<(), Unavailable> {
+        self.tell_net(NetCommand::Unban(peer))
     }
 
     /// Dials `addr`.
-    pub async fn dial(&self, addr: Multiaddr) {
-        let _ = self.inner.commands.send(NetCommand::Dial(addr)).await;
+    ///
+    /// # Errors
+    /// [`Unavailable`] if the network task's queue is full or it is stopping.
+    pub async fn dial(&self, addr: Multiaddr) -> Result<(), Unavailable> {
+        self.tell_net(NetCommand::Dial(addr))
     }
 
     /// Dials `addr` and keeps that peer connected (redialled with backoff) for as long as
     /// the node runs.
     ///
     /// # Errors
-    /// [`Unavailable`] if the network task is stopping.
+    /// [`Unavailable`] if the network task's queue is full or it is stopping.
     pub async fn add_peer(&self, addr: Multiaddr) -> Result<(), Unavailable> {
-        let command = NetCommand::AddPeer(addr);
-        self.inner.commands.send(command).await.map_err(|_| Unavailable::ShuttingDown)
+        self.tell_net(NetCommand::AddPeer(addr))
     }
 
     /// Asks whoever runs the node to stop it (`POST /stop`, `minichain stop`): wakes
@@ -565,4 +580,102 @@ fn dir_bytes(dir: &std::path::Path) -> u64 {
             .map(|m| m.len())
             .sum()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc::{Receiver, sync_channel};
+
+    use super::*;
+    use crate::core::Command;
+
+    /// A handle on no node: its core queue and network queue are the given ends, so a test
+    /// can close them, fill them or answer from them.
+    fn handle(
+        inputs: SyncSender<DriverInput>,
+        commands: mpsc::Sender<NetCommand>,
+    ) -> Result<NodeHandle, StoreError> {
+        let mut registry = prometheus_client::registry::Registry::default();
+        let metrics = NodeMetrics::register(&mut registry);
+        Ok(NodeHandle::new(Parts {
+            network: Network::Regtest,
+            store: Store::in_memory(Network::Regtest)?,
+            events: broadcast::channel(1).0,
+            inputs,
+            commands,
+            info: Arc::default(),
+            shared: Arc::default(),
+            peer_id: PeerId::random(),
+            driver_thread: std::thread::spawn(|| {}),
+            net_task: tokio::spawn(async {}),
+            registry,
+            metrics,
+            data_dir: PathBuf::new(),
+        }))
+    }
+
+    /// Every network order the handle has, each to the same queue.
+    async fn net_orders(h: &NodeHandle) -> [Result<(), Unavailable>; 4] {
+        let (peer, addr) = (PeerId::random(), Multiaddr::empty());
+        [
+            h.ban(peer, "test").await,
+            h.unban(peer).await,
+            h.dial(addr.clone()).await,
+            h.add_peer(addr).await,
+        ]
+    }
+
+    #[tokio::test]
+    async fn a_closed_network_queue_is_shutting_down_for_ban_unban_dial_and_add_peer() {
+        let (inputs, _core) = sync_channel(1);
+        let (commands, net) = mpsc::channel(1);
+        drop(net);
+        let h = handle(inputs, commands).expect("in-memory store");
+        assert_eq!(net_orders(&h).await, [Err(Unavailable::ShuttingDown); 4]);
+    }
+
+    #[tokio::test]
+    async fn a_full_network_queue_is_busy_for_ban_unban_dial_and_add_peer() {
+        let (inputs, _core) = sync_channel(1);
+        let (commands, mut net) = mpsc::channel(1);
+        let h = handle(inputs, commands).expect("in-memory store");
+        assert_eq!(h.dial(Multiaddr::empty()).await, Ok(()));
+        assert_eq!(net_orders(&h).await, [Err(Unavailable::Busy); 4]);
+        assert!(matches!(net.try_recv(), Ok(NetCommand::Dial(_))));
+    }
+
+    /// Runs a stand-in core on `inputs`: answers the mempool question with no entries and
+    /// drops every other command unanswered, as a core that stops does.
+    fn stand_in_core(inputs: Receiver<DriverInput>) -> std::thread::JoinHandle<()> {
+        std::thread::spawn(move || {
+            while let Ok(input) = inputs.recv() {
+                if let DriverInput::Core(Input::Command(Command::Mempool { reply })) = input {
+                    reply.with(Vec::new()).deliver();
+                }
+            }
+        })
+    }
+
+    #[tokio::test]
+    async fn each_command_gets_its_own_answer_and_an_unanswered_one_is_shutting_down() {
+        let (inputs, rx) = sync_channel(4);
+        let core = stand_in_core(rx);
+        let h = handle(inputs, mpsc::channel(1).0).expect("in-memory store");
+        let view = h.mempool().await.expect("answered");
+        assert_eq!((view.size, view.bytes), (0, 0));
+        let mined = h.mine(1, None).await;
+        assert!(matches!(mined, Err(RequestError::Unavailable(Unavailable::ShuttingDown))));
+        drop(h);
+        assert!(core.join().is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_full_core_queue_is_busy_and_a_closed_one_shutting_down() {
+        let (inputs, rx) = sync_channel(1);
+        let h = handle(inputs.clone(), mpsc::channel(1).0).expect("in-memory store");
+        assert!(inputs.try_send(DriverInput::Solved(None)).is_ok(), "the one slot");
+        assert!(matches!(h.mempool().await, Err(Unavailable::Busy)));
+        drop(rx);
+        assert!(matches!(h.mempool().await, Err(Unavailable::ShuttingDown)));
+    }
 }
