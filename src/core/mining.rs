@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use super::{Ledger, MiningConfig, Output, Reply, ReplyId};
+use super::{Ledger, MiningConfig, Output, ReplyTo};
 use crate::consensus::Network;
 use crate::miner::build_template;
 use crate::primitives::{BlockHash, Time};
@@ -38,10 +38,13 @@ pub enum MineError {
     Cancelled,
 }
 
+/// Where the answer to a `POST /mine` goes.
+type MineReply = ReplyTo<Result<Vec<BlockHash>, MineError>>;
+
 /// One `POST /mine` being served.
 #[derive(Debug)]
 struct OnDemand {
-    reply: ReplyId,
+    reply: MineReply,
     remaining: u32,
     payout: [u8; 32],
     mined: Vec<BlockHash>,
@@ -100,7 +103,7 @@ impl Mining {
     /// A `POST /mine` for `blocks` blocks paying `to` (default: our payout key).
     pub fn on_demand(
         &mut self,
-        reply: ReplyId,
+        reply: MineReply,
         blocks: u32,
         to: Option<[u8; 32]>,
         ledger: &Ledger,
@@ -108,7 +111,7 @@ impl Mining {
         out: &mut Vec<Output>,
     ) {
         if ledger.chain().params().network != Network::Regtest {
-            out.push(Output::Reply(reply, Reply::Mined(Err(MineError::NotRegtest))));
+            out.push(Output::Reply(reply.with(Err(MineError::NotRegtest))));
             return;
         }
         let payout = to.unwrap_or(self.config.payout);
@@ -133,7 +136,7 @@ impl Mining {
             }
             (Err(e), Some(_)) => {
                 if let Some(job) = self.queue.pop_front() {
-                    out.push(Output::Reply(job.reply, Reply::Mined(Err(e))));
+                    out.push(Output::Reply(job.reply.with(Err(e))));
                 }
             }
             (_, None) => {}
@@ -149,7 +152,7 @@ impl Mining {
         while let Some(job) = self.queue.front() {
             if job.remaining == 0 {
                 if let Some(job) = self.queue.pop_front() {
-                    out.push(Output::Reply(job.reply, Reply::Mined(Ok(job.mined))));
+                    out.push(Output::Reply(job.reply.with(Ok(job.mined))));
                 }
                 continue;
             }
@@ -159,7 +162,7 @@ impl Mining {
             if u64::from(template.block.header.time) > now.unix_secs() + u64::from(max_future) {
                 if let Some(job) = self.queue.pop_front() {
                     let e = MineError::AheadOfClock { mined: job.mined.len(), max_future };
-                    out.push(Output::Reply(job.reply, Reply::Mined(Err(e))));
+                    out.push(Output::Reply(job.reply.with(Err(e))));
                 }
                 continue;
             }

@@ -23,6 +23,7 @@ mod ledger;
 pub mod limit;
 mod mining;
 mod query;
+mod reply;
 pub mod score;
 mod serve;
 pub mod verdict;
@@ -35,6 +36,7 @@ use tracing::{debug, warn};
 pub use self::ledger::Ledger;
 pub use self::mining::{MineError, Mining};
 pub use self::query::{MempoolEntry, MempoolTx, Pending};
+pub use self::reply::{Reply, ReplyTo};
 pub use self::score::{BAN_THRESHOLD, Offence, PeerScores};
 pub use self::serve::chain_tip;
 pub use self::verdict::{Judgement, Rejection, Verdict, judge};
@@ -148,42 +150,44 @@ pub enum NetAction {
     },
 }
 
-/// An id the driver gives a command so that its reply finds the asker.
-pub type ReplyId = u64;
-
-/// A question or order from the API.
+/// A question or order from the API, with where its answer goes.
 #[derive(Debug)]
 pub enum Command {
     /// Validate, add to the mempool and gossip a transaction.
-    SubmitTx(Transaction),
+    SubmitTx {
+        /// The transaction.
+        tx: Transaction,
+        /// Its txid, or why the mempool refused it.
+        reply: ReplyTo<Result<Txid, MempoolError>>,
+    },
     /// Mine blocks at once (regtest only), paying `to` (default: the node's payout key).
     Mine {
         /// How many.
         blocks: u32,
         /// Key the coinbases pay.
         to: Option<[u8; 32]>,
+        /// The hashes of the blocks mined, or why mining stopped.
+        reply: ReplyTo<Result<Vec<BlockHash>, MineError>>,
     },
     /// Mempool entries, highest fee rate first.
-    Mempool,
+    Mempool {
+        /// The entries.
+        reply: ReplyTo<Vec<MempoolEntry>>,
+    },
     /// A mempool transaction and its fee.
-    MempoolTx(Txid),
+    MempoolTx {
+        /// The transaction asked for.
+        txid: Txid,
+        /// The transaction, its fee and what it spends, if it is in the mempool.
+        reply: ReplyTo<Option<MempoolTx>>,
+    },
     /// What the mempool does to one owner's coins.
-    Pending([u8; 32]),
-}
-
-/// The answer to a [`Command`].
-#[derive(Debug)]
-pub enum Reply {
-    /// To [`Command::SubmitTx`].
-    Submitted(Result<Txid, MempoolError>),
-    /// To [`Command::Mine`]: the hashes of the blocks mined.
-    Mined(Result<Vec<BlockHash>, MineError>),
-    /// To [`Command::Mempool`].
-    Mempool(Vec<MempoolEntry>),
-    /// To [`Command::MempoolTx`]: the transaction, its fee and what it spends.
-    MempoolTx(Option<MempoolTx>),
-    /// To [`Command::Pending`].
-    Pending(Pending),
+    Pending {
+        /// The key the coins are locked to.
+        owner: [u8; 32],
+        /// Its coins spent and received in the mempool.
+        reply: ReplyTo<Pending>,
+    },
 }
 
 /// What subscribers of the event stream hear.
@@ -239,8 +243,8 @@ pub enum Input {
     /// An on-demand job ([`Output::Solve`]) came back: the block, or `None` if the search
     /// was abandoned.
     Solved(Option<Block>),
-    /// From the API; the answer is an [`Output::Reply`] with the same id.
-    Command(ReplyId, Command),
+    /// From the API; the answer comes out as an [`Output::Reply`] for its [`ReplyTo`].
+    Command(Command),
     /// Time passed.
     Tick,
     /// Stop: mining stops, nothing else is started.
@@ -259,8 +263,8 @@ pub enum Output {
     /// Solve this template once and hand the block back as [`Input::Solved`] (regtest
     /// blocks on demand; the nonce search never runs inside the core).
     Solve(Box<Template>),
-    /// The answer to a command.
-    Reply(ReplyId, Reply),
+    /// The answer to a command, to deliver once the outputs before it are carried out.
+    Reply(Reply),
 }
 
 /// The facts the API shows, as of the last input.
@@ -341,7 +345,7 @@ impl Core {
             Input::Net(event) => self.on_net(event, now),
             Input::Mined { block, hashrate } => self.on_mined(block, hashrate, now),
             Input::Solved(block) => self.on_solved(block, now),
-            Input::Command(id, command) => self.on_command(id, command, now),
+            Input::Command(command) => self.on_command(command, now),
             Input::Tick => {
                 self.ledger.flush(Some(now));
                 let asks = self.sync.tick(self.ledger.chain(), now);
@@ -717,31 +721,31 @@ impl Core {
         self.mining.solved(result, &self.ledger, now, &mut self.out);
     }
 
-    fn on_command(&mut self, id: ReplyId, command: Command, now: Time) {
+    fn on_command(&mut self, command: Command, now: Time) {
         match command {
-            Command::SubmitTx(tx) => {
+            Command::SubmitTx { tx, reply } => {
                 let data = crate::primitives::encode::serialize(&tx);
                 let result = self.ledger.accept_tx(tx, &mut self.out);
                 if let Ok(txid) = &result {
                     tracing::debug!(%txid, "submitted through the API: gossiping it");
                     self.out.push(Output::Net(NetAction::Publish { kind: GossipKind::Tx, data }));
                 }
-                self.out.push(Output::Reply(id, Reply::Submitted(result)));
+                self.out.push(Output::Reply(reply.with(result)));
             }
-            Command::Mine { blocks, to } => {
-                self.mining.on_demand(id, blocks, to, &self.ledger, now, &mut self.out);
+            Command::Mine { blocks, to, reply } => {
+                self.mining.on_demand(reply, blocks, to, &self.ledger, now, &mut self.out);
             }
-            Command::Mempool => {
+            Command::Mempool { reply } => {
                 let entries = query::mempool_entries(self.ledger.mempool());
-                self.out.push(Output::Reply(id, Reply::Mempool(entries)));
+                self.out.push(Output::Reply(reply.with(entries)));
             }
-            Command::MempoolTx(txid) => {
+            Command::MempoolTx { txid, reply } => {
                 let found = query::mempool_tx(&self.ledger, &txid);
-                self.out.push(Output::Reply(id, Reply::MempoolTx(found)));
+                self.out.push(Output::Reply(reply.with(found)));
             }
-            Command::Pending(owner) => {
+            Command::Pending { owner, reply } => {
                 let pending = query::pending_for(&self.ledger, &owner);
-                self.out.push(Output::Reply(id, Reply::Pending(pending)));
+                self.out.push(Output::Reply(reply.with(pending)));
             }
         }
     }

@@ -227,7 +227,9 @@ fn blocks_we_do_not_have_are_left_out_of_the_answer() {
 #[test]
 fn regtest_mines_on_demand_through_the_solver_and_replies_once() {
     let mut core = core();
-    let out = core.handle(Input::Command(7, Command::Mine { blocks: 2, to: None }), T0);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reply = ReplyTo::new(move |mined| drop(tx.send(mined)));
+    let out = core.handle(Input::Command(Command::Mine { blocks: 2, to: None, reply }), T0);
     let solve_next = |out: Vec<Output>, core: &mut Core| -> Vec<Output> {
         let template = out
             .into_iter()
@@ -243,16 +245,22 @@ fn regtest_mines_on_demand_through_the_solver_and_replies_once() {
     let out = solve_next(out, &mut core);
     assert!(!out.iter().any(|o| matches!(o, Output::Reply(..))), "one block to go");
     let out = solve_next(out, &mut core);
-    let replies: Vec<&Output> = out.iter().filter(|o| matches!(o, Output::Reply(..))).collect();
-    let [Output::Reply(7, Reply::Mined(Ok(hashes)))] = replies.as_slice() else {
-        panic!("expected one reply, got {replies:?}");
-    };
-    assert_eq!(hashes.len(), 2);
-    assert_eq!(core.chain().tip(), hashes[1]);
     let published = out
         .iter()
         .filter(|o| matches!(o, Output::Net(NetAction::Publish { kind: GossipKind::Block, .. })))
         .count();
+    let mut replies = out.into_iter().filter_map(|o| match o {
+        Output::Reply(reply) => Some(reply),
+        _ => None,
+    });
+    let (Some(reply), None) = (replies.next(), replies.next()) else {
+        panic!("expected one reply");
+    };
+    assert!(rx.try_recv().is_err(), "the answer waits for the driver to deliver it");
+    reply.deliver();
+    let Ok(Ok(hashes)) = rx.try_recv() else { panic!("expected the mined hashes") };
+    assert_eq!(hashes.len(), 2);
+    assert_eq!(core.chain().tip(), hashes[1]);
     assert_eq!(published, 1, "each mined block is gossiped as it is accepted");
 }
 

@@ -249,6 +249,7 @@ pub fn measure_rate(engine: Engine, threads: usize, nonces: u32) -> f64 {
 
 /// Tries nonces `start..start+count` the plain way (hash the 80 bytes twice): the baseline
 /// the midstate loop is measured against. Returns the first nonce that meets `target`.
+#[cfg(any(test, feature = "testkit"))]
 pub fn naive_search(header: &BlockHeader, target: U256, start: u32, count: u32) -> Option<u32> {
     let mut h = *header;
     (start..start.saturating_add(count)).find(|&n| {
@@ -258,6 +259,7 @@ pub fn naive_search(header: &BlockHeader, target: U256, start: u32, count: u32) 
 }
 
 /// Tries nonces `start..start+count` with the midstate: the single-thread inner loop.
+#[cfg(any(test, feature = "testkit"))]
 pub fn midstate_search(header: &BlockHeader, target: U256, start: u32, count: u32) -> Option<u32> {
     let mid = Midstate::new(header);
     let top = target_top32(&target);

@@ -1,7 +1,9 @@
 //! [`NodeHandle`]: what the HTTP server, the binary and the tests hold of a running node.
 //! Typed methods; answers in the shared `api` types. Reads come from the published
 //! snapshot, the network's info and redb read snapshots (never blocking the core);
-//! questions about the mempool and orders go to the core as commands with a reply.
+//! questions about the mempool and orders go to the core as commands, each carrying a
+//! reply typed for its answer; orders for the network go to the network task. A full queue
+//! is [`Unavailable::Busy`] and a closed one [`Unavailable::ShuttingDown`], for every call.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -21,7 +23,7 @@ use crate::api::{
 };
 use crate::consensus::Network;
 use crate::consensus::tx::is_mature;
-use crate::core::{Command, Input, MineError, NodeEvent, Pending, Reply};
+use crate::core::{Command, Input, MineError, NodeEvent, ReplyTo};
 use crate::db::Store;
 use crate::mempool::MempoolError;
 use crate::net::{NetCommand, NetInfo};
@@ -306,14 +308,29 @@ impl NodeHandle {
         self.inner.events.subscribe()
     }
 
-    /// Sends a command to the core and waits for its reply.
-    async fn ask(&self, command: Command) -> Result<Reply, Unavailable> {
+    /// Sends the command `command` builds around its reply to the core and waits for the
+    /// answer. The core drops the reply unanswered only when it stops.
+    async fn ask<T: Send + 'static>(
+        &self,
+        command: impl FnOnce(ReplyTo<T>) -> Command,
+    ) -> Result<T, Unavailable> {
         let (tx, rx) = oneshot::channel();
-        self.inner.inputs.try_send(DriverInput::Ask(command, tx)).map_err(|e| match e {
+        // The asker may have given up (its future dropped); nothing to do then.
+        let reply = ReplyTo::new(move |answer| drop(tx.send(answer)));
+        let input = DriverInput::Core(Input::Command(command(reply)));
+        self.inner.inputs.try_send(input).map_err(|e| match e {
             std::sync::mpsc::TrySendError::Full(_) => Unavailable::Busy,
             std::sync::mpsc::TrySendError::Disconnected(_) => Unavailable::ShuttingDown,
         })?;
         rx.await.map_err(|_| Unavailable::ShuttingDown)
+    }
+
+    /// Hands `command` to the network task without waiting for room in its queue.
+    fn tell_net(&self, command: NetCommand) -> Result<(), Unavailable> {
+        self.inner.commands.try_send(command).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => Unavailable::Busy,
+            mpsc::error::TrySendError::Closed(_) => Unavailable::ShuttingDown,
+        })
     }
 
     /// A block by height or hash, `None` if unknown.
@@ -377,17 +394,8 @@ impl NodeHandle {
                 hrp,
             )));
         }
-        let Reply::MempoolTx(found) = self.ask(Command::MempoolTx(txid)).await? else {
-            return Err(Unavailable::ShuttingDown.into());
-        };
+        let found = self.ask(|reply| Command::MempoolTx { txid, reply }).await?;
         Ok(found.map(|m| TxLookup::new(&m.tx, &m.prevouts, 0, None, hrp)))
-    }
-
-    async fn pending(&self, owner: [u8; 32]) -> Result<Pending, QueryError> {
-        match self.ask(Command::Pending(owner)).await? {
-            Reply::Pending(pending) => Ok(pending),
-            _ => Err(Unavailable::ShuttingDown.into()),
-        }
     }
 
     /// The balance of the coins locked to `owner` (shown as `address`).
@@ -409,7 +417,7 @@ impl NodeHandle {
             .filter(|(_, c)| !is_mature(c, tip.saturating_add(1), params))
             .map(|(_, c)| c.output.value)
             .sum();
-        let pending = self.pending(owner).await?;
+        let pending = self.ask(|reply| Command::Pending { owner, reply }).await?;
         let incoming: u64 = pending.incoming.iter().map(|(_, o)| o.value).sum();
         let spent: u64 = pending.spent.iter().map(|(_, v)| v).sum();
         let unconfirmed =
@@ -425,7 +433,7 @@ impl NodeHandle {
         let params = self.inner.network.params();
         let tip = self.shared().snapshot.height;
         let confirmed = self.store()?.coins_of(&owner)?;
-        let pending = self.pending(owner).await?;
+        let pending = self.ask(|reply| Command::Pending { owner, reply }).await?;
         let mut out: Vec<UtxoEntry> = confirmed
             .iter()
             .filter(|(op, _)| !pending.spent.iter().any(|(s, _)| s == op))
@@ -459,9 +467,7 @@ impl NodeHandle {
     /// # Errors
     /// [`Unavailable`] if the core does not answer.
     pub async fn mempool(&self) -> Result<MempoolView, Unavailable> {
-        let Reply::Mempool(entries) = self.ask(Command::Mempool).await? else {
-            return Err(Unavailable::ShuttingDown);
-        };
+        let entries = self.ask(|reply| Command::Mempool { reply }).await?;
         let txs: Vec<MempoolEntry> = entries
             .into_iter()
             .map(|e| MempoolEntry {
@@ -480,10 +486,8 @@ impl NodeHandle {
     /// # Errors
     /// The mempool's reason for refusing it, or [`Unavailable`].
     pub async fn submit_tx(&self, tx: Transaction) -> Result<Txid, RequestError<MempoolError>> {
-        match self.ask(Command::SubmitTx(tx)).await? {
-            Reply::Submitted(result) => result.map_err(RequestError::Refused),
-            _ => Err(Unavailable::ShuttingDown.into()),
-        }
+        let result = self.ask(|reply| Command::SubmitTx { tx, reply }).await?;
+        result.map_err(RequestError::Refused)
     }
 
     /// Mines `blocks` blocks at once (regtest), paying `to` (default: the node's key).
@@ -495,36 +499,41 @@ impl NodeHandle {
         blocks: u32,
         to: Option<[u8; 32]>,
     ) -> Result<Vec<BlockHash>, RequestError<MineError>> {
-        match self.ask(Command::Mine { blocks, to }).await? {
-            Reply::Mined(result) => result.map_err(RequestError::Refused),
-            _ => Err(Unavailable::ShuttingDown.into()),
-        }
+        let result = self.ask(|reply| Command::Mine { blocks, to, reply }).await?;
+        result.map_err(RequestError::Refused)
     }
 
     /// Disconnects `peer` and refuses it for the configured ban duration.
-    pub async fn ban(&self, peer: PeerId, reason: &str) {
-        let command = NetCommand::Ban { peer, reason: reason.to_owned() };
-        let _ = self.inner.commands.send(command).await;
+    ///
+    /// # Errors
+    /// [`Unavailable`] if the network task's queue is full or it is stopping.
+    pub async fn ban(&self, peer: PeerId, reason: &str) -> Result<(), Unavailable> {
+        self.tell_net(NetCommand::Ban { peer, reason: reason.to_owned() })
     }
 
     /// Lifts a ban.
-    pub async fn unban(&self, peer: PeerId) {
-        let _ = self.inner.commands.send(NetCommand::Unban(peer)).await;
+    ///
+    /// # Errors
+    /// [`Unavailable`] if the network task's queue is full or it is stopping.
+    pub async fn unban(&self, peer: PeerId) -> Result<(), Unavailable> {
+        self.tell_net(NetCommand::Unban(peer))
     }
 
     /// Dials `addr`.
-    pub async fn dial(&self, addr: Multiaddr) {
-        let _ = self.inner.commands.send(NetCommand::Dial(addr)).await;
+    ///
+    /// # Errors
+    /// [`Unavailable`] if the network task's queue is full or it is stopping.
+    pub async fn dial(&self, addr: Multiaddr) -> Result<(), Unavailable> {
+        self.tell_net(NetCommand::Dial(addr))
     }
 
     /// Dials `addr` and keeps that peer connected (redialled with backoff) for as long as
     /// the node runs.
     ///
     /// # Errors
-    /// [`Unavailable`] if the network task is stopping.
+    /// [`Unavailable`] if the network task's queue is full or it is stopping.
     pub async fn add_peer(&self, addr: Multiaddr) -> Result<(), Unavailable> {
-        let command = NetCommand::AddPeer(addr);
-        self.inner.commands.send(command).await.map_err(|_| Unavailable::ShuttingDown)
+        self.tell_net(NetCommand::AddPeer(addr))
     }
 
     /// Asks whoever runs the node to stop it (`POST /stop`, `minichain stop`): wakes
@@ -572,4 +581,102 @@ fn dir_bytes(dir: &std::path::Path) -> u64 {
             .map(|m| m.len())
             .sum()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc::{Receiver, sync_channel};
+
+    use super::*;
+    use crate::core::Command;
+
+    /// A handle on no node: its core queue and network queue are the given ends, so a test
+    /// can close them, fill them or answer from them.
+    fn handle(
+        inputs: SyncSender<DriverInput>,
+        commands: mpsc::Sender<NetCommand>,
+    ) -> Result<NodeHandle, StorageError> {
+        let mut registry = prometheus_client::registry::Registry::default();
+        let metrics = NodeMetrics::register(&mut registry);
+        Ok(NodeHandle::new(Parts {
+            network: Network::Regtest,
+            store: Store::in_memory(Network::Regtest)?,
+            events: broadcast::channel(1).0,
+            inputs,
+            commands,
+            info: Arc::default(),
+            shared: Arc::default(),
+            peer_id: PeerId::random(),
+            driver_thread: std::thread::spawn(|| {}),
+            net_task: tokio::spawn(async {}),
+            registry,
+            metrics,
+            data_dir: PathBuf::new(),
+        }))
+    }
+
+    /// Every network order the handle has, each to the same queue.
+    async fn net_orders(h: &NodeHandle) -> [Result<(), Unavailable>; 4] {
+        let (peer, addr) = (PeerId::random(), Multiaddr::empty());
+        [
+            h.ban(peer, "test").await,
+            h.unban(peer).await,
+            h.dial(addr.clone()).await,
+            h.add_peer(addr).await,
+        ]
+    }
+
+    #[tokio::test]
+    async fn a_closed_network_queue_is_shutting_down_for_ban_unban_dial_and_add_peer() {
+        let (inputs, _core) = sync_channel(1);
+        let (commands, net) = mpsc::channel(1);
+        drop(net);
+        let h = handle(inputs, commands).expect("in-memory store");
+        assert_eq!(net_orders(&h).await, [Err(Unavailable::ShuttingDown); 4]);
+    }
+
+    #[tokio::test]
+    async fn a_full_network_queue_is_busy_for_ban_unban_dial_and_add_peer() {
+        let (inputs, _core) = sync_channel(1);
+        let (commands, mut net) = mpsc::channel(1);
+        let h = handle(inputs, commands).expect("in-memory store");
+        assert_eq!(h.dial(Multiaddr::empty()).await, Ok(()));
+        assert_eq!(net_orders(&h).await, [Err(Unavailable::Busy); 4]);
+        assert!(matches!(net.try_recv(), Ok(NetCommand::Dial(_))));
+    }
+
+    /// Runs a stand-in core on `inputs`: answers the mempool question with no entries and
+    /// drops every other command unanswered, as a core that stops does.
+    fn stand_in_core(inputs: Receiver<DriverInput>) -> std::thread::JoinHandle<()> {
+        std::thread::spawn(move || {
+            while let Ok(input) = inputs.recv() {
+                if let DriverInput::Core(Input::Command(Command::Mempool { reply })) = input {
+                    reply.with(Vec::new()).deliver();
+                }
+            }
+        })
+    }
+
+    #[tokio::test]
+    async fn each_command_gets_its_own_answer_and_an_unanswered_one_is_shutting_down() {
+        let (inputs, rx) = sync_channel(4);
+        let core = stand_in_core(rx);
+        let h = handle(inputs, mpsc::channel(1).0).expect("in-memory store");
+        let view = h.mempool().await.expect("answered");
+        assert_eq!((view.size, view.bytes), (0, 0));
+        let mined = h.mine(1, None).await;
+        assert!(matches!(mined, Err(RequestError::Unavailable(Unavailable::ShuttingDown))));
+        drop(h);
+        assert!(core.join().is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_full_core_queue_is_busy_and_a_closed_one_shutting_down() {
+        let (inputs, rx) = sync_channel(1);
+        let h = handle(inputs.clone(), mpsc::channel(1).0).expect("in-memory store");
+        assert!(inputs.try_send(DriverInput::Solved(None)).is_ok(), "the one slot");
+        assert!(matches!(h.mempool().await, Err(Unavailable::Busy)));
+        drop(rx);
+        assert!(matches!(h.mempool().await, Err(Unavailable::ShuttingDown)));
+    }
 }

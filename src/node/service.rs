@@ -2,21 +2,18 @@
 //! carries its outputs out (network actions, events, miner jobs, replies). It decides
 //! nothing itself.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc};
 use tracing::{info, warn};
 
 use super::metrics::{GossipLabels, NodeMetrics, OffenceLabels};
 use super::miner::Miners;
 use crate::core::NetAction;
-use crate::core::{
-    Command, Core, Input, NetEvent, NodeEvent, Output, Reply, ReplyId, Snapshot, TICK,
-};
+use crate::core::{Core, Input, NetEvent, NodeEvent, Output, Snapshot, TICK};
 use crate::net::NetCommand;
 use crate::primitives::{Block, Time};
 use crate::protocol::{GossipKind, SyncResponse};
@@ -29,10 +26,8 @@ const MINING_REPORT: Duration = Duration::from_secs(30);
 /// What reaches the driver thread.
 #[derive(Debug)]
 pub enum DriverInput {
-    /// An input for the core as it is.
+    /// An input for the core as it is (commands carry where their answer goes).
     Core(Input),
-    /// A command whose reply goes to `reply`.
-    Ask(Command, oneshot::Sender<Reply>),
     /// The miner threads found a block.
     Found(Block),
     /// The on-demand solver finished (or gave up on) a template.
@@ -92,8 +87,6 @@ pub struct Driver {
     rate: (Instant, u64, f64),
     /// When the mining report was last logged.
     reported: Instant,
-    replies: HashMap<ReplyId, oneshot::Sender<Reply>>,
-    next_reply: ReplyId,
     clock: Clock,
     metrics: NodeMetrics,
     /// When the sync rate was last computed, and the height then.
@@ -121,8 +114,6 @@ impl Driver {
             hashes,
             rate: (Instant::now(), 0, 0.0),
             reported: Instant::now(),
-            replies: HashMap::new(),
-            next_reply: 0,
             clock: Clock::new(),
             metrics,
             synced: (Instant::now(), height),
@@ -165,14 +156,9 @@ impl Driver {
         info!(height = chain.height(), tip = %chain.tip(), "node core stopped, database closed");
     }
 
-    fn core_input(&mut self, input: DriverInput) -> Input {
+    fn core_input(&self, input: DriverInput) -> Input {
         match input {
             DriverInput::Core(input) => input,
-            DriverInput::Ask(command, reply) => {
-                self.next_reply += 1;
-                self.replies.insert(self.next_reply, reply);
-                Input::Command(self.next_reply, command)
-            }
             DriverInput::Found(block) => Input::Mined { block, hashrate: self.rate.2 },
             DriverInput::Solved(block) => Input::Solved(block),
         }
@@ -270,12 +256,7 @@ impl Driver {
                         }
                     }
                 }
-                Output::Reply(id, reply) => {
-                    if let Some(tx) = self.replies.remove(&id) {
-                        // The asker may have given up; nothing to do then.
-                        let _ = tx.send(reply);
-                    }
-                }
+                Output::Reply(reply) => reply.deliver(),
             }
         }
         true

@@ -37,8 +37,7 @@ use crate::chain::ChainState;
 use crate::consensus::Network;
 use crate::core::limit::RequestLimiter;
 use crate::core::{
-    Command, Core, Input, MiningConfig, NetAction, NetEvent, Offence, Output, Reply, ReplyId,
-    Verdict,
+    Command, Core, Input, MiningConfig, NetAction, NetEvent, Offence, Output, Verdict,
 };
 use crate::db::Store;
 use crate::mempool::Mempool;
@@ -134,7 +133,6 @@ pub struct SimNode {
     /// Peers refused until then.
     banned: BTreeMap<usize, Time>,
     limiter: RequestLimiter<usize>,
-    replies: Vec<(ReplyId, Reply)>,
 }
 
 impl SimNode {
@@ -251,7 +249,6 @@ impl Sim {
             outstanding: BTreeMap::new(),
             banned: BTreeMap::new(),
             limiter: RequestLimiter::default(),
-            replies: Vec::new(),
         };
         self.peers.push(Peer::Node(Box::new(node)));
         self.start(index);
@@ -472,14 +469,10 @@ impl Sim {
         Some(hash)
     }
 
-    /// Sends a command to node `index`; its reply is kept ([`Sim::replies`]).
-    pub fn command(&mut self, index: usize, id: ReplyId, command: Command) {
-        self.handle(index, Input::Command(id, command));
-    }
-
-    /// The replies node `index` gave so far.
-    pub fn replies(&self, index: usize) -> &[(ReplyId, Reply)] {
-        &self.node(index).replies
+    /// Sends a command to node `index`; its answer goes to the command's `reply` as soon
+    /// as the core gives it.
+    pub fn command(&mut self, index: usize, command: Command) {
+        self.handle(index, Input::Command(command));
     }
 
     // ----- the event loop ------------------------------------------------------------
@@ -705,11 +698,7 @@ impl Sim {
                 crate::testkit::solve(&mut block.header);
                 self.handle(index, Input::Solved(Some(block)));
             }
-            Output::Reply(id, reply) => {
-                if let Some(node) = self.node_mut(index) {
-                    node.replies.push((id, reply));
-                }
-            }
+            Output::Reply(reply) => reply.deliver(),
         }
     }
 

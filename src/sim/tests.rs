@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::*;
 use crate::consensus::BlockError;
 use crate::consensus::params::REGTEST;
-use crate::core::Offence;
+use crate::core::{Offence, ReplyTo};
 use crate::primitives::{COIN, Transaction, TxOut, Txid};
 use crate::testkit::{
     CLOCK, coinbase_input, extend, input_of, key, pubkey, regtest_chain, solved_block, spend,
@@ -321,7 +321,7 @@ fn sim_a_transaction_reaches_every_mempool_and_is_mined_exactly_once_across_a_re
         &[&alice],
     );
     let txid1 = tx1.txid();
-    sim.command(at, 1, Command::SubmitTx(tx1.clone()));
+    sim.command(at, Command::SubmitTx { tx: tx1.clone(), reply: ReplyTo::ignore() });
     let in_pools = |s: &Sim, txid: Txid, among: &[usize]| {
         among.iter().all(|i| s.node(*i).core().is_some_and(|c| c.mempool().contains(&txid)))
     };
@@ -336,7 +336,7 @@ fn sim_a_transaction_reaches_every_mempool_and_is_mined_exactly_once_across_a_re
         &[&key(2)],
     );
     let txid2 = tx2.txid();
-    sim.command(1, 2, Command::SubmitTx(tx2));
+    sim.command(1, Command::SubmitTx { tx: tx2, reply: ReplyTo::ignore() });
     let a_side = [0, 1, 2, 3];
     assert!(sim.run_until_true(Duration::from_secs(10), |s| in_pools(s, txid2, &a_side)));
     assert!(!in_pools(&sim, txid2, &[5]), "crossed the partition");

@@ -1,6 +1,7 @@
 //! Builders shared by unit tests, integration tests and benchmarks: deterministic keys,
-//! signed transactions and solved regtest blocks. Compiled always (hidden from docs) so
-//! `cargo test` needs no feature flag to reach it.
+//! signed transactions and solved regtest blocks. Compiled for unit tests, for `cargo fuzz`
+//! (`--cfg fuzzing`) and with the `testkit` feature, which the package's dev-dependency on
+//! itself turns on for integration tests and benches; never into the node binary.
 
 use std::collections::HashMap;
 

@@ -306,7 +306,7 @@ async fn bans_are_listed_with_their_reason_until_lifted() {
     let (code, v) = api.get("/bans").await;
     assert_eq!((code, v), (200, json!([])));
     let peer = libp2p::PeerId::random();
-    api.node.handle.ban(peer, "invalid block: test").await;
+    api.node.handle.ban(peer, "invalid block: test").await.unwrap();
     crate::harness::wait_until_async("the ban listed", Duration::from_secs(10), || async {
         api.get("/bans").await.1.as_array().is_some_and(|a| !a.is_empty())
     })
@@ -316,7 +316,7 @@ async fn bans_are_listed_with_their_reason_until_lifted() {
     assert_eq!(v[0]["reason"], "invalid block: test");
     let left = v[0]["expires_in_secs"].as_u64().unwrap();
     assert!(left > 3_500 && left <= 3_600, "{left}");
-    api.node.handle.unban(peer).await;
+    api.node.handle.unban(peer).await.unwrap();
     crate::harness::wait_until_async("the ban lifted", Duration::from_secs(10), || async {
         api.get("/bans").await.1 == json!([])
     })

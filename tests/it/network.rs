@@ -132,8 +132,8 @@ async fn partitioned_groups_converge_on_the_most_work_tip_and_the_losers_transac
     // Partition: every A node bans every B node and the other way round.
     for a in [&a0, &a1] {
         for b in [&b0, &b1] {
-            a.handle.ban(b.handle.peer_id(), "test partition").await;
-            b.handle.ban(a.handle.peer_id(), "test partition").await;
+            a.handle.ban(b.handle.peer_id(), "test partition").await.unwrap();
+            b.handle.ban(a.handle.peer_id(), "test partition").await.unwrap();
         }
     }
     let (a_ids, b_ids) =
@@ -164,11 +164,11 @@ async fn partitioned_groups_converge_on_the_most_work_tip_and_the_losers_transac
     // Heal.
     for a in [&a0, &a1] {
         for b in [&b0, &b1] {
-            a.handle.unban(b.handle.peer_id()).await;
-            b.handle.unban(a.handle.peer_id()).await;
+            a.handle.unban(b.handle.peer_id()).await.unwrap();
+            b.handle.unban(a.handle.peer_id()).await.unwrap();
         }
     }
-    a0.handle.dial(b0.addr()).await;
+    a0.handle.dial(b0.addr()).await.unwrap();
     wait_until("every node on the most-work tip", LIMIT, || all.iter().all(|n| n.tip() == winner))
         .await;
     for n in [&a0, &a1] {

@@ -173,7 +173,7 @@ async fn when_inbound_slots_are_full_the_least_useful_inbound_peer_gives_way() {
         node_at(dirs[3].path(), free_port(), vec![]).await,
     );
     // The useful peer connects first and gives A a block.
-    useful.dial(a_addr.clone()).await;
+    useful.dial(a_addr.clone()).await.unwrap();
     wait_until("useful connected", Duration::from_secs(30), || a.peer_ids().len() == 1).await;
     useful.mine(1, None).await.unwrap();
     wait_until("A to take the useful peer's block", Duration::from_secs(30), || {
@@ -181,9 +181,9 @@ async fn when_inbound_slots_are_full_the_least_useful_inbound_peer_gives_way() {
     })
     .await;
     // An idle peer fills the second slot; a newcomer then needs one.
-    idle.dial(a_addr.clone()).await;
+    idle.dial(a_addr.clone()).await.unwrap();
     wait_until("idle connected", Duration::from_secs(30), || a.peer_ids().len() == 2).await;
-    newcomer.dial(a_addr).await;
+    newcomer.dial(a_addr).await.unwrap();
     let (u, i, n) = (useful.peer_id(), idle.peer_id(), newcomer.peer_id());
     wait_until("the idle peer to give way to the newcomer", Duration::from_secs(30), || {
         let peers = a.peer_ids();
