@@ -279,14 +279,17 @@ impl Adversary {
 
     async fn expect_banned_within(&mut self, limit: Duration, target: &TestNode, why: &str) {
         let me = self.id();
-        self.pump_within(limit, &format!("a ban for '{why}'"), |a| {
-            a.closed && target.handle.bans().iter().any(|b| b.peer_id == me.to_string())
+        // Our side can see the connection close before the target's network task has
+        // handled its own end of it: wait for both (and the ban) rather than race them.
+        self.pump_within(limit, &format!("a ban for '{why}' and the connection dropped"), |a| {
+            a.closed
+                && target.handle.bans().iter().any(|b| b.peer_id == me.to_string())
+                && !target.handle.peer_ids().contains(&me)
         })
         .await;
         let bans = target.handle.bans();
         let reason = &bans.iter().find(|b| b.peer_id == me.to_string()).unwrap().reason;
         assert!(reason.contains(why), "banned for '{reason}', expected '{why}'");
-        assert!(!target.handle.peer_ids().contains(&me));
         let metrics = target.handle.metrics();
         let banned: f64 = metrics
             .lines()
