@@ -27,6 +27,20 @@ impl Bans {
         Bans { duration, banned: BTreeMap::new() }
     }
 
+    /// Records a ban of `peer` from `now`.
+    fn add(&mut self, peer: PeerId, reason: String, now: Instant) {
+        let info = BanInfo { reason, until: SystemTime::now() + self.duration };
+        self.banned.insert(peer, (now + self.duration, info));
+    }
+
+    /// Why our own ban list refuses a dial to `peer`, with the time left, if it does: a
+    /// dial error alone only says "denied".
+    pub(super) fn refusal(&self, peer: &PeerId, now: Instant) -> Option<String> {
+        let (until, info) = self.banned.get(peer)?;
+        let left = until.saturating_duration_since(now).as_secs();
+        Some(format!("our own ban list refuses it for {left} s more: {}", info.reason))
+    }
+
     /// The bans as the API shows them.
     pub(super) fn listed(&self) -> BTreeMap<PeerId, BanInfo> {
         self.banned.iter().map(|(p, (_, info))| (*p, info.clone())).collect()
@@ -42,8 +56,7 @@ impl<E> Service<E> {
         let b = swarm.behaviour_mut();
         b.blocked.block_peer(peer);
         b.kad.remove_peer(&peer);
-        let info = BanInfo { reason, until: SystemTime::now() + duration };
-        self.bans.banned.insert(peer, (Instant::now() + duration, info));
+        self.bans.add(peer, reason, Instant::now());
         self.dirty = true;
         let _ = swarm.disconnect_peer_id(peer);
     }
@@ -67,5 +80,22 @@ impl<E> Service<E> {
             self.dirty = true;
             info!(peer = %peer, "ban expired");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_dial_says_it_is_our_own_ban_with_the_reason_and_the_time_left() {
+        let mut bans = Bans::new(Duration::from_secs(600));
+        let (peer, other) = (PeerId::random(), PeerId::random());
+        let t0 = Instant::now();
+        bans.add(peer, "invalid block 00ab".into(), t0);
+        let why = bans.refusal(&peer, t0 + Duration::from_secs(100)).expect("banned");
+        assert_eq!(why, "our own ban list refuses it for 500 s more: invalid block 00ab");
+        assert_eq!(bans.refusal(&other, t0), None, "a peer not banned is no refusal");
+        assert_eq!(bans.listed().len(), 1);
     }
 }

@@ -75,7 +75,23 @@ impl<E: From<NetEvent>> Service<E> {
                 }
                 Err(e) => {
                     let wait = redial.failed(i, now);
-                    info!(addr = %kept.addr, error = %e, retry_in_secs = wait.as_secs(), "cannot dial {:?} peer, retrying", kept.source);
+                    match kept.peer.and_then(|p| self.bans.refusal(&p, now)) {
+                        Some(why) => info!(
+                            addr = %kept.addr,
+                            retry_in_secs = wait.as_secs(),
+                            "cannot dial {:?} peer {}: {why}; retrying in {} s",
+                            kept.source,
+                            kept.addr,
+                            wait.as_secs()
+                        ),
+                        None => info!(
+                            addr = %kept.addr,
+                            error = %e,
+                            retry_in_secs = wait.as_secs(),
+                            "cannot dial {:?} peer, retrying",
+                            kept.source
+                        ),
+                    }
                 }
             }
         }
@@ -191,11 +207,13 @@ impl<E: From<NetEvent>> Service<E> {
             debug!(peer = ?peer, error = %error, "outgoing connection failed");
             return;
         };
-        let wait = self.conns.redial.failed(i, Instant::now());
+        let now = Instant::now();
+        let wait = self.conns.redial.failed(i, now);
         if let Some(k) = self.conns.redial.get(i) {
+            let refused = peer.or(k.peer).and_then(|p| self.bans.refusal(&p, now));
             info!(
                 addr = %k.addr,
-                error = %one_line(error),
+                error = %refused.unwrap_or_else(|| one_line(error)),
                 retry_in_secs = wait.as_secs(),
                 "cannot reach {} peer {}, retrying in {} s",
                 if k.source == Source::Bootstrap { "bootstrap" } else { "added" },

@@ -1,7 +1,8 @@
 //! The libp2p edge: TCP + noise + yamux, identify, ping, AutoNAT, circuit relay v2, DCUtR,
-//! Kademlia, gossipsub and the request-response sync protocol. It carries messages; the node core decides.
-//! Peers reach the core as `PeerKey`s ([`keys`]); the core's `NetAction`s come back as
-//! [`NetCommand::Core`].
+//! Kademlia, gossipsub and the request-response sync protocol. It carries messages; the
+//! node core decides. Peers reach the core as `PeerKey`s ([`keys`]); the core's
+//! `NetAction`s come back as [`NetCommand::Core`]. [`service`] is the task's loop and names
+//! the file of each concern it dispatches to.
 
 pub mod addr;
 mod bans;
