@@ -272,6 +272,18 @@ pub struct Status {
     pub external_addrs: Vec<String>,
     /// Our addresses through relays, while we are not reachable.
     pub relay_addrs: Vec<String>,
+    /// The network's clock minus ours in seconds, when peers show it is off by more than
+    /// the future limit (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_offset_secs: Option<i64>,
+    /// Set when a local failure (a full disk, an I/O error, a damaged database) stopped
+    /// the node from storing blocks: what happened and what to do. `height` is then what
+    /// the store holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub degraded: Option<String>,
+    /// What the operator should know about (the clock, a degraded store), one line each.
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 /// One `GET /mempool` entry.
@@ -384,4 +396,27 @@ pub struct PeerView {
     pub height: Option<u32>,
     /// The peer's tip.
     pub tip: Option<String>,
+    /// Faults since it connected: requests it let time out, batches that stalled the
+    /// download, frames cut off (three in ten minutes disconnect it; never a ban).
+    #[serde(default)]
+    pub faults: u32,
+    /// Misbehaviour points now (banned at 100; decaying by one a minute).
+    #[serde(default)]
+    pub points: u32,
+}
+
+/// `GET /peers/kept` entry: a peer the operator named (`--bootstrap`, `peers add`), kept
+/// connected for as long as the node runs.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct KeptPeerView {
+    /// The address as given.
+    pub addr: String,
+    /// Its peer id, once known.
+    pub peer_id: Option<String>,
+    /// `bootstrap` or `operator`.
+    pub source: String,
+    /// Whether it is connected now.
+    pub connected: bool,
+    /// Seconds until the next dial, while it is disconnected and no dial is in flight.
+    pub next_dial_in_secs: Option<u64>,
 }

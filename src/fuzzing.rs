@@ -108,7 +108,12 @@ pub fn sync_response(data: &[u8]) {
                 block(&bytes);
             }
         }
-        SyncResponse::Status(_) | SyncResponse::Refused(_) => {}
+        SyncResponse::Txs(txs) => {
+            for bytes in txs {
+                let _ = round_trip::<crate::primitives::Transaction>(&bytes);
+            }
+        }
+        SyncResponse::Status(_) | SyncResponse::Refused(_) | SyncResponse::Txids(_) => {}
     }
 }
 

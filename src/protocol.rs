@@ -15,6 +15,10 @@ use crate::consensus::Network;
 pub const MAX_HEADERS: usize = 2_000;
 /// Most blocks asked for in one `Blocks` request.
 pub const MAX_BLOCKS_PER_REQUEST: usize = 16;
+/// Most txids in one `Txids` answer (a mempool's worth; 32 bytes each).
+pub const MAX_MEMPOOL_TXIDS: usize = 10_000;
+/// Most transactions asked for in one `Txs` request.
+pub const MAX_TXS_PER_REQUEST: usize = 256;
 /// Largest request frame: a locator or a list of block hashes fits many times over.
 pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
 /// Largest response frame: a full batch of maximum-size blocks plus framing.
@@ -69,6 +73,11 @@ pub enum SyncRequest {
     },
     /// Blocks by hash (at most [`MAX_BLOCKS_PER_REQUEST`]).
     Blocks(Vec<[u8; 32]>),
+    /// "Which transactions are in your mempool?" (asked once per connection, when caught
+    /// up: mempools reconcile, as Bitcoin's BIP35 `mempool` message does).
+    Mempool,
+    /// Mempool transactions by txid (at most [`MAX_TXS_PER_REQUEST`]).
+    Txs(Vec<[u8; 32]>),
 }
 
 /// One line for logs: what is asked, with hashes shortened.
@@ -92,6 +101,8 @@ impl std::fmt::Display for SyncRequest {
                 (Some(first), _) => write!(f, "block {}", short(first)),
                 _ => write!(f, "no blocks"),
             },
+            Self::Mempool => write!(f, "mempool txids"),
+            Self::Txs(txids) => write!(f, "{} mempool transactions", txids.len()),
         }
     }
 }
@@ -114,6 +125,10 @@ pub enum SyncResponse {
     Blocks(Vec<Vec<u8>>),
     /// The request was malformed or over a limit.
     Refused(String),
+    /// Txids in the mempool, parents before children (at most [`MAX_MEMPOOL_TXIDS`]).
+    Txids(Vec<[u8; 32]>),
+    /// Consensus-encoded transactions we have, in the order asked (gone ones left out).
+    Txs(Vec<Vec<u8>>),
 }
 
 /// The two gossip topics.

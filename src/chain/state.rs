@@ -159,6 +159,11 @@ impl ChainState {
         self.verified.insert(wtxid);
     }
 
+    /// Where the chain is stored, for messages (a path, or `memory`).
+    pub fn location(&self) -> String {
+        self.store.location()
+    }
+
     /// The consensus parameters.
     pub fn params(&self) -> &'static Params {
         self.params

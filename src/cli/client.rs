@@ -254,6 +254,9 @@ pub fn status(conn: Conn) -> Result<()> {
     for (k, value) in rows {
         println!("{k:<13} {value}");
     }
+    for w in &v.warnings {
+        println!("{:<13} {w}", "WARNING");
+    }
     for a in &v.listen_addrs {
         println!("{:<13} {a}", "listening");
     }
@@ -278,22 +281,36 @@ pub fn peers(conn: Conn) -> Result<()> {
         return Ok(());
     }
     println!(
-        "{:<54} {:<9} {:<8} {:<10} {:<8} {:<34} AGENT",
-        "PEER ID", "DIR", "LINK", "SOURCE", "HEIGHT", "ADDRESS"
+        "{:<54} {:<9} {:<8} {:<10} {:<8} {:<7} {:<34} AGENT",
+        "PEER ID", "DIR", "LINK", "SOURCE", "HEIGHT", "FAULTS", "ADDRESS"
     );
     for p in &peers {
         println!(
-            "{:<54} {:<9} {:<8} {:<10} {:<8} {:<34} {}",
+            "{:<54} {:<9} {:<8} {:<10} {:<8} {:<7} {:<34} {}",
             p.peer_id,
             p.direction,
             if p.relayed { "relayed" } else { "direct" },
             p.source,
             opt(p.height),
+            if p.points > 0 {
+                format!("{} ({} pts)", p.faults, p.points)
+            } else {
+                p.faults.to_string()
+            },
             p.addr,
             opt(p.agent.as_ref())
         );
     }
     println!("{} peers", peers.len());
+    // Kept peers that are not connected: when each is dialled next. An older node without
+    // the endpoint simply shows none.
+    let kept: Vec<crate::api::KeptPeerView> = client.get("/peers/kept").unwrap_or_default();
+    for k in kept.iter().filter(|k| !k.connected) {
+        let next = k
+            .next_dial_in_secs
+            .map_or_else(|| "dialling now".to_owned(), |s| format!("next dial in {s} s"));
+        println!("{} peer {} not connected: {next}", k.source, k.addr);
+    }
     Ok(())
 }
 

@@ -62,6 +62,10 @@ pub struct NodeArgs {
     /// Seconds a misbehaving peer stays banned.
     #[arg(long, env = "MINICHAIN_BAN_SECS", default_value_t = 600)]
     pub ban_secs: u64,
+    /// Ban peers named with --bootstrap or `peers add` like any other. By default an
+    /// offence that would ban one of them only disconnects it (it is redialled later).
+    #[arg(long, env = "MINICHAIN_BAN_KEPT_PEERS")]
+    pub ban_kept_peers: bool,
 }
 
 fn parse_multiaddr(s: &str) -> Result<Multiaddr, String> {
@@ -139,6 +143,7 @@ pub fn run(args: NodeArgs) -> Result<()> {
         payout,
         ban_duration: Duration::from_secs(args.ban_secs),
         max_inbound: crate::net::inbound::evict::MAX_INBOUND,
+        ban_kept_peers: args.ban_kept_peers,
         mempool: MempoolConfig::default(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -164,9 +169,14 @@ pub fn run(args: NodeArgs) -> Result<()> {
             () = wait_for_signal() => {}
             () = node.stop_requested() => {}
         }
+        let degraded = node.status().degraded;
         api.shutdown().await;
         node.shutdown().await;
-        Ok(())
+        match degraded {
+            // The operator (or a supervisor) must see that this node did not stop sound.
+            Some(why) => anyhow::bail!("stopped after a local failure: {why}"),
+            None => Ok(()),
+        }
     })
 }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tracing::{debug, info, warn};
 
-use super::{NodeEvent, Output};
+use super::{NetAction, NodeEvent, Output};
 use crate::chain::{BatchOutcome, BlockStatus, ChainError, ChainState, TipUpdate};
 use crate::mempool::{Mempool, MempoolError};
 use crate::primitives::{Block, BlockHash, BlockHeader, Time, Transaction, Txid};
@@ -31,12 +31,48 @@ pub struct Ledger {
     mempool: Mempool,
     /// Transactions in the blocks connected since start (sync progress counts them).
     connected_txs: u64,
+    /// A fatal local failure stopped all writes: what happened and what to do.
+    halted: Option<String>,
 }
 
 impl Ledger {
     /// A ledger over `chain` and `mempool`.
     pub fn new(chain: ChainState, mempool: Mempool) -> Self {
-        Self { chain, mempool, connected_txs: 0 }
+        Self { chain, mempool, connected_txs: 0, halted: None }
+    }
+
+    /// Why the store can no longer be written, once a fatal local failure happened: the
+    /// node then stops fetching, storing and mining blocks, and serves what it has.
+    pub fn halted(&self) -> Option<&str> {
+        self.halted.as_deref()
+    }
+
+    /// A write failed: a fatal failure (a full disk, an I/O error, a damaged store) stops
+    /// every later write, with one ERROR that says where, why and what to do; a transient
+    /// one is logged and retried. Nobody else is to blame either way.
+    fn store_failed(&mut self, error: &ChainError, what: &str) {
+        let ChainError::Storage(e) = error else {
+            warn!(%error, "{what}");
+            return;
+        };
+        let failure = e.failure();
+        if !failure.is_fatal() {
+            warn!(%error, "{what}; retrying");
+            return;
+        }
+        if self.halted.is_some() {
+            return;
+        }
+        let (location, height) = (self.chain.location(), self.chain.height());
+        let remedy = failure.remedy();
+        tracing::error!(
+            path = %location,
+            %error,
+            failure = failure.name(),
+            height,
+            "cannot write {location}: {e}. The node stopped fetching, storing and mining blocks and keeps serving what it stored (height {height}); {remedy}"
+        );
+        self.halted = Some(format!("{}: cannot write {location} ({e}); {remedy}", failure.name()));
     }
 
     /// Transactions in the blocks connected since start.
@@ -64,6 +100,13 @@ impl Ledger {
         now: Time,
         out: &mut Vec<Output>,
     ) -> BlocksResult {
+        if self.halted.is_some() {
+            return BlocksResult {
+                statuses: Vec::new(),
+                invalid: Vec::new(),
+                connected: Vec::new(),
+            };
+        }
         let ids: Vec<(BlockHash, BlockHash)> =
             blocks.iter().map(|b| (b.block_hash(), b.header.prev_blockhash)).collect();
         match self.chain.accept_blocks(blocks, now.unix_secs()) {
@@ -77,7 +120,7 @@ impl Ledger {
                 BlocksResult { statuses: statuses.collect(), invalid, connected }
             }
             Err(e) => {
-                warn!(error = %e, "cannot store blocks; they will be asked again");
+                self.store_failed(&e, "cannot store blocks; they will be asked again");
                 BlocksResult { statuses: Vec::new(), invalid: Vec::new(), connected: Vec::new() }
             }
         }
@@ -86,10 +129,13 @@ impl Ledger {
     /// Makes the tip durable if catching up left it unflushed for a while (`None`: at
     /// once, as at shutdown). A store failure is logged: the next write tries again.
     pub fn flush(&mut self, now: Option<Time>) {
+        if self.halted.is_some() {
+            return;
+        }
         match self.chain.flush(now.map(Time::unix_secs)) {
             Ok(true) => debug!(height = self.chain.height(), "tip made durable"),
             Ok(false) => {}
-            Err(e) => warn!(error = %e, "cannot make the tip durable"),
+            Err(e) => self.store_failed(&e, "cannot make the tip durable"),
         }
     }
 
@@ -138,8 +184,18 @@ impl Ledger {
         if !back.is_empty() {
             info!(
                 count = back.len(),
-                "transactions of disconnected blocks returned to the mempool"
+                "transactions of disconnected blocks returned to the mempool; announcing them again"
             );
+        }
+        // Peers that never saw them (the other side of a partition) learn of them now.
+        for txid in &back {
+            if let Some(e) = self.mempool.get(txid) {
+                let data = crate::primitives::encode::serialize(&e.tx);
+                out.push(Output::Net(NetAction::Publish {
+                    kind: crate::protocol::GossipKind::Tx,
+                    data,
+                }));
+            }
         }
     }
 

@@ -26,6 +26,7 @@ mod query;
 mod reply;
 pub mod score;
 mod serve;
+pub mod skew;
 pub mod verdict;
 
 use std::collections::HashMap;
@@ -37,18 +38,23 @@ pub use self::ledger::Ledger;
 pub use self::mining::{MineError, Mining};
 pub use self::query::{MempoolEntry, MempoolTx, Pending};
 pub use self::reply::{Reply, ReplyTo};
-pub use self::score::{BAN_THRESHOLD, Offence, PeerScores};
+pub use self::score::{BAN_THRESHOLD, Charge, Fault, Offence, PeerScores};
 pub use self::serve::chain_tip;
 pub use self::verdict::{Judgement, Rejection, Verdict, judge};
-use crate::chain::{BlockStatus, ChainState};
+use crate::chain::{BlockStatus, ChainError, ChainState};
+use crate::consensus::HeaderError;
 use crate::consensus::genesis::genesis_hash;
 use crate::mempool::{Mempool, MempoolError};
 use crate::miner::Template;
 use crate::primitives::encode::deserialize;
 use crate::primitives::{Block, BlockHash, PeerKey, Time, Transaction, Txid};
 use crate::protocol::{GossipKind, SyncRequest, SyncResponse};
-use crate::sync::{Ask, SyncManager};
+use crate::sync::{Ask, Stop, SyncManager};
 
+/// How often transactions submitted through our own API are announced again while they
+/// wait in the mempool (Bitcoin Core's wallet rebroadcast): a peer that missed the first
+/// announcement, or joined since, hears of them. Longer than gossipsub's duplicate cache.
+pub const REBROADCAST: Duration = Duration::from_secs(120);
 /// How often the core wants a [`Input::Tick`] when nothing else happens.
 pub const TICK: Duration = Duration::from_millis(250);
 /// Stored blocks whose sender is remembered until they connect (for blame): the download
@@ -62,6 +68,9 @@ pub enum NetEvent {
     Connected {
         /// The peer.
         peer: PeerKey,
+        /// A peer the operator named (`--bootstrap`, `peers add`): an offence that would
+        /// ban it disconnects it instead.
+        noban: bool,
     },
     /// Last connection to a peer closed.
     Disconnected {
@@ -106,12 +115,20 @@ pub enum NetEvent {
         /// Whether the peer let it time out.
         timed_out: bool,
     },
-    /// A peer broke the protocol below the core's view (bad frames, request floods).
+    /// A peer broke the protocol below the core's view (request floods).
     Misbehaved {
         /// The peer.
         peer: PeerKey,
         /// What it did.
         offence: Offence,
+    },
+    /// A sync frame from a peer broke the framing (cut off, oversized, undecodable);
+    /// [`judge`] tells a dead connection from garbage.
+    BadFrame {
+        /// The peer.
+        peer: PeerKey,
+        /// How the frame broke.
+        error: crate::protocol::FrameError,
     },
 }
 
@@ -147,6 +164,14 @@ pub enum NetAction {
         peer: PeerKey,
         /// The offence that reached the threshold.
         offence: Offence,
+    },
+    /// Disconnect a peer without banning it (faults, or an offence of a `noban` peer); a
+    /// kept peer is dialled again after its backoff.
+    Disconnect {
+        /// The peer.
+        peer: PeerKey,
+        /// Why, for the log.
+        reason: String,
     },
 }
 
@@ -290,6 +315,13 @@ pub struct Snapshot {
     pub peers: usize,
     /// The last tip each peer showed: (height, hash).
     pub peer_tips: HashMap<PeerKey, (u32, BlockHash)>,
+    /// Each connected peer's faults (timeouts, stalls, cut-off frames) and misbehaviour
+    /// points, where it has any.
+    pub peer_faults: HashMap<PeerKey, (u32, u32)>,
+    /// The network's clock minus ours in seconds, when peers show it is off.
+    pub clock_offset_secs: Option<i64>,
+    /// Why the node stopped writing (a fatal local failure), and what to do.
+    pub degraded: Option<String>,
 }
 
 /// Mining settings.
@@ -310,8 +342,14 @@ pub struct Core {
     source_order: std::collections::VecDeque<BlockHash>,
     sync: SyncManager,
     scores: PeerScores,
+    clock: skew::ClockCheck,
+    /// Transactions submitted through our API, still unconfirmed: when each was last
+    /// announced.
+    own_txs: std::collections::BTreeMap<Txid, Time>,
     mining: Mining,
     out: Vec<Output>,
+    /// The time of the last input, for the snapshot.
+    now: Time,
 }
 
 impl Core {
@@ -324,8 +362,11 @@ impl Core {
             source_order: std::collections::VecDeque::new(),
             sync: SyncManager::new(genesis),
             scores: PeerScores::default(),
+            clock: skew::ClockCheck::default(),
+            own_txs: std::collections::BTreeMap::new(),
             mining: Mining::new(mining),
             out: Vec::new(),
+            now: Time::from_secs(0),
         }
     }
 
@@ -341,6 +382,7 @@ impl Core {
 
     /// Handles one input at time `now`; returns what to do.
     pub fn handle(&mut self, input: Input, now: Time) -> Vec<Output> {
+        self.now = now;
         match input {
             Input::Net(event) => self.on_net(event, now),
             Input::Mined { block, hashrate } => self.on_mined(block, hashrate, now),
@@ -348,7 +390,15 @@ impl Core {
             Input::Command(command) => self.on_command(command, now),
             Input::Tick => {
                 self.ledger.flush(Some(now));
-                let asks = self.sync.tick(self.ledger.chain(), now);
+                self.clock.tick(now);
+                self.rebroadcast(now);
+                let (asks, staller) = self.sync.tick(self.ledger.chain(), now);
+                // Nothing is sent while the store is halted: nobody stalls then.
+                if let Some(peer) = staller
+                    && self.ledger.halted().is_none()
+                {
+                    self.apply(peer, judge(Rejection::Stalled), now);
+                }
                 self.ask(asks);
             }
             Input::Shutdown => {
@@ -356,7 +406,8 @@ impl Core {
                 self.mining.stop(&mut self.out);
             }
         }
-        let syncing = self.is_syncing();
+        // A node that cannot store blocks mines none either.
+        let syncing = self.is_syncing() || self.ledger.halted().is_some();
         self.sync.log_progress(self.ledger.chain(), self.ledger.connected_txs(), now);
         self.mining.update(&self.ledger, syncing, now, &mut self.out);
         std::mem::take(&mut self.out)
@@ -380,6 +431,9 @@ impl Core {
                 .peer_tips()
                 .map(|(p, t)| (p, (t.height, BlockHash(t.tip))))
                 .collect(),
+            peer_faults: self.scores.listed(),
+            clock_offset_secs: self.clock.offset(self.now),
+            degraded: self.ledger.halted().map(str::to_owned),
         }
     }
 
@@ -387,13 +441,18 @@ impl Core {
         self.sync.is_syncing(self.ledger.chain())
     }
 
+    /// Sends sync requests; once the store cannot be written, only tip requests (what is
+    /// fetched could not be stored: no loop, no CPU burnt, no peer blamed).
     fn ask(&mut self, asks: Vec<Ask>) {
-        self.out.extend(asks.into_iter().map(|a| Output::Net(NetAction::Request(a))));
+        let halted = self.ledger.halted().is_some();
+        let asks = asks.into_iter().filter(|a| !halted || a.req == SyncRequest::Status);
+        self.out.extend(asks.map(|a| Output::Net(NetAction::Request(a))));
     }
 
     fn on_net(&mut self, event: NetEvent, now: Time) {
         match event {
-            NetEvent::Connected { peer } => {
+            NetEvent::Connected { peer, noban } => {
+                self.scores.connected(peer, noban, now);
                 let asks = self.sync.connected(peer, now);
                 self.ask(asks);
                 let peers = self.sync.peer_count();
@@ -409,6 +468,9 @@ impl Core {
             NetEvent::Misbehaved { peer, offence } => {
                 self.apply(peer, judge(Rejection::Offence(offence)), now);
             }
+            NetEvent::BadFrame { peer, error } => {
+                self.apply(peer, judge(Rejection::Frame(&error)), now);
+            }
             NetEvent::Gossip { id, peer, kind, data } => {
                 let verdict = match kind {
                     GossipKind::Block => self.on_gossip_block(peer, &data, now),
@@ -417,15 +479,14 @@ impl Core {
                 self.out.push(Output::Net(NetAction::Validate { id, verdict }));
             }
             NetEvent::Request { id, peer, req } => {
-                let resp = serve::answer(self.ledger.chain(), &req);
+                let resp = serve::answer(self.ledger.chain(), self.ledger.mempool(), &req);
                 debug!(%peer, %req, "sync request served: {req}");
                 self.out.push(Output::Net(NetAction::Respond { id, resp }));
             }
             NetEvent::Response { id, peer, resp } => self.on_response(id, peer, resp, now),
             NetEvent::RequestFailed { id, peer, timed_out } => {
-                if timed_out {
-                    let proof = self.sync.stalled_on_proof(id);
-                    self.apply(peer, judge(Rejection::TimedOut { proof }), now);
+                if timed_out && self.sync.is_pending(id) {
+                    self.apply(peer, judge(Rejection::TimedOut), now);
                 }
                 let asks = self.sync.failed(id, self.ledger.chain(), now);
                 self.ask(asks);
@@ -445,19 +506,41 @@ impl Core {
     }
 
     /// Applies `judge`'s judgement to `peer`: a penalty is charged (logged), banning it at
-    /// the threshold. The only place the core charges a peer. Returns the judgement for
-    /// the gossip verdict.
+    /// the threshold (a `noban` peer is disconnected instead); a fault is counted, and
+    /// enough of them disconnect it. The only place the core charges a peer. Returns the
+    /// judgement for the gossip verdict.
     fn apply(&mut self, peer: PeerKey, judgement: Judgement, now: Time) -> Judgement {
-        if let Judgement::Penalize(offence) = &judgement {
-            let (points, ban) = self.scores.penalize(peer, offence, now);
-            if ban || offence.points() >= 10 {
-                warn!(%peer, points, reason = %offence, "peer misbehaved");
-            } else {
-                debug!(%peer, points, reason = %offence, "peer misbehaved");
+        match &judgement {
+            Judgement::Penalize(offence) => {
+                let (points, charge) = self.scores.penalize(peer, offence, now);
+                if charge != Charge::Noted || offence.points() >= 10 {
+                    warn!(%peer, points, reason = %offence, "peer misbehaved: {offence}");
+                } else {
+                    debug!(%peer, points, reason = %offence, "peer misbehaved: {offence}");
+                }
+                let action = match charge {
+                    Charge::Noted => None,
+                    Charge::Ban => Some(NetAction::Ban { peer, offence: offence.clone() }),
+                    Charge::Disconnect => Some(NetAction::Disconnect {
+                        peer,
+                        reason: format!(
+                            "{offence} (a peer the operator named: disconnected, not banned)"
+                        ),
+                    }),
+                };
+                self.out.extend(action.map(Output::Net));
             }
-            if ban {
-                self.out.push(Output::Net(NetAction::Ban { peer, offence: offence.clone() }));
+            Judgement::Fault(fault) => {
+                let (faults, disconnect) = self.scores.fault(peer, now);
+                debug!(%peer, faults, reason = %fault, "peer fault: {fault}");
+                if disconnect {
+                    let window = score::FAULT_WINDOW.as_secs() / 60;
+                    let reason =
+                        format!("{faults} faults in {window} min, the last: {fault} (not a ban)");
+                    self.out.push(Output::Net(NetAction::Disconnect { peer, reason }));
+                }
             }
+            Judgement::Accept | Judgement::Ignore => {}
         }
         judgement
     }
@@ -532,6 +615,13 @@ impl Core {
                     Judgement::Ignore
                 }
                 Err(error) => {
+                    if let ChainError::InvalidHeader {
+                        error: HeaderError::TimeTooNew { time, .. },
+                        ..
+                    } = &error
+                    {
+                        self.clock.future(*time, now);
+                    }
                     let judgement = judge(Rejection::Block(&error));
                     match &judgement {
                         Judgement::Penalize(_) => {
@@ -589,8 +679,16 @@ impl Core {
         }
         match resp {
             SyncResponse::Status(tip) => {
+                self.clock.peer_tip(&tip, self.ledger.chain(), now);
                 match self.sync.on_status(id, tip, self.ledger.chain(), now) {
-                    Ok(asks) => self.ask(asks),
+                    Ok(asks) => {
+                        self.ask(asks);
+                        // Caught up with it: reconcile mempools (once per connection).
+                        if !self.is_syncing() {
+                            let ask = self.sync.ask_mempool(peer, now);
+                            self.ask(ask.into_iter().collect());
+                        }
+                    }
                     Err(fault) => {
                         self.apply(peer, judge(Rejection::Sync(fault)), now);
                     }
@@ -602,6 +700,75 @@ impl Core {
                 debug!(%peer, %reason, "peer refused our request");
                 let asks = self.sync.failed(id, self.ledger.chain(), now);
                 self.ask(asks);
+            }
+            SyncResponse::Txids(txids) => {
+                let pool = self.ledger.mempool();
+                match self.sync.on_txids(id, &txids, |t| !pool.contains(t), now) {
+                    Ok(asks) => self.ask(asks),
+                    Err(fault) => drop(self.apply(peer, judge(Rejection::Sync(fault)), now)),
+                }
+            }
+            SyncResponse::Txs(txs) => self.on_txs(id, peer, txs, now),
+        }
+    }
+
+    /// Mempool transactions a peer sent while reconciling: each is taken as if gossiped
+    /// (and gossiped on, so that our other peers hear of it too).
+    fn on_txs(&mut self, id: u64, peer: PeerKey, txs: Vec<Vec<u8>>, now: Time) {
+        use crate::sync::SyncFault;
+        let Some(asked) = self.sync.on_txs(id) else {
+            self.apply(peer, judge(Rejection::Sync(SyncFault::UnaskedAnswer)), now);
+            return;
+        };
+        if txs.len() > asked.len() {
+            self.apply(peer, judge(Rejection::Sync(SyncFault::UnaskedTx)), now);
+            return;
+        }
+        let mut accepted = 0;
+        for data in txs {
+            let tx = match deserialize::<Transaction>(&data) {
+                Ok(tx) => tx,
+                Err(e) => {
+                    self.apply(peer, judge(Rejection::Sync(SyncFault::UndecodableTx(e))), now);
+                    return;
+                }
+            };
+            if !asked.contains(&tx.txid()) {
+                self.apply(peer, judge(Rejection::Sync(SyncFault::UnaskedTx)), now);
+                return;
+            }
+            match self.ledger.accept_tx(tx, &mut self.out) {
+                Ok(_) => {
+                    accepted += 1;
+                    self.out.push(Output::Net(NetAction::Publish { kind: GossipKind::Tx, data }));
+                }
+                Err(error) => {
+                    let syncing = self.is_syncing();
+                    self.apply(peer, judge(Rejection::Tx { error: &error, syncing }), now);
+                }
+            }
+        }
+        if accepted > 0 {
+            tracing::info!(%peer, accepted, "mempool reconciled: {accepted} transactions from a peer's mempool");
+        }
+        let asks = self.sync.next_tx_asks(peer, now);
+        self.ask(asks);
+    }
+
+    /// Announces again our own API's transactions still waiting in the mempool, every
+    /// [`REBROADCAST`]; forgets those that left it (confirmed, or evicted).
+    fn rebroadcast(&mut self, now: Time) {
+        let pool = self.ledger.mempool();
+        self.own_txs.retain(|txid, _| pool.contains(txid));
+        for (txid, last) in &mut self.own_txs {
+            if now.since(*last) < REBROADCAST {
+                continue;
+            }
+            *last = now;
+            if let Some(e) = pool.get(txid) {
+                debug!(%txid, "announcing our own unconfirmed transaction again");
+                let data = crate::primitives::encode::serialize(&e.tx);
+                self.out.push(Output::Net(NetAction::Publish { kind: GossipKind::Tx, data }));
             }
         }
     }
@@ -622,17 +789,29 @@ impl Core {
                 self.apply(peer, judgement, now);
                 return;
             }
-            // Too far in the future or a store failure: stop here, retry later.
-            debug!(%peer, reason = %error, "header not accepted");
         }
+        let stop = match &error {
+            None => Stop::No,
+            Some(ChainError::InvalidHeader {
+                hash,
+                error: HeaderError::TimeTooNew { time, max_allowed },
+            }) => {
+                // Nobody's fault: kept out of the chain, asked again later.
+                let ahead = crate::human::duration(u64::from(*time).saturating_sub(*max_allowed));
+                let retry = crate::sync::FUTURE_RETRY.as_secs();
+                tracing::info!(%peer, %hash, time, max_allowed, "header {hash} is {ahead} beyond the future limit of our clock: set aside, headers asked again in {retry} s");
+                self.clock.future(*time, now);
+                Stop::Future
+            }
+            Some(error) => {
+                // A store failure: stop here, retry later.
+                debug!(%peer, reason = %error, "header not accepted");
+                Stop::Other
+            }
+        };
         let chain = self.ledger.chain();
-        let (asks, unresolved) = self.sync.headers_accepted(
-            &answer,
-            accepted.last().copied(),
-            error.is_some(),
-            chain,
-            now,
-        );
+        let (asks, unresolved) =
+            self.sync.headers_accepted(&answer, accepted.last().copied(), stop, chain, now);
         for _ in 0..unresolved {
             self.apply(peer, judge(Rejection::UnresolvedOrphan), now);
         }
@@ -702,9 +881,11 @@ impl Core {
         let hash = block.block_hash();
         // Encoded before the block moves into the chain: no copy of it is kept.
         let data = crate::primitives::encode::serialize(&block);
+        let time = block.header.time;
         let tip = self.accept_block(block, None, now) == Judgement::Accept
             && self.ledger.chain().tip() == hash;
         if tip {
+            self.clock.mined(hash, self.ledger.chain().height(), time, now);
             self.out.push(Output::Net(NetAction::Publish { kind: GossipKind::Block, data }));
         }
         tip.then_some(hash)
@@ -728,6 +909,7 @@ impl Core {
                 let result = self.ledger.accept_tx(tx, &mut self.out);
                 if let Ok(txid) = &result {
                     tracing::debug!(%txid, "submitted through the API: gossiping it");
+                    self.own_txs.insert(*txid, now);
                     self.out.push(Output::Net(NetAction::Publish { kind: GossipKind::Tx, data }));
                 }
                 self.out.push(Output::Reply(reply.with(result)));

@@ -1,11 +1,22 @@
-//! Misbehaviour scores, sans-IO: the price of every offence and the points of each peer.
+//! Misbehaviour scores and fault counts, sans-IO: the price of every offence, the points
+//! of each peer, and the faults it has had.
 //!
-//! A connected peer's points decay by [`DECAY_PER_MINUTE`] and when they reach
-//! [`BAN_THRESHOLD`] the peer is banned (the network layer disconnects it and refuses it for
-//! `--ban-secs`). Provable attacks (invalid blocks, garbage frames) cost the whole threshold
-//! at once; things an honest peer could do by accident or in a race (a truncated frame when
-//! it crashes, an orphan block, a burst of requests) cost a fraction, so only repetition
-//! bans.
+//! An [`Offence`] is something only a peer that breaks the rules does, or does so often
+//! that it is a flood. A connected peer's points decay by [`DECAY_PER_MINUTE`] and when
+//! they reach [`BAN_THRESHOLD`] the peer is banned (the network layer disconnects it and
+//! refuses it for `--ban-secs`). Provable attacks (invalid blocks, garbage frames) cost
+//! the whole threshold at once; what an honest peer does in a race (an orphan block, a
+//! burst of requests) costs a fraction, so only repetition bans.
+//!
+//! A [`Fault`] is what an honest peer suffers: a request it let time out (it froze, its
+//! link dropped, it sits across a partition), a frame cut off when its connection died, a
+//! batch that held up the download. Faults never ban (Bitcoin Core's rule: disconnect for
+//! faults, discourage only for provable misbehaviour): the work goes elsewhere at once, and
+//! a peer with [`MAX_FAULTS`] faults inside [`FAULT_WINDOW`] is disconnected, to be dialled
+//! again later with a backoff if it is a kept peer.
+//!
+//! Peers the operator named (`--bootstrap`, `peers add`) are `noban` (Core's permission of
+//! that name): an offence that would ban one disconnects it instead.
 //!
 //! Scores are forgotten when the peer disconnects: an attacker with fresh peer ids cannot
 //! grow the table beyond the connected peers, and a banned peer is refused anyway.
@@ -23,14 +34,16 @@ use crate::sync::SyncFault;
 pub const BAN_THRESHOLD: u32 = 100;
 /// Points forgiven per minute of good behaviour.
 pub const DECAY_PER_MINUTE: u32 = 1;
+/// Faults inside [`FAULT_WINDOW`] at which a peer is disconnected (never banned).
+pub const MAX_FAULTS: u32 = 3;
+/// How long a fault counts towards [`MAX_FAULTS`].
+pub const FAULT_WINDOW: Duration = Duration::from_secs(10 * 60);
 
 /// Something a peer did wrong, with the evidence.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Offence {
     /// A sync frame that does not decode, or announces more bytes than the cap.
     MalformedFrame(FrameError),
-    /// A sync frame cut off before its announced length.
-    TruncatedFrame,
     /// Sync requests beyond the rate limit (refused at the edge).
     RequestFlood,
     /// A gossip message that is not one block or transaction.
@@ -64,9 +77,39 @@ pub enum Offence {
     /// A gossiped transaction spending outputs we do not know, while we are not catching
     /// up (an honest peer sends one only in a rare race).
     UnknownInputs,
-    /// A status or headers request (small, quick to answer), or blocks it provably has,
-    /// left to time out.
+}
+
+/// Something that went wrong with a peer that an honest peer can suffer: never banned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// It let one of our requests time out (frozen, overloaded, or cut off).
+    TimedOut,
+    /// A sync frame from it ended inside (its connection died mid-frame).
+    TruncatedFrame,
+    /// Its batch held up the download for longer than the stall timeout while another
+    /// peer could serve it; the batch went to that peer.
     Stalled,
+}
+
+impl Fault {
+    /// A short, stable name for the fault (a metrics label).
+    pub fn label(self) -> &'static str {
+        match self {
+            Fault::TimedOut => "timed_out",
+            Fault::TruncatedFrame => "truncated_frame",
+            Fault::Stalled => "stalled",
+        }
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fault::TimedOut => write!(f, "let a request time out"),
+            Fault::TruncatedFrame => write!(f, "a sync frame ended inside (connection lost)"),
+            Fault::Stalled => write!(f, "held up the block download"),
+        }
+    }
 }
 
 impl Offence {
@@ -74,7 +117,6 @@ impl Offence {
     pub fn label(&self) -> &'static str {
         match self {
             Offence::MalformedFrame(_) => "malformed_frame",
-            Offence::TruncatedFrame => "truncated_frame",
             Offence::RequestFlood => "request_flood",
             Offence::UndecodableGossip(_) => "undecodable_gossip",
             Offence::InvalidHeader { .. } => "invalid_header",
@@ -86,7 +128,6 @@ impl Offence {
             Offence::LooseCoinbase => "loose_coinbase",
             Offence::OrphanBlock => "orphan_block",
             Offence::UnknownInputs => "unknown_inputs",
-            Offence::Stalled => "stalled",
         }
     }
 
@@ -100,7 +141,6 @@ impl Offence {
             | Offence::KnownInvalid(_)
             | Offence::BadSyncData(_)
             | Offence::WithheldBlocks(_) => BAN_THRESHOLD,
-            Offence::TruncatedFrame | Offence::Stalled => 50,
             Offence::InvalidTx(_) | Offence::LooseCoinbase => 25,
             Offence::RequestFlood => 20,
             Offence::OrphanBlock => 10,
@@ -120,7 +160,6 @@ impl fmt::Display for Offence {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Offence::MalformedFrame(why) => write!(f, "malformed sync frame: {why}"),
-            Offence::TruncatedFrame => write!(f, "truncated sync frame"),
             Offence::RequestFlood => write!(f, "sync requests over the rate limit"),
             Offence::UndecodableGossip(kind) => write!(f, "undecodable {} gossiped", kind.noun()),
             Offence::InvalidHeader { hash, error } => {
@@ -141,17 +180,7 @@ impl fmt::Display for Offence {
             Offence::OrphanBlock => {
                 write!(f, "gossiped a block with an unknown parent its headers did not reach")
             }
-            Offence::Stalled => write!(f, "let a request it could answer time out"),
             Offence::UnknownInputs => write!(f, "relayed transactions spending unknown outputs"),
-        }
-    }
-}
-
-impl From<FrameError> for Offence {
-    fn from(e: FrameError) -> Self {
-        match e {
-            FrameError::Truncated => Offence::TruncatedFrame,
-            e => Offence::MalformedFrame(e),
         }
     }
 }
@@ -160,19 +189,53 @@ impl From<FrameError> for Offence {
 struct Score {
     points: u32,
     since: Time,
+    /// When each fault still inside [`FAULT_WINDOW`] happened, oldest first.
+    faults: [Option<Time>; MAX_FAULTS as usize],
+    /// Faults since it connected (for the operator).
+    total_faults: u32,
+    /// Operator's peer: disconnected instead of banned.
+    noban: bool,
 }
 
-/// Misbehaviour points of connected peers.
+impl Score {
+    fn new(now: Time) -> Self {
+        Score {
+            points: 0,
+            since: now,
+            faults: [None; MAX_FAULTS as usize],
+            total_faults: 0,
+            noban: false,
+        }
+    }
+}
+
+/// What charging an offence comes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Charge {
+    /// Below the threshold: nothing more to do.
+    Noted,
+    /// The threshold is reached: ban it (its score is forgotten).
+    Ban,
+    /// The threshold is reached by a `noban` peer: disconnect it (its score is forgotten).
+    Disconnect,
+}
+
+/// Misbehaviour points and faults of connected peers.
 #[derive(Debug, Default)]
 pub struct PeerScores {
     scores: HashMap<PeerKey, Score>,
 }
 
 impl PeerScores {
-    /// Charges `offence` to `peer`. Returns its points after the charge and whether they
-    /// reached the ban threshold (the caller bans; the score is then forgotten).
-    pub fn penalize(&mut self, peer: PeerKey, offence: &Offence, now: Time) -> (u32, bool) {
-        let score = self.scores.entry(peer).or_insert(Score { points: 0, since: now });
+    /// A peer connected; `noban` if the operator named it.
+    pub fn connected(&mut self, peer: PeerKey, noban: bool, now: Time) {
+        self.scores.insert(peer, Score { noban, ..Score::new(now) });
+    }
+
+    /// Charges `offence` to `peer`. Returns its points after the charge and what they
+    /// come to (the caller bans or disconnects at the threshold).
+    pub fn penalize(&mut self, peer: PeerKey, offence: &Offence, now: Time) -> (u32, Charge) {
+        let score = self.scores.entry(peer).or_insert_with(|| Score::new(now));
         let minutes = now.since(score.since).as_secs() / 60;
         if minutes > 0 {
             let forgiven =
@@ -182,11 +245,51 @@ impl PeerScores {
         }
         score.points = score.points.saturating_add(offence.points());
         let points = score.points;
-        let ban = points >= BAN_THRESHOLD;
-        if ban {
-            self.scores.remove(&peer);
+        if points < BAN_THRESHOLD {
+            return (points, Charge::Noted);
         }
-        (points, ban)
+        let noban = score.noban;
+        // Forgotten either way: the peer is leaving.
+        self.scores.remove(&peer);
+        (points, if noban { Charge::Disconnect } else { Charge::Ban })
+    }
+
+    /// Counts a fault of `peer` at `now`. Returns its faults inside [`FAULT_WINDOW`] and
+    /// whether they reached [`MAX_FAULTS`] (the caller disconnects it).
+    pub fn fault(&mut self, peer: PeerKey, now: Time) -> (u32, bool) {
+        let score = self.scores.entry(peer).or_insert_with(|| Score::new(now));
+        score.total_faults = score.total_faults.saturating_add(1);
+        let recent = |t: &Option<Time>| t.is_some_and(|t| now.since(t) < FAULT_WINDOW);
+        let mut kept: Vec<Time> =
+            score.faults.iter().filter(|t| recent(t)).flatten().copied().collect();
+        kept.push(now);
+        if kept.len() > MAX_FAULTS as usize {
+            kept.remove(0);
+        }
+        let count = kept.len() as u32;
+        score.faults = [None; MAX_FAULTS as usize];
+        for (slot, t) in score.faults.iter_mut().zip(kept) {
+            *slot = Some(t);
+        }
+        let disconnect = count >= MAX_FAULTS;
+        if disconnect {
+            score.faults = [None; MAX_FAULTS as usize];
+        }
+        (count, disconnect)
+    }
+
+    /// Each peer with faults or points: (faults since it connected, points).
+    pub fn listed(&self) -> HashMap<PeerKey, (u32, u32)> {
+        self.scores
+            .iter()
+            .filter(|(_, s)| s.total_faults > 0 || s.points > 0)
+            .map(|(p, s)| (*p, (s.total_faults, s.points)))
+            .collect()
+    }
+
+    /// Faults of `peer` since it connected.
+    pub fn faults(&self, peer: &PeerKey) -> u32 {
+        self.scores.get(peer).map_or(0, |s| s.total_faults)
     }
 
     /// Forgets a peer (it disconnected).
@@ -219,11 +322,41 @@ mod tests {
     fn provable_attacks_ban_at_once_accidents_only_when_repeated() {
         let mut scores = PeerScores::default();
         let (a, b) = (PeerKey(1), PeerKey(2));
-        assert_eq!(scores.penalize(a, &bad_pow(), T0), (100, true));
+        assert_eq!(scores.penalize(a, &bad_pow(), T0), (100, Charge::Ban));
         assert_eq!(scores.points(&a), 0, "a banned peer's score is dropped");
-        assert_eq!(scores.penalize(b, &Offence::TruncatedFrame, T0), (50, false));
-        assert_eq!(scores.penalize(b, &Offence::TruncatedFrame, T0), (100, true));
+        let bad_tx = Offence::InvalidTx(TxError::BadSignature { index: 0 });
+        for points in [25, 50, 75] {
+            assert_eq!(scores.penalize(b, &bad_tx, T0), (points, Charge::Noted));
+        }
+        assert_eq!(scores.penalize(b, &bad_tx, T0), (100, Charge::Ban));
         assert!(scores.is_empty());
+    }
+
+    #[test]
+    fn an_operators_peer_is_disconnected_where_another_is_banned() {
+        let mut scores = PeerScores::default();
+        let kept = PeerKey(4);
+        scores.connected(kept, true, T0);
+        assert_eq!(scores.penalize(kept, &bad_pow(), T0), (100, Charge::Disconnect));
+        assert!(scores.is_empty(), "its score goes with it");
+    }
+
+    #[test]
+    fn faults_never_ban_and_three_in_ten_minutes_disconnect() {
+        let mut scores = PeerScores::default();
+        let peer = PeerKey(5);
+        scores.connected(peer, false, T0);
+        // A fault every six minutes for a day: never more than two in the window.
+        for i in 0..240u64 {
+            let (count, disconnect) = scores.fault(peer, T0 + Duration::from_secs(i * 360));
+            assert!(count <= 2 && !disconnect, "fault {i}: {count} in the window");
+        }
+        assert_eq!(scores.points(&peer), 0, "faults cost no points");
+        assert_eq!(scores.faults(&peer), 240);
+        let later = T0 + Duration::from_secs(240 * 360);
+        assert_eq!(scores.fault(peer, later), (2, false));
+        assert_eq!(scores.fault(peer, later), (3, true));
+        assert_eq!(scores.fault(peer, later), (1, false), "the count starts again");
     }
 
     #[test]
@@ -233,12 +366,13 @@ mod tests {
         // An orphan block every 15 minutes for a day: never banned.
         for i in 0..96u64 {
             let at = T0 + Duration::from_secs(i * 900);
-            let (_, ban) = scores.penalize(peer, &Offence::OrphanBlock, at);
-            assert!(!ban, "banned after {i} orphans");
+            let (_, charge) = scores.penalize(peer, &Offence::OrphanBlock, at);
+            assert_eq!(charge, Charge::Noted, "banned after {i} orphans");
         }
         // Ten in a row are a flood.
         let later = T0 + Duration::from_secs(96 * 900);
-        let banned = (0..10).any(|_| scores.penalize(peer, &Offence::OrphanBlock, later).1);
+        let banned =
+            (0..10).any(|_| scores.penalize(peer, &Offence::OrphanBlock, later).1 == Charge::Ban);
         assert!(banned);
     }
 
@@ -263,9 +397,9 @@ mod tests {
     #[test]
     fn the_reason_on_record_names_the_rule() {
         assert!(bad_pow().to_string().contains("proof of work"), "{}", bad_pow());
-        let frame = Offence::from(FrameError::Oversized { len: 1 << 31, cap: 65_536 });
+        let frame = Offence::MalformedFrame(FrameError::Oversized { len: 1 << 31, cap: 65_536 });
         assert!(frame.to_string().contains("over the 65536-byte cap"), "{frame}");
-        assert_eq!(Offence::from(FrameError::Truncated), Offence::TruncatedFrame);
+        assert!(Fault::TruncatedFrame.to_string().contains("connection lost"));
         assert!(!Offence::UnknownInputs.rejects_message() && bad_pow().rejects_message());
     }
 }

@@ -1,17 +1,21 @@
-//! Answers to peers' sync requests, from the chain.
+//! Answers to peers' sync requests, from the chain and the mempool.
 
 use tracing::warn;
 
 use crate::chain::ChainState;
 use crate::consensus::genesis::genesis_hash;
-use crate::primitives::BlockHash;
-use crate::protocol::{ChainTip, MAX_BLOCKS_PER_REQUEST, MAX_HEADERS, SyncRequest, SyncResponse};
+use crate::mempool::Mempool;
+use crate::primitives::{BlockHash, Txid};
+use crate::protocol::{
+    ChainTip, MAX_BLOCKS_PER_REQUEST, MAX_HEADERS, MAX_MEMPOOL_TXIDS, MAX_TXS_PER_REQUEST,
+    SyncRequest, SyncResponse,
+};
 
 /// Locator hashes looked at; a locator is ~log2(height) + 10 long.
 const MAX_LOCATOR: usize = 64;
 
 /// The answer to `req`.
-pub fn answer(chain: &ChainState, req: &SyncRequest) -> SyncResponse {
+pub fn answer(chain: &ChainState, mempool: &Mempool, req: &SyncRequest) -> SyncResponse {
     match req {
         SyncRequest::Status => SyncResponse::Status(chain_tip(chain)),
         SyncRequest::Headers { locator, max } => {
@@ -22,6 +26,19 @@ pub fn answer(chain: &ChainState, req: &SyncRequest) -> SyncResponse {
             SyncResponse::Headers(headers.iter().flat_map(|h| h.to_bytes()).collect())
         }
         SyncRequest::Blocks(hashes) => blocks(chain, hashes),
+        SyncRequest::Mempool => {
+            SyncResponse::Txids(mempool.txids_in_order(MAX_MEMPOOL_TXIDS).map(|t| t.0).collect())
+        }
+        SyncRequest::Txs(txids) if txids.len() > MAX_TXS_PER_REQUEST => {
+            SyncResponse::Refused(format!("at most {MAX_TXS_PER_REQUEST} transactions per request"))
+        }
+        SyncRequest::Txs(txids) => SyncResponse::Txs(
+            txids
+                .iter()
+                .filter_map(|t| mempool.get(&Txid(*t)))
+                .map(|e| crate::primitives::encode::serialize(&e.tx))
+                .collect(),
+        ),
     }
 }
 

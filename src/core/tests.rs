@@ -74,6 +74,15 @@ fn bans(out: &[Output]) -> Vec<(PeerKey, Offence)> {
         .collect()
 }
 
+fn disconnects(out: &[Output]) -> Vec<(PeerKey, String)> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Net(NetAction::Disconnect { peer, reason }) => Some((*peer, reason.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
 fn verdict(out: &[Output], id: u64) -> Option<Verdict> {
     out.iter().find_map(|o| match o {
         Output::Net(NetAction::Validate { id: i, verdict }) if *i == id => Some(*verdict),
@@ -134,7 +143,7 @@ fn undecodable_gossip_is_a_ban_and_undecodable_transactions_too() {
 fn a_peer_ahead_is_synced_headers_first_then_blocks() {
     let (ahead, blocks) = source(3);
     let mut core = core();
-    let out = core.handle(Input::Net(NetEvent::Connected { peer: ALICE }), T0);
+    let out = core.handle(Input::Net(NetEvent::Connected { peer: ALICE, noban: false }), T0);
     let status = asks(&out);
     assert_eq!(status.len(), 1);
     assert_eq!((status[0].peer, &status[0].req), (ALICE, &SyncRequest::Status));
@@ -178,7 +187,7 @@ fn a_peer_ahead_is_synced_headers_first_then_blocks() {
 #[test]
 fn a_peer_on_another_genesis_is_banned() {
     let mut core = core();
-    let out = core.handle(Input::Net(NetEvent::Connected { peer: ALICE }), T0);
+    let out = core.handle(Input::Net(NetEvent::Connected { peer: ALICE, noban: false }), T0);
     let id = asks(&out)[0].id;
     let resp =
         SyncResponse::Status(ChainTip { genesis: [0; 32], tip: [1; 32], height: 5, work: [1; 32] });
@@ -187,40 +196,53 @@ fn a_peer_on_another_genesis_is_banned() {
 }
 
 #[test]
-fn peers_are_asked_their_tip_on_the_clock_and_stalling_twice_in_a_minute_bans() {
+fn peers_are_asked_their_tip_on_the_clock_and_timeouts_disconnect_never_ban() {
     let mut core = core();
-    let out = core.handle(Input::Net(NetEvent::Connected { peer: ALICE }), T0);
-    let first = asks(&out)[0].id;
+    let out = core.handle(Input::Net(NetEvent::Connected { peer: ALICE, noban: false }), T0);
+    let mut ids = vec![asks(&out)[0].id];
     // The status round asks every peer again, then not before STATUS_INTERVAL.
     let second = asks(&core.handle(Input::Tick, T0 + Duration::from_secs(1)));
     assert!(matches!(second.as_slice(), [Ask { peer: ALICE, req: SyncRequest::Status, .. }]));
+    ids.push(second[0].id);
     assert!(asks(&core.handle(Input::Tick, T0 + Duration::from_secs(30))).is_empty());
-    assert_eq!(asks(&core.handle(Input::Tick, T0 + Duration::from_secs(31))).len(), 1);
-    // A request that fails without a timeout costs nothing; each stall costs half a ban.
-    let failed = |id, timed_out| Input::Net(NetEvent::RequestFailed { id, peer: ALICE, timed_out });
-    let out = core.handle(failed(first, true), T0 + REQUEST_TIMEOUT);
+    let third = asks(&core.handle(Input::Tick, T0 + Duration::from_secs(31)));
+    assert_eq!(third.len(), 1);
+    ids.push(third[0].id);
+    // A frozen peer lets them all time out: two faults are counted, the third
+    // disconnects it; no ban, no points.
+    let failed = |id| Input::Net(NetEvent::RequestFailed { id, peer: ALICE, timed_out: true });
+    let at = T0 + REQUEST_TIMEOUT;
+    for id in &ids[..2] {
+        let out = core.handle(failed(*id), at);
+        assert!(bans(&out).is_empty() && disconnects(&out).is_empty(), "{out:?}");
+    }
+    assert_eq!(core.snapshot().peer_faults.get(&ALICE), Some(&(2, 0)));
+    let out = core.handle(failed(ids[2]), at);
     assert!(bans(&out).is_empty());
-    let out =
-        core.handle(failed(second[0].id, true), T0 + REQUEST_TIMEOUT + Duration::from_secs(1));
-    assert_eq!(bans(&out), [(ALICE, Offence::Stalled)]);
+    assert_eq!(disconnects(&out).len(), 1, "{out:?}");
+    assert!(disconnects(&out)[0].1.contains("not a ban"), "{out:?}");
+    assert_eq!(core.scores.points(&ALICE), 0);
 }
 
 #[test]
-fn stalls_a_minute_apart_are_forgiven_a_point() {
+fn a_kept_peer_that_would_be_banned_is_disconnected_instead() {
     let mut core = core();
-    let out = core.handle(Input::Net(NetEvent::Connected { peer: ALICE }), T0);
-    let first = asks(&out)[0].id;
-    let second = asks(&core.handle(Input::Tick, T0 + Duration::from_secs(1)))[0].id;
-    let failed = |id| Input::Net(NetEvent::RequestFailed { id, peer: ALICE, timed_out: true });
-    core.handle(failed(first), T0);
-    let out = core.handle(failed(second), T0 + Duration::from_secs(61));
-    assert!(bans(&out).is_empty(), "49 + 50 points after a minute of decay");
+    core.handle(Input::Net(NetEvent::Connected { peer: ALICE, noban: true }), T0);
+    let out = core.handle(gossip(1, ALICE, GossipKind::Block, vec![0xff; 10]), T0);
+    assert_eq!(verdict(&out, 1), Some(Verdict::Reject), "the message is still refused");
+    assert!(bans(&out).is_empty());
+    let gone = disconnects(&out);
+    assert_eq!(gone.len(), 1);
+    assert!(
+        gone[0].1.contains("undecodable block") && gone[0].1.contains("not banned"),
+        "{gone:?}"
+    );
 }
 
 #[test]
 fn blocks_we_do_not_have_are_left_out_of_the_answer() {
     let core_ = core();
-    let resp = serve::answer(core_.chain(), &SyncRequest::Blocks(vec![[7; 32]]));
+    let resp = serve::answer(core_.chain(), core_.mempool(), &SyncRequest::Blocks(vec![[7; 32]]));
     assert_eq!(resp, SyncResponse::Blocks(vec![]));
 }
 
@@ -270,7 +292,8 @@ fn the_same_inputs_at_the_same_times_give_the_same_outputs() {
     let run = || {
         let mut core = core();
         let mut trace = Vec::new();
-        let mut out = core.handle(Input::Net(NetEvent::Connected { peer: ALICE }), T0);
+        let mut out =
+            core.handle(Input::Net(NetEvent::Connected { peer: ALICE, noban: false }), T0);
         trace.push(format!("{out:?}"));
         let id = asks(&out)[0].id;
         let resp = SyncResponse::Status(serve::chain_tip(&ahead));
@@ -292,7 +315,7 @@ fn the_same_inputs_at_the_same_times_give_the_same_outputs() {
 fn a_gossiped_orphan_is_held_and_its_sender_asked_how_it_connects() {
     let (_, blocks) = source(3);
     let mut core = core();
-    core.handle(Input::Net(NetEvent::Connected { peer: ALICE }), T0);
+    core.handle(Input::Net(NetEvent::Connected { peer: ALICE, noban: false }), T0);
     // Block 3 first: its parent is unknown.
     let out = core.handle(gossip(1, ALICE, GossipKind::Block, serialize(&blocks[2])), T0);
     assert_eq!(verdict(&out, 1), Some(Verdict::Ignore), "an orphan is not forwarded");
@@ -344,18 +367,34 @@ fn an_invalid_orphan_is_blamed_on_its_sender_not_on_whoever_sent_its_parent() {
 #[test]
 fn an_offence_the_network_reports_is_judged_and_charged() {
     let mut core = core();
-    let misbehaved =
-        || Input::Net(NetEvent::Misbehaved { peer: ALICE, offence: Offence::TruncatedFrame });
-    assert!(bans(&core.handle(misbehaved(), T0)).is_empty());
-    assert_eq!(core.scores.points(&ALICE), Offence::TruncatedFrame.points());
-    assert_eq!(bans(&core.handle(misbehaved(), T0)), [(ALICE, Offence::TruncatedFrame)]);
+    let flood = || Input::Net(NetEvent::Misbehaved { peer: ALICE, offence: Offence::RequestFlood });
+    for _ in 0..4 {
+        assert!(bans(&core.handle(flood(), T0)).is_empty());
+    }
+    assert_eq!(core.scores.points(&ALICE), 4 * Offence::RequestFlood.points());
+    assert_eq!(bans(&core.handle(flood(), T0)), [(ALICE, Offence::RequestFlood)]);
+}
+
+#[test]
+fn a_frame_cut_off_is_a_fault_and_garbage_an_offence() {
+    use crate::protocol::FrameError;
+    let mut core = core();
+    let cut = || Input::Net(NetEvent::BadFrame { peer: ALICE, error: FrameError::Truncated });
+    for _ in 0..2 {
+        let out = core.handle(cut(), T0);
+        assert!(bans(&out).is_empty() && disconnects(&out).is_empty());
+    }
+    assert_eq!(core.scores.points(&ALICE), 0, "a dead connection costs no points");
+    let error = FrameError::Oversized { len: 1 << 30, cap: 1 << 16 };
+    let out = core.handle(Input::Net(NetEvent::BadFrame { peer: BOB, error: error.clone() }), T0);
+    assert_eq!(bans(&out), [(BOB, Offence::MalformedFrame(error))]);
 }
 
 #[test]
 fn a_gossiped_orphan_its_sender_never_connects_costs_it_an_orphan_offence() {
     let (_, blocks) = source(3);
     let mut core = core();
-    core.handle(Input::Net(NetEvent::Connected { peer: ALICE }), T0);
+    core.handle(Input::Net(NetEvent::Connected { peer: ALICE, noban: false }), T0);
     let out = core.handle(gossip(1, ALICE, GossipKind::Block, serialize(&blocks[2])), T0);
     let headers = asks(&out)
         .into_iter()

@@ -1,16 +1,20 @@
-//! Blame, decided in one place: for anything a peer sent that the node refused, whether to
-//! ignore it or penalize the sender, and for which typed [`Offence`].
+//! Blame, decided in one place: for anything a peer sent that the node refused, or a
+//! request of ours that came to nothing, whether to ignore it, count it as a [`Fault`], or
+//! penalize the sender, and for which typed [`Offence`].
 //!
-//! The rule of thumb: only data that proves its sender broke a rule is penalized. Data that
-//! is merely early (a block from the future), late (already known), a race (an orphan, a
-//! transaction whose parent we have not seen while catching up) or possibly damaged in
-//! transit (a body that does not match its header) is ignored. A local failure (the store,
-//! a full queue) is never the peer's fault.
+//! The rule of thumb (Bitcoin Core's): only data that proves its sender broke a rule is
+//! penalized. Data that is merely early (a block from the future), late (already known), a
+//! race (an orphan, a transaction whose parent we have not seen while catching up) or
+//! possibly damaged in transit (a body that does not match its header) is ignored. What an
+//! honest peer suffers (a timeout, a connection that dies mid-frame, a slow batch) is a
+//! fault: its work goes elsewhere and repeated faults disconnect it, never ban it. A local
+//! failure (the store, a full queue) is never the peer's fault.
 
-use super::score::Offence;
+use super::score::{Fault, Offence};
 use crate::chain::ChainError;
 use crate::consensus::{BlockError, HeaderError, TxError};
 use crate::mempool::MempoolError;
+use crate::protocol::FrameError;
 use crate::sync::SyncFault;
 
 /// What the node does about a message.
@@ -22,6 +26,8 @@ pub enum Judgement {
     Ignore,
     /// Drop it and charge the sender.
     Penalize(Offence),
+    /// Nobody broke a rule, but the peer failed us: count it (never a ban).
+    Fault(Fault),
 }
 
 /// Gossipsub's verdict on a message, in the core's terms.
@@ -53,7 +59,7 @@ impl Judgement {
             Judgement::Accept => Verdict::Accept,
             Judgement::Ignore => Verdict::Ignore,
             Judgement::Penalize(o) if o.rejects_message() => Verdict::Reject,
-            Judgement::Penalize(_) => Verdict::Ignore,
+            Judgement::Penalize(_) | Judgement::Fault(_) => Verdict::Ignore,
         }
     }
 }
@@ -78,23 +84,24 @@ pub enum Rejection<'a> {
     },
     /// A sync answer that breaks the protocol.
     Sync(SyncFault),
-    /// A request that timed out; `proof` if the peer had shown it holds what was asked
-    /// (a status, headers, or blocks below a tip it announced).
-    TimedOut {
-        /// Whether the peer could have answered.
-        proof: bool,
-    },
+    /// One of our requests timed out.
+    TimedOut,
+    /// A peer's blocks request held up the download past the stall timeout.
+    Stalled,
+    /// A sync frame that broke the framing: cut off, oversized, or undecodable.
+    Frame(&'a FrameError),
     /// An orphan the peer gossiped whose parent its last headers answer still left
     /// unknown.
     UnresolvedOrphan,
     /// An offence established where its evidence was found: by the network layer
-    /// (`NetEvent::Misbehaved`: bad frames, request floods) or by the core (undecodable
-    /// gossip, withheld blocks).
+    /// (`NetEvent::Misbehaved`: request floods) or by the core (undecodable gossip,
+    /// withheld blocks).
     Offence(Offence),
 }
 
 /// Decides what a rejection means for its sender.
 pub fn judge(rejection: Rejection<'_>) -> Judgement {
+    use crate::core::score::Fault::{Stalled, TimedOut, TruncatedFrame};
     use Judgement::{Ignore, Penalize};
     match rejection {
         Rejection::Block(e) | Rejection::Header(e) | Rejection::Connect(e) => {
@@ -137,9 +144,12 @@ pub fn judge(rejection: Rejection<'_>) -> Judgement {
             | MempoolError::Storage(_) => Ignore,
         },
         Rejection::Sync(fault) => Penalize(Offence::BadSyncData(fault)),
-        // A request for what the peer never claimed to have may fail honestly.
-        Rejection::TimedOut { proof: true } => Penalize(Offence::Stalled),
-        Rejection::TimedOut { proof: false } => Ignore,
+        // A frozen peer, a dropped link, a partition: nothing proves a rule broken.
+        Rejection::TimedOut => Judgement::Fault(TimedOut),
+        Rejection::Stalled => Judgement::Fault(Stalled),
+        // A connection that dies mid-frame cuts it off; garbage is another matter.
+        Rejection::Frame(FrameError::Truncated) => Judgement::Fault(TruncatedFrame),
+        Rejection::Frame(e) => Penalize(Offence::MalformedFrame(e.clone())),
         Rejection::UnresolvedOrphan => Penalize(Offence::OrphanBlock),
         Rejection::Offence(offence) => Penalize(offence),
     }
@@ -228,10 +238,18 @@ mod tests {
     }
 
     #[test]
-    fn a_timeout_is_a_stall_only_when_the_peer_could_have_answered() {
-        let stalled = judge(Rejection::TimedOut { proof: true });
-        assert_eq!(stalled, Penalize(Offence::Stalled));
-        assert_eq!(judge(Rejection::TimedOut { proof: false }), Ignore);
+    fn timeouts_stalls_and_cut_off_frames_are_faults_never_offences() {
+        assert_eq!(judge(Rejection::TimedOut), Judgement::Fault(Fault::TimedOut));
+        assert_eq!(judge(Rejection::Stalled), Judgement::Fault(Fault::Stalled));
+        let cut = judge(Rejection::Frame(&FrameError::Truncated));
+        assert_eq!(cut, Judgement::Fault(Fault::TruncatedFrame));
+        assert_eq!(cut.verdict(), Verdict::Ignore);
+        let oversized = FrameError::Oversized { len: 1 << 31, cap: 65_536 };
+        assert_eq!(
+            judge(Rejection::Frame(&oversized)),
+            Penalize(Offence::MalformedFrame(oversized.clone())),
+            "garbage is no accident"
+        );
     }
 
     #[test]
@@ -243,8 +261,8 @@ mod tests {
 
     #[test]
     fn an_offence_the_network_established_is_charged_as_it_is() {
-        let j = judge(Rejection::Offence(Offence::TruncatedFrame));
-        assert_eq!(j, Penalize(Offence::TruncatedFrame));
+        let j = judge(Rejection::Offence(Offence::RequestFlood));
+        assert_eq!(j, Penalize(Offence::RequestFlood));
     }
 
     #[test]

@@ -35,6 +35,8 @@ pub const CACHE_BYTES: usize = 64 * 1024 * 1024;
 pub struct Store {
     db: Arc<Database>,
     network: Network,
+    /// The file, for messages (`None` in memory).
+    path: Option<Arc<Path>>,
 }
 
 /// Opens an existing database file without ever changing a damaged one. A read-only open
@@ -169,7 +171,7 @@ impl Store {
         } else {
             Database::builder().set_cache_size(CACHE_BYTES).create(path)?
         };
-        Self::init(db, network)
+        Self::init(db, network, Some(path))
     }
 
     /// Opens an existing database, whatever its network; never creates one.
@@ -191,7 +193,7 @@ impl Store {
         };
         let network =
             name.parse::<Network>().map_err(|_| StorageError::UnknownNetwork(name.clone()))?;
-        Self::init(db, network)
+        Self::init(db, network, Some(path))
     }
 
     /// A database in memory, for tests.
@@ -200,10 +202,10 @@ impl Store {
     /// [`StorageError::Backend`] if redb cannot initialise it.
     pub fn in_memory(network: Network) -> Result<Self, StorageError> {
         let db = Database::builder().create_with_backend(InMemoryBackend::new())?;
-        Self::init(db, network)
+        Self::init(db, network, None)
     }
 
-    fn init(db: Database, network: Network) -> Result<Self, StorageError> {
+    fn init(db: Database, network: Network, path: Option<&Path>) -> Result<Self, StorageError> {
         let txn = db.begin_write()?;
         {
             let mut meta = txn.open_table(META)?;
@@ -232,7 +234,7 @@ impl Store {
             txn.open_table(ADDR_INDEX)?;
         }
         txn.commit()?;
-        Ok(Self { db: Arc::new(db), network })
+        Ok(Self { db: Arc::new(db), network, path: path.map(Arc::from) })
     }
 
     fn read(&self) -> Result<ReadTransaction, StorageError> {
@@ -466,6 +468,10 @@ impl StepTables<'_> {
 impl ChainStore for Store {
     fn network(&self) -> Network {
         self.network
+    }
+
+    fn location(&self) -> String {
+        self.path.as_ref().map_or_else(|| "memory".to_owned(), |p| p.display().to_string())
     }
 
     fn tip(&self) -> Result<Option<BlockHash>, StorageError> {
@@ -716,7 +722,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("chain.redb");
         std::fs::write(&path, vec![0x5a; 10_000]).unwrap();
-        assert!(matches!(Store::open(&path, Network::Regtest), Err(StorageError::Backend(_))));
+        assert!(matches!(Store::open(&path, Network::Regtest), Err(StorageError::Backend { .. })));
         assert_eq!(std::fs::read(&path).unwrap(), vec![0x5a; 10_000], "file was modified");
     }
 }

@@ -288,6 +288,14 @@ impl Mempool {
         back
     }
 
+    /// Up to `max` txids in the order they entered the pool, so parents come before their
+    /// children (a child can only enter after its parent).
+    pub fn txids_in_order(&self, max: usize) -> impl Iterator<Item = Txid> {
+        let mut entries: Vec<(&Txid, &Entry)> = self.entries.iter().collect();
+        entries.sort_by_key(|(_, e)| e.seq);
+        entries.into_iter().take(max).map(|(t, _)| *t).collect::<Vec<_>>().into_iter()
+    }
+
     /// Transactions for a block template: highest fee rate first, each preceded by any
     /// in-pool ancestors not yet taken, within `max_bytes` and `max_inputs`.
     pub fn select(&self, max_bytes: usize, max_inputs: usize) -> Vec<&Entry> {

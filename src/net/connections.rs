@@ -32,6 +32,19 @@ pub(super) struct Connections {
     redial: Redial,
     /// Dials of kept peers in flight: connection -> kept index.
     dials: HashMap<ConnectionId, usize>,
+    /// Whether kept peers may be banned (`--ban-kept-peers`); by default they are `noban`.
+    ban_kept: bool,
+}
+
+impl Connections {
+    pub(super) fn new(ban_kept: bool) -> Self {
+        Connections { ban_kept, ..Connections::default() }
+    }
+
+    /// The kept peers as the API shows them.
+    pub(super) fn kept(&self) -> Vec<super::snapshot::KeptInfo> {
+        self.redial.listed(Instant::now())
+    }
 }
 
 impl<E: From<NetEvent>> Service<E> {
@@ -154,7 +167,8 @@ impl<E: From<NetEvent>> Service<E> {
             peers,
             "peer connected ({peers} connected)"
         );
-        self.emit(NetEvent::Connected { peer: key });
+        let noban = !self.conns.ban_kept && (kept.is_some() || self.conns.redial.is_kept(&peer));
+        self.emit(NetEvent::Connected { peer: key, noban });
         if !outbound {
             self.make_room(swarm, peer);
         }
@@ -180,10 +194,11 @@ impl<E: From<NetEvent>> Service<E> {
         // or the peer going away cleanly).
         let cause = cause.map_or_else(|| "closed".to_owned(), |c| c.to_string());
         info!(peer = %peer, peers, cause, "peer disconnected ({peers} left): {cause}");
-        if let Some(i) = self.conns.redial.disconnected(&peer, Instant::now())
+        if let Some((i, wait)) = self.conns.redial.disconnected(&peer, Instant::now())
             && let Some(k) = self.conns.redial.get(i)
         {
-            info!(peer = %peer, addr = %k.addr, "kept peer disconnected, redialing in 1 s");
+            let secs = wait.as_secs();
+            info!(peer = %peer, addr = %k.addr, retry_in_secs = secs, "kept peer disconnected, redialing in {secs} s");
         }
         self.requests.gone(&peer);
         self.admission.gone(&peer);
@@ -191,6 +206,14 @@ impl<E: From<NetEvent>> Service<E> {
         if let Some(key) = self.conns.keys.disconnect(&peer) {
             self.emit(NetEvent::Disconnected { peer: key });
         }
+    }
+
+    /// Disconnects `peer` without a ban (faults, or an offence of a kept peer); a kept
+    /// peer is redialled after a backoff that grows with each such disconnect.
+    pub(super) fn disconnect(&mut self, swarm: &mut Swarm<Behaviour>, peer: PeerId, reason: &str) {
+        info!(peer = %peer, %reason, "disconnecting peer: {reason}");
+        self.conns.redial.strike(&peer);
+        let _ = swarm.disconnect_peer_id(peer);
     }
 
     /// A dial failed; a kept peer's is retried after its backoff.

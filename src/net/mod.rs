@@ -24,5 +24,5 @@ pub mod swarm;
 
 pub use reach::Reachability;
 pub use service::{NetCommand, NetConfig};
-pub use snapshot::{BanInfo, NetInfo, PeerInfo};
+pub use snapshot::{BanInfo, KeptInfo, NetInfo, PeerInfo};
 pub use swarm::NetError;

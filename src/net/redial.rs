@@ -29,6 +29,10 @@ pub struct Kept {
     /// When to dial next; `None` while a dial is in flight or while connected.
     next: Option<Instant>,
     connected: bool,
+    /// Connections in a row we closed for its faults (each doubles the wait after it).
+    strikes: u32,
+    /// The current connection is being closed for its faults.
+    struck: bool,
 }
 
 /// The kept peers and when each is due.
@@ -54,8 +58,34 @@ impl Redial {
             backoff: FIRST_RETRY,
             next: Some(now),
             connected: false,
+            strikes: 0,
+            struck: false,
         });
         true
+    }
+
+    /// The kept peers as the API shows them, as of `now`.
+    pub fn listed(&self, now: Instant) -> Vec<super::snapshot::KeptInfo> {
+        let wall = std::time::SystemTime::now();
+        self.kept
+            .iter()
+            .map(|k| super::snapshot::KeptInfo {
+                addr: k.addr.clone(),
+                peer: k.peer,
+                source: k.source,
+                connected: k.connected,
+                next_dial: k.next.map(|t| wall + t.saturating_duration_since(now)),
+            })
+            .collect()
+    }
+
+    /// We are closing `peer`'s connection for its faults: if it is kept, the redial after
+    /// it waits longer.
+    pub fn strike(&mut self, peer: &PeerId) {
+        if let Some(k) = self.kept.iter_mut().find(|k| k.peer.as_ref() == Some(peer)) {
+            k.strikes = k.strikes.saturating_add(1);
+            k.struck = true;
+        }
     }
 
     /// The kept peer `i`.
@@ -100,13 +130,20 @@ impl Redial {
     }
 
     /// `peer` disconnected at `now`: if it is kept, it is due again after the first
-    /// backoff. Returns its index if so.
-    pub fn disconnected(&mut self, peer: &PeerId, now: Instant) -> Option<usize> {
+    /// backoff, or, if we closed it for its faults, after a backoff doubled for each such
+    /// close in a row. Returns its index and the wait if so.
+    pub fn disconnected(&mut self, peer: &PeerId, now: Instant) -> Option<(usize, Duration)> {
         let i = self.kept.iter().position(|k| k.peer.as_ref() == Some(peer) && k.connected)?;
         let k = &mut self.kept[i];
         k.connected = false;
-        k.next = Some(now + k.backoff);
-        Some(i)
+        let wait = if std::mem::take(&mut k.struck) {
+            FIRST_RETRY.saturating_mul(1 << k.strikes.min(6)).min(MAX_RETRY)
+        } else {
+            k.strikes = 0;
+            k.backoff
+        };
+        k.next = Some(now + wait);
+        Some((i, wait))
     }
 }
 
@@ -150,9 +187,33 @@ mod tests {
         r.connected(0, peer);
         assert!(r.is_kept(&peer));
         assert!(r.due(t0 + Duration::from_secs(3_600)).is_empty(), "connected: nothing due");
-        assert_eq!(r.disconnected(&peer, t0), Some(0));
+        assert_eq!(r.disconnected(&peer, t0), Some((0, FIRST_RETRY)));
         assert!(r.due(t0).is_empty());
         assert_eq!(r.due(t0 + FIRST_RETRY), [0]);
         assert_eq!(r.disconnected(&PeerId::random(), t0), None, "others are not kept");
+    }
+
+    #[test]
+    fn a_kept_peer_closed_for_its_faults_waits_longer_each_time_until_it_behaves() {
+        let t0 = Instant::now();
+        let mut r = Redial::default();
+        r.add(addr(), Source::Bootstrap, t0);
+        let peer = PeerId::random();
+        let mut waits = Vec::new();
+        for _ in 0..3 {
+            r.due(t0);
+            r.connected(0, peer);
+            r.strike(&peer);
+            waits.push(r.disconnected(&peer, t0).map(|(_, w)| w.as_secs()));
+        }
+        assert_eq!(waits, [Some(2), Some(4), Some(8)]);
+        let listed = r.listed(t0);
+        assert!(!listed[0].connected && listed[0].next_dial.is_some(), "its next dial is shown");
+        // A connection that ends without a fault starts the count over.
+        r.connected(0, peer);
+        assert_eq!(r.disconnected(&peer, t0), Some((0, FIRST_RETRY)));
+        r.connected(0, peer);
+        r.strike(&peer);
+        assert_eq!(r.disconnected(&peer, t0), Some((0, 2 * FIRST_RETRY)));
     }
 }

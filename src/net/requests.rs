@@ -110,7 +110,7 @@ impl<E: From<NetEvent>> Service<E> {
             Inbound::Request(req) => req,
             Inbound::Malformed(e) => {
                 debug!(peer = %peer, error = %e, "malformed sync request");
-                self.emit(NetEvent::Misbehaved { peer: key, offence: e.into() });
+                self.emit(NetEvent::BadFrame { peer: key, error: e });
                 return;
             }
         };
@@ -157,14 +157,14 @@ impl<E: From<NetEvent>> Service<E> {
         request_id: OutboundRequestId,
         error: &request_response::OutboundFailure,
     ) {
-        // The codec's own errors carry a FrameError: the peer's fault. Other I/O errors
-        // (reset, closed) are nobody's.
+        // The codec's own errors carry a FrameError, for the core to judge (a frame cut
+        // off is a dead connection, garbage is the peer's fault). Other I/O errors (reset,
+        // closed) are nobody's.
         let Some(key) = self.conns.keys.key(&peer) else { return };
         if let request_response::OutboundFailure::Io(e) = error
             && let Some(frame) = e.get_ref().and_then(|e| e.downcast_ref::<FrameError>())
         {
-            let offence = Offence::from(frame.clone());
-            self.emit(NetEvent::Misbehaved { peer: key, offence });
+            self.emit(NetEvent::BadFrame { peer: key, error: frame.clone() });
         }
         if let Some(id) = self.requests.asked.remove(&request_id) {
             debug!(peer = %peer, %error, "sync request failed");

@@ -84,6 +84,9 @@ pub struct NetConfig {
     /// Inbound slots; when full, an inbound peer gives way to a newcomer
     /// (net/inbound/evict.rs).
     pub max_inbound: usize,
+    /// Ban kept peers (`--bootstrap`, `peers add`) like any other; by default an offence
+    /// that would ban one only disconnects it (`--ban-kept-peers`).
+    pub ban_kept_peers: bool,
 }
 
 /// The task's state besides the swarm: one part per concern.
@@ -129,7 +132,7 @@ pub fn service<E>(
         dirty: false,
         listen_addrs,
         next_id: 0,
-        conns: Connections::default(),
+        conns: Connections::new(config.ban_kept_peers),
         requests: Requests::default(),
         gossip: Gossip::new(config.network),
         discovery: Discovery::load(&config.data_dir)?,
@@ -252,6 +255,10 @@ impl<E: From<NetEvent>> Service<E> {
                 Some(id) => self.ban(swarm, id, offence.to_string()),
                 None => debug!(%peer, reason = %offence, "ban for a peer long gone"),
             },
+            NetAction::Disconnect { peer, reason } => match self.conns.keys.id(peer) {
+                Some(id) => self.disconnect(swarm, id, &reason),
+                None => debug!(%peer, %reason, "disconnect of a peer long gone"),
+            },
         }
     }
 
@@ -349,5 +356,6 @@ fn short(e: &NetEvent) -> &'static str {
         NetEvent::Response { .. } => "response",
         NetEvent::RequestFailed { .. } => "request-failed",
         NetEvent::Misbehaved { .. } => "misbehaved",
+        NetEvent::BadFrame { .. } => "bad-frame",
     }
 }

@@ -39,12 +39,29 @@ pub struct NetInfo {
     pub peers: BTreeMap<PeerId, PeerInfo>,
     /// Banned peers: why, and until when.
     pub bans: BTreeMap<PeerId, BanInfo>,
+    /// The kept peers and their state.
+    pub kept: Vec<KeptInfo>,
     /// Whether others can dial us (AutoNAT's verdict).
     pub reachability: Reachability,
     /// Addresses we advertise: confirmed by AutoNAT or a relay, or configured.
     pub external_addrs: Vec<Multiaddr>,
     /// Our addresses through relays that hold a slot for us.
     pub relay_addrs: Vec<Multiaddr>,
+}
+
+/// A kept peer (`--bootstrap`, `peers add`) as the API shows it.
+#[derive(Debug, Clone)]
+pub struct KeptInfo {
+    /// The address as given.
+    pub addr: Multiaddr,
+    /// Its peer id, once known.
+    pub peer: Option<PeerId>,
+    /// `Bootstrap` or `Operator`.
+    pub source: Source,
+    /// Whether it is connected.
+    pub connected: bool,
+    /// When it is dialled next, while it is not connected and no dial is in flight.
+    pub next_dial: Option<std::time::SystemTime>,
 }
 
 /// A ban as the API shows it.
@@ -68,6 +85,7 @@ impl<E> Service<E> {
             listen_addrs: self.listen_addrs.clone(),
             peers: self.conns.peers.clone(),
             bans: self.bans.listed(),
+            kept: self.conns.kept(),
             reachability: self.reach.reachability.clone(),
             external_addrs: self.reach.advertised.clone(),
             relay_addrs: self.reach.relays.addrs(),

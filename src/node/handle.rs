@@ -18,8 +18,8 @@ use tracing::{info, warn};
 use super::metrics::{DirectionLabels, NodeMetrics};
 use super::service::{DriverInput, Shared};
 use crate::api::{
-    BalanceView, BanView, BlockView, MempoolEntry, MempoolView, PeerView, Status, TxLookup,
-    UtxoEntry,
+    BalanceView, BanView, BlockView, KeptPeerView, MempoolEntry, MempoolView, PeerView, Status,
+    TxLookup, UtxoEntry,
 };
 use crate::consensus::Network;
 use crate::consensus::tx::is_mature;
@@ -227,6 +227,9 @@ impl NodeHandle {
             reachability: info.reachability.name().into(),
             external_addrs: info.external_addrs.iter().map(ToString::to_string).collect(),
             relay_addrs: info.relay_addrs.iter().map(ToString::to_string).collect(),
+            warnings: warnings(&snap),
+            clock_offset_secs: snap.clock_offset_secs,
+            degraded: snap.degraded.clone(),
         }
     }
 
@@ -235,27 +238,46 @@ impl NodeHandle {
         self.net_info().listen_addrs
     }
 
-    /// Connected peers with the tip each last showed.
+    /// Connected peers with the tip each last showed, and their faults and points.
     pub fn peers(&self) -> Vec<PeerView> {
-        let tips = self.shared().snapshot.peer_tips;
+        let snapshot = self.shared().snapshot;
+        let (tips, faults) = (snapshot.peer_tips, snapshot.peer_faults);
         self.net_info()
             .peers
             .iter()
             .map(|(id, p)| {
                 let tip = tips.get(&p.key);
+                let (faults, points) = faults.get(&p.key).copied().unwrap_or_default();
                 PeerView {
                     peer_id: id.to_string(),
                     addr: p.addr.to_string(),
                     direction: if p.outbound { "outbound" } else { "inbound" }.into(),
-                    source: serde_json::to_value(p.source)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_owned))
-                        .unwrap_or_default(),
+                    source: source_name(p.source),
                     agent: p.agent.clone(),
                     relayed: p.relayed,
                     height: tip.map(|t| t.0),
                     tip: tip.map(|t| t.1.to_string()),
+                    faults,
+                    points,
                 }
+            })
+            .collect()
+    }
+
+    /// The kept peers: connected or not, and when each is dialled next.
+    pub fn kept_peers(&self) -> Vec<KeptPeerView> {
+        let now = std::time::SystemTime::now();
+        self.net_info()
+            .kept
+            .iter()
+            .map(|k| KeptPeerView {
+                addr: k.addr.to_string(),
+                peer_id: k.peer.map(|p| p.to_string()),
+                source: source_name(k.source),
+                connected: k.connected,
+                next_dial_in_secs: k
+                    .next_dial
+                    .map(|t| t.duration_since(now).unwrap_or_default().as_secs()),
             })
             .collect()
     }
@@ -572,6 +594,30 @@ impl NodeHandle {
 
 /// Bytes the files directly in `dir` take (the database, keys, peer book); 0 for what
 /// cannot be read.
+/// What `/status` warns of.
+fn warnings(snap: &crate::core::Snapshot) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(offset) = snap.clock_offset_secs {
+        let side = if offset > 0 { "behind" } else { "ahead of" };
+        let size = crate::human::duration(offset.unsigned_abs());
+        out.push(format!(
+            "the local clock seems ~{size} {side} the network's: check the system time"
+        ));
+    }
+    if let Some(why) = &snap.degraded {
+        out.push(why.clone());
+    }
+    out
+}
+
+/// A peer's source as the API spells it (`bootstrap`, `operator`, `kademlia`, ...).
+fn source_name(source: crate::net::book::Source) -> String {
+    serde_json::to_value(source)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
 fn dir_bytes(dir: &std::path::Path) -> u64 {
     std::fs::read_dir(dir).map_or(0, |entries| {
         entries

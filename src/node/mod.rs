@@ -72,6 +72,8 @@ pub struct NodeConfig {
     pub mempool: MempoolConfig,
     /// Inbound connection slots (default [`crate::net::inbound::evict::MAX_INBOUND`]).
     pub max_inbound: usize,
+    /// Ban kept peers like any other (`--ban-kept-peers`).
+    pub ban_kept_peers: bool,
 }
 
 /// Why a node could not start.
@@ -135,6 +137,7 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
         ban_duration: config.ban_duration,
         data_dir: config.data_dir.clone(),
         max_inbound: config.max_inbound,
+        ban_kept_peers: config.ban_kept_peers,
     };
     let swarm = crate::net::swarm::start(key, &net_config, &info).await?;
 

@@ -126,6 +126,7 @@ pub fn router(api: Api) -> Router {
         .route("/address/{addr}/utxos", get(utxos))
         .route("/mempool", get(mempool))
         .route("/peers", get(peers))
+        .route("/peers/kept", get(kept_peers))
         .route("/bans", get(bans))
         .route("/events", get(events))
         .merge(explorer::routes())
@@ -285,6 +286,10 @@ async fn mempool(State(api): State<Api>) -> ApiResult<MempoolView> {
 
 async fn peers(State(api): State<Api>) -> Json<Vec<PeerView>> {
     Json(api.node.peers())
+}
+
+async fn kept_peers(State(api): State<Api>) -> Json<Vec<crate::api::KeptPeerView>> {
+    Json(api.node.kept_peers())
 }
 
 async fn add_peer(

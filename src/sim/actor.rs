@@ -118,6 +118,8 @@ impl Actor for ChainServer {
                 Behaviour::Withhold => SyncResponse::Blocks(Vec::new()),
                 _ => SyncResponse::Blocks(self.blocks(hashes)),
             },
+            SyncRequest::Mempool => SyncResponse::Txids(Vec::new()),
+            SyncRequest::Txs(_) => SyncResponse::Txs(Vec::new()),
         })
     }
 }

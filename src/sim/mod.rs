@@ -26,7 +26,7 @@ mod rng;
 mod tests;
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -95,11 +95,35 @@ enum Msg {
 
 #[derive(Debug)]
 enum Ev {
-    Deliver { to: usize, from: usize, msg: Msg },
-    Timeout { node: usize, peer: usize, ask: u64 },
-    Find { node: usize, epoch: u64 },
-    Tick { node: usize },
+    Deliver {
+        to: usize,
+        from: usize,
+        msg: Msg,
+    },
+    Timeout {
+        node: usize,
+        peer: usize,
+        ask: u64,
+    },
+    Find {
+        node: usize,
+        epoch: u64,
+    },
+    Tick {
+        node: usize,
+    },
+    /// Dial a kept link again (see [`Sim::keep`]).
+    Redial {
+        a: usize,
+        b: usize,
+    },
 }
+
+/// How long gossipsub remembers a message it has seen (its default duplicate cache time).
+const SEEN_FOR: Duration = Duration::from_secs(60);
+
+/// How long a kept link waits before it is dialled again, and the longest wait.
+const REDIAL: (Duration, Duration) = (Duration::from_secs(2), Duration::from_secs(60));
 
 /// A miner's state.
 #[derive(Debug)]
@@ -121,8 +145,9 @@ pub struct SimNode {
     core: Option<Core>,
     miner: Option<Miner>,
     payout: [u8; 32],
-    /// Gossip seen (by content hash), as gossipsub's duplicate cache.
-    seen: HashSet<[u8; 32]>,
+    /// Gossip seen (by content hash) and when, as gossipsub's duplicate cache: the same
+    /// message is taken again once [`SEEN_FOR`] has passed.
+    seen: HashMap<[u8; 32], Time>,
     /// Gossip handed to the core, waiting for its verdict: id -> (kind, data, relayed by).
     gossip: BTreeMap<u64, (GossipKind, Vec<u8>, usize)>,
     /// Requests handed to the core, waiting for its answer: id -> (asker, asker's id).
@@ -136,6 +161,15 @@ pub struct SimNode {
 }
 
 impl SimNode {
+    /// Whether gossip with `digest` is new at `now` (not seen within [`SEEN_FOR`]); notes it.
+    fn first_sight(&mut self, digest: [u8; 32], now: Time) -> bool {
+        if self.seen.get(&digest).is_some_and(|t| now.since(*t) < SEEN_FOR) {
+            return false;
+        }
+        self.seen.insert(digest, now);
+        true
+    }
+
     /// The node's core, `None` while it is down.
     pub fn core(&self) -> Option<&Core> {
         self.core.as_ref()
@@ -195,6 +229,14 @@ pub struct Sim {
     cut: BTreeSet<(usize, usize)>,
     /// Every ban issued, in order.
     pub bans: Vec<BanRecord>,
+    /// Every disconnect a node asked for (faults, or an offence of a kept peer), in order:
+    /// (when, by, peer, reason).
+    pub disconnects: Vec<(Time, usize, usize, String)>,
+    /// Links dialled again whenever they drop (the node's kept peers), with the wait.
+    kept: BTreeMap<(usize, usize), Duration>,
+    /// Nodes frozen (SIGSTOP): they neither run nor read; what reaches them waits.
+    frozen: BTreeSet<usize>,
+    held: Vec<(usize, usize, Msg)>,
     trace: Sha256,
     delivered: u64,
 }
@@ -226,6 +268,10 @@ impl Sim {
             links: BTreeSet::new(),
             cut: BTreeSet::new(),
             bans: Vec::new(),
+            disconnects: Vec::new(),
+            kept: BTreeMap::new(),
+            frozen: BTreeSet::new(),
+            held: Vec::new(),
             trace: Sha256::new(),
             delivered: 0,
         }
@@ -242,7 +288,7 @@ impl Sim {
             core: None,
             miner,
             payout,
-            seen: HashSet::new(),
+            seen: HashMap::new(),
             gossip: BTreeMap::new(),
             inbound: BTreeMap::new(),
             next_id: 0,
@@ -367,6 +413,9 @@ impl Sim {
         if a == b || self.links.contains(&pair(a, b)) || self.cut.contains(&pair(a, b)) {
             return false;
         }
+        if self.frozen.contains(&a) || self.frozen.contains(&b) {
+            return false; // a frozen process never finishes the handshake
+        }
         let now = self.now;
         let refused = |p: &Peer, other: usize| match p {
             Peer::Node(n) => n.core.is_none() || n.banned.get(&other).is_some_and(|t| *t > now),
@@ -380,7 +429,8 @@ impl Sim {
         for (me, other) in [(a, b), (b, a)] {
             match &mut self.peers[me] {
                 Peer::Node(_) => {
-                    self.handle(me, Input::Net(NetEvent::Connected { peer: key(other) }))
+                    let noban = self.kept.contains_key(&pair(a, b));
+                    self.handle(me, Input::Net(NetEvent::Connected { peer: key(other), noban }))
                 }
                 Peer::Actor(actor) => {
                     let acts = actor.on_connect(other, now);
@@ -405,6 +455,10 @@ impl Sim {
                     self.handle(me, Input::Net(NetEvent::Disconnected { peer: key(other) }));
                 }
             }
+        }
+        if let Some(wait) = self.kept.get(&pair(a, b)).copied() {
+            let at = self.now + wait;
+            self.schedule(at, Ev::Redial { a, b });
         }
     }
 
@@ -444,7 +498,50 @@ impl Sim {
         self.record(&[b"partition"]);
     }
 
-    /// Ends a partition: links may form again (the caller reconnects).
+    /// Keeps the link between `a` and `b`, as a node keeps its `--bootstrap` peers: it is
+    /// connected now and dialled again whenever it drops (after a wait that doubles while
+    /// dials fail). Both sides treat the other as an operator's peer (`noban`).
+    pub fn keep(&mut self, a: usize, b: usize) {
+        self.kept.insert(pair(a, b), REDIAL.0);
+        self.connect(a, b);
+    }
+
+    /// Cuts the one link between `a` and `b` (a cable pulled): closed now, refused until
+    /// [`Sim::mend`].
+    pub fn sever(&mut self, a: usize, b: usize) {
+        self.cut.insert(pair(a, b));
+        self.disconnect(a, b);
+    }
+
+    /// Ends [`Sim::sever`]: the link may form again (a kept link is redialled).
+    pub fn mend(&mut self, a: usize, b: usize) {
+        self.cut.remove(&pair(a, b));
+    }
+
+    /// Freezes node `index` as SIGSTOP does: its links stay up, but it handles nothing
+    /// (no ticks, no messages) until [`Sim::thaw`]; messages to it wait, in order.
+    pub fn freeze(&mut self, index: usize) {
+        self.frozen.insert(index);
+        self.record(&[b"freeze", &(index as u64).to_le_bytes()]);
+    }
+
+    /// Resumes a frozen node: what reached it meanwhile is delivered now, in order.
+    pub fn thaw(&mut self, index: usize) {
+        if !self.frozen.remove(&index) {
+            return;
+        }
+        self.record(&[b"thaw", &(index as u64).to_le_bytes()]);
+        let (mine, rest): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.held).into_iter().partition(|(to, _, _)| *to == index);
+        self.held = rest;
+        let now = self.now;
+        for (to, from, msg) in mine {
+            self.schedule(now, Ev::Deliver { to, from, msg });
+        }
+    }
+
+    /// Ends a partition: links may form again (kept links are redialled; the caller
+    /// reconnects the others).
     pub fn heal(&mut self) {
         self.cut.clear();
         self.record(&[b"heal"]);
@@ -511,7 +608,29 @@ impl Sim {
 
     fn dispatch(&mut self, ev: Ev) {
         match ev {
+            Ev::Deliver { to, .. } | Ev::Tick { node: to } if self.frozen.contains(&to) => match ev
+            {
+                Ev::Deliver { to, from, msg } => self.held.push((to, from, msg)),
+                ev => {
+                    let next = self.now + TICK;
+                    self.schedule(next, ev);
+                }
+            },
             Ev::Deliver { to, from, msg } => self.deliver(to, from, msg),
+            Ev::Redial { a, b } => {
+                let Some(wait) = self.kept.get(&pair(a, b)).copied() else { return };
+                if self.linked(a, b) {
+                    return;
+                }
+                if self.connect(a, b) {
+                    self.kept.insert(pair(a, b), REDIAL.0);
+                } else {
+                    let wait = (wait * 2).min(REDIAL.1);
+                    self.kept.insert(pair(a, b), wait);
+                    let at = self.now + wait;
+                    self.schedule(at, Ev::Redial { a, b });
+                }
+            }
             Ev::Timeout { node, peer, ask } => {
                 let open =
                     self.node_mut(node).is_some_and(|n| n.outstanding.remove(&ask).is_some());
@@ -615,7 +734,7 @@ impl Sim {
                 }
                 let input = match msg {
                     Msg::Gossip(kind, data) => {
-                        if !node.seen.insert(Sha256::digest(&data).into()) {
+                        if !node.first_sight(Sha256::digest(&data).into(), now) {
                             return;
                         }
                         node.next_id += 1;
@@ -644,9 +763,9 @@ impl Sim {
                         NetEvent::Response { id: ask, peer: key(from), resp }
                     }
                     Msg::Garbage => {
-                        let e =
+                        let error =
                             FrameError::Undecodable(crate::protocol::DecodeFailure::TrailingBytes);
-                        NetEvent::Misbehaved { peer: key(from), offence: Offence::from(e) }
+                        NetEvent::BadFrame { peer: key(from), error }
                     }
                 };
                 self.handle(to, Input::Net(input));
@@ -705,8 +824,9 @@ impl Sim {
     fn net_action(&mut self, index: usize, action: NetAction) {
         match action {
             NetAction::Publish { kind, data } => {
+                let now = self.now;
                 if let Some(node) = self.node_mut(index) {
-                    node.seen.insert(Sha256::digest(&data).into());
+                    node.first_sight(Sha256::digest(&data).into(), now);
                 }
                 for peer in self.neighbours(index) {
                     self.send(index, peer, Msg::Gossip(kind, data.clone()));
@@ -753,6 +873,16 @@ impl Sim {
                 if let Some(node) = self.node_mut(index) {
                     node.banned.insert(peer, until);
                 }
+                self.disconnect(index, peer);
+            }
+            NetAction::Disconnect { peer, reason } => {
+                let peer = peer_of(peer);
+                self.record(&[
+                    b"drop",
+                    &(index as u64).to_le_bytes(),
+                    &(peer as u64).to_le_bytes(),
+                ]);
+                self.disconnects.push((self.now, index, peer, reason));
                 self.disconnect(index, peer);
             }
         }

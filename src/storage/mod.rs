@@ -34,9 +34,16 @@ use crate::primitives::{Block, BlockHash, Coin, OutPoint, Txid};
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     /// The backend failed (I/O, a lock, its own corruption checks); its error, with the
-    /// detail an operator needs (e.g. "No space left on device"), is the source.
-    #[error("database error: {0}")]
-    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// detail an operator needs (e.g. "No space left on device"), is the source, and the
+    /// backend says what kind of failure it is.
+    #[error("database error: {source}")]
+    Backend {
+        /// What kind of failure, as the backend tells it.
+        failure: Failure,
+        /// The backend's own error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The database file could not be copied or restored around a repair.
     #[error("database file {}: {error}", path.display())]
     Io {
@@ -84,6 +91,78 @@ pub enum StorageError {
     /// Stored records contradict each other.
     #[error("inconsistent database: {0}")]
     Inconsistent(&'static str),
+}
+
+/// What a local storage failure means for the node: whether it can go on writing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The disk (or the user's quota) is full.
+    DiskFull,
+    /// The disk or file system failed, or an earlier such failure left the database
+    /// closed for writes.
+    Io,
+    /// The database contradicts itself or fails its own checks.
+    Damaged,
+    /// A failure that passes (a lock held, a transaction in the way): try again.
+    Transient,
+}
+
+impl Failure {
+    /// Whether writing must stop until the operator acts (and the node restarts).
+    pub fn is_fatal(self) -> bool {
+        self != Failure::Transient
+    }
+
+    /// The failure in a few words (`/status`'s `degraded`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Failure::DiskFull => "disk full",
+            Failure::Io => "I/O error",
+            Failure::Damaged => "database damaged",
+            Failure::Transient => "transient database error",
+        }
+    }
+
+    /// What the operator should do about it.
+    pub fn remedy(self) -> &'static str {
+        match self {
+            Failure::DiskFull => "free space on its disk, then restart the node",
+            Failure::Io => {
+                "check the disk (dmesg), then restart the node; `minichain verify` checks the store"
+            }
+            Failure::Damaged => {
+                "run `minichain verify`; restore a backup or sync again into an empty data dir"
+            }
+            Failure::Transient => "nothing: it is retried",
+        }
+    }
+
+    /// The failure an I/O error shows.
+    pub fn of_io(error: &std::io::Error) -> Failure {
+        // ENOSPC (28) and EDQUOT (122) on Linux.
+        let full = error.kind() == std::io::ErrorKind::StorageFull
+            || error.kind() == std::io::ErrorKind::QuotaExceeded
+            || matches!(error.raw_os_error(), Some(28 | 122));
+        if full { Failure::DiskFull } else { Failure::Io }
+    }
+}
+
+impl StorageError {
+    /// What this error means for the node: the one place a local failure is classified.
+    pub fn failure(&self) -> Failure {
+        match self {
+            StorageError::Backend { failure, .. } => *failure,
+            StorageError::Io { error, .. } => Failure::of_io(error),
+            StorageError::NotFound(_) => Failure::Io,
+            StorageError::WrongNetwork { .. }
+            | StorageError::SchemaVersion { .. }
+            | StorageError::UnknownNetwork(_)
+            | StorageError::Corrupt { .. }
+            | StorageError::MissingBlock(_)
+            | StorageError::MissingUndo(_)
+            | StorageError::Inconsistent(_) => Failure::Damaged,
+        }
+    }
 }
 
 /// One block's move on or off the active chain.
@@ -195,6 +274,11 @@ pub trait ChainStore: Send + Sync {
     /// # Errors
     /// [`StorageError`] on read failure or a corrupt entry.
     fn for_each_coin(&self, f: &mut dyn FnMut(OutPoint, Coin)) -> Result<(), StorageError>;
+
+    /// Where the data lives, for messages (a path, or `memory`).
+    fn location(&self) -> String {
+        "memory".to_owned()
+    }
 
     /// Applies `write` in one transaction: all of it or nothing.
     ///

@@ -19,8 +19,11 @@ use tracing::{debug, info};
 
 use crate::chain::ChainState;
 use crate::primitives::encode::DecodeError;
-use crate::primitives::{BlockHash, BlockHeader, PeerKey, Time};
-use crate::protocol::{ChainTip, MAX_BLOCKS_PER_REQUEST, MAX_HEADERS, SyncRequest};
+use crate::primitives::{BlockHash, BlockHeader, PeerKey, Time, Txid};
+use crate::protocol::{
+    ChainTip, MAX_BLOCKS_PER_REQUEST, MAX_HEADERS, MAX_MEMPOOL_TXIDS, MAX_TXS_PER_REQUEST,
+    SyncRequest,
+};
 
 /// Batches of blocks one peer may have in flight.
 pub const MAX_BATCHES_PER_PEER: usize = 4;
@@ -33,6 +36,16 @@ pub const STATUS_INTERVAL: Duration = Duration::from_secs(30);
 /// Headers fetched beyond our active tip before blocks must catch up; bounds the memory
 /// one header chain can take (about 250 bytes each in the index).
 pub const MAX_HEADERS_AHEAD: u32 = 8 * 1_024;
+/// A blocks request holding the lowest missing block this long, while another peer could
+/// serve it, is handed to that peer (and the slow one charged a fault). Doubles each time
+/// it fires, up to [`REQUEST_TIMEOUT`], and shrinks back as batches arrive in time, as
+/// Bitcoin Core's block-stalling timeout does.
+pub const STALL_TIMEOUT: Duration = Duration::from_secs(5);
+/// After headers were refused as too far in the future, headers are not asked again for
+/// this long (the chain's time limit moves with our clock, so they may fit later).
+pub const FUTURE_RETRY: Duration = Duration::from_secs(60);
+/// Mempool transaction requests one peer may have in flight while mempools reconcile.
+pub const MAX_TX_BATCHES_PER_PEER: usize = 2;
 /// Minimum time between two sync progress lines.
 const PROGRESS_EVERY: Duration = Duration::from_secs(2);
 
@@ -42,6 +55,10 @@ enum Kind {
     Headers,
     /// Blocks, and whether the peer provably has them all.
     Blocks(Vec<BlockHash>, bool),
+    /// The peer's mempool txids.
+    Mempool,
+    /// Mempool transactions.
+    Txs(Vec<Txid>),
 }
 
 #[derive(Debug)]
@@ -63,6 +80,14 @@ struct PeerSync {
     reach: Option<(BlockHash, Reach)>,
     /// Parents of orphan blocks it gossiped, to be shown by its next headers.
     orphan_parents: Vec<BlockHash>,
+    /// Whether its mempool was asked for on this connection.
+    mempool_asked: bool,
+    /// Mempool transactions it has that we lack, still to ask for.
+    txs_wanted: std::collections::VecDeque<Txid>,
+    /// Transaction requests in flight to it.
+    tx_batches: usize,
+    /// It stalled the download: no blocks are asked of it before this.
+    resting_until: Option<Time>,
 }
 
 /// Orphan parents remembered per peer; older ones are dropped unjudged.
@@ -110,6 +135,15 @@ pub enum SyncFault {
     /// A block that does not decode.
     #[error("undecodable block: {0}")]
     UndecodableBlock(DecodeError),
+    /// More mempool txids than the protocol allows.
+    #[error("{0} mempool txids, over the limit")]
+    TooManyTxids(usize),
+    /// A transaction that does not decode.
+    #[error("undecodable transaction: {0}")]
+    UndecodableTx(DecodeError),
+    /// A transaction that was not asked for, or more of them than asked.
+    #[error("sent a transaction not asked for")]
+    UnaskedTx,
 }
 
 /// A request for the network layer to send; the answer comes back with `id`.
@@ -121,6 +155,17 @@ pub struct Ask {
     pub peer: PeerKey,
     /// The request.
     pub req: SyncRequest,
+}
+
+/// Why the chain stopped taking a headers answer short of its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// It took them all.
+    No,
+    /// A header's time is too far in our future: set aside, asked again later.
+    Future,
+    /// Another reason nobody is blamed for (a store failure).
+    Other,
 }
 
 /// A headers answer, checked for shape, ready for the chain.
@@ -144,6 +189,10 @@ pub struct SyncManager {
     next_id: u64,
     last_status_round: Option<Time>,
     progress: Progress,
+    /// The stall timeout now (see [`STALL_TIMEOUT`]).
+    stall_timeout: Duration,
+    /// No headers requests before this (headers from our future were refused).
+    headers_not_before: Option<Time>,
 }
 
 struct Progress {
@@ -164,6 +213,8 @@ impl SyncManager {
             next_id: 0,
             last_status_round: None,
             progress: Progress { last_line: None, height_at_last: 0, txs_at_last: 0 },
+            stall_timeout: STALL_TIMEOUT,
+            headers_not_before: None,
         }
     }
 
@@ -185,12 +236,6 @@ impl SyncManager {
     /// Whether the request `id` is ours and still open.
     pub fn is_pending(&self, id: u64) -> bool {
         self.pending.contains_key(&id)
-    }
-
-    /// Whether a peer that lets request `id` time out is stalling rather than slow: status
-    /// and headers answers are small, and blocks it provably has are owed.
-    pub fn stalled_on_proof(&self, id: u64) -> bool {
-        self.pending.get(&id).is_some_and(|p| !matches!(p.kind, Kind::Blocks(_, false)))
     }
 
     /// True while headers are coming, or blocks we lack are coming or can be asked from a
@@ -257,9 +302,79 @@ impl SyncManager {
                     self.headers_from = None;
                 }
             }
-            Kind::Status => {}
+            Kind::Txs(_) => {
+                if let Some(p) = self.peers.get_mut(&pending.peer) {
+                    p.tx_batches = p.tx_batches.saturating_sub(1);
+                }
+            }
+            Kind::Status | Kind::Mempool => {}
         }
         Some(pending)
+    }
+
+    /// Asks `peer` for its mempool's txids, once per connection (the caller asks when we
+    /// are caught up: before that, its transactions could not be placed).
+    pub fn ask_mempool(&mut self, peer: PeerKey, now: Time) -> Option<Ask> {
+        let state = self.peers.get_mut(&peer)?;
+        if std::mem::replace(&mut state.mempool_asked, true) {
+            return None;
+        }
+        Some(self.request(peer, Kind::Mempool, SyncRequest::Mempool, now))
+    }
+
+    /// A peer's mempool txids arrived: those `missing` says we lack are asked for, a few
+    /// batches at a time.
+    ///
+    /// # Errors
+    /// [`SyncFault::TooManyTxids`] if the answer is over the limit,
+    /// [`SyncFault::UnaskedAnswer`] if the request was not for txids.
+    pub fn on_txids(
+        &mut self,
+        id: u64,
+        txids: &[[u8; 32]],
+        missing: impl Fn(&Txid) -> bool,
+        now: Time,
+    ) -> Result<Vec<Ask>, SyncFault> {
+        let Some(pending) = self.release(id) else { return Ok(Vec::new()) };
+        if !matches!(pending.kind, Kind::Mempool) {
+            return Err(SyncFault::UnaskedAnswer);
+        }
+        if txids.len() > MAX_MEMPOOL_TXIDS {
+            return Err(SyncFault::TooManyTxids(txids.len()));
+        }
+        let peer = pending.peer;
+        if let Some(state) = self.peers.get_mut(&peer) {
+            let wanted: Vec<Txid> = txids.iter().map(|t| Txid(*t)).filter(|t| missing(t)).collect();
+            debug!(%peer, offered = txids.len(), wanted = wanted.len(), "peer's mempool");
+            state.txs_wanted.extend(wanted);
+        }
+        Ok(self.next_tx_asks(peer, now))
+    }
+
+    /// Mempool transactions arrived: returns the txids asked (anything else is
+    /// unsolicited). The caller hands them to the mempool, then calls
+    /// [`Self::next_tx_asks`].
+    pub fn on_txs(&mut self, id: u64) -> Option<Vec<Txid>> {
+        match self.release(id)?.kind {
+            Kind::Txs(txids) => Some(txids),
+            _ => None,
+        }
+    }
+
+    /// The next transaction requests to `peer`, while it has what we lack.
+    pub fn next_tx_asks(&mut self, peer: PeerKey, now: Time) -> Vec<Ask> {
+        let mut out = Vec::new();
+        while let Some(state) = self.peers.get_mut(&peer)
+            && state.tx_batches < MAX_TX_BATCHES_PER_PEER
+            && !state.txs_wanted.is_empty()
+        {
+            let take = state.txs_wanted.len().min(MAX_TXS_PER_REQUEST);
+            let batch: Vec<Txid> = state.txs_wanted.drain(..take).collect();
+            state.tx_batches += 1;
+            let req = SyncRequest::Txs(batch.iter().map(|t| t.0).collect());
+            out.push(self.request(peer, Kind::Txs(batch), req, now));
+        }
+        out
     }
 
     /// A request failed: retry elsewhere.
@@ -310,7 +425,10 @@ impl SyncManager {
     /// Notes a tip a peer showed by gossiping a block we could not place, and fetches
     /// headers from it.
     pub fn catch_up_from(&mut self, peer: PeerKey, chain: &ChainState, now: Time) -> Vec<Ask> {
-        if self.headers_from.is_some() || !self.peers.contains_key(&peer) {
+        if self.headers_from.is_some()
+            || !self.peers.contains_key(&peer)
+            || self.headers_not_before.is_some_and(|t| now < t)
+        {
             return Vec::new();
         }
         self.headers_from = Some(peer);
@@ -353,15 +471,20 @@ impl SyncManager {
     /// `stopped`): note what the peer proved it has, log progress, and ask for more
     /// headers or for blocks. When the answer was the peer's last (not a full batch), the
     /// orphans it gossiped must connect by now: the count of those whose parent is still
-    /// unknown comes back with the requests, each an offence.
+    /// unknown comes back with the requests, each an offence. Headers `stopped` by a time
+    /// from our future are not asked again, from anyone, for [`FUTURE_RETRY`].
     pub fn headers_accepted(
         &mut self,
         answer: &HeadersAnswer,
         last_accepted: Option<BlockHash>,
-        stopped: bool,
+        stopped: Stop,
         chain: &ChainState,
         now: Time,
     ) -> (Vec<Ask>, usize) {
+        if stopped == Stop::Future {
+            self.headers_not_before = Some(now + FUTURE_RETRY);
+        }
+        let stopped = stopped != Stop::No;
         if let Some(last) = last_accepted
             && let Some(p) = self.peers.get_mut(&answer.peer)
         {
@@ -392,7 +515,11 @@ impl SyncManager {
     /// Returns what was asked (anything else is unsolicited).
     pub fn on_blocks(&mut self, id: u64) -> Option<BlocksAsked> {
         match self.release(id)?.kind {
-            Kind::Blocks(hashes, provable) => Some(BlocksAsked { hashes, provable }),
+            Kind::Blocks(hashes, provable) => {
+                // A batch in time: the stall timeout shrinks back towards its floor.
+                self.stall_timeout = (self.stall_timeout * 7 / 8).max(STALL_TIMEOUT);
+                Some(BlocksAsked { hashes, provable })
+            }
             _ => None,
         }
     }
@@ -487,7 +614,9 @@ impl SyncManager {
                 let limit = state
                     .cannot_serve_from
                     .map_or(reach.claimed, |h| reach.claimed.min(h.saturating_sub(1)));
-                if state.batches >= MAX_BATCHES_PER_PEER {
+                if state.batches >= MAX_BATCHES_PER_PEER
+                    || state.resting_until.is_some_and(|t| now < t)
+                {
                     continue;
                 }
                 let mut batch = Vec::new();
@@ -521,8 +650,46 @@ impl SyncManager {
         out
     }
 
-    /// Gives up requests past their timeout, and periodically asks every peer its tip.
-    pub fn tick(&mut self, chain: &ChainState, now: Time) -> Vec<Ask> {
+    /// The peer whose blocks request has held the lowest missing block for longer than
+    /// the stall timeout, if another peer could serve that block: the request is released
+    /// (its blocks go to the other peer at once) and the staller returned, to be charged a
+    /// fault. One staller per call, so that one slow moment costs one peer one fault.
+    fn release_staller(&mut self, chain: &ChainState, now: Time) -> Option<PeerKey> {
+        let (hash, height) = chain.missing_blocks(1).into_iter().next()?;
+        let id = *self.requested.get(&hash)?;
+        let pending = self.pending.get(&id)?;
+        if now.since(pending.sent) < self.stall_timeout {
+            return None;
+        }
+        let staller = pending.peer;
+        let mut others: Vec<PeerKey> =
+            self.peers.keys().copied().filter(|p| *p != staller).collect();
+        others.sort();
+        let mut can_serve = false;
+        for p in &others {
+            let free = self.peers.get(p).is_some_and(|s| s.batches < MAX_BATCHES_PER_PEER);
+            if free && self.reach(p, chain, height).is_some_and(|r| r.claimed >= height) {
+                can_serve = true;
+                break;
+            }
+        }
+        if !can_serve {
+            return None;
+        }
+        self.release(id);
+        if let Some(state) = self.peers.get_mut(&staller) {
+            state.resting_until = Some(now + self.stall_timeout);
+        }
+        debug!(peer = %staller, height, timeout_ms = self.stall_timeout.as_millis() as u64, "blocks request stalled the download; asking another peer");
+        self.stall_timeout = (self.stall_timeout * 2).min(REQUEST_TIMEOUT);
+        Some(staller)
+    }
+
+    /// Gives up requests past their timeout, hands a stalled batch to another peer, and
+    /// periodically asks every peer its tip. Returns the requests to send and the peer
+    /// that stalled the download, if one did.
+    pub fn tick(&mut self, chain: &ChainState, now: Time) -> (Vec<Ask>, Option<PeerKey>) {
+        let staller = self.release_staller(chain, now);
         let expired: Vec<u64> = self
             .pending
             .iter()
@@ -545,7 +712,7 @@ impl SyncManager {
             }
         }
         out.extend(self.advance(chain, now));
-        out
+        (out, staller)
     }
 
     /// Logs sync progress at most every two seconds while behind: height, target, blocks

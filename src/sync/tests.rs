@@ -7,7 +7,7 @@ use super::*;
 use crate::consensus::Network;
 use crate::consensus::genesis::genesis_hash;
 use crate::core::chain_tip;
-use crate::core::score::{Offence, PeerScores};
+use crate::core::score::{Charge, Offence, PeerScores};
 use crate::primitives::Block;
 use crate::testkit::{CLOCK, extend, regtest_chain};
 
@@ -68,7 +68,7 @@ fn headers_come_from_one_peer_then_blocks_are_spread_over_all() {
     let (accepted, error) = chain.accept_headers(&answer.headers, CLOCK);
     assert!(error.is_none());
     let (asks, unresolved) =
-        sync.headers_accepted(&answer, accepted.last().copied(), false, &chain, T0);
+        sync.headers_accepted(&answer, accepted.last().copied(), Stop::No, &chain, T0);
     assert_eq!(unresolved, 0);
     let batches = blocks_asks(&asks);
     // 100 blocks in batches of 16: 7 batches over both peers, at most 4 each.
@@ -82,29 +82,64 @@ fn headers_come_from_one_peer_then_blocks_are_spread_over_all() {
 }
 
 #[test]
-fn a_request_that_times_out_is_given_to_another_peer() {
+fn a_batch_that_stalls_the_download_goes_to_another_peer_and_the_staller_is_named() {
     let (source, blocks) = ahead(16);
     let chain = headers_of(&blocks);
     let (mut sync, asks) = with_peers(&[A], chain_tip(&source), &chain);
     let batches = blocks_asks(&asks);
     assert_eq!(batches.len(), 1);
     let first = asks.iter().find(|a| matches!(a.req, SyncRequest::Blocks(_))).unwrap().id;
-    assert!(sync.stalled_on_proof(first), "A's tip proves it has the blocks");
 
-    // B arrives; nothing is asked twice while A's request is open.
-    let status = sync.connected(B, T0 + Duration::from_secs(1));
-    let asks = sync.on_status(status[0].id, chain_tip(&source), &chain, T0).unwrap();
-    assert!(blocks_asks(&asks).is_empty(), "{asks:?}");
-
-    // Just before the timeout nothing moves; just after it, B gets the same batch.
-    let asks = sync.tick(&chain, T0 + REQUEST_TIMEOUT);
-    assert!(blocks_asks(&asks).is_empty());
+    // Alone, A keeps its batch past the stall timeout: nobody else could serve it.
+    let (asks, staller) = sync.tick(&chain, T0 + STALL_TIMEOUT + Duration::from_secs(1));
+    assert!(blocks_asks(&asks).is_empty() && staller.is_none());
     assert!(sync.is_pending(first));
-    let asks = sync.tick(&chain, T0 + REQUEST_TIMEOUT + Duration::from_millis(1));
+
+    // B arrives; nothing is asked twice while A's request is young.
+    let at = T0 + STALL_TIMEOUT + Duration::from_secs(2);
+    let status = sync.connected(B, at);
+    let asks = sync.on_status(status[0].id, chain_tip(&source), &chain, at).unwrap();
+    assert!(blocks_asks(&asks).is_empty(), "{asks:?}");
+    // The next tick hands A's batch to B and names A (a fault, not an offence).
+    let (asks, staller) = sync.tick(&chain, at + Duration::from_millis(1));
+    assert_eq!(staller, Some(A));
     assert!(!sync.is_pending(first));
     let again = blocks_asks(&asks);
-    assert!(!again.is_empty(), "{asks:?}");
+    assert!(again.iter().all(|(p, _)| *p == B), "{again:?}");
     assert_eq!(again.iter().map(|(_, h)| h.len()).sum::<usize>(), 16);
+    // The timeout doubled: B's batch is not taken from it as fast.
+    let (_, staller) = sync.tick(&chain, at + STALL_TIMEOUT + Duration::from_secs(1));
+    assert_eq!(staller, None, "A is free now, but B's batch is younger than twice the timeout");
+}
+
+#[test]
+fn a_request_that_times_out_is_given_up_and_asked_again() {
+    let (source, blocks) = ahead(16);
+    let chain = headers_of(&blocks);
+    let (mut sync, asks) = with_peers(&[A], chain_tip(&source), &chain);
+    let first = asks.iter().find(|a| matches!(a.req, SyncRequest::Blocks(_))).unwrap().id;
+    let (asks, _) = sync.tick(&chain, T0 + REQUEST_TIMEOUT);
+    assert!(blocks_asks(&asks).is_empty());
+    assert!(sync.is_pending(first));
+    let (asks, _) = sync.tick(&chain, T0 + REQUEST_TIMEOUT + Duration::from_millis(1));
+    assert!(!sync.is_pending(first));
+    assert_eq!(blocks_asks(&asks).iter().map(|(_, h)| h.len()).sum::<usize>(), 16);
+}
+
+#[test]
+fn headers_from_our_future_are_not_asked_again_before_the_retry_time() {
+    let (source, blocks) = ahead(3);
+    let chain = regtest_chain();
+    let (mut sync, asks) = with_peers(&[A], chain_tip(&source), &chain);
+    let headers = asks.iter().find(|a| matches!(a.req, SyncRequest::Headers { .. })).unwrap();
+    let bytes: Vec<u8> = blocks.iter().flat_map(|b| b.header.to_bytes()).collect();
+    let answer = sync.on_headers(headers.id, &bytes).unwrap().unwrap();
+    // The chain refused the first header as too new: no headers asked, from anyone.
+    let (asks, _) = sync.headers_accepted(&answer, None, Stop::Future, &chain, T0);
+    assert!(asks.iter().all(|a| !matches!(a.req, SyncRequest::Headers { .. })), "{asks:?}");
+    assert!(sync.advance(&chain, T0 + Duration::from_secs(30)).is_empty());
+    let later = sync.advance(&chain, T0 + FUTURE_RETRY);
+    assert!(later.iter().any(|a| matches!(a.req, SyncRequest::Headers { .. })), "{later:?}");
 }
 
 #[test]
@@ -130,7 +165,6 @@ fn a_peer_missing_blocks_it_might_not_have_is_not_asked_again_until_the_chain_ch
     claim.tip = [9; 32];
     let (mut sync, asks) = with_peers(&[A], claim, &chain);
     let ask = asks.iter().find(|a| matches!(a.req, SyncRequest::Blocks(_))).unwrap();
-    assert!(!sync.stalled_on_proof(ask.id), "nothing proves A has these blocks");
     let asked = sync.on_blocks(ask.id).unwrap();
     assert!(!asked.provable);
     sync.cannot_serve(A, 1);
@@ -151,17 +185,17 @@ fn orphans_a_peer_gossiped_must_be_reached_by_its_last_headers_answer() {
     let ask = sync.catch_up_from(A, &chain, T0);
     // A headers request is already open from the status answer: no second one.
     assert!(ask.is_empty());
-    let asks = sync.tick(&chain, T0 + REQUEST_TIMEOUT + Duration::from_secs(1));
+    let (asks, _) = sync.tick(&chain, T0 + REQUEST_TIMEOUT + Duration::from_secs(1));
     let headers = asks.iter().find(|a| matches!(a.req, SyncRequest::Headers { .. })).unwrap();
     let bytes: Vec<u8> = blocks.iter().flat_map(|b| b.header.to_bytes()).collect();
     let answer = sync.on_headers(headers.id, &bytes).unwrap().unwrap();
     let (accepted, _) = chain.accept_headers(&answer.headers, CLOCK);
     let (_, unresolved) =
-        sync.headers_accepted(&answer, accepted.last().copied(), false, &chain, T0);
+        sync.headers_accepted(&answer, accepted.last().copied(), Stop::No, &chain, T0);
     assert_eq!(unresolved, 1, "one orphan's parent is still unknown");
     // Each costs the sender 10 points: ten such orphans get it banned.
     let mut scores = PeerScores::default();
-    let banned = (0..10).any(|_| scores.penalize(A, &Offence::OrphanBlock, T0).1);
+    let banned = (0..10).any(|_| scores.penalize(A, &Offence::OrphanBlock, T0).1 == Charge::Ban);
     assert!(banned);
 }
 
