@@ -7,6 +7,8 @@ use minichain::consensus::Network;
 use minichain::db::Store;
 use minichain::testkit::extend;
 
+use crate::harness::{LoggingNode, log_line, log_lines_until, logging_node};
+
 fn minichain() -> Command {
     Command::new(env!("CARGO_BIN_EXE_minichain"))
 }
@@ -250,54 +252,6 @@ fn wait_lets_a_client_command_outlast_a_node_that_is_still_starting() {
     assert!(stdout.contains("\"network\":\"regtest\""), "{stdout}");
 }
 
-/// A node process with JSON logs and its log lines as they come; killed when dropped.
-struct LoggingNode {
-    child: std::process::Child,
-    log: std::sync::mpsc::Receiver<serde_json::Value>,
-}
-
-impl Drop for LoggingNode {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `node` (a [`crate::harness::node_process`]) with JSON logs read line by line.
-fn logging_node(node: &mut Command) -> LoggingNode {
-    use std::io::{BufRead, BufReader};
-    let mut child = node
-        .args(["--log-format", "json"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (tx, log) = std::sync::mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Ok(v) = serde_json::from_str(&line) {
-                let _ = tx.send(v);
-            }
-        }
-    });
-    LoggingNode { child, log }
-}
-
-/// The first log line of `node` whose message starts with `prefix`, within a minute.
-fn log_line(node: &LoggingNode, prefix: &str) -> serde_json::Value {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let v = node
-            .log
-            .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
-            .unwrap_or_else(|_| panic!("no log line '{prefix}…' within a minute"));
-        if v["message"].as_str().is_some_and(|m| m.starts_with(prefix)) {
-            return v;
-        }
-    }
-}
-
 #[test]
 fn peer_lines_say_how_many_peers_remain_and_why_one_left_in_plain_text() {
     let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
@@ -314,24 +268,6 @@ fn peer_lines_say_how_many_peers_remain_and_why_one_left_in_plain_text() {
     assert!(!cause.is_empty() && !cause.contains("Some("), "{left}");
     let message = left["message"].as_str().unwrap();
     assert!(message.starts_with("peer disconnected (0 left): "), "{left}");
-}
-
-/// Every log line of `node` up to and including the first whose message starts with
-/// `prefix`, within a minute.
-fn log_lines_until(node: &LoggingNode, prefix: &str) -> Vec<serde_json::Value> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let mut lines = Vec::new();
-    loop {
-        let v = node
-            .log
-            .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
-            .unwrap_or_else(|_| panic!("no log line '{prefix}…' within a minute"));
-        let done = v["message"].as_str().is_some_and(|m| m.starts_with(prefix));
-        lines.push(v);
-        if done {
-            return lines;
-        }
-    }
 }
 
 /// A regtest node process with JSON logs, and the client arguments that reach its API.

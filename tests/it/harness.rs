@@ -1,6 +1,7 @@
 //! In-process nodes on 127.0.0.1 with ephemeral ports, and waiting with deadlines.
 
 use std::future::Future;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use minichain::consensus::Network;
@@ -26,6 +27,7 @@ pub fn config(dir: &std::path::Path, bootstrap: Vec<libp2p::Multiaddr>) -> NodeC
         payout: pubkey(&key(1)),
         ban_duration: Duration::from_secs(3600),
         max_inbound: minichain::net::inbound::evict::MAX_INBOUND,
+        ban_kept_peers: false,
         mempool: MempoolConfig::default(),
     }
 }
@@ -114,4 +116,96 @@ pub fn node_process_on(network: &str, dir: &std::path::Path) -> std::process::Co
     .arg(dir)
     .env_remove("RUST_LOG");
     cmd
+}
+
+/// A node process with JSON logs and its log lines as they come; killed when dropped.
+pub struct LoggingNode {
+    /// The process.
+    pub child: std::process::Child,
+    /// Its JSON log lines as they come.
+    pub log: std::sync::mpsc::Receiver<serde_json::Value>,
+}
+
+impl Drop for LoggingNode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `node` (a [`crate::harness::node_process`]) with JSON logs read line by line.
+pub fn logging_node(node: &mut Command) -> LoggingNode {
+    use std::io::{BufRead, BufReader};
+    let mut child = node
+        .args(["--log-format", "json"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, log) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str(&line) {
+                let _ = tx.send(v);
+            }
+        }
+    });
+    LoggingNode { child, log }
+}
+
+/// The first log line of `node` whose message starts with `prefix`, within a minute.
+pub fn log_line(node: &LoggingNode, prefix: &str) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let v = node
+            .log
+            .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+            .unwrap_or_else(|_| panic!("no log line '{prefix}…' within a minute"));
+        if v["message"].as_str().is_some_and(|m| m.starts_with(prefix)) {
+            return v;
+        }
+    }
+}
+
+/// Every log line of `node` up to and including the first whose message starts with
+/// `prefix`, within a minute.
+pub fn log_lines_until(node: &LoggingNode, prefix: &str) -> Vec<serde_json::Value> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut lines = Vec::new();
+    loop {
+        let v = node
+            .log
+            .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+            .unwrap_or_else(|_| panic!("no log line '{prefix}…' within a minute"));
+        let done = v["message"].as_str().is_some_and(|m| m.starts_with(prefix));
+        lines.push(v);
+        if done {
+            return lines;
+        }
+    }
+}
+
+/// The first log line for each of `prefixes`, in whatever order they come, within a minute.
+pub fn log_lines_of(node: &LoggingNode, prefixes: &[&str]) -> Vec<serde_json::Value> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut found: Vec<Option<serde_json::Value>> = vec![None; prefixes.len()];
+    while found.iter().any(Option::is_none) {
+        let v = node
+            .log
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .unwrap_or_else(|_| panic!("not all of {prefixes:?} logged within a minute"));
+        let message = v["message"].as_str().unwrap_or_default().to_owned();
+        if let Some(i) = prefixes.iter().position(|p| message.starts_with(p)) {
+            found[i].get_or_insert(v);
+        }
+    }
+    found.into_iter().flatten().collect()
+}
+
+/// A node process's P2P address (with `/p2p/<id>`) and HTTP API address, from its log.
+pub fn addrs_of(node: &LoggingNode) -> (String, String) {
+    let lines = log_lines_of(node, &["listening", "HTTP API listening"]);
+    let addr = |v: &serde_json::Value| v["addr"].as_str().unwrap_or_default().to_owned();
+    (addr(&lines[0]), addr(&lines[1]))
 }

@@ -7,6 +7,7 @@ mod cli;
 mod crash;
 mod e2e;
 mod explorer;
+mod faults;
 mod harness;
 mod multihost;
 mod network;
