@@ -7,7 +7,8 @@ use tracing::{debug, info, warn};
 
 use super::{NetAction, NodeEvent, Output};
 use crate::chain::{BatchOutcome, BlockStatus, ChainError, ChainState, TipUpdate};
-use crate::mempool::{Mempool, MempoolError};
+use crate::consensus::TxError;
+use crate::mempool::{Mempool, MempoolError, Orphans};
 use crate::primitives::{Block, BlockHash, BlockHeader, Time, Transaction, Txid};
 
 /// What became of blocks handed to [`Ledger::accept_blocks`].
@@ -33,12 +34,14 @@ pub struct Ledger {
     connected_txs: u64,
     /// A fatal local failure stopped all writes: what happened and what to do.
     halted: Option<String>,
+    /// Relayed transactions waiting for a parent.
+    orphans: Orphans,
 }
 
 impl Ledger {
     /// A ledger over `chain` and `mempool`.
     pub fn new(chain: ChainState, mempool: Mempool) -> Self {
-        Self { chain, mempool, connected_txs: 0, halted: None }
+        Self { chain, mempool, connected_txs: 0, halted: None, orphans: Orphans::default() }
     }
 
     /// Why the store can no longer be written, once a fatal local failure happened: the
@@ -148,7 +151,29 @@ impl Ledger {
         self.chain.accept_headers(headers, now.unix_secs())
     }
 
+    /// Like [`Self::accept_tx`], for a transaction a peer relayed: one whose inputs are
+    /// unknown is held as an orphan (it may have come before its parent) and taken once
+    /// its parent comes. The error still says why it was not taken now.
+    ///
+    /// # Errors
+    /// [`MempoolError`] naming why it was refused.
+    pub fn accept_relayed(
+        &mut self,
+        tx: Transaction,
+        now: Time,
+        out: &mut Vec<Output>,
+    ) -> Result<Txid, MempoolError> {
+        let spare = tx.clone();
+        let result = self.accept_tx(tx, out);
+        if let Err(MempoolError::Invalid(TxError::InputMissingOrSpent(_))) = &result {
+            debug!(txid = %spare.txid(), "transaction held as an orphan until its parent comes");
+            self.orphans.hold(spare, now);
+        }
+        result
+    }
+
     /// Validates `tx` against the UTXO set and the pool and adds it; emits an event.
+    /// Orphans waiting for it are taken too (and gossiped: they were not relayed before).
     ///
     /// # Errors
     /// [`MempoolError`] naming why it was refused.
@@ -157,6 +182,23 @@ impl Ledger {
         tx: Transaction,
         out: &mut Vec<Output>,
     ) -> Result<Txid, MempoolError> {
+        let txid = self.accept_one(tx, out)?;
+        let mut parents = vec![txid];
+        while let Some(parent) = parents.pop() {
+            for child in self.orphans.children_of(&parent) {
+                let data = crate::primitives::encode::serialize(&child);
+                if let Ok(id) = self.accept_one(child, out) {
+                    debug!(txid = %id, %parent, "orphan taken: its parent came");
+                    let kind = crate::protocol::GossipKind::Tx;
+                    out.push(Output::Net(NetAction::Publish { kind, data }));
+                    parents.push(id);
+                }
+            }
+        }
+        Ok(txid)
+    }
+
+    fn accept_one(&mut self, tx: Transaction, out: &mut Vec<Output>) -> Result<Txid, MempoolError> {
         let view = self.chain.utxos()?;
         let txid = self.mempool.accept(tx, &view, self.chain.height(), self.chain.params())?;
         drop(view);

@@ -436,3 +436,94 @@ fn an_orphan_whose_time_is_too_new_when_its_parent_arrives_is_dropped_not_condem
     assert_eq!(verdict(&out, 3), Some(Verdict::Accept));
     assert_eq!(core.chain().tip(), early.block_hash());
 }
+
+/// A core whose chain has a mature coin of `key(1)`, and two transactions: `key(1)` pays
+/// `key(2)`, which pays `key(3)` (a parent and its child).
+fn core_with_payments() -> (Core, Transaction, Transaction) {
+    use crate::primitives::{COIN, TxOut};
+    use crate::testkit::{coinbase_input, input_of, key, pubkey, spend};
+    let mut chain = regtest_chain();
+    let first = extend(&mut chain, vec![], pubkey(&key(1)));
+    for _ in 0..100 {
+        extend(&mut chain, vec![], [4; 32]);
+    }
+    let parent = spend(
+        &[coinbase_input(&first)],
+        vec![TxOut { value: 49 * COIN, pubkey: pubkey(&key(2)) }],
+        &[&key(1)],
+    );
+    let child = spend(
+        &[input_of(&parent, 0)],
+        vec![TxOut { value: 48 * COIN, pubkey: pubkey(&key(3)) }],
+        &[&key(2)],
+    );
+    let mining = MiningConfig { enabled: false, payout: [9; 32] };
+    (Core::new(chain, Mempool::default(), mining), parent, child)
+}
+
+fn published_txs(out: &[Output]) -> Vec<Txid> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Net(NetAction::Publish { kind: GossipKind::Tx, data }) => {
+                deserialize::<Transaction>(data).ok().map(|t| t.txid())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_child_gossiped_before_its_parent_waits_as_an_orphan_and_is_taken_with_it() {
+    let (mut core, parent, child) = core_with_payments();
+    core.handle(Input::Net(NetEvent::Connected { peer: ALICE, noban: false }), T0);
+    let out = core.handle(gossip(1, ALICE, GossipKind::Tx, serialize(&child)), T0);
+    assert_eq!(verdict(&out, 1), Some(Verdict::Ignore));
+    assert!(!core.mempool().contains(&child.txid()));
+    let out = core.handle(gossip(2, ALICE, GossipKind::Tx, serialize(&parent)), T0);
+    assert_eq!(verdict(&out, 2), Some(Verdict::Accept));
+    assert!(core.mempool().contains(&parent.txid()) && core.mempool().contains(&child.txid()));
+    assert_eq!(published_txs(&out), [child.txid()], "the orphan is relayed once taken");
+}
+
+#[test]
+fn peers_in_step_reconcile_their_mempools_once_per_connection() {
+    let (mut core, parent, child) = core_with_payments();
+    let out = core.handle(Input::Net(NetEvent::Connected { peer: ALICE, noban: false }), T0);
+    let status = asks(&out)[0].id;
+    // Alice is at our tip: we are in step, so we ask for her mempool.
+    let resp = SyncResponse::Status(serve::chain_tip(core.chain()));
+    let out = core.handle(Input::Net(NetEvent::Response { id: status, peer: ALICE, resp }), T0);
+    let mempool_ask = asks(&out);
+    let [Ask { id, req: SyncRequest::Mempool, .. }] = mempool_ask.as_slice() else {
+        panic!("no mempool request: {out:?}");
+    };
+    let resp = SyncResponse::Txids(vec![parent.txid().0, child.txid().0]);
+    let out = core.handle(Input::Net(NetEvent::Response { id: *id, peer: ALICE, resp }), T0);
+    let txs_ask = asks(&out);
+    let [Ask { id, req: SyncRequest::Txs(wanted), .. }] = txs_ask.as_slice() else {
+        panic!("no transactions request: {out:?}");
+    };
+    assert_eq!(wanted, &vec![parent.txid().0, child.txid().0]);
+    let resp = SyncResponse::Txs(vec![serialize(&parent), serialize(&child)]);
+    let out = core.handle(Input::Net(NetEvent::Response { id: *id, peer: ALICE, resp }), T0);
+    assert!(core.mempool().contains(&parent.txid()) && core.mempool().contains(&child.txid()));
+    assert_eq!(published_txs(&out), [parent.txid(), child.txid()], "passed on to our peers");
+    // The next status round does not ask again.
+    let tick = core.handle(Input::Tick, T0 + Duration::from_secs(31));
+    let status = asks(&tick)[0].id;
+    let resp = SyncResponse::Status(serve::chain_tip(core.chain()));
+    let out = core.handle(Input::Net(NetEvent::Response { id: status, peer: ALICE, resp }), T0);
+    assert!(asks(&out).is_empty(), "{out:?}");
+}
+
+#[test]
+fn our_own_transactions_are_announced_again_until_they_confirm() {
+    let (mut core, parent, _) = core_with_payments();
+    let reply = ReplyTo::ignore();
+    let out = core.handle(Input::Command(Command::SubmitTx { tx: parent.clone(), reply }), T0);
+    assert_eq!(published_txs(&out), [parent.txid()]);
+    let out = core.handle(Input::Tick, T0 + Duration::from_secs(60));
+    assert!(published_txs(&out).is_empty(), "not inside the gossip duplicate window");
+    let out = core.handle(Input::Tick, T0 + REBROADCAST + Duration::from_secs(1));
+    assert_eq!(published_txs(&out), [parent.txid()]);
+}

@@ -6,11 +6,13 @@
 //! rate transactions are evicted together with their descendants.
 
 mod error;
+pub mod orphans;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 pub use error::MempoolError;
+pub use orphans::Orphans;
 
 use crate::chain::TipUpdate;
 use crate::consensus::tx::{check_transaction, check_tx_inputs, verify_signatures};
