@@ -198,6 +198,43 @@ fn a_full_disk_stops_writes_with_one_error_no_spin_and_a_sound_store_that_resume
     });
 }
 
+/// A regtest node process whose clock is off by `offset` (libfaketime's `-f` syntax),
+/// bootstrapped to `peer`.
+fn skewed(offset: &str, dir: &Path, peer: &str) -> Command {
+    let node = node_process(dir);
+    let mut cmd = Command::new("faketime");
+    cmd.arg("-f").arg(offset).arg(node.get_program()).args(node.get_args());
+    cmd.args(["--bootstrap", peer]).env_remove("RUST_LOG");
+    cmd
+}
+
+#[test]
+fn a_clock_three_hours_fast_is_named_when_the_network_refuses_its_blocks_and_costs_no_ban() {
+    if Command::new("faketime").arg("--version").output().is_err() {
+        cannot_run("needs Debian's faketime (libfaketime)");
+        return;
+    }
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    chain_in(a_dir.path(), 5, 1);
+    let a = logging_node(&mut node_process(a_dir.path()));
+    let (a_p2p, a_rpc) = addrs_of(&a);
+    let b = logging_node(&mut skewed("+3h", b_dir.path(), &a_p2p));
+    let (_, b_rpc) = addrs_of(&b);
+    let tip = height(&a_rpc);
+    wait_until(Duration::from_secs(60), "the fast node to sync", || height(&b_rpc) == tip);
+    // It mines a block three hours ahead of everyone: the peer refuses it, quietly.
+    let b_conn = ["--network", "regtest", "--rpc", &b_rpc, "--data-dir"];
+    let out = minichain().args(["mine"]).args(b_conn).arg(b_dir.path()).output().unwrap();
+    assert!(out.status.success(), "mine: {}", String::from_utf8_lossy(&out.stderr));
+    let warning = log_line(&b, "the local clock seems");
+    assert_eq!(warning["level"], "WARN", "{warning}");
+    assert!(warning["message"].as_str().unwrap().contains("ahead of the network's"), "{warning}");
+    let offset = warning["offset_secs"].as_i64().unwrap();
+    assert!((-3 * 3600 - 900..=-3 * 3600 + 900).contains(&offset), "{warning}");
+    assert_eq!(height(&a_rpc), tip, "the peer took a block from its future");
+    assert!(no_bans(&a_rpc) && no_bans(&b_rpc), "a ban over a clock");
+}
+
 #[test]
 fn a_clock_three_hours_slow_is_named_in_one_warning_and_costs_no_ban() {
     if Command::new("faketime").arg("--version").output().is_err() {
@@ -212,11 +249,7 @@ fn a_clock_three_hours_slow_is_named_in_one_warning_and_costs_no_ban() {
     // Blocks mined now, by a right clock.
     let out = minichain().args(["mine", "--blocks", "3"]).args(a_conn).arg(a_dir.path()).output();
     assert!(out.unwrap().status.success());
-    let node = node_process(b_dir.path());
-    let mut slow = Command::new("faketime");
-    slow.arg("-f").arg("-3h").arg(node.get_program()).args(node.get_args());
-    slow.args(["--bootstrap", &a_p2p]).env_remove("RUST_LOG");
-    let b = logging_node(&mut slow);
+    let b = logging_node(&mut skewed("-3h", b_dir.path(), &a_p2p));
     let (_, b_rpc) = addrs_of(&b);
     let warning = log_line(&b, "the local clock seems");
     assert_eq!(warning["level"], "WARN", "{warning}");
