@@ -86,6 +86,12 @@ impl<E: From<NetEvent>> Service<E> {
                     debug!(addr = %kept.addr, "dialing kept peer");
                     self.conns.dials.insert(id, i);
                 }
+                // Another part of the node (Kademlia, the peer book) is dialling it now:
+                // look again shortly, without counting a failure.
+                Err(DialError::DialPeerConditionFalse(_)) => {
+                    debug!(addr = %kept.addr, "a dial to the kept peer is already under way");
+                    redial.retry_soon(i, now);
+                }
                 Err(e) => {
                     let wait = redial.failed(i, now);
                     match kept.peer.and_then(|p| self.bans.refusal(&p, now)) {

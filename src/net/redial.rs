@@ -119,6 +119,14 @@ impl Redial {
         wait
     }
 
+    /// Kept peer `i` could not be dialled because a dial to it is already under way:
+    /// due again after [`FIRST_RETRY`], its backoff unchanged.
+    pub fn retry_soon(&mut self, i: usize, now: Instant) {
+        if let Some(k) = self.kept.get_mut(i) {
+            k.next = Some(now + FIRST_RETRY);
+        }
+    }
+
     /// Kept peer `i` is connected as `peer`.
     pub fn connected(&mut self, i: usize, peer: PeerId) {
         if let Some(k) = self.kept.get_mut(i) {
