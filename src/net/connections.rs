@@ -72,7 +72,10 @@ impl<E: From<NetEvent>> Service<E> {
     pub(super) fn dial_kept(&mut self, swarm: &mut Swarm<Behaviour>) {
         let now = Instant::now();
         let redial = &mut self.conns.redial;
-        for i in redial.due(now) {
+        let due = redial.due(now);
+        // The snapshot shows each kept peer's next dial.
+        self.dirty |= !due.is_empty();
+        for i in due {
             let Some(kept) = redial.get(i).cloned() else { continue };
             let opts = match kept.peer {
                 Some(peer) => {
@@ -238,6 +241,7 @@ impl<E: From<NetEvent>> Service<E> {
         };
         let now = Instant::now();
         let wait = self.conns.redial.failed(i, now);
+        self.dirty = true;
         if let Some(k) = self.conns.redial.get(i) {
             let refused = peer.or(k.peer).and_then(|p| self.bans.refusal(&p, now));
             info!(

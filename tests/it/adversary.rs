@@ -588,8 +588,12 @@ async fn a_long_cheap_header_chain_stays_bounded_and_a_stalling_sender_is_droppe
         target.handle.status().headers >= MAX_HEADERS_AHEAD
     })
     .await;
-    // Block requests stay unanswered; the target keeps serving its honest peer...
-    honest_peer_still_syncs(&target, &honest, 2).await;
+    // Block requests stay unanswered; the target keeps following its honest peer. (It
+    // stays `syncing` while the staller owes blocks, until they time out after 30 s: that
+    // is checked once the staller is gone, below, not against this step's limit.)
+    honest.handle.mine(2, None).await.unwrap();
+    let tip = honest.tip();
+    wait_until("the target to follow the honest peer", LIMIT, || target.tip() == tip).await;
     // Wait until the target has asked for headers it wants: two seconds without a new
     // headers request (a failure bound of LIMIT).
     let asked = |a: &Adversary| {
