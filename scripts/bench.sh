@@ -79,7 +79,9 @@ val_tx=$(python3 -c "print(int(1000 / ($(est block_parallel_sigs) * 1e-9)))")
 
 # 4. Initial sync of a bench chain from one peer over loopback, store included.
 say "writing a bench chain: $chain_blocks blocks x $txs_per_block transactions"
-summary=$("$bin" bench-chain --data-dir "$work/a" --blocks "$chain_blocks" --txs-per-block "$txs_per_block" 2> /dev/null | tail -n1)
+# 100 empty blocks on top bury the payload under regtest's assume-valid burial (step 4b).
+summary=$("$bin" bench-chain --data-dir "$work/a" --blocks "$chain_blocks" --txs-per-block "$txs_per_block" --tail 100 2> /dev/null | tail -n1)
+tip_hash=$(python3 -c "import json; print(json.loads('$summary')['tip'])")
 chain_txs=$(python3 -c "import json; print(json.loads('$summary')['txs'])")
 chain_inputs=$(python3 -c "import json; print(json.loads('$summary')['inputs'])")
 tip=$(python3 -c "import json; print(json.loads('$summary')['height'])")
@@ -142,11 +144,34 @@ for run in 1 2 3 4 5; do
     kill -TERM "$pid_b"; wait "$pid_b" 2> /dev/null || true
     sig_refs+=("$(sigref)")
 done
+# 4b. The same sync with --assume-valid at the tip: the payload's signatures are not
+#     checked (everything else is), three runs bracketed the same way.
+av_refs=("${sig_refs[-1]}")
+av_runs=()
+for run in 1 2 3; do
+    say "syncing $chain_txs transactions with --assume-valid (run $run of 3)"
+    rm -rf "$work/b"
+    t0=$(date +%s.%N)
+    start_node b "$rpc_b" "$p2p_b" --bootstrap "$boot" --assume-valid "$tip_hash"
+    pid_b=$started
+    t1=$(heightwait 1800 "$tip" "$rpc_b")
+    av_runs+=("$(python3 -c "print(round($t1 - $t0, 2))")")
+    av_skipped=$(status "$rpc_b" | python3 -c 'import json,sys; print(json.load(sys.stdin)["assume_valid"]["skipped_blocks"])')
+    ((av_skipped == tip - 100)) || { say "FAILED: $av_skipped blocks skipped their signature checks, expected $((tip - 100))"; exit 1; }
+    kill -TERM "$pid_b"; wait "$pid_b" 2> /dev/null || true
+    av_refs+=("$(sigref)")
+done
 kill -TERM "$pid_a"; wait "$pid_a" 2> /dev/null || true
 # "median_time median_bracket ratios strict": the median run's time and bracket mean, every
 # run's ratio, and the strictest reading (the best time against the best reference).
 read -r ibd_s sig_ibd ibd_ratios ibd_strict <<< "$(python3 -c "
 runs, refs, n = [$(csv "${ibd_runs[@]}")], [$(csv "${sig_refs[@]}")], $chain_inputs
+brackets = [(refs[i] + refs[i + 1]) / 2 for i in range(len(runs))]
+ratios = [n / t / b for t, b in zip(runs, brackets)]
+mid = sorted(range(len(runs)), key=lambda i: ratios[i])[len(runs) // 2]
+print(runs[mid], int(brackets[mid]), ','.join(f'{r:.3f}' for r in ratios), round(n / min(runs) / max(refs), 3))")"
+read -r av_s sig_av av_ratios av_strict <<< "$(python3 -c "
+runs, refs, n = [$(csv "${av_runs[@]}")], [$(csv "${av_refs[@]}")], $chain_inputs
 brackets = [(refs[i] + refs[i + 1]) / 2 for i in range(len(runs))]
 ratios = [n / t / b for t, b in zip(runs, brackets)]
 mid = sorted(range(len(runs)), key=lambda i: ratios[i])[len(runs) // 2]
@@ -232,7 +257,8 @@ export B_CEIL=$ceiling B_RAVX2=$ref_avx2 B_RAVX512=$ref_avx512 B_ENGINE=$engine 
 export B_SHA=$sha_limit B_M1=$mine1 B_M2=$mine2 B_SIG=$sig2 B_SIG_IBD=$sig_ibd B_VAL=$val_tx B_TXS=$chain_txs B_INPUTS=$chain_inputs \
     B_BLOCKS=$tip B_IBD=$ibd_s B_IDLE=$idle_rss B_SYNC=$sync_rss B_START=$startup B_P50=$p50 B_P99=$p99 \
     B_NODES=$prop_nodes B_SAMPLES=$samples B_QUICK=$quick B_BLOCK_TXS=$txs_in_block B_FIRST=$devnet_first \
-    B_IBD_RUNS="${ibd_runs[*]}" B_IBD_RATIOS=$ibd_ratios B_IBD_STRICT=$ibd_strict
+    B_IBD_RUNS="${ibd_runs[*]}" B_IBD_RATIOS=$ibd_ratios B_IBD_STRICT=$ibd_strict \
+    B_AV=$av_s B_SIG_AV=$sig_av B_AV_RUNS="${av_runs[*]}" B_AV_RATIOS=$av_ratios B_AV_STRICT=$av_strict B_AV_SKIPPED=$av_skipped
 python3 - "$root/docs/benchmarks.md" <<'PY'
 import sys, datetime, platform, os
 e = lambda k: float(os.environ["B_" + k])
@@ -246,11 +272,15 @@ ceil, ravx2, ravx512, engine = e("CEIL"), e("RAVX2"), e("RAVX512"), os.environ["
 refs = f"best of OpenSSL {r['sha']/1e6:.2f}, AVX2 lanes {ravx2/1e6:.2f}, AVX-512 lanes {ravx512/1e6:.2f} M nonces/s"
 ibd_in = r["inputs"] / r["ibd"]
 ibd_runs = ", ".join(f"{float(t):.1f} s ({float(q):.0%})" for t, q in zip(os.environ["B_IBD_RUNS"].split(), os.environ["B_IBD_RATIOS"].split(",")))
+av, sig_av = e("AV"), int(e("SIG_AV"))
+av_in = r["inputs"] / av
+av_runs = ", ".join(f"{float(t):.1f} s ({float(q):.1f}x)" for t, q in zip(os.environ["B_AV_RUNS"].split(), os.environ["B_AV_RATIOS"].split(",")))
 rows = [
  ("mining, 1 thread", f"{r['m1']/1e6:.2f} M nonces/s (engine {engine})", f"{r['m1']/ceil:.0%} of this core's SHA-256 ceiling {ceil/1e6:.2f} M nonces/s ({refs})", ">= 90%", r['m1']/ceil >= 0.9),
  ("mining, 2 threads", f"{r['m2']/1e6:.2f} M nonces/s", f"{r['m2']/r['m1']:.2f}x one thread", ">= 1.9x", r['m2']/r['m1'] >= 1.9),
  ("block validation, 1,000 txs / 2,000 inputs, 2 threads", f"{r['val']:,} tx/s ({2*r['val']:,} inputs/s)", f"{2*r['val']/r['sig']:.0%} of Schnorr verify {r['sig']:,}/s (2 threads)", ">= 85%", 2*r['val']/r['sig'] >= 0.85),
  (f"initial sync, {r['txs']:,} txs / {r['blocks']} blocks, one peer, loopback", f"{r['txs']/r['ibd']:,.0f} tx/s, {r['blocks']/r['ibd']:.1f} blocks/s ({r['ibd']:.1f} s)", f"{ibd_in/r['sig_ibd']:.0%} of Schnorr verify {r['sig_ibd']:,}/s around it ({ibd_in:,.0f} inputs/s; median of runs {ibd_runs}; best time against best reference {e('IBD_STRICT'):.0%})", ">= 75%", ibd_in/r['sig_ibd'] >= 0.75),
+ (f"initial sync with --assume-valid, same chain", f"{r['txs']/av:,.0f} tx/s, {r['blocks']/av:.1f} blocks/s ({av:.1f} s; {int(e('AV_SKIPPED'))} blocks without signature checks)", f"{av_in/sig_av:.1f}x Schnorr verify {sig_av:,}/s around it ({av_in:,.0f} inputs/s; median of runs {av_runs}; best time against best reference {e('AV_STRICT'):.1f}x)", ">= 2.5x", av_in/sig_av >= 2.5),
  ("devnet from scratch, one mining thread", f"first block after {r['first']:.1f} s", "", "<= 15 s", r['first'] <= 15),
  (f"propagation, {r['btxs']}-tx block, {r['nodes']} processes", f"p50 {r['p50']} ms, p99 {r['p99']} ms ({r['samples']} samples)", "", "p99 < 250 ms", r['p99'] < 250),
  ("memory, idle node", f"{r['idle']:.1f} MiB RSS", "", "< 40 MiB", r['idle'] < 40),
@@ -298,7 +328,13 @@ with open(sys.argv[1], "w") as f:
   it and after it); a run's ratio is against the mean of those two, and the table gives
   the median run (this machine's speed drifts by up to half between minutes, so a
   reference minutes away says little). The strictest reading, the best time against the
-  best of all references, is given beside it.
+  best of all references, is given beside it. The chain ends in 100 empty blocks, which
+  bury the payload under regtest's assume-valid burial.
+- **Initial sync with assume-valid**: the same, three runs, the new node started with
+  `--assume-valid <tip>`: the signatures of every block under the last 100 are not checked
+  (its `/status` must say so, or the run fails); everything else is. The ratio is inputs
+  per second over the Schnorr reference around the run, as above: above 1 means the sync
+  is no longer bound by signatures.
 - **Start-up**: restart on the synced store until its log says the HTTP API listens.
 - **Devnet from scratch**: a devnet node on an empty data dir with `--mine --threads 1`,
   from its start until its log says it mined block 1 (the genesis difficulty decides it:
@@ -315,4 +351,4 @@ with open(sys.argv[1], "w") as f:
         f.write("\n" + kept)
 PY
 say "docs/benchmarks.md written"
-python3 -c "import json; print(json.dumps({'sha256_limit_nonces_per_s': $sha_limit, 'sha256_ceiling_nonces_per_s': $ceiling, 'ref_avx2_nonces_per_s': $ref_avx2, 'ref_avx512_nonces_per_s': $ref_avx512, 'mining_engine': '$engine', 'mining_nonces_per_s_1t': $mine1, 'mining_nonces_per_s_2t': $mine2, 'sigverify_per_s_2t': $sig2, 'sigverify_per_s_2t_around_sync': [$(csv "${sig_refs[@]}")], 'ibd_runs_s': [$(csv "${ibd_runs[@]}")], 'ibd_ratios': [$ibd_ratios], 'ibd_ratio_strict': $ibd_strict, 'validation_tx_per_s': $val_tx, 'ibd_tx_per_s': round($chain_txs / $ibd_s), 'ibd_blocks_per_s': round($tip / $ibd_s, 1), 'ibd_chain_txs': $chain_txs, 'propagation_nodes': $prop_nodes, 'propagation_p50_ms': $p50, 'propagation_p99_ms': $p99, 'propagation_block_txs': $txs_in_block, 'idle_rss_mib': round($idle_rss / 1024, 1), 'sync_rss_mib': round($sync_rss / 1024, 1), 'startup_s': $startup, 'devnet_first_block_s': $devnet_first}))"
+python3 -c "import json; print(json.dumps({'sha256_limit_nonces_per_s': $sha_limit, 'sha256_ceiling_nonces_per_s': $ceiling, 'ref_avx2_nonces_per_s': $ref_avx2, 'ref_avx512_nonces_per_s': $ref_avx512, 'mining_engine': '$engine', 'mining_nonces_per_s_1t': $mine1, 'mining_nonces_per_s_2t': $mine2, 'sigverify_per_s_2t': $sig2, 'sigverify_per_s_2t_around_sync': [$(csv "${sig_refs[@]}")], 'ibd_runs_s': [$(csv "${ibd_runs[@]}")], 'ibd_ratios': [$ibd_ratios], 'ibd_ratio_strict': $ibd_strict, 'assume_valid_runs_s': [$(csv "${av_runs[@]}")], 'sigverify_per_s_2t_around_assume_valid': [$(csv "${av_refs[@]}")], 'assume_valid_ratios': [$av_ratios], 'validation_tx_per_s': $val_tx, 'ibd_tx_per_s': round($chain_txs / $ibd_s), 'ibd_blocks_per_s': round($tip / $ibd_s, 1), 'ibd_chain_txs': $chain_txs, 'propagation_nodes': $prop_nodes, 'propagation_p50_ms': $p50, 'propagation_p99_ms': $p99, 'propagation_block_txs': $txs_in_block, 'idle_rss_mib': round($idle_rss / 1024, 1), 'sync_rss_mib': round($sync_rss / 1024, 1), 'startup_s': $startup, 'devnet_first_block_s': $devnet_first}))"

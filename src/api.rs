@@ -284,6 +284,19 @@ pub struct Status {
     /// What the operator should know about (the clock, a degraded store), one line each.
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// Present when signatures below a trusted block are not checked (`--assume-valid`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assume_valid: Option<AssumeValidView>,
+}
+
+/// `/status`'s `assume_valid`: the block whose ancestors' signatures are trusted.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AssumeValidView {
+    /// The trusted block's hash.
+    pub hash: String,
+    /// Blocks connected since start without their signature checks (ancestors of `hash`
+    /// buried under enough work).
+    pub skipped_blocks: u64,
 }
 
 /// One `GET /mempool` entry.

@@ -36,6 +36,8 @@ pub struct Summary {
     pub inputs: u64,
     /// Height of the tip.
     pub height: u32,
+    /// Hash of the tip.
+    pub tip: String,
 }
 
 /// Why the chain could not be written.
@@ -58,8 +60,9 @@ pub enum BenchChainError {
     NotConnected(u32, String),
 }
 
-/// Writes the chain into `chain` (an empty regtest chain), calling `progress(height)`
-/// after each block. `now` is the clock used for the time rules.
+/// Writes the chain into `chain` (an empty regtest chain), `tail` empty blocks after the
+/// payload, calling `progress(height)` after each block. `now` is the clock used for the
+/// time rules.
 ///
 /// # Errors
 /// [`BenchChainError`] for a non-empty or non-regtest chain, or a bad size.
@@ -67,6 +70,7 @@ pub fn build(
     chain: &mut ChainState,
     blocks: u32,
     txs_per_block: usize,
+    tail: u32,
     now: u64,
     mut progress: impl FnMut(u32),
 ) -> Result<Summary, BenchChainError> {
@@ -82,7 +86,7 @@ pub fn build(
     let key = Keypair::new(&mut rand::rng());
     let owner = pubkey_of(&key);
     // Block times start far enough back that a long chain never runs ahead of the clock.
-    let mut time = (now as u32).saturating_sub(blocks + 200);
+    let mut time = (now as u32).saturating_sub(blocks.saturating_add(tail).saturating_add(200));
     let first = add_block(chain, vec![], owner, &mut time, now)?;
     for _ in 1..101 {
         add_block(chain, vec![], owner, &mut time, now)?;
@@ -130,7 +134,11 @@ pub fn build(
         add_block(chain, block_txs, owner, &mut time, now)?;
         progress(chain.height());
     }
-    Ok(Summary { blocks, txs, inputs, height: chain.height() })
+    for _ in 0..tail {
+        add_block(chain, vec![], owner, &mut time, now)?;
+    }
+    progress(chain.height());
+    Ok(Summary { blocks, txs, inputs, height: chain.height(), tip: chain.tip().to_string() })
 }
 
 /// A transaction before signing: the outputs it spends and the ones it creates.
@@ -193,13 +201,14 @@ mod tests {
     #[test]
     fn writes_a_valid_chain_of_signed_transactions() {
         let (mut chain, store) = crate::testkit::regtest_chain_and_store();
-        let summary = build(&mut chain, 3, 10, crate::testkit::CLOCK, |_| {}).unwrap();
-        assert_eq!((summary.blocks, summary.txs, summary.inputs, summary.height), (3, 31, 61, 105));
+        let summary = build(&mut chain, 3, 10, 4, crate::testkit::CLOCK, |_| {}).unwrap();
+        assert_eq!((summary.blocks, summary.txs, summary.inputs, summary.height), (3, 31, 61, 109));
+        assert_eq!(summary.tip, chain.tip().to_string());
         let report = verify_store(&store).unwrap();
-        assert_eq!(report.height, 105);
+        assert_eq!(report.height, 109);
         assert!(matches!(
-            build(&mut chain, 1, 1, crate::testkit::CLOCK, |_| {}),
-            Err(BenchChainError::NotEmpty(105))
+            build(&mut chain, 1, 1, 0, crate::testkit::CLOCK, |_| {}),
+            Err(BenchChainError::NotEmpty(109))
         ));
     }
 }

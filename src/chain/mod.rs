@@ -3,6 +3,7 @@
 //! whatever implements `storage::ChainStore` (redb's `db`) persists it.
 
 mod accept;
+mod assume;
 mod connect;
 pub mod error;
 mod headers;

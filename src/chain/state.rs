@@ -26,6 +26,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
+use super::assume::AssumeValid;
 use super::error::ChainError;
 use super::index::{Candidate, Node};
 use super::orphans::OrphanPool;
@@ -64,6 +65,8 @@ pub struct ChainState {
     pub(super) writing: Option<Arc<Transition>>,
     /// When the last durable write was made (Unix seconds).
     pub(super) last_flush: u64,
+    /// The block whose ancestors' signatures are trusted (`--assume-valid`), if any.
+    pub(super) assume_valid: Option<AssumeValid>,
 }
 
 impl ChainState {
@@ -132,6 +135,7 @@ impl ChainState {
             unwritten: Transition::default(),
             writing: None,
             last_flush: 0,
+            assume_valid: None,
         };
         for entry in entries {
             let hash = entry.hash();

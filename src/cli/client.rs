@@ -254,6 +254,10 @@ pub fn status(conn: Conn) -> Result<()> {
     for (k, value) in rows {
         println!("{k:<13} {value}");
     }
+    if let Some(av) = &v.assume_valid {
+        let skipped = av.skipped_blocks;
+        println!("{:<13} {} ({skipped} blocks without signature checks)", "assume-valid", av.hash);
+    }
     for w in &v.warnings {
         println!("{:<13} {w}", "WARNING");
     }

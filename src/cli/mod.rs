@@ -127,6 +127,9 @@ pub enum Command {
         /// Transactions per payload block (2 inputs, 2 outputs each).
         #[arg(long, default_value_t = 1000)]
         txs_per_block: usize,
+        /// Empty blocks after the payload (they bury it, for `--assume-valid`).
+        #[arg(long, default_value_t = 0)]
+        tail: u32,
     },
     /// Measure the miner's nonces per second on N threads (for scripts/bench.sh).
     #[command(hide = true)]
@@ -212,8 +215,8 @@ pub fn run(cli: Cli) -> Result<()> {
             client::send(conn, wallet, &to, &amount, &fee)
         }
         Command::Mine { blocks, to, conn } => client::mine(conn, blocks, to.as_deref()),
-        Command::BenchChain { data_dir, blocks, txs_per_block } => {
-            bench_chain(&data_dir, blocks, txs_per_block)
+        Command::BenchChain { data_dir, blocks, txs_per_block, tail } => {
+            bench_chain(&data_dir, blocks, txs_per_block, tail)
         }
         Command::BenchHash { threads, nonces, engine } => {
             use crate::miner::lanes::Engine;
@@ -239,17 +242,18 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
-fn bench_chain(dir: &std::path::Path, blocks: u32, txs_per_block: usize) -> Result<()> {
+fn bench_chain(dir: &std::path::Path, blocks: u32, txs_per_block: usize, tail: u32) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let store = Store::open(&db_path(dir), Network::Regtest)
         .with_context(|| format!("cannot open the database in {}", dir.display()))?;
     let mut chain = crate::chain::ChainState::open(store)?;
     let started = std::time::Instant::now();
-    let total = blocks + 102;
+    let total = blocks.saturating_add(102).saturating_add(tail);
     let summary = crate::bench_chain::build(
         &mut chain,
         blocks,
         txs_per_block,
+        tail,
         crate::clock::unix_now(),
         |h| {
             if h % 50 == 0 || h == total {

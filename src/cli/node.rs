@@ -15,6 +15,7 @@ use crate::mempool::MempoolConfig;
 use crate::net::addr::parse_peer_addr;
 use crate::net::identity::write_private;
 use crate::node::{NodeConfig, start};
+use crate::primitives::BlockHash;
 use crate::primitives::address::{decode_address, encode_address};
 
 /// Arguments of `minichain node`.
@@ -66,6 +67,24 @@ pub struct NodeArgs {
     /// offence that would ban one of them only disconnects it (it is redialled later).
     #[arg(long, env = "MINICHAIN_BAN_KEPT_PEERS")]
     pub ban_kept_peers: bool,
+    /// Skip the signature checks of this block's ancestors once they are buried deep
+    /// enough under the best header chain (Bitcoin Core's -assumevalid); 0 checks every
+    /// signature [default: the network's pinned block, none on devnet and regtest].
+    #[arg(long, env = "MINICHAIN_ASSUME_VALID", value_name = "HASH", value_parser = parse_assume_valid)]
+    pub assume_valid: Option<AssumeValid>,
+}
+
+/// `--assume-valid`: a block hash, or none (`0`).
+#[derive(Debug, Clone, Copy)]
+pub struct AssumeValid(Option<BlockHash>);
+
+fn parse_assume_valid(s: &str) -> Result<AssumeValid, String> {
+    if s == "0" {
+        return Ok(AssumeValid(None));
+    }
+    s.parse().map(|h| AssumeValid(Some(h))).map_err(|_| {
+        format!("'{s}' is not a block hash (64 hex digits, as `minichain block` shows) or 0")
+    })
 }
 
 fn parse_multiaddr(s: &str) -> Result<Multiaddr, String> {
@@ -145,6 +164,10 @@ pub fn run(args: NodeArgs) -> Result<()> {
         max_inbound: crate::net::inbound::evict::MAX_INBOUND,
         ban_kept_peers: args.ban_kept_peers,
         mempool: MempoolConfig::default(),
+        assume_valid: match args.assume_valid {
+            Some(AssumeValid(hash)) => hash,
+            None => params.assume_valid.map(BlockHash::from_byte_array),
+        },
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

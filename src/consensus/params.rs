@@ -3,6 +3,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use ruint::aliases::U256;
+
 use crate::primitives::COIN;
 
 /// The most base units that can ever exist: 21 million coins.
@@ -100,6 +102,16 @@ pub struct Params {
     pub default_p2p_port: u16,
     /// Default port of the HTTP API.
     pub default_rpc_port: u16,
+    /// The block whose ancestors' signatures are trusted by default (`--assume-valid`
+    /// overrides it; `chain::assume` says when it applies). `None` on every network so
+    /// far: no devnet or regtest chain is canonical enough to pin one.
+    pub assume_valid: Option<[u8; 32]>,
+    /// The least work a best header needs before assume-valid applies (Core's
+    /// `nMinimumChainWork`): a node fed a short fake chain checks everything.
+    pub min_chain_work: U256,
+    /// Blocks' worth of work (at the best header's difficulty) a block must lie under
+    /// before its signatures may be assumed valid.
+    pub assume_valid_burial: u32,
 }
 
 impl Params {
@@ -133,6 +145,10 @@ pub static REGTEST: Params = Params {
     max_future_block_time: 7_200,
     default_p2p_port: 18_444,
     default_rpc_port: 18_443,
+    assume_valid: None,
+    min_chain_work: U256::ZERO,
+    // At most 100, so a test can bury a block with a few seconds of mining.
+    assume_valid_burial: 100,
 };
 
 /// Devnet: about 2^23 hashes per block at genesis (seconds on one core without any SHA
@@ -161,6 +177,13 @@ pub static DEVNET: Params = Params {
     max_future_block_time: 120,
     default_p2p_port: 9_000,
     default_rpc_port: 8_332,
+    assume_valid: None,
+    min_chain_work: U256::ZERO,
+    // One day of blocks at the 5 s spacing (Core asks two weeks at 10 minutes, 2,016
+    // blocks): a chain made to slip an invalid block past a node would need a day of the
+    // whole network's hash power on top of it, while a month-old devnet still skips the
+    // signatures of nearly all its history.
+    assume_valid_burial: 17_280,
 };
 
 #[cfg(test)]

@@ -95,6 +95,8 @@ pub struct Snapshot {
     pub clock_offset_secs: Option<i64>,
     /// Why the node stopped writing (a fatal local failure), and what to do.
     pub degraded: Option<String>,
+    /// The assume-valid block and the blocks connected without signature checks.
+    pub assume_valid: Option<(BlockHash, u64)>,
 }
 
 /// Mining settings.
@@ -207,6 +209,7 @@ impl Core {
             peer_faults: self.scores.listed(),
             clock_offset_secs: self.clock.offset(self.now),
             degraded: self.ledger.halted().map(str::to_owned),
+            assume_valid: chain.assume_valid(),
         }
     }
 

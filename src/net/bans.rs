@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime};
 
 use libp2p::{PeerId, Swarm};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::behaviour::Behaviour;
 use super::service::Service;
@@ -27,10 +27,16 @@ impl Bans {
         Bans { duration, banned: BTreeMap::new() }
     }
 
-    /// Records a ban of `peer` from `now`.
-    fn add(&mut self, peer: PeerId, reason: String, now: Instant) {
+    /// Records a ban of `peer` from `now`; false if it is banned already, whose first
+    /// reason stays (one batch can carry an invalid block and its descendants: the
+    /// offence is the first, not the echoes after it).
+    fn add(&mut self, peer: PeerId, reason: String, now: Instant) -> bool {
+        if self.banned.get(&peer).is_some_and(|(until, _)| *until > now) {
+            return false;
+        }
         let info = BanInfo { reason, until: SystemTime::now() + self.duration };
         self.banned.insert(peer, (now + self.duration, info));
+        true
     }
 
     /// Why our own ban list refuses a dial to `peer`, with the time left, if it does: a
@@ -51,12 +57,15 @@ impl<E> Service<E> {
     /// Disconnects and refuses `peer` for the ban duration.
     pub(super) fn ban(&mut self, swarm: &mut Swarm<Behaviour>, peer: PeerId, reason: String) {
         let duration = self.bans.duration;
+        if !self.bans.add(peer, reason.clone(), Instant::now()) {
+            debug!(peer = %peer, %reason, "already banned");
+            return;
+        }
         warn!(peer = %peer, %reason, secs = duration.as_secs(), "banning peer");
         self.discovery.book.forget(&peer);
         let b = swarm.behaviour_mut();
         b.blocked.block_peer(peer);
         b.kad.remove_peer(&peer);
-        self.bans.add(peer, reason, Instant::now());
         self.dirty = true;
         let _ = swarm.disconnect_peer_id(peer);
     }
@@ -97,5 +106,18 @@ mod tests {
         assert_eq!(why, "our own ban list refuses it for 500 s more: invalid block 00ab");
         assert_eq!(bans.refusal(&other, t0), None, "a peer not banned is no refusal");
         assert_eq!(bans.listed().len(), 1);
+    }
+
+    #[test]
+    fn a_second_offence_while_banned_keeps_the_first_reason() {
+        let mut bans = Bans::new(Duration::from_secs(600));
+        let peer = PeerId::random();
+        let t0 = Instant::now();
+        assert!(bans.add(peer, "bad signature".into(), t0));
+        assert!(!bans.add(peer, "descends from an invalid block".into(), t0));
+        assert_eq!(bans.listed()[&peer].reason, "bad signature");
+        // Once the ban has run out, a new offence is a new ban.
+        assert!(bans.add(peer, "garbage".into(), t0 + Duration::from_secs(601)));
+        assert_eq!(bans.listed()[&peer].reason, "garbage");
     }
 }

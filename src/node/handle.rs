@@ -18,8 +18,8 @@ use tracing::{info, warn};
 use super::metrics::{DirectionLabels, NodeMetrics};
 use super::service::{DriverInput, Shared};
 use crate::api::{
-    BalanceView, BanView, BlockView, KeptPeerView, MempoolEntry, MempoolView, PeerView, Status,
-    TxLookup, UtxoEntry,
+    AssumeValidView, BalanceView, BanView, BlockView, KeptPeerView, MempoolEntry, MempoolView,
+    PeerView, Status, TxLookup, UtxoEntry,
 };
 use crate::consensus::Network;
 use crate::consensus::tx::is_mature;
@@ -230,6 +230,10 @@ impl NodeHandle {
             warnings: warnings(&snap),
             clock_offset_secs: snap.clock_offset_secs,
             degraded: snap.degraded.clone(),
+            assume_valid: snap.assume_valid.map(|(hash, skipped)| AssumeValidView {
+                hash: hash.to_string(),
+                skipped_blocks: skipped,
+            }),
         }
     }
 
@@ -592,8 +596,6 @@ impl NodeHandle {
     }
 }
 
-/// Bytes the files directly in `dir` take (the database, keys, peer book); 0 for what
-/// cannot be read.
 /// What `/status` warns of.
 fn warnings(snap: &crate::core::Snapshot) -> Vec<String> {
     let mut out = Vec::new();
@@ -618,6 +620,8 @@ fn source_name(source: crate::net::book::Source) -> String {
         .unwrap_or_default()
 }
 
+/// Bytes the files directly in `dir` take (the database, keys, peer book); 0 for what
+/// cannot be read.
 fn dir_bytes(dir: &std::path::Path) -> u64 {
     std::fs::read_dir(dir).map_or(0, |entries| {
         entries

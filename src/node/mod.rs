@@ -42,6 +42,7 @@ use crate::net::NetError;
 use crate::net::identity::{IdentityError, load_or_create};
 use crate::net::service::COMMAND_CAPACITY;
 use crate::net::{NetCommand, NetConfig, NetInfo};
+use crate::primitives::BlockHash;
 use crate::storage::StorageError;
 
 /// Capacity of the driver's input channel.
@@ -74,6 +75,9 @@ pub struct NodeConfig {
     pub max_inbound: usize,
     /// Ban kept peers like any other (`--ban-kept-peers`).
     pub ban_kept_peers: bool,
+    /// Skip the signature checks of this block's ancestors when buried deep enough
+    /// (`--assume-valid`; `chain::assume` has the conditions).
+    pub assume_valid: Option<BlockHash>,
 }
 
 /// Why a node could not start.
@@ -117,7 +121,16 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|error| NodeError::DataDir { path: config.data_dir.clone(), error })?;
     let store = Store::open(&db_path(&config.data_dir), config.network)?;
-    let chain = ChainState::open(store.clone())?;
+    let mut chain = ChainState::open(store.clone())?;
+    chain.set_assume_valid(config.assume_valid);
+    if let Some(hash) = config.assume_valid {
+        let burial = config.network.params().assume_valid_burial;
+        info!(
+            hash = %hash,
+            burial,
+            "assume-valid: the signatures of this block's ancestors are not checked once {burial} blocks' worth of work lies on them"
+        );
+    }
     info!(
         network = %config.network,
         data_dir = %config.data_dir.display(),

@@ -160,3 +160,31 @@ pub fn input_of(tx: &Transaction, vout: u32) -> (OutPoint, TxOut) {
 pub fn unknown_txid() -> Txid {
     Txid([0xee; 32])
 }
+
+/// A regtest chain from height 1 whose block 102 spends block 1's coinbase with a forged
+/// signature, under `burial` empty blocks: what assume-valid lets through when the
+/// forged block lies deep enough, and full validation refuses. Returns the blocks and the
+/// forged block's height.
+pub fn chain_with_a_forged_signature(burial: u32) -> (Vec<Block>, u32) {
+    let mut chain = regtest_chain();
+    let alice = key(1);
+    let mut blocks = vec![extend(&mut chain, vec![], pubkey(&alice))];
+    for _ in 0..100 {
+        blocks.push(extend(&mut chain, vec![], pubkey(&key(99))));
+    }
+    let value = blocks[0].txs[0].outputs[0].value;
+    let out = TxOut { value: value - 1_000, pubkey: pubkey(&key(2)) };
+    let mut forged = spend(&[coinbase_input(&blocks[0])], vec![out], &[&alice]);
+    forged.inputs[0].signature[10] ^= 1;
+    let bad = block_on(&chain, chain.tip(), vec![forged], pubkey(&key(99)));
+    let bits = bad.header.bits;
+    let forged_height = chain.height() + 1;
+    blocks.push(bad);
+    for height in forged_height + 1..=forged_height + burial {
+        let prev = &blocks[blocks.len() - 1].header;
+        let out = TxOut { value: REGTEST.subsidy(height), pubkey: pubkey(&key(99)) };
+        let coinbase = Transaction::coinbase(height, vec![out], 0);
+        blocks.push(solved_block(prev.block_hash(), prev.time + 1, bits, coinbase, vec![]));
+    }
+    (blocks, forged_height)
+}

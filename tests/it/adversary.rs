@@ -494,6 +494,15 @@ fn headers_on(mut parent: BlockHash, mut time: u32, n: usize, bits: u32) -> Vec<
     out
 }
 
+/// Up to `max` of `headers` after the first locator hash among them (all if none is).
+fn headers_after(headers: &[BlockHeader], locator: &[[u8; 32]], max: u32) -> Vec<u8> {
+    let start = locator
+        .iter()
+        .find_map(|l| headers.iter().position(|h| h.block_hash().0 == *l).map(|i| i + 1))
+        .unwrap_or(0);
+    headers.iter().skip(start).take(max as usize).flat_map(|h| h.to_bytes()).collect()
+}
+
 /// Answers as a peer ahead of us with `headers` (served after the locator's fork point);
 /// block requests get an empty answer, or none at all if `stall`.
 fn serving(headers: Vec<BlockHeader>, stall: bool) -> Responder {
@@ -503,19 +512,7 @@ fn serving(headers: Vec<BlockHeader>, stall: bool) -> Responder {
         Some(match req {
             SyncRequest::Status => claim(tip, height),
             SyncRequest::Headers { locator, max } => {
-                let start = locator
-                    .iter()
-                    .find_map(|l| {
-                        headers.iter().position(|h| h.block_hash().0 == *l).map(|i| i + 1)
-                    })
-                    .unwrap_or(0);
-                let bytes = headers
-                    .iter()
-                    .skip(start)
-                    .take(*max as usize)
-                    .flat_map(|h| h.to_bytes())
-                    .collect();
-                response(&SyncResponse::Headers(bytes))
+                response(&SyncResponse::Headers(headers_after(&headers, locator, *max)))
             }
             SyncRequest::Blocks(_) if stall => return None,
             SyncRequest::Blocks(_) => response(&SyncResponse::Blocks(Vec::new())),
@@ -523,6 +520,66 @@ fn serving(headers: Vec<BlockHeader>, stall: bool) -> Responder {
             SyncRequest::Txs(_) => response(&SyncResponse::Txs(Vec::new())),
         })
     })
+}
+
+/// Answers as a peer that holds `blocks` (from height 1) and serves them all.
+fn serving_blocks(blocks: Vec<Block>) -> Responder {
+    let headers: Vec<BlockHeader> = blocks.iter().map(|b| b.header).collect();
+    let by_hash: std::collections::HashMap<[u8; 32], Vec<u8>> =
+        blocks.iter().map(|b| (b.block_hash().0, serialize(b))).collect();
+    let mut quiet = quiet();
+    Box::new(move |req| match req {
+        SyncRequest::Status => {
+            Some(claim(headers[headers.len() - 1].block_hash(), headers.len() as u32))
+        }
+        SyncRequest::Headers { locator, max } => {
+            Some(response(&SyncResponse::Headers(headers_after(&headers, locator, *max))))
+        }
+        SyncRequest::Blocks(hashes) => Some(response(&SyncResponse::Blocks(
+            hashes.iter().filter_map(|h| by_hash.get(h).cloned()).collect(),
+        ))),
+        other => quiet(other),
+    })
+}
+
+/// In the spirit of Bitcoin Core's feature_assumevalid.py: a peer serves a chain whose
+/// block 102 carries a forged signature under 100 more blocks. A node told to assume the
+/// tip valid takes the whole chain without checking the buried signatures (everything
+/// else still is); a node that checks every signature refuses the block and bans the
+/// peer for exactly that.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_buried_forged_signature_passes_with_assume_valid_and_gets_its_sender_banned_without() {
+    let (blocks, forged) =
+        minichain::testkit::chain_with_a_forged_signature(REGTEST.assume_valid_burial);
+    let tip = blocks[blocks.len() - 1].block_hash();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = crate::harness::config(dir.path(), vec![]);
+    config.assume_valid = Some(tip);
+    let trusting = TestNode { handle: minichain::node::start(config).await.unwrap(), dir };
+    let mut adv = Adversary::new(serving_blocks(blocks.clone()));
+    adv.dial(&trusting);
+    adv.pump_until("the trusting node to reach the tip", |_| trusting.tip() == tip.to_string())
+        .await;
+    let status = trusting.handle.status();
+    let assumed = status.assume_valid.expect("/status names the assume-valid block");
+    assert_eq!(assumed.hash, tip.to_string());
+    // Blocks 1 to 102 lie under 100 blocks of work; the 100 above the forged one do not.
+    assert_eq!(assumed.skipped_blocks, u64::from(forged));
+    assert!(trusting.handle.bans().is_empty(), "{:?}", trusting.handle.bans());
+
+    let checking = spawn(vec![]).await;
+    let mut adv = Adversary::new(serving_blocks(blocks.clone()));
+    adv.dial(&checking);
+    let bad = &blocks[forged as usize - 1];
+    let why = format!(
+        "invalid block: block {} rejected: transaction 1 ({}): bad signature on input 0",
+        bad.block_hash(),
+        bad.txs[1].txid()
+    );
+    adv.expect_banned(&checking, &why).await;
+    assert_eq!(checking.height(), forged - 1);
+    assert!(checking.handle.status().assume_valid.is_none());
+    shutdown([trusting, checking]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -29,6 +29,7 @@ pub fn config(dir: &std::path::Path, bootstrap: Vec<libp2p::Multiaddr>) -> NodeC
         max_inbound: minichain::net::inbound::evict::MAX_INBOUND,
         ban_kept_peers: false,
         mempool: MempoolConfig::default(),
+        assume_valid: None,
     }
 }
 
