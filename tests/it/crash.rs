@@ -69,11 +69,10 @@ async fn a_node_killed_20_times_while_mining_and_syncing_keeps_a_consistent_data
         .unwrap();
     assert!(out.status.success(), "bench-chain failed");
     let summary = String::from_utf8_lossy(&out.stdout);
-    let tip: u32 = summary
-        .split("\"height\":")
-        .nth(1)
-        .and_then(|r| r.trim_end_matches(['}', '\n']).parse().ok())
-        .unwrap_or_else(|| panic!("no height in {summary}"));
+    let tip = serde_json::from_str::<serde_json::Value>(&summary)
+        .ok()
+        .and_then(|v| v["height"].as_u64())
+        .unwrap_or_else(|| panic!("no height in {summary}")) as u32;
     let source = start(config(chain_dir.path(), vec![])).await.unwrap();
     let boot = source.listen_addrs()[0].to_string();
     let syncing = tempfile::tempdir().unwrap();
