@@ -216,7 +216,8 @@ impl ChainState {
                 .iter()
                 .filter(|(_, n)| !n.entry.is_failed())
                 .max_by_key(|(_, n)| (n.entry.chain_work, Reverse(n.seq)));
-            self.best_header = best.map_or(self.tip(), |(h, _)| *h);
+            let best = best.map_or(self.tip(), |(h, _)| *h);
+            self.set_best_header(best);
         }
     }
 }

@@ -41,15 +41,38 @@ impl ChainState {
             self.candidates.insert(Candidate(entry.chain_work, Reverse(seq), hash));
         }
         let best = self.index.get(&self.best_header).map_or(U256::ZERO, |n| n.entry.chain_work);
-        if !entry.is_failed() && entry.chain_work > best {
-            self.best_header = hash;
-        }
         let anchor_time = match entry.height {
             0 => 0,
             1 => entry.header.time,
             _ => self.index.get(&entry.header.prev_blockhash).map_or(0, |p| p.anchor_time),
         };
         self.index.insert(hash, Node { entry, seq, in_data_chain, anchor_time });
+        if !entry.is_failed() && entry.chain_work > best {
+            self.set_best_header(hash);
+        }
+    }
+
+    /// Makes `hash` (in the index) the best header and brings [`ChainState::best_chain`]
+    /// to its chain: a push when it extends the old best header, else a walk back to
+    /// where the two chains meet.
+    pub(super) fn set_best_header(&mut self, hash: BlockHash) {
+        self.best_header = hash;
+        let mut fresh = Vec::new();
+        let mut cur = hash;
+        while let Some(node) = self.index.get(&cur) {
+            let height = node.entry.height as usize;
+            if self.best_chain.get(height) == Some(&cur) {
+                self.best_chain.truncate(height + 1);
+                break;
+            }
+            fresh.push(cur);
+            if height == 0 {
+                self.best_chain.clear();
+                break;
+            }
+            cur = node.entry.header.prev_blockhash;
+        }
+        self.best_chain.extend(fresh.into_iter().rev());
     }
 
     pub(super) fn path_from_genesis(&self, tip: BlockHash) -> Result<Vec<BlockHash>, ChainError> {
@@ -136,16 +159,10 @@ impl ChainState {
     }
 
     /// The height of `hash` if it is on the best header chain (an ancestor of, or equal
-    /// to, the best header); `None` if unknown or on another branch. Walks back from the
-    /// best header, so it costs the distance between the two.
+    /// to, the best header); `None` if unknown or on another branch.
     pub fn on_best_header_chain(&self, hash: &BlockHash) -> Option<u32> {
-        let entry = self.index.get(hash)?.entry;
-        let best = self.index.get(&self.best_header)?.entry;
-        let mut cur = best;
-        while cur.height > entry.height {
-            cur = self.index.get(&cur.header.prev_blockhash)?.entry;
-        }
-        (cur.header == entry.header).then_some(entry.height)
+        let height = self.index.get(hash)?.entry.height;
+        (self.best_chain.get(height as usize) == Some(hash)).then_some(height)
     }
 
     /// Up to `max` active-chain headers after the first locator hash on our active chain
@@ -162,21 +179,17 @@ impl ChainState {
 
     /// Blocks on the best header chain that we lack, lowest first, at most `limit`.
     pub fn missing_blocks(&self, limit: usize) -> Vec<(BlockHash, u32)> {
-        let mut path = Vec::new();
-        let mut cur = self.index.get(&self.best_header).map(|n| n.entry);
-        while let Some(entry) = cur {
-            let hash = entry.hash();
-            if entry.height == 0 || self.is_active(&hash) {
-                break;
-            }
-            if !entry.has_data() {
-                path.push((hash, entry.height));
-            }
-            cur = self.index.get(&entry.header.prev_blockhash).map(|n| n.entry);
+        // Where the active chain leaves the best header chain (usually the tip itself).
+        let mut fork = self.active.len().min(self.best_chain.len()).saturating_sub(1);
+        while fork > 0 && self.active[fork] != self.best_chain[fork] {
+            fork -= 1;
         }
-        path.reverse();
-        path.truncate(limit);
-        path
+        let above = self.best_chain.iter().enumerate().skip(fork + 1);
+        above
+            .filter(|(_, hash)| self.index.get(*hash).is_some_and(|n| !n.entry.has_data()))
+            .map(|(height, hash)| (*hash, height as u32))
+            .take(limit)
+            .collect()
     }
 
     /// Median time of `hash` and its 10 ancestors.

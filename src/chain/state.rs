@@ -51,6 +51,10 @@ pub struct ChainState {
     pub(super) active: Vec<BlockHash>,
     pub(super) candidates: BTreeSet<Candidate>,
     pub(super) best_header: BlockHash,
+    /// The best header's chain by height, genesis first (`best_chain[h]` is the hash at
+    /// height `h`), so that "what do we lack below the best header" and "is this block
+    /// on the best header chain" cost the answer, not a walk of the whole gap.
+    pub(super) best_chain: Vec<BlockHash>,
     pub(super) orphans: OrphanPool,
     pub(super) next_seq: u64,
     pub(super) sig_mode: SigMode,
@@ -128,6 +132,7 @@ impl ChainState {
             active: Vec::new(),
             candidates: BTreeSet::new(),
             best_header: genesis_hash,
+            best_chain: Vec::new(),
             orphans: OrphanPool::default(),
             next_seq: 0,
             sig_mode: SigMode::Parallel,
