@@ -57,7 +57,10 @@ pub async fn start(
         .map_err(|e| NetError::Build(e.into()))?
         .with_behaviour(|key, relay| behaviour::build(key, relay, network, config.max_inbound))
         .map_err(|e| NetError::Build(e.into()))?
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .with_swarm_config(|c| {
+            c.with_idle_connection_timeout(Duration::from_secs(60))
+                .with_substream_upgrade_protocol_override(libp2p::core::upgrade::Version::V1Lazy)
+        })
         .with_connection_timeout(HANDSHAKE_TIMEOUT)
         .build();
     let local = *swarm.local_peer_id();
