@@ -18,8 +18,8 @@ cleanup() {
 }
 trap cleanup EXIT
 say() { echo "[bench] $*" >&2; }
-if ((quick)); then secs=1; chain_blocks=50; prop_nodes=30; prop_rounds=2; crit="--warm-up-time 1 --measurement-time 2"
-else secs=3; chain_blocks=500; prop_nodes=30; prop_rounds=5; crit="--warm-up-time 2 --measurement-time 6"; fi
+if ((quick)); then secs=1; chain_blocks=50; small_blocks=20000; prop_nodes=30; prop_rounds=2; crit="--warm-up-time 1 --measurement-time 2"
+else secs=3; chain_blocks=500; small_blocks=100000; prop_nodes=30; prop_rounds=5; crit="--warm-up-time 2 --measurement-time 6"; fi
 txs_per_block=1000
 
 say "building (release)"
@@ -162,6 +162,31 @@ for run in 1 2 3; do
     av_refs+=("$(sigref)")
 done
 kill -TERM "$pid_a"; wait "$pid_a" 2> /dev/null || true
+# 4c. A long chain of small blocks (one transaction each), synced from one peer over
+#     loopback, then through scripts/delayproxy.py with 50 ms each way (a 100 ms round
+#     trip): per-block costs and the window of blocks in flight, not signatures, decide.
+say "writing a chain of $small_blocks one-transaction blocks"
+ssum=$("$bin" bench-chain --data-dir "$work/s" --blocks "$small_blocks" --txs-per-block 1 2> /dev/null | tail -n1)
+stip=$(python3 -c "import json; print(json.loads('$ssum')['height'])")
+read -r rpc_s p2p_s p2p_x <<< "$(free_ports 3)"
+start_node s "$rpc_s" "$p2p_s"
+pid_s=$started
+logwait 30 "HTTP API listening" "$work/s.log" > /dev/null
+sboot=$(status "$rpc_s" | python3 -c 'import json,sys; print(json.load(sys.stdin)["listen_addrs"][0])')
+python3 "$root/scripts/delayproxy.py" --listen "127.0.0.1:$p2p_x" --to "127.0.0.1:$p2p_s" --delay-ms 50 > "$work/proxy.log" 2>&1 &
+pids+=("$!")
+small_runs=()
+for boot_s in "$sboot" "${sboot/\/tcp\/$p2p_s\//\/tcp\/$p2p_x\/}"; do
+    say "syncing $stip small blocks from $boot_s"
+    rm -rf "$work/b"
+    t0=$(date +%s.%N)
+    start_node b "$rpc_b" "$p2p_b" --bootstrap "$boot_s"
+    pid_b=$started
+    t1=$(heightwait 900 "$stip" "$rpc_b")
+    small_runs+=("$(python3 -c "print(round($t1 - $t0, 2))")")
+    kill -TERM "$pid_b"; wait "$pid_b" 2> /dev/null || true
+done
+kill -TERM "$pid_s"; wait "$pid_s" 2> /dev/null || true
 # "median_time median_bracket ratios strict": the median run's time and bracket mean, every
 # run's ratio, and the strictest reading (the best time against the best reference).
 read -r ibd_s sig_ibd ibd_ratios ibd_strict <<< "$(python3 -c "
@@ -258,7 +283,8 @@ export B_SHA=$sha_limit B_M1=$mine1 B_M2=$mine2 B_SIG=$sig2 B_SIG_IBD=$sig_ibd B
     B_BLOCKS=$tip B_IBD=$ibd_s B_IDLE=$idle_rss B_SYNC=$sync_rss B_START=$startup B_P50=$p50 B_P99=$p99 \
     B_NODES=$prop_nodes B_SAMPLES=$samples B_QUICK=$quick B_BLOCK_TXS=$txs_in_block B_FIRST=$devnet_first \
     B_IBD_RUNS="${ibd_runs[*]}" B_IBD_RATIOS=$ibd_ratios B_IBD_STRICT=$ibd_strict \
-    B_AV=$av_s B_SIG_AV=$sig_av B_AV_RUNS="${av_runs[*]}" B_AV_RATIOS=$av_ratios B_AV_STRICT=$av_strict B_AV_SKIPPED=$av_skipped
+    B_AV=$av_s B_SIG_AV=$sig_av B_AV_RUNS="${av_runs[*]}" B_AV_RATIOS=$av_ratios B_AV_STRICT=$av_strict B_AV_SKIPPED=$av_skipped \
+    B_SMALL=$stip B_SMALL_NEAR=${small_runs[0]} B_SMALL_FAR=${small_runs[1]}
 python3 - "$root/docs/benchmarks.md" <<'PY'
 import sys, datetime, platform, os
 e = lambda k: float(os.environ["B_" + k])
@@ -274,6 +300,7 @@ ibd_in = r["inputs"] / r["ibd"]
 ibd_runs = ", ".join(f"{float(t):.1f} s ({float(q):.0%})" for t, q in zip(os.environ["B_IBD_RUNS"].split(), os.environ["B_IBD_RATIOS"].split(",")))
 av, sig_av = e("AV"), int(e("SIG_AV"))
 av_in = r["inputs"] / av
+small, near, far = int(e("SMALL")), e("SMALL_NEAR"), e("SMALL_FAR")
 av_runs = ", ".join(f"{float(t):.1f} s ({float(q):.1f}x)" for t, q in zip(os.environ["B_AV_RUNS"].split(), os.environ["B_AV_RATIOS"].split(",")))
 rows = [
  ("mining, 1 thread", f"{r['m1']/1e6:.2f} M nonces/s (engine {engine})", f"{r['m1']/ceil:.0%} of this core's SHA-256 ceiling {ceil/1e6:.2f} M nonces/s ({refs})", ">= 90%", r['m1']/ceil >= 0.9),
@@ -281,6 +308,7 @@ rows = [
  ("block validation, 1,000 txs / 2,000 inputs, 2 threads", f"{r['val']:,} tx/s ({2*r['val']:,} inputs/s)", f"{2*r['val']/r['sig']:.0%} of Schnorr verify {r['sig']:,}/s (2 threads)", ">= 85%", 2*r['val']/r['sig'] >= 0.85),
  (f"initial sync, {r['txs']:,} txs / {r['blocks']} blocks, one peer, loopback", f"{r['txs']/r['ibd']:,.0f} tx/s, {r['blocks']/r['ibd']:.1f} blocks/s ({r['ibd']:.1f} s)", f"{ibd_in/r['sig_ibd']:.0%} of Schnorr verify {r['sig_ibd']:,}/s around it ({ibd_in:,.0f} inputs/s; median of runs {ibd_runs}; best time against best reference {e('IBD_STRICT'):.0%})", ">= 75%", ibd_in/r['sig_ibd'] >= 0.75),
  (f"initial sync with --assume-valid, same chain", f"{r['txs']/av:,.0f} tx/s, {r['blocks']/av:.1f} blocks/s ({av:.1f} s; {int(e('AV_SKIPPED'))} blocks without signature checks)", f"{av_in/sig_av:.1f}x Schnorr verify {sig_av:,}/s around it ({av_in:,.0f} inputs/s; median of runs {av_runs}; best time against best reference {e('AV_STRICT'):.1f}x)", ">= 2.5x", av_in/sig_av >= 2.5),
+ (f"initial sync, {small:,} one-transaction blocks, one peer", f"{small/near:,.0f} blocks/s over loopback ({near:.1f} s), {small/far:,.0f} blocks/s across a 100 ms round trip ({far:.1f} s)", f"across 100 ms: {near/far:.0%} of loopback's speed", ">= 5,000 blocks/s; >= 50%", small/near >= 5000 and near/far >= 0.5),
  ("devnet from scratch, one mining thread", f"first block after {r['first']:.1f} s", "", "<= 15 s", r['first'] <= 15),
  (f"propagation, {r['btxs']}-tx block, {r['nodes']} processes", f"p50 {r['p50']} ms, p99 {r['p99']} ms ({r['samples']} samples)", "", "p99 < 250 ms", r['p99'] < 250),
  ("memory, idle node", f"{r['idle']:.1f} MiB RSS", "", "< 40 MiB", r['idle'] < 40),
@@ -335,6 +363,12 @@ with open(sys.argv[1], "w") as f:
   (its `/status` must say so, or the run fails); everything else is. The ratio is inputs
   per second over the Schnorr reference around the run, as above: above 1 means the sync
   is no longer bound by signatures.
+- **Small blocks**: `minichain bench-chain --txs-per-block 1` writes 100,000 blocks of one
+  transaction each (20,000 with `--quick`); a fresh node syncs them from one peer, timed as
+  above, once over loopback and once through `scripts/delayproxy.py`, which delays every
+  byte by 50 ms each way (a 100 ms round trip; bandwidth is not limited). Per-block costs
+  (round trips, index, events) and the blocks in flight per peer decide here, not
+  signatures; the second figure is the far run's speed as a share of the near one's.
 - **Start-up**: restart on the synced store until its log says the HTTP API listens.
 - **Devnet from scratch**: a devnet node on an empty data dir with `--mine --threads 1`,
   from its start until its log says it mined block 1 (the genesis difficulty decides it:
@@ -351,4 +385,4 @@ with open(sys.argv[1], "w") as f:
         f.write("\n" + kept)
 PY
 say "docs/benchmarks.md written"
-python3 -c "import json; print(json.dumps({'sha256_limit_nonces_per_s': $sha_limit, 'sha256_ceiling_nonces_per_s': $ceiling, 'ref_avx2_nonces_per_s': $ref_avx2, 'ref_avx512_nonces_per_s': $ref_avx512, 'mining_engine': '$engine', 'mining_nonces_per_s_1t': $mine1, 'mining_nonces_per_s_2t': $mine2, 'sigverify_per_s_2t': $sig2, 'sigverify_per_s_2t_around_sync': [$(csv "${sig_refs[@]}")], 'ibd_runs_s': [$(csv "${ibd_runs[@]}")], 'ibd_ratios': [$ibd_ratios], 'ibd_ratio_strict': $ibd_strict, 'assume_valid_runs_s': [$(csv "${av_runs[@]}")], 'sigverify_per_s_2t_around_assume_valid': [$(csv "${av_refs[@]}")], 'assume_valid_ratios': [$av_ratios], 'validation_tx_per_s': $val_tx, 'ibd_tx_per_s': round($chain_txs / $ibd_s), 'ibd_blocks_per_s': round($tip / $ibd_s, 1), 'ibd_chain_txs': $chain_txs, 'propagation_nodes': $prop_nodes, 'propagation_p50_ms': $p50, 'propagation_p99_ms': $p99, 'propagation_block_txs': $txs_in_block, 'idle_rss_mib': round($idle_rss / 1024, 1), 'sync_rss_mib': round($sync_rss / 1024, 1), 'startup_s': $startup, 'devnet_first_block_s': $devnet_first}))"
+python3 -c "import json; print(json.dumps({'sha256_limit_nonces_per_s': $sha_limit, 'sha256_ceiling_nonces_per_s': $ceiling, 'ref_avx2_nonces_per_s': $ref_avx2, 'ref_avx512_nonces_per_s': $ref_avx512, 'mining_engine': '$engine', 'mining_nonces_per_s_1t': $mine1, 'mining_nonces_per_s_2t': $mine2, 'sigverify_per_s_2t': $sig2, 'sigverify_per_s_2t_around_sync': [$(csv "${sig_refs[@]}")], 'ibd_runs_s': [$(csv "${ibd_runs[@]}")], 'ibd_ratios': [$ibd_ratios], 'ibd_ratio_strict': $ibd_strict, 'assume_valid_runs_s': [$(csv "${av_runs[@]}")], 'sigverify_per_s_2t_around_assume_valid': [$(csv "${av_refs[@]}")], 'assume_valid_ratios': [$av_ratios], 'validation_tx_per_s': $val_tx, 'ibd_tx_per_s': round($chain_txs / $ibd_s), 'ibd_blocks_per_s': round($tip / $ibd_s, 1), 'ibd_chain_txs': $chain_txs, 'propagation_nodes': $prop_nodes, 'propagation_p50_ms': $p50, 'propagation_p99_ms': $p99, 'propagation_block_txs': $txs_in_block, 'idle_rss_mib': round($idle_rss / 1024, 1), 'sync_rss_mib': round($sync_rss / 1024, 1), 'startup_s': $startup, 'devnet_first_block_s': $devnet_first, 'small_blocks': $stip, 'small_sync_s': ${small_runs[0]}, 'small_sync_100ms_rtt_s': ${small_runs[1]}}))"

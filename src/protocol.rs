@@ -13,18 +13,29 @@ use crate::consensus::Network;
 
 /// Most headers in one `Headers` response.
 pub const MAX_HEADERS: usize = 2_000;
-/// Most blocks asked for in one `Blocks` request.
-pub const MAX_BLOCKS_PER_REQUEST: usize = 16;
+/// Most blocks asked for in one `Blocks` request. Small blocks travel 128 to a request
+/// (a chain of one-transaction blocks would otherwise pay a round trip per 16 of them);
+/// large ones are bounded by [`BLOCKS_RESPONSE_BUDGET`] instead.
+pub const MAX_BLOCKS_PER_REQUEST: usize = 128;
+/// What nodes before 128-block requests accept: a peer that refuses a larger request is
+/// asked 16 at a time from then on.
+pub const LEGACY_BLOCKS_PER_REQUEST: usize = 16;
+/// Largest block a node sends or takes (the consensus limit of every network).
+pub const MAX_BLOCK_BYTES: usize = 1_000_000;
+/// Block bytes in one `Blocks` answer, at most: the server stops before the block that
+/// would pass it, and the asker takes the blocks after the last one sent as not answered
+/// (asked again), not as withheld. Sixteen maximum-size blocks, as before.
+pub const BLOCKS_RESPONSE_BUDGET: usize = LEGACY_BLOCKS_PER_REQUEST * MAX_BLOCK_BYTES;
 /// Most txids in one `Txids` answer (a mempool's worth; 32 bytes each).
 pub const MAX_MEMPOOL_TXIDS: usize = 10_000;
 /// Most transactions asked for in one `Txs` request.
 pub const MAX_TXS_PER_REQUEST: usize = 256;
 /// Largest request frame: a locator or a list of block hashes fits many times over.
 pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
-/// Largest response frame: a full batch of maximum-size blocks plus framing.
-pub const MAX_RESPONSE_BYTES: usize = MAX_BLOCKS_PER_REQUEST * 1_000_000 + 64 * 1024;
+/// Largest response frame: a blocks answer's budget plus framing (a length per block).
+pub const MAX_RESPONSE_BYTES: usize = BLOCKS_RESPONSE_BUDGET + 64 * 1024;
 /// Largest gossip message: a maximum-size block plus gossipsub's framing (~155 bytes).
-pub const MAX_GOSSIP_BYTES: usize = 1_000_000 + 4 * 1024;
+pub const MAX_GOSSIP_BYTES: usize = MAX_BLOCK_BYTES + 4 * 1024;
 
 /// Kademlia protocol id of `network`.
 pub fn kad_protocol(network: Network) -> String {
@@ -71,7 +82,8 @@ pub enum SyncRequest {
         /// Most headers wanted (capped at [`MAX_HEADERS`]).
         max: u32,
     },
-    /// Blocks by hash (at most [`MAX_BLOCKS_PER_REQUEST`]).
+    /// Blocks by hash (at most [`MAX_BLOCKS_PER_REQUEST`]; answered in order, as many as
+    /// fit in [`BLOCKS_RESPONSE_BUDGET`]).
     Blocks(Vec<[u8; 32]>),
     /// "Which transactions are in your mempool?" (asked once per connection, when caught
     /// up: mempools reconcile, as Bitcoin's BIP35 `mempool` message does).

@@ -14,12 +14,14 @@ use crate::primitives::Time;
 
 /// Inbound sync requests a peer may burst.
 pub const REQUEST_BURST: u32 = 500;
-/// Inbound sync requests per second a peer may sustain. An honest peer keeps at most six
-/// in flight (status, headers, four block batches) and syncing at 1,000 blocks/s asks ~60.
+/// Inbound sync requests per second a peer may sustain. An honest peer asks blocks at
+/// most half as often ([`crate::sync::link::MAX_REQUESTS_PER_SECOND`]); syncing 5,000
+/// small blocks a second, 128 a request, it asks ~40.
 pub const REQUESTS_PER_SECOND: u32 = 250;
 
 /// Requests of one peer that may wait for their answer at once. An honest peer keeps at
-/// most six open (status, headers, four block batches).
+/// most fifteen open (status, headers, mempool, two transaction batches and at most
+/// [`crate::sync::MAX_BATCHES`] block batches).
 pub const MAX_IN_FLIGHT: u32 = 16;
 
 /// A token bucket and an in-flight count per peer (keyed by whatever names peers where it

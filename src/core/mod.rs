@@ -474,7 +474,7 @@ impl Core {
             SyncResponse::Blocks(blocks) => self.on_blocks(id, peer, blocks, now),
             SyncResponse::Refused(reason) => {
                 debug!(%peer, %reason, "peer refused our request");
-                let asks = self.sync.failed(id, self.ledger.chain(), now);
+                let asks = self.sync.refused(id, self.ledger.chain(), now);
                 self.ask(asks);
             }
             SyncResponse::Txids(txids) => {
@@ -596,7 +596,8 @@ impl Core {
 
     fn on_blocks(&mut self, id: u64, peer: PeerKey, blocks: Vec<Vec<u8>>, now: Time) {
         use crate::sync::SyncFault;
-        let Some(asked) = self.sync.on_blocks(id) else {
+        let bytes: usize = blocks.iter().map(Vec::len).sum();
+        let Some(asked) = self.sync.on_blocks(id, blocks.len(), bytes, now) else {
             self.apply(peer, judge(Rejection::Sync(SyncFault::UnaskedAnswer)), now);
             return;
         };
@@ -604,7 +605,9 @@ impl Core {
             self.apply(peer, judge(Rejection::Sync(SyncFault::TooManyBlocks)), now);
             return;
         }
-        let mut received = Vec::with_capacity(blocks.len());
+        let wanted: HashMap<BlockHash, usize> =
+            asked.hashes.iter().enumerate().map(|(i, h)| (*h, i)).collect();
+        let mut received = vec![false; asked.hashes.len()];
         let mut decoded = Vec::with_capacity(blocks.len());
         for bytes in blocks {
             let block = match deserialize::<Block>(&bytes) {
@@ -614,21 +617,23 @@ impl Core {
                     return;
                 }
             };
-            let hash = block.block_hash();
-            if !asked.hashes.contains(&hash) {
+            let Some(&at) = wanted.get(&block.block_hash()) else {
                 self.apply(peer, judge(Rejection::Sync(SyncFault::UnaskedBlock)), now);
                 return;
-            }
-            received.push(hash);
+            };
+            received[at] = true;
             decoded.push(block);
         }
         self.accept_blocks(decoded, Some(peer), now);
+        // An answer the budget cut short says nothing of the blocks after its last one:
+        // they are asked again, not counted as left out.
+        let covered = serve::covered(&received, bytes);
         let chain = self.ledger.chain();
-        let omitted: Vec<u32> = asked
-            .hashes
+        let omitted: Vec<u32> = asked.hashes[..covered]
             .iter()
-            .filter(|h| !received.contains(h))
-            .filter_map(|h| chain.entry(h).map(|e| e.height))
+            .zip(&received)
+            .filter(|(_, r)| !**r)
+            .filter_map(|(h, _)| chain.entry(h).map(|e| e.height))
             .collect();
         if let Some(lowest) = omitted.iter().min() {
             if asked.provable {

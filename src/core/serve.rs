@@ -7,8 +7,8 @@ use crate::consensus::genesis::genesis_hash;
 use crate::mempool::Mempool;
 use crate::primitives::{BlockHash, Txid};
 use crate::protocol::{
-    ChainTip, MAX_BLOCKS_PER_REQUEST, MAX_HEADERS, MAX_MEMPOOL_TXIDS, MAX_TXS_PER_REQUEST,
-    SyncRequest, SyncResponse,
+    BLOCKS_RESPONSE_BUDGET, ChainTip, MAX_BLOCK_BYTES, MAX_BLOCKS_PER_REQUEST, MAX_HEADERS,
+    MAX_MEMPOOL_TXIDS, MAX_TXS_PER_REQUEST, SyncRequest, SyncResponse,
 };
 
 /// Locator hashes looked at; a locator is ~log2(height) + 10 long.
@@ -53,19 +53,29 @@ pub fn chain_tip(chain: &ChainState) -> ChainTip {
     }
 }
 
-/// The blocks asked for that we have. A block we do not have is left out (the peer may
-/// ask elsewhere); if our own store fails we refuse the whole request instead, since a
-/// left-out block the peer knows we have would look withheld and get us banned.
+/// The blocks asked for that we have, in order, up to [`BLOCKS_RESPONSE_BUDGET`] bytes
+/// (the rest are left for the peer to ask again). A block we do not have is left out (the
+/// peer may ask elsewhere); if our own store fails we refuse the whole request instead,
+/// since a left-out block the peer knows we have would look withheld and get us banned.
 fn blocks(chain: &ChainState, hashes: &[[u8; 32]]) -> SyncResponse {
+    blocks_within(chain, hashes, BLOCKS_RESPONSE_BUDGET)
+}
+
+fn blocks_within(chain: &ChainState, hashes: &[[u8; 32]], budget: usize) -> SyncResponse {
     if hashes.len() > MAX_BLOCKS_PER_REQUEST {
         return SyncResponse::Refused(format!(
             "at most {MAX_BLOCKS_PER_REQUEST} blocks per request"
         ));
     }
     let mut out = Vec::with_capacity(hashes.len());
+    let mut total = 0;
     for hash in hashes {
         match chain.block_bytes(&BlockHash(*hash)) {
-            Ok(Some(bytes)) => out.push(bytes),
+            Ok(Some(bytes)) if total + bytes.len() > budget => break,
+            Ok(Some(bytes)) => {
+                total += bytes.len();
+                out.push(bytes);
+            }
             Ok(None) => {}
             Err(e) => {
                 warn!(error = %e, "cannot read a block a peer asked for");
@@ -74,4 +84,59 @@ fn blocks(chain: &ChainState, hashes: &[[u8; 32]]) -> SyncResponse {
         }
     }
     SyncResponse::Blocks(out)
+}
+
+/// How many of the hashes asked a blocks answer covers, given which of them it holds
+/// (`received`, one flag per hash asked) and its block bytes: all of them, unless the
+/// answer is so close to [`BLOCKS_RESPONSE_BUDGET`] that the next block may not have fit
+/// (the server stops there), in which case those up to its last block. A hash it covers
+/// but left out is one the peer does not have.
+pub fn covered(received: &[bool], bytes: usize) -> usize {
+    match received.iter().rposition(|r| *r) {
+        Some(last) if bytes + MAX_BLOCK_BYTES > BLOCKS_RESPONSE_BUDGET => last + 1,
+        _ => received.len(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::primitives::encode::serialize;
+    use crate::testkit::{extend, regtest_chain};
+
+    #[test]
+    fn a_blocks_answer_stops_before_the_block_that_would_pass_the_budget() {
+        let mut chain = regtest_chain();
+        let mined: Vec<_> = (0..5).map(|_| extend(&mut chain, vec![], [4; 32])).collect();
+        let hashes: Vec<[u8; 32]> = mined.iter().map(|b| b.block_hash().0).collect();
+        let size = serialize(&mined[0]).len();
+        // Room for two and a half blocks: two are sent, in the order asked.
+        let SyncResponse::Blocks(sent) = blocks_within(&chain, &hashes, size * 5 / 2) else {
+            panic!("refused");
+        };
+        assert_eq!(sent, mined[..2].iter().map(serialize).collect::<Vec<_>>());
+        // All of them fit the real budget.
+        let SyncResponse::Blocks(sent) = blocks(&chain, &hashes) else { panic!("refused") };
+        assert_eq!(sent.len(), 5);
+    }
+
+    #[test]
+    fn an_answer_cut_by_the_budget_covers_only_the_blocks_up_to_its_last() {
+        let received = [true, false, true, false, false];
+        // Small: it covers every hash asked, so the two missing at the end were left out.
+        assert_eq!(covered(&received, 3 * 1_000), 5);
+        // At the budget: the last two may simply not have fit; the one in the middle was
+        // left out all the same.
+        let full = BLOCKS_RESPONSE_BUDGET - MAX_BLOCK_BYTES / 2;
+        assert_eq!(covered(&received, full), 3);
+        // An empty answer covers everything (nothing was cut).
+        assert_eq!(covered(&[false, false], 0), 2);
+    }
+
+    #[test]
+    fn more_blocks_than_a_request_holds_are_refused() {
+        let chain = regtest_chain();
+        let resp = blocks(&chain, &vec![[7; 32]; MAX_BLOCKS_PER_REQUEST + 1]);
+        assert!(matches!(resp, SyncResponse::Refused(r) if r.contains("128 blocks")));
+    }
 }

@@ -3,9 +3,10 @@
 //! On connect each side asks the other's tip (`Status`). When a peer shows more work than
 //! our best header, we fetch headers from it with a block locator, 2,000 at a time, each
 //! checked (PoW, difficulty, time) as it is added to the index. Then the blocks under the
-//! best header are requested in batches of 16 from every peer whose tip covers them,
-//! several batches per peer in flight, and connected in order as they arrive. A request
-//! that times out or fails is handed to another peer.
+//! best header are requested from every peer whose tip covers them, in batches of 16 to
+//! 128 by the blocks' size, with as many batches in flight per peer as its link's
+//! bandwidth times round trip asks for ([`link`]), and connected in order as they arrive.
+//! A request that times out or fails is handed to another peer.
 //!
 //! Against peers that lie: headers are fetched at most [`MAX_HEADERS_AHEAD`] beyond our
 //! tip (a long cheap header chain cannot fill memory), blocks are asked only from peers
@@ -21,14 +22,20 @@ use crate::chain::ChainState;
 use crate::primitives::encode::DecodeError;
 use crate::primitives::{BlockHash, BlockHeader, PeerKey, Time, Txid};
 use crate::protocol::{
-    ChainTip, MAX_BLOCKS_PER_REQUEST, MAX_HEADERS, MAX_MEMPOOL_TXIDS, MAX_TXS_PER_REQUEST,
-    SyncRequest,
+    ChainTip, LEGACY_BLOCKS_PER_REQUEST, MAX_BLOCKS_PER_REQUEST, MAX_HEADERS, MAX_MEMPOOL_TXIDS,
+    MAX_TXS_PER_REQUEST, SyncRequest,
 };
 
-/// Batches of blocks one peer may have in flight.
-pub const MAX_BATCHES_PER_PEER: usize = 4;
-/// Blocks above our tip considered for download at once.
-pub const DOWNLOAD_WINDOW: usize = 1_024;
+pub mod link;
+mod progress;
+
+use link::{Link, batch_size};
+pub use link::{MAX_BATCHES, MIN_BATCHES};
+use progress::Progress;
+
+/// Blocks above our tip considered for download at once: room for two peers' widest
+/// windows of small blocks ([`MAX_BATCHES`] requests of [`MAX_BLOCKS_PER_REQUEST`]).
+pub const DOWNLOAD_WINDOW: usize = 2 * MAX_BATCHES * MAX_BLOCKS_PER_REQUEST;
 /// A request unanswered this long is given up and its blocks asked elsewhere.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(40);
 /// How often connected peers are asked for their tip again.
@@ -46,8 +53,6 @@ pub const STALL_TIMEOUT: Duration = Duration::from_secs(5);
 pub const FUTURE_RETRY: Duration = Duration::from_secs(60);
 /// Mempool transaction requests one peer may have in flight while mempools reconcile.
 pub const MAX_TX_BATCHES_PER_PEER: usize = 2;
-/// Minimum time between two sync progress lines.
-const PROGRESS_EVERY: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone)]
 enum Kind {
@@ -88,6 +93,26 @@ struct PeerSync {
     tx_batches: usize,
     /// It stalled the download: no blocks are asked of it before this.
     resting_until: Option<Time>,
+    /// Its round trip and delivery rate, which set how many batches it gets.
+    link: Link,
+    /// It refused a request of more than [`LEGACY_BLOCKS_PER_REQUEST`] blocks (a node of
+    /// an older version): it is asked that many at a time.
+    legacy: bool,
+}
+
+impl PeerSync {
+    /// Blocks per request to this peer, for blocks of `avg_bytes` on average.
+    fn batch_size(&self, avg_bytes: Option<f64>) -> usize {
+        let max = if self.legacy { LEGACY_BLOCKS_PER_REQUEST } else { MAX_BLOCKS_PER_REQUEST };
+        batch_size(avg_bytes, max)
+    }
+
+    /// Whether another blocks request may go to it now.
+    fn has_room(&self, avg_bytes: Option<f64>, now: Time) -> bool {
+        self.batches < self.link.batches(self.batch_size(avg_bytes))
+            && self.link.may_send(now)
+            && self.resting_until.is_none_or(|t| now >= t)
+    }
 }
 
 /// Orphan parents remembered per peer; older ones are dropped unjudged.
@@ -193,12 +218,8 @@ pub struct SyncManager {
     stall_timeout: Duration,
     /// No headers requests before this (headers from our future were refused).
     headers_not_before: Option<Time>,
-}
-
-struct Progress {
-    last_line: Option<Time>,
-    height_at_last: u32,
-    txs_at_last: u64,
+    /// Size of the blocks downloaded, on average (smoothed), once any came.
+    avg_block_bytes: Option<f64>,
 }
 
 impl SyncManager {
@@ -212,9 +233,10 @@ impl SyncManager {
             headers_from: None,
             next_id: 0,
             last_status_round: None,
-            progress: Progress { last_line: None, height_at_last: 0, txs_at_last: 0 },
+            progress: Progress::default(),
             stall_timeout: STALL_TIMEOUT,
             headers_not_before: None,
+            avg_block_bytes: None,
         }
     }
 
@@ -227,6 +249,7 @@ impl SyncManager {
             }
             if let Some(p) = self.peers.get_mut(&peer) {
                 p.batches += 1;
+                p.link.sent(now);
             }
         }
         self.pending.insert(id, Pending { peer, kind, sent: now });
@@ -385,6 +408,23 @@ impl SyncManager {
         self.advance(chain, now)
     }
 
+    /// A peer refused a request. A node of an older version refuses more than
+    /// [`LEGACY_BLOCKS_PER_REQUEST`] blocks: it is asked that many from then on. Either
+    /// way the request is retried, elsewhere or smaller.
+    pub fn refused(&mut self, id: u64, chain: &ChainState, now: Time) -> Vec<Ask> {
+        if let Some(p) = self.release(id) {
+            debug!(peer = %p.peer, kind = ?p.kind, "sync request refused");
+            if let Kind::Blocks(hashes, _) = &p.kind
+                && hashes.len() > LEGACY_BLOCKS_PER_REQUEST
+                && let Some(state) = self.peers.get_mut(&p.peer)
+                && !std::mem::replace(&mut state.legacy, true)
+            {
+                info!(peer = %p.peer, "peer takes {LEGACY_BLOCKS_PER_REQUEST} blocks per request (an older version): asking it that many");
+            }
+        }
+        self.advance(chain, now)
+    }
+
     /// A peer's tip arrived.
     ///
     /// # Errors
@@ -401,6 +441,7 @@ impl SyncManager {
             return Err(SyncFault::WrongGenesis);
         }
         if let Some(p) = self.peers.get_mut(&pending.peer) {
+            p.link.answered(pending.sent, now);
             if p.tip.is_none_or(|t| t.tip != tip.tip) {
                 p.cannot_serve_from = None;
                 p.reach = None;
@@ -511,17 +552,37 @@ impl SyncManager {
         chain.best_header().height < chain.height().saturating_add(MAX_HEADERS_AHEAD)
     }
 
-    /// Blocks arrived: the caller hands them to the chain, then calls [`Self::advance`].
-    /// Returns what was asked (anything else is unsolicited).
-    pub fn on_blocks(&mut self, id: u64) -> Option<BlocksAsked> {
-        match self.release(id)?.kind {
-            Kind::Blocks(hashes, provable) => {
-                // A batch in time: the stall timeout shrinks back towards its floor.
-                self.stall_timeout = (self.stall_timeout * 7 / 8).max(STALL_TIMEOUT);
-                Some(BlocksAsked { hashes, provable })
-            }
-            _ => None,
+    /// `count` blocks of `bytes` in all arrived: the caller hands them to the chain, then
+    /// calls [`Self::advance`]. Returns what was asked (anything else is unsolicited).
+    pub fn on_blocks(
+        &mut self,
+        id: u64,
+        count: usize,
+        bytes: usize,
+        now: Time,
+    ) -> Option<BlocksAsked> {
+        let pending = self.release(id)?;
+        let Kind::Blocks(hashes, provable) = pending.kind else { return None };
+        // A batch in time: the stall timeout shrinks back towards its floor.
+        self.stall_timeout = (self.stall_timeout * 7 / 8).max(STALL_TIMEOUT);
+        if count > 0 {
+            let size = bytes as f64 / count as f64;
+            self.avg_block_bytes =
+                Some(self.avg_block_bytes.map_or(size, |a| 0.75 * a + 0.25 * size));
         }
+        if let Some(p) = self.peers.get_mut(&pending.peer) {
+            let size = p.batch_size(self.avg_block_bytes);
+            let before = p.link.batches(size);
+            p.link.answered(pending.sent, now);
+            p.link.delivered(count, now);
+            let window = p.link.batches(size);
+            if window != before {
+                let rtt_ms = p.link.min_rtt().map_or(0.0, |d| d.as_secs_f64() * 1e3);
+                let rate = p.link.rate().round();
+                debug!(peer = %pending.peer, rtt_ms, blocks_per_s = rate, window, batch = size, "blocks in flight to the peer: {window} requests of {size}");
+            }
+        }
+        Some(BlocksAsked { hashes, provable })
     }
 
     /// A peer left out blocks from `height` up without proof that it has them: stop
@@ -614,14 +675,13 @@ impl SyncManager {
                 let limit = state
                     .cannot_serve_from
                     .map_or(reach.claimed, |h| reach.claimed.min(h.saturating_sub(1)));
-                if state.batches >= MAX_BATCHES_PER_PEER
-                    || state.resting_until.is_some_and(|t| now < t)
-                {
+                if !state.has_room(self.avg_block_bytes, now) {
                     continue;
                 }
+                let size = state.batch_size(self.avg_block_bytes);
                 let mut batch = Vec::new();
                 let mut top = 0;
-                while batch.len() < MAX_BLOCKS_PER_REQUEST {
+                while batch.len() < size {
                     match queue.peek() {
                         Some((_, height)) if *height <= limit => {
                             if let Some((hash, height)) = queue.next() {
@@ -667,7 +727,7 @@ impl SyncManager {
         others.sort();
         let mut can_serve = false;
         for p in &others {
-            let free = self.peers.get(p).is_some_and(|s| s.batches < MAX_BATCHES_PER_PEER);
+            let free = self.peers.get(p).is_some_and(|s| s.has_room(self.avg_block_bytes, now));
             if free && self.reach(p, chain, height).is_some_and(|r| r.claimed >= height) {
                 can_serve = true;
                 break;
@@ -715,80 +775,12 @@ impl SyncManager {
         (out, staller)
     }
 
-    /// Logs sync progress at most every two seconds while behind: height, target, blocks
-    /// and transactions per second, and the time left at that rate. `txs` counts the
-    /// transactions connected since start.
+    /// Logs sync progress at most every two seconds while behind (see [`Progress`]).
+    /// `txs` counts the transactions connected since start.
     pub fn log_progress(&mut self, chain: &ChainState, txs: u64, now: Time) {
-        let height = chain.height();
         let target = chain.best_header().height.max(self.best_peer_height());
-        if height >= target {
-            if self.progress.last_line.is_some() {
-                info!(height, "sync complete at height {height}");
-                self.progress.last_line = None;
-            }
-            return;
-        }
-        let Some(last) = self.progress.last_line else {
-            self.progress.last_line = Some(now);
-            self.progress.height_at_last = height;
-            self.progress.txs_at_last = txs;
-            return;
-        };
-        let elapsed = now.since(last);
-        if elapsed < PROGRESS_EVERY {
-            return;
-        }
-        let secs = elapsed.as_secs_f64();
-        let blocks = height.saturating_sub(self.progress.height_at_last);
-        let txs_done = txs.saturating_sub(self.progress.txs_at_last);
-        let Pace { rate, tx_rate, percent, eta_secs } =
-            pace(height, target, blocks, txs_done, secs);
-        let eta = eta_secs.map_or_else(|| "unknown".to_owned(), crate::human::duration);
-        info!(
-            height,
-            target_height = target,
-            percent = round1(percent),
-            blocks_per_s = round1(rate),
-            txs_per_s = round1(tx_rate),
-            eta_secs,
-            peers = self.peers.len(),
-            "blocks {height}/{target} ({percent:.0}%) {rate:.1} blocks/s, {tx_rate:.0} tx/s, {eta} left"
-        );
-        self.progress.last_line = Some(now);
-        self.progress.height_at_last = height;
-        self.progress.txs_at_last = txs;
+        self.progress.log(chain.height(), target, txs, self.peers.len(), now);
     }
-}
-
-/// How fast the sync goes and how long it still takes.
-#[derive(Debug, PartialEq)]
-struct Pace {
-    /// Blocks per second.
-    rate: f64,
-    /// Transactions per second.
-    tx_rate: f64,
-    /// Height as a share of the target, in percent.
-    percent: f64,
-    /// Seconds left at this rate (unknown while nothing connects).
-    eta_secs: Option<u64>,
-}
-
-/// The pace of a sync at `height` of `target` that connected `blocks` blocks holding `txs`
-/// transactions in the last `secs` seconds.
-fn pace(height: u32, target: u32, blocks: u32, txs: u64, secs: f64) -> Pace {
-    let rate = f64::from(blocks) / secs;
-    Pace {
-        rate,
-        tx_rate: txs as f64 / secs,
-        percent: f64::from(height) * 100.0 / f64::from(target.max(1)),
-        eta_secs: (rate > 0.0)
-            .then(|| (f64::from(target.saturating_sub(height)) / rate).ceil() as u64),
-    }
-}
-
-/// `x` to one decimal, for log fields that stay numbers in JSON logs.
-fn round1(x: f64) -> f64 {
-    (x * 10.0).round() / 10.0
 }
 
 #[cfg(test)]

@@ -71,12 +71,13 @@ fn headers_come_from_one_peer_then_blocks_are_spread_over_all() {
         sync.headers_accepted(&answer, accepted.last().copied(), Stop::No, &chain, T0);
     assert_eq!(unresolved, 0);
     let batches = blocks_asks(&asks);
-    // 100 blocks in batches of 16: 7 batches over both peers, at most 4 each.
+    // 100 blocks in batches of 16 (their size is unknown yet): 7 batches over both
+    // peers, at most 4 each (neither link is measured yet).
     assert_eq!(batches.iter().map(|(_, h)| h.len()).sum::<usize>(), 100);
     assert!(batches.iter().all(|(_, h)| h.len() <= MAX_BLOCKS_PER_REQUEST));
     for peer in [A, B] {
         let n = batches.iter().filter(|(p, _)| *p == peer).count();
-        assert!((1..=MAX_BATCHES_PER_PEER).contains(&n), "{peer} has {n} batches");
+        assert!((1..=MIN_BATCHES).contains(&n), "{peer} has {n} batches");
     }
     assert!(batches.iter().any(|(p, _)| *p == from));
 }
@@ -165,7 +166,7 @@ fn a_peer_missing_blocks_it_might_not_have_is_not_asked_again_until_the_chain_ch
     claim.tip = [9; 32];
     let (mut sync, asks) = with_peers(&[A], claim, &chain);
     let ask = asks.iter().find(|a| matches!(a.req, SyncRequest::Blocks(_))).unwrap();
-    let asked = sync.on_blocks(ask.id).unwrap();
+    let asked = sync.on_blocks(ask.id, 0, 0, T0).unwrap();
     assert!(!asked.provable);
     sync.cannot_serve(A, 1);
     assert!(blocks_asks(&sync.advance(&chain, T0)).is_empty());
@@ -224,12 +225,89 @@ fn a_peer_on_another_genesis_is_a_fault() {
     assert_eq!(sync.on_status(status[0].id, tip, &chain, T0).unwrap_err(), SyncFault::WrongGenesis);
 }
 
+/// Answers every open blocks request in `asks` at `now` with all it asked, `size` bytes a
+/// block (the chain is not given them: they stay missing and are asked again), and
+/// returns the requests that follow.
+fn answer_all(
+    sync: &mut SyncManager,
+    asks: &[Ask],
+    size: usize,
+    chain: &ChainState,
+    now: Time,
+) -> Vec<Ask> {
+    for ask in asks {
+        if let SyncRequest::Blocks(hashes) = &ask.req {
+            sync.on_blocks(ask.id, hashes.len(), hashes.len() * size, now).unwrap();
+        }
+    }
+    sync.advance(chain, now)
+}
+
+/// A peer `rtt` away whose tip is `source`'s, its status answered after a round trip.
+fn peer_at(rtt: Duration, source: &ChainState, chain: &ChainState) -> (SyncManager, Vec<Ask>) {
+    let mut sync = SyncManager::new(genesis_hash(Network::Regtest));
+    let status = sync.connected(A, T0);
+    let asks = sync.on_status(status[0].id, chain_tip(source), chain, T0 + rtt).unwrap();
+    (sync, asks)
+}
+
 #[test]
-fn sync_progress_tells_blocks_and_transactions_per_second_and_the_time_left() {
-    // 100 blocks of 500 transactions in 2 s, 500 of 1,000 still to go: 10 s left.
-    let p = pace(500, 1_000, 100, 50_000, 2.0);
-    assert_eq!(p, Pace { rate: 50.0, tx_rate: 25_000.0, percent: 50.0, eta_secs: Some(10) });
-    // Nothing connected in the last interval: no guess.
-    assert_eq!(pace(500, 1_000, 0, 0, 2.0).eta_secs, None);
-    assert_eq!(crate::human::duration(10), "10 s");
+fn small_blocks_travel_128_to_a_request_once_their_size_is_known() {
+    let (source, blocks) = ahead(600);
+    let chain = headers_of(&blocks);
+    let (mut sync, asks) = peer_at(Duration::ZERO, &source, &chain);
+    // Their size unknown, the first requests hold 16 (any blocks fit).
+    let first = blocks_asks(&asks);
+    assert_eq!(first.len(), MIN_BATCHES);
+    assert!(first.iter().all(|(_, h)| h.len() == LEGACY_BLOCKS_PER_REQUEST), "{first:?}");
+    // 300-byte blocks: a request holds the most the protocol allows.
+    let next = answer_all(&mut sync, &asks[..1], 300, &chain, T0);
+    let next = blocks_asks(&next);
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].1.len(), MAX_BLOCKS_PER_REQUEST);
+}
+
+#[test]
+fn a_peer_that_refuses_large_requests_is_asked_sixteen_at_a_time() {
+    // An older node refuses more than 16 blocks: the request is asked again, smaller,
+    // of the same peer, and nobody is punished.
+    let (source, blocks) = ahead(600);
+    let chain = headers_of(&blocks);
+    let (mut sync, asks) = peer_at(Duration::ZERO, &source, &chain);
+    let asks = answer_all(&mut sync, &asks, 300, &chain, T0);
+    let big: Vec<&Ask> =
+        asks.iter().filter(|a| matches!(&a.req, SyncRequest::Blocks(h) if h.len() > 16)).collect();
+    assert_eq!(big.len(), MIN_BATCHES, "{asks:?}");
+    let again = sync.refused(big[0].id, &chain, T0);
+    let again = blocks_asks(&again);
+    assert_eq!(again.len(), 1);
+    assert_eq!((again[0].0, again[0].1.len()), (A, LEGACY_BLOCKS_PER_REQUEST));
+    // From then on, 16 at a time.
+    let rest: Vec<Ask> = big[1..].iter().map(|a| (*a).clone()).collect();
+    let later = blocks_asks(&answer_all(&mut sync, &rest, 300, &chain, T0));
+    assert!(!later.is_empty() && later.iter().all(|(_, h)| h.len() == 16), "{later:?}");
+}
+
+#[test]
+fn a_peer_far_away_is_given_more_blocks_in_flight_as_its_answers_show_the_link() {
+    let (source, blocks) = ahead(1_500);
+    let chain = headers_of(&blocks);
+    // Blocks in flight after each round trip to a peer 100 ms away that answers
+    // everything at once.
+    let far = {
+        let rtt = Duration::from_millis(100);
+        let (mut sync, mut open) = peer_at(rtt, &source, &chain);
+        let mut now = T0 + rtt;
+        let mut in_flight = Vec::new();
+        for _ in 0..8 {
+            now = now + rtt;
+            open = answer_all(&mut sync, &open, 300, &chain, now);
+            in_flight.push(blocks_asks(&open).iter().map(|(_, h)| h.len()).sum::<usize>());
+        }
+        in_flight
+    };
+    // 100 ms away: the window grows as answers come, up to its bound.
+    assert!(far.windows(2).all(|w| w[0] <= w[1]), "{far:?}");
+    assert_eq!(far[0], MIN_BATCHES * MAX_BLOCKS_PER_REQUEST, "{far:?}");
+    assert_eq!(*far.last().unwrap(), MAX_BATCHES * MAX_BLOCKS_PER_REQUEST, "{far:?}");
 }
