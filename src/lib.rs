@@ -42,6 +42,7 @@ pub mod consensus;
 pub mod protocol;
 pub mod human;
 pub mod storage;
+pub mod snapshot;
 pub mod chain;
 pub mod db;
 pub mod mempool;

@@ -156,6 +156,13 @@ impl Client {
         &self,
         resp: reqwest::Result<reqwest::blocking::Response>,
     ) -> Result<T> {
+        let body = self.body(resp)?;
+        serde_json::from_slice(&body)
+            .map_err(|e| anyhow!("unexpected answer from the node at {}: {e}", self.base))
+    }
+
+    /// The body of the node's answer, or its error message.
+    fn body(&self, resp: reqwest::Result<reqwest::blocking::Response>) -> Result<Vec<u8>> {
         let resp = resp.map_err(|e| {
             if e.is_connect() {
                 anyhow!("cannot reach the node at {}: is it running?", self.base)
@@ -170,8 +177,7 @@ impl Client {
                 .map_or_else(|_| "no details".to_owned(), |b| b.error);
             bail!("{msg} (HTTP {})", status.as_u16());
         }
-        serde_json::from_slice(&body)
-            .map_err(|e| anyhow!("unexpected answer from the node at {}: {e}", self.base))
+        Ok(body.to_vec())
     }
 
     /// GET `path`.
@@ -180,6 +186,14 @@ impl Client {
     /// The node's error message, or why it could not be reached or understood.
     pub fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
         self.answer(self.http.get(format!("{}{path}", self.base)).send())
+    }
+
+    /// GET `path`'s bytes.
+    ///
+    /// # Errors
+    /// The node's error message, or why it could not be reached.
+    pub fn get_bytes(&self, path: &str) -> Result<Vec<u8>> {
+        self.body(self.http.get(format!("{}{path}", self.base)).send())
     }
 
     /// POST `body` to `path` with the API token.
@@ -199,7 +213,7 @@ impl Client {
 }
 
 /// `--json`: one compact line, like the API's answers, for `jq` and line-based scripts.
-fn print_json(v: &impl Serialize) {
+pub(super) fn print_json(v: &impl Serialize) {
     println!("{}", serde_json::to_string(v).unwrap_or_default());
 }
 

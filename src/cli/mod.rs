@@ -6,6 +6,7 @@
 pub mod client;
 pub mod config;
 pub mod node;
+pub mod snapshot;
 
 use std::path::PathBuf;
 
@@ -56,6 +57,9 @@ pub enum Command {
     Wallet(client::WalletCommand),
     /// Show a node's status.
     Status(client::Conn),
+    /// UTXO snapshots: `snapshot create --out FILE` writes the node's UTXO set at its tip.
+    #[command(subcommand)]
+    Snapshot(snapshot::SnapshotCommand),
     /// List a node's peers, or add one (`peers add ADDR`) that it keeps connected.
     #[command(args_conflicts_with_subcommands = true)]
     Peers {
@@ -187,6 +191,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Verify(args) => verify(&args),
         Command::Wallet(cmd) => client::wallet(cmd),
         Command::Status(conn) => client::status(conn),
+        Command::Snapshot(cmd) => snapshot::run(cmd),
         Command::Peers { action: None, conn } => client::peers(conn),
         Command::Peers { action: Some(client::PeersAction::Add { addr, conn }), .. } => {
             client::add_peer(conn, &addr)

@@ -7,6 +7,7 @@
 //! set; a restart resumes there without replaying anything.
 
 mod error;
+mod snapshot;
 pub mod tables;
 
 use std::collections::HashMap;

@@ -28,6 +28,7 @@ use crate::db::Store;
 use crate::mempool::MempoolError;
 use crate::net::{NetCommand, NetInfo};
 use crate::primitives::{BlockHash, OutPoint, Transaction, TxOut, Txid};
+use crate::snapshot::{SnapshotError, SnapshotInfo};
 use crate::storage::{ChainStore, StorageError};
 
 /// A read the node could not answer.
@@ -142,6 +143,8 @@ struct Inner {
     started: Instant,
     /// Set once someone asked the node to stop (`POST /stop`).
     stop: tokio::sync::watch::Sender<bool>,
+    /// Held while a snapshot is written: one at a time (each reads the whole UTXO set).
+    snapshots: tokio::sync::Mutex<()>,
 }
 
 /// A running node. Clones share it; [`NodeHandle::shutdown`] stops it for all.
@@ -167,6 +170,7 @@ impl NodeHandle {
             data_dir: p.data_dir,
             started: Instant::now(),
             stop: tokio::sync::watch::Sender::new(false),
+            snapshots: tokio::sync::Mutex::new(()),
         };
         Self { inner: Arc::new(inner) }
     }
@@ -449,6 +453,28 @@ impl NodeHandle {
         let unconfirmed =
             i64::try_from(incoming).unwrap_or(i64::MAX) - i64::try_from(spent).unwrap_or(i64::MAX);
         Ok(BalanceView { address, confirmed, unconfirmed, immature })
+    }
+
+    /// The UTXO set at the stored tip as a snapshot file ([`crate::snapshot`]): what it is
+    /// of, its hash and its bytes. Written on a blocking thread, one at a time.
+    ///
+    /// # Errors
+    /// [`QueryError`] if the database fails or the node is stopping.
+    pub async fn snapshot(&self) -> Result<(SnapshotInfo, BlockHash, Vec<u8>), QueryError> {
+        let store = self.store()?;
+        let _one = self.inner.snapshots.lock().await;
+        let written = tokio::task::spawn_blocking(move || store.write_snapshot(Vec::new()))
+            .await
+            .map_err(|_| Unavailable::ShuttingDown)?;
+        match written {
+            Ok((info, hash, bytes)) => Ok((info, hash, bytes)),
+            Err(SnapshotError::Store(e)) => Err(QueryError::Store(e)),
+            // Into memory, from a table redb keeps sorted and counts in the same read:
+            // nothing else can fail.
+            Err(_) => Err(QueryError::Store(StorageError::Inconsistent(
+                "the stored UTXO set does not make a snapshot",
+            ))),
+        }
     }
 
     /// Confirmed coins of `owner` not spent in the mempool, then unconfirmed outputs to it.

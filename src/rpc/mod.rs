@@ -129,6 +129,7 @@ pub fn router(api: Api) -> Router {
         .route("/peers/kept", get(kept_peers))
         .route("/bans", get(bans))
         .route("/events", get(events))
+        .route("/snapshot", get(snapshot))
         .merge(explorer::routes())
         .merge(writes)
         .fallback(|| async { ApiError::not_found("no such endpoint") })
@@ -278,6 +279,19 @@ async fn utxos(State(api): State<Api>, Path(addr): Path<String>) -> ApiResult<Ut
     let owner = parse_address(&api, &addr)?;
     let utxos = api.node.utxos(owner).await?;
     Ok(Json(UtxosView { address: addr, utxos }))
+}
+
+/// The UTXO set at the stored tip as a snapshot file (`minichain snapshot create`, and
+/// hosts that start from one); what it is of in `x-snapshot-*` headers.
+async fn snapshot(State(api): State<Api>) -> Result<Response, ApiError> {
+    let (info, hash, bytes) = api.node.snapshot().await?;
+    let headers = [
+        (axum::http::header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+        (axum::http::HeaderName::from_static("x-snapshot-block"), info.block.to_string()),
+        (axum::http::HeaderName::from_static("x-snapshot-height"), info.height.to_string()),
+        (axum::http::HeaderName::from_static("x-snapshot-hash"), hash.to_string()),
+    ];
+    Ok((headers, bytes).into_response())
 }
 
 async fn mempool(State(api): State<Api>) -> ApiResult<MempoolView> {

@@ -462,3 +462,32 @@ fn debug_logs_are_one_line_protocol_messages_without_libp2p_dumps() {
         );
     }
 }
+
+#[test]
+fn snapshot_create_writes_the_utxo_set_at_the_tip_with_its_hash() {
+    use minichain::primitives::BlockHash;
+    let n = api_node(&[]);
+    n.run(&["mine", "--blocks", "4"]);
+    let status = n.json(&["status"]);
+    let file = n.dir.path().join("utxo.snap");
+    let out = file.to_str().unwrap();
+    let v = n.json(&["snapshot", "create", "--out", out]);
+    assert_eq!((&v["block"], v["height"].as_u64()), (&status["tip"], Some(4)), "{v}");
+    // The file is whole and is the snapshot of that hash: four coinbases' coins.
+    let hash: BlockHash = v["hash"].as_str().unwrap().parse().unwrap();
+    let bytes = std::fs::read(&file).unwrap();
+    let mut coins = 0;
+    let (info, _) =
+        minichain::snapshot::read(&bytes[..], Network::Regtest, Some(&hash), |_, _| coins += 1)
+            .unwrap();
+    assert_eq!((info.height, info.coins, coins), (4, v["coins"].as_u64().unwrap(), info.coins));
+    assert!(coins >= 4, "{coins} coins");
+    // Asked again, the same set gives the same hash, in words this time.
+    let text = n.run(&["snapshot", "create", "--out", out]);
+    assert!(text.lines().any(|l| l == format!("hash    {hash}")), "{text}");
+    // A place it cannot be written: one line that says where, and no stray file.
+    let bad = n.try_run(&["snapshot", "create", "--out", "/nonexistent/dir/utxo.snap"]);
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success());
+    assert!(stderr.starts_with("error: cannot write /nonexistent/dir/utxo.snap"), "{stderr}");
+}
