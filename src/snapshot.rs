@@ -107,6 +107,9 @@ pub enum SnapshotError {
         /// The file's.
         found: BlockHash,
     },
+    /// A snapshot is loaded only into a data dir that holds no chain yet.
+    #[error("{0} already holds a chain: a snapshot is loaded only into an empty data dir")]
+    NotEmpty(String),
     /// More or fewer coins given to the writer than its header said.
     #[error("snapshot writer was given {given} coins for a header of {stated}")]
     CountMismatch {
@@ -206,7 +209,7 @@ impl<W: Write> SnapshotWriter<W> {
 /// of another hash is refused.
 ///
 /// # Errors
-/// Every [`SnapshotError`] but `CountMismatch` and `Store`: the file is not a snapshot, of another
+/// Every [`SnapshotError`] but `CountMismatch`, `NotEmpty` and `Store`: the file is not a snapshot, of another
 /// network, cut short, out of order, damaged, or not the expected one.
 pub fn read(
     input: impl Read,

@@ -1,13 +1,11 @@
 //! Block acceptance: a block or a run of blocks checked, stored (or held as orphans) and
 //! the active chain moved, in one transition.
 
-use std::cmp::Reverse;
 use std::sync::Arc;
 
 use rayon::prelude::*;
 
 use super::error::ChainError;
-use super::index::Candidate;
 use super::outcome::{AcceptOutcome, BatchOutcome, BlockStatus};
 use super::state::{ChainState, inconsistent};
 use super::write::{FLUSH_AT_BYTES, Transition, writer};
@@ -186,18 +184,7 @@ impl ChainState {
             self.index.get(&block.header.prev_blockhash).is_some_and(|p| p.in_data_chain);
         tx.add_block(block);
         if parent_in_chain {
-            let mut stack = vec![hash];
-            while let Some(h) = stack.pop() {
-                let Some(node) = self.index.get_mut(&h) else { continue };
-                if !node.entry.has_data() || node.in_data_chain {
-                    continue;
-                }
-                node.in_data_chain = true;
-                if !node.entry.is_failed() {
-                    self.candidates.insert(Candidate(node.entry.chain_work, Reverse(node.seq), h));
-                }
-                stack.extend(self.children.get(&h).into_iter().flatten().copied());
-            }
+            self.mark_data_chain(hash);
         }
         Ok(())
     }

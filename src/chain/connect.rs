@@ -35,6 +35,10 @@ impl ChainState {
         outcome: &mut AcceptOutcome,
         tx: &mut Transition,
     ) -> Result<(), ChainError> {
+        if self.awaiting_snapshot_base() {
+            // The stored UTXO set is the snapshot's: nothing connects below its base.
+            return Ok(());
+        }
         while let Some(&Candidate(best_work, _, best)) = self.candidates.last() {
             if best_work <= self.tip_entry().chain_work {
                 break;

@@ -58,6 +58,9 @@ impl ChainState {
         if let Err(e) = self.store.apply(&write) {
             return (Vec::new(), Some(e.into()));
         }
+        if let Err(e) = self.adopt_snapshot_base() {
+            return (hashes, Some(e));
+        }
         (hashes, error)
     }
 

@@ -179,6 +179,9 @@ impl ChainState {
 
     /// Blocks on the best header chain that we lack, lowest first, at most `limit`.
     pub fn missing_blocks(&self, limit: usize) -> Vec<(BlockHash, u32)> {
+        if self.awaiting_snapshot_base() {
+            return Vec::new();
+        }
         // Where the active chain leaves the best header chain (usually the tip itself).
         let mut fork = self.active.len().min(self.best_chain.len()).saturating_sub(1);
         while fork > 0 && self.active[fork] != self.best_chain[fork] {

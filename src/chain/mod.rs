@@ -10,6 +10,7 @@ mod headers;
 mod index;
 pub mod orphans;
 mod outcome;
+mod snapshot;
 pub mod state;
 pub mod utxo;
 pub mod verified;

@@ -39,7 +39,9 @@ use crate::consensus::genesis::genesis_block;
 use crate::consensus::pow::work_from_bits;
 use crate::primitives::encode::serialize;
 use crate::primitives::{Block, BlockHash, Coin, OutPoint, Wtxid};
-use crate::storage::{ChainStore, ChainWrite, HAVE_DATA, IndexEntry, Step, StorageError, UtxoView};
+use crate::storage::{
+    ChainStore, ChainWrite, HAVE_DATA, IndexEntry, SnapshotBase, Step, StorageError, UtxoView,
+};
 
 /// The chain state: the block index and the active chain in memory, over a store it
 /// reads from and hands one [`ChainWrite`] per transition.
@@ -71,6 +73,8 @@ pub struct ChainState {
     pub(super) last_flush: u64,
     /// The block whose ancestors' signatures are trusted (`--assume-valid`), if any.
     pub(super) assume_valid: Option<AssumeValid>,
+    /// The snapshot the chain started from, if it did (see `chain/snapshot.rs`).
+    pub(super) snapshot: Option<SnapshotBase>,
 }
 
 impl ChainState {
@@ -102,6 +106,7 @@ impl ChainState {
                     txids: Vec::new(),
                 }],
                 tip: Some(genesis_hash),
+                heights: Vec::new(),
                 durable: true,
             })?;
         }
@@ -123,6 +128,7 @@ impl ChainState {
     ) -> Result<Self, ChainError> {
         let genesis_hash = genesis_block(params.network).block_hash();
         let mut entries = store.load_index()?;
+        let snapshot = store.snapshot_base()?;
         entries.sort_by_key(|e| e.height);
         let mut chain = Self {
             params,
@@ -141,13 +147,17 @@ impl ChainState {
             writing: None,
             last_flush: 0,
             assume_valid: None,
+            snapshot,
         };
         for entry in entries {
             let hash = entry.hash();
             let parent_in_chain =
                 chain.index.get(&entry.header.prev_blockhash).map(|p| p.in_data_chain);
-            let in_data_chain =
-                entry.has_data() && (entry.height == 0 || parent_in_chain == Some(true));
+            // A snapshot's base has its coins, not its ancestors' data: it roots a data
+            // chain of its own.
+            let root = entry.height == 0 || entry.is_snapshot_base();
+            let in_data_chain = (entry.has_data() || entry.is_snapshot_base())
+                && (root || parent_in_chain == Some(true));
             chain.insert_node(hash, entry, in_data_chain);
         }
         let tip = chain.store.tip()?.ok_or_else(|| inconsistent("no tip"))?;

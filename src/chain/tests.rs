@@ -498,6 +498,14 @@ impl crate::storage::ChainStore for Counting {
     ) -> Result<(), crate::storage::StorageError> {
         crate::storage::ChainStore::for_each_coin(&self.inner, f)
     }
+    fn snapshot_base(
+        &self,
+    ) -> Result<Option<crate::storage::SnapshotBase>, crate::storage::StorageError> {
+        crate::storage::ChainStore::snapshot_base(&self.inner)
+    }
+    fn mark_snapshot_validated(&self) -> Result<(), crate::storage::StorageError> {
+        crate::storage::ChainStore::mark_snapshot_validated(&self.inner)
+    }
     fn apply(
         &self,
         write: &crate::storage::ChainWrite,

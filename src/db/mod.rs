@@ -24,7 +24,9 @@ use tables::*;
 use crate::consensus::Network;
 use crate::primitives::encode::{Decode, deserialize, serialize};
 use crate::primitives::{Block, BlockHash, Coin, FastMap, OutPoint, Txid};
-use crate::storage::{BlockUndo, ChainStore, ChainWrite, IndexEntry, Step, StorageError, UtxoView};
+use crate::storage::{
+    BlockUndo, ChainStore, ChainWrite, IndexEntry, SnapshotBase, Step, StorageError, UtxoView,
+};
 
 /// redb's page cache. Its 1 GiB default made a syncing node's memory grow with the chain
 /// it writes; the working set (UTXO set, index pages, recent blocks) fits in far less.
@@ -534,6 +536,26 @@ impl ChainStore for Store {
         Ok(())
     }
 
+    fn snapshot_base(&self) -> Result<Option<SnapshotBase>, StorageError> {
+        let txn = self.read()?;
+        let meta = txn.open_table(META)?;
+        let value = meta.get(META_SNAPSHOT)?;
+        match value {
+            None => Ok(None),
+            Some(v) => SnapshotBase::from_bytes(v.value())
+                .map(Some)
+                .ok_or(StorageError::Inconsistent("the snapshot record is not 69 bytes")),
+        }
+    }
+
+    fn mark_snapshot_validated(&self) -> Result<(), StorageError> {
+        let Some(base) = self.snapshot_base()? else { return Ok(()) };
+        let txn = self.db.begin_write()?;
+        let validated = SnapshotBase { validated: true, ..base };
+        txn.open_table(META)?.insert(META_SNAPSHOT, validated.to_bytes().as_slice())?;
+        Ok(txn.commit()?)
+    }
+
     /// One write transaction: block data, index entries, every connect and disconnect
     /// (UTXO set, address index, undo data, heights, tx index) and the tip. Durable
     /// (fsync) when the write says so.
@@ -569,6 +591,9 @@ impl ChainStore for Store {
             }
             tables.apply_utxos(&write.steps)?;
             tables.apply_txs(&write.steps)?;
+            for (height, hash) in &write.heights {
+                tables.heights.insert(*height, &hash.0)?;
+            }
             if let Some(tip) = write.tip {
                 txn.open_table(META)?.insert(META_TIP, tip.0.as_slice())?;
             }

@@ -1,14 +1,16 @@
 //! The UTXO set written out as a snapshot ([`crate::snapshot`]), from one read transaction.
 
-use std::io::Write;
+use std::io::{Read, Write};
 
 use redb::{ReadableTable, ReadableTableMetadata, TableHandle};
 
-use super::tables::{BLOCK_INDEX, META, META_TIP, UTXOS};
-use super::{Store, decode};
+use super::tables::{ADDR_INDEX, BLOCK_INDEX, META, META_SNAPSHOT, META_TIP, UTXOS};
+use super::{Store, decode, owner_key};
+use crate::consensus::genesis::genesis_hash;
+use crate::primitives::encode::serialize;
 use crate::primitives::{BlockHash, Coin, OutPoint};
 use crate::snapshot::{SnapshotError, SnapshotInfo, SnapshotWriter};
-use crate::storage::{IndexEntry, StorageError};
+use crate::storage::{ChainStore, IndexEntry, SnapshotBase, StorageError};
 
 impl Store {
     /// Writes the UTXO set at the stored tip to `out` as a snapshot; returns what it is of
@@ -51,12 +53,66 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Loads the snapshot read from `input` into this store, which holds nothing but the
+    /// genesis block: its coins become the UTXO set (and the address index) and its base
+    /// is recorded, in one durable write that commits only once the whole file checked
+    /// out against `expected`; anything wrong leaves the store as it was. The tip stays
+    /// at genesis until the chain adopts the base, when its header arrives.
+    ///
+    /// # Errors
+    /// [`SnapshotError::NotEmpty`] if the store holds a chain already, the reader's errors
+    /// for a file that is not the expected snapshot of this network, `Store` if the
+    /// database fails.
+    pub fn load_snapshot(
+        &self,
+        input: impl Read,
+        expected: &BlockHash,
+    ) -> Result<SnapshotInfo, SnapshotError> {
+        let fresh = self.tip()? == Some(genesis_hash(self.network))
+            && self.snapshot_base()?.is_none()
+            && self.utxo_count()? == 0;
+        if !fresh {
+            return Err(SnapshotError::NotEmpty(self.location()));
+        }
+        let txn = self.db.begin_write().map_err(StorageError::from)?;
+        let info = {
+            let mut utxos = txn.open_table(UTXOS).map_err(StorageError::from)?;
+            let mut owners = txn.open_table(ADDR_INDEX).map_err(StorageError::from)?;
+            let mut failed: Option<StorageError> = None;
+            let read = crate::snapshot::read(input, self.network, Some(expected), |op, coin| {
+                if failed.is_some() {
+                    return;
+                }
+                let value = serialize(&coin);
+                let put = utxos.insert(&op.to_bytes(), value.as_slice()).and_then(|_| {
+                    owners.insert(&owner_key(&coin.output.pubkey, &op), value.as_slice())
+                });
+                if let Err(e) = put {
+                    failed = Some(e.into());
+                }
+            });
+            if let Some(e) = failed {
+                return Err(e.into());
+            }
+            let (info, hash) = read?;
+            let base =
+                SnapshotBase { block: info.block, height: info.height, hash, validated: false };
+            let mut meta = txn.open_table(META).map_err(StorageError::from)?;
+            meta.insert(META_SNAPSHOT, base.to_bytes().as_slice()).map_err(StorageError::from)?;
+            info
+        };
+        txn.commit().map_err(StorageError::from)?;
+        Ok(info)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::chain::ChainState;
     use crate::consensus::Network;
     use crate::db::Store;
-    use crate::primitives::{Coin, OutPoint};
+    use crate::primitives::{BlockHash, Coin, OutPoint};
     use crate::storage::ChainStore;
     use crate::testkit::extend;
 
@@ -84,5 +140,63 @@ mod tests {
         assert_eq!(store.write_snapshot(Vec::new()).unwrap().2, bytes);
         extend(&mut chain, vec![], [9; 32]);
         assert_ne!(store.write_snapshot(Vec::new()).unwrap().1, hash);
+    }
+
+    #[test]
+    fn a_snapshot_loads_into_a_fresh_store_as_the_same_coins_and_address_index() {
+        let source = Store::in_memory(Network::Regtest).unwrap();
+        let mut chain = ChainState::open(source.clone()).unwrap();
+        for i in 1..=5 {
+            extend(&mut chain, vec![], [i; 32]);
+        }
+        let (info, hash, bytes) = source.write_snapshot(Vec::new()).unwrap();
+        let fresh = || {
+            let store = Store::in_memory(Network::Regtest).unwrap();
+            drop(ChainState::open(store.clone()).unwrap());
+            store
+        };
+        // Another hash: refused, and nothing written.
+        let other = fresh();
+        let err = other.load_snapshot(&bytes[..], &BlockHash([1; 32])).unwrap_err();
+        assert!(matches!(err, crate::snapshot::SnapshotError::WrongHash { .. }), "{err}");
+        assert_eq!((other.utxo_count().unwrap(), other.snapshot_base().unwrap()), (0, None));
+        // The trusted hash: the same coins, the same owners' index, the base recorded.
+        let store = fresh();
+        assert_eq!(store.load_snapshot(&bytes[..], &hash).unwrap(), info);
+        let coins = |s: &Store| {
+            let mut out: Vec<(OutPoint, Coin)> = Vec::new();
+            s.for_each_coin(&mut |op, c| out.push((op, c))).unwrap();
+            out
+        };
+        assert_eq!(coins(&store), coins(&source));
+        assert_eq!(store.check_addr_index().unwrap(), None);
+        assert_eq!(store.coins_of(&[3; 32]).unwrap(), source.coins_of(&[3; 32]).unwrap());
+        let base = store.snapshot_base().unwrap().unwrap();
+        assert_eq!(
+            (base.block, base.height, base.hash, base.validated),
+            (info.block, 5, hash, false)
+        );
+        // Only into an empty store: not twice, not over a chain.
+        assert!(matches!(
+            store.load_snapshot(&bytes[..], &hash),
+            Err(crate::snapshot::SnapshotError::NotEmpty(_))
+        ));
+        assert!(matches!(
+            source.load_snapshot(&bytes[..], &hash),
+            Err(crate::snapshot::SnapshotError::NotEmpty(_))
+        ));
+        // A chain opened on it waits for the base's header, then stands on it.
+        let mut from = ChainState::open(store).unwrap();
+        assert!(from.awaiting_snapshot_base());
+        assert!(from.missing_blocks(10).is_empty(), "nothing is fetched below the base");
+        let headers: Vec<_> = (1..=5).filter_map(|h| chain.best_chain_header(h)).collect();
+        let (accepted, refused) = from.accept_headers(&headers, crate::testkit::CLOCK);
+        assert_eq!((accepted.len(), refused.map(|e| e.to_string())), (5, None));
+        assert!(!from.awaiting_snapshot_base());
+        assert_eq!((from.height(), from.tip()), (5, chain.tip()));
+        // It goes on above the base like any chain.
+        let next = crate::testkit::block_on(&chain, chain.tip(), vec![], [9; 32]);
+        from.accept_block(next.clone(), crate::testkit::CLOCK).unwrap();
+        assert_eq!(from.tip(), next.block_hash());
     }
 }

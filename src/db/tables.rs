@@ -35,3 +35,5 @@ pub const META_NETWORK: &str = "network";
 pub const META_SCHEMA: &str = "schema_version";
 /// Meta key: hash of the active tip.
 pub const META_TIP: &str = "tip";
+/// Meta key: the snapshot the chain was started from (`SnapshotBase::to_bytes`), if any.
+pub const META_SNAPSHOT: &str = "snapshot";

@@ -10,6 +10,9 @@ use crate::primitives::{BlockHash, BlockHeader};
 pub const HAVE_DATA: u8 = 1;
 /// Status bit: the block, or an ancestor, broke a consensus rule.
 pub const FAILED: u8 = 2;
+/// Status bit: the UTXO set at this block came from a snapshot (its data, and its
+/// ancestors', may be missing: they were never connected here).
+pub const SNAPSHOT_BASE: u8 = 4;
 
 /// What the node knows about one block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,7 +23,7 @@ pub struct IndexEntry {
     pub height: u32,
     /// Sum of the work of this block and all its ancestors.
     pub chain_work: U256,
-    /// `HAVE_DATA` / `FAILED` bits.
+    /// `HAVE_DATA` / `FAILED` / `SNAPSHOT_BASE` bits.
     pub status: u8,
 }
 
@@ -33,6 +36,11 @@ impl IndexEntry {
     /// Whether the block's transactions are stored.
     pub fn has_data(&self) -> bool {
         self.status & HAVE_DATA != 0
+    }
+
+    /// Whether the UTXO set at this block came from a snapshot.
+    pub fn is_snapshot_base(&self) -> bool {
+        self.status & SNAPSHOT_BASE != 0
     }
 
     /// Whether the block is known to be invalid.

@@ -22,7 +22,7 @@ mod utxo;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-pub use index::{FAILED, HAVE_DATA, IndexEntry};
+pub use index::{FAILED, HAVE_DATA, IndexEntry, SNAPSHOT_BASE};
 pub use utxo::{BlockUndo, PendingUtxos, UtxoDiff, UtxoView};
 
 use crate::consensus::Network;
@@ -165,6 +165,43 @@ impl StorageError {
     }
 }
 
+/// The snapshot a chain was started from (`minichain node --snapshot`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnapshotBase {
+    /// The block whose UTXO set the snapshot holds.
+    pub block: BlockHash,
+    /// Its height.
+    pub height: u32,
+    /// The snapshot hash (see [`crate::snapshot`]), which the history validated from
+    /// genesis must reproduce at `block`.
+    pub hash: BlockHash,
+    /// Whether it did: the history up to `block` was validated and agreed.
+    pub validated: bool,
+}
+
+impl SnapshotBase {
+    /// Its stored form: block, height (LE), hash, validated.
+    pub fn to_bytes(&self) -> [u8; 69] {
+        let mut out = [0u8; 69];
+        out[..32].copy_from_slice(&self.block.0);
+        out[32..36].copy_from_slice(&self.height.to_le_bytes());
+        out[36..68].copy_from_slice(&self.hash.0);
+        out[68] = u8::from(self.validated);
+        out
+    }
+
+    /// Reads its stored form; `None` if it is not one.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        let bytes: &[u8; 69] = bytes.try_into().ok()?;
+        Some(Self {
+            block: BlockHash(bytes[..32].try_into().ok()?),
+            height: u32::from_le_bytes(bytes[32..36].try_into().ok()?),
+            hash: BlockHash(bytes[36..68].try_into().ok()?),
+            validated: bytes[68] == 1,
+        })
+    }
+}
+
 /// One block's move on or off the active chain.
 #[derive(Debug, Clone)]
 pub enum Step {
@@ -206,6 +243,9 @@ pub struct ChainWrite {
     pub steps: Vec<Step>,
     /// The new active tip, when it moved.
     pub tip: Option<BlockHash>,
+    /// Active-chain heights set without a connect: a snapshot's base was adopted, and the
+    /// blocks up to it join the active chain unconnected (the snapshot holds their coins).
+    pub heights: Vec<(u32, BlockHash)>,
     /// Make this write durable (fsync), and with it every non-durable one before it. The
     /// chain asks for it whenever the tip moves (while catching up it holds a run of
     /// transitions in memory and writes them as one, every few seconds, so a crash
@@ -216,7 +256,10 @@ pub struct ChainWrite {
 impl ChainWrite {
     /// Whether there is nothing to write.
     pub fn is_empty(&self) -> bool {
-        self.blocks.is_empty() && self.index.is_empty() && self.steps.is_empty()
+        self.blocks.is_empty()
+            && self.index.is_empty()
+            && self.steps.is_empty()
+            && self.heights.is_empty()
     }
 }
 
@@ -274,6 +317,19 @@ pub trait ChainStore: Send + Sync {
     /// # Errors
     /// [`StorageError`] on read failure or a corrupt entry.
     fn for_each_coin(&self, f: &mut dyn FnMut(OutPoint, Coin)) -> Result<(), StorageError>;
+
+    /// The snapshot this chain was started from, if it was.
+    ///
+    /// # Errors
+    /// [`StorageError`] on read failure or a corrupt record.
+    fn snapshot_base(&self) -> Result<Option<SnapshotBase>, StorageError>;
+
+    /// Records that the chain up to the snapshot's base was validated from genesis and
+    /// agreed with the snapshot.
+    ///
+    /// # Errors
+    /// [`StorageError`] on write failure.
+    fn mark_snapshot_validated(&self) -> Result<(), StorageError>;
 
     /// Where the data lives, for messages (a path, or `memory`).
     fn location(&self) -> String {
