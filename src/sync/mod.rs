@@ -22,15 +22,16 @@ use crate::chain::ChainState;
 use crate::primitives::encode::DecodeError;
 use crate::primitives::{BlockHash, BlockHeader, PeerKey, Time, Txid};
 use crate::protocol::{
-    ChainTip, LEGACY_BLOCKS_PER_REQUEST, MAX_BLOCKS_PER_REQUEST, MAX_HEADERS, MAX_MEMPOOL_TXIDS,
-    MAX_TXS_PER_REQUEST, SyncRequest,
+    ChainTip, LEGACY_BLOCKS_PER_REQUEST, MAX_BLOCKS_PER_REQUEST, MAX_HEADERS, SyncRequest,
 };
 
 pub mod link;
+mod mempool;
 mod progress;
 
 use link::{Link, batch_size};
 pub use link::{MAX_BATCHES, MIN_BATCHES};
+pub use mempool::MAX_TX_BATCHES_PER_PEER;
 use progress::Progress;
 
 /// Blocks above our tip considered for download at once: room for two peers' widest
@@ -51,15 +52,14 @@ pub const STALL_TIMEOUT: Duration = Duration::from_secs(5);
 /// After headers were refused as too far in the future, headers are not asked again for
 /// this long (the chain's time limit moves with our clock, so they may fit later).
 pub const FUTURE_RETRY: Duration = Duration::from_secs(60);
-/// Mempool transaction requests one peer may have in flight while mempools reconcile.
-pub const MAX_TX_BATCHES_PER_PEER: usize = 2;
 
 #[derive(Debug, Clone)]
 enum Kind {
     Status,
     Headers,
-    /// Blocks, and whether the peer provably has them all.
-    Blocks(Vec<BlockHash>, bool),
+    /// Blocks, whether the peer provably has them all, and whether they are a
+    /// snapshot's history (validated in the background: they do not make us "syncing").
+    Blocks(Vec<BlockHash>, bool, bool),
     /// The peer's mempool txids.
     Mempool,
     /// Mempool transactions.
@@ -220,6 +220,8 @@ pub struct SyncManager {
     headers_not_before: Option<Time>,
     /// Size of the blocks downloaded, on average (smoothed), once any came.
     avg_block_bytes: Option<f64>,
+    /// A snapshot's history blocks still wanted, lowest first (after the main chain's).
+    history: Vec<(BlockHash, u32)>,
 }
 
 impl SyncManager {
@@ -237,13 +239,14 @@ impl SyncManager {
             stall_timeout: STALL_TIMEOUT,
             headers_not_before: None,
             avg_block_bytes: None,
+            history: Vec::new(),
         }
     }
 
     fn request(&mut self, peer: PeerKey, kind: Kind, req: SyncRequest, now: Time) -> Ask {
         self.next_id += 1;
         let id = self.next_id;
-        if let Kind::Blocks(hashes, _) = &kind {
+        if let Kind::Blocks(hashes, ..) = &kind {
             for h in hashes {
                 self.requested.insert(*h, id);
             }
@@ -266,7 +269,7 @@ impl SyncManager {
     pub fn is_syncing(&self, chain: &ChainState) -> bool {
         let height = chain.height();
         self.headers_from.is_some()
-            || !self.requested.is_empty()
+            || self.pending.values().any(|p| matches!(p.kind, Kind::Blocks(_, _, false)))
             || (chain.best_header().height > height
                 && self.peers.values().any(|p| {
                     p.tip.is_some_and(|t| t.height > height)
@@ -310,7 +313,7 @@ impl SyncManager {
     fn release(&mut self, id: u64) -> Option<Pending> {
         let pending = self.pending.remove(&id)?;
         match &pending.kind {
-            Kind::Blocks(hashes, _) => {
+            Kind::Blocks(hashes, ..) => {
                 for h in hashes {
                     if self.requested.get(h) == Some(&id) {
                         self.requested.remove(h);
@@ -335,71 +338,6 @@ impl SyncManager {
         Some(pending)
     }
 
-    /// Asks `peer` for its mempool's txids, once per connection (the caller asks when we
-    /// are caught up: before that, its transactions could not be placed).
-    pub fn ask_mempool(&mut self, peer: PeerKey, now: Time) -> Option<Ask> {
-        let state = self.peers.get_mut(&peer)?;
-        if std::mem::replace(&mut state.mempool_asked, true) {
-            return None;
-        }
-        Some(self.request(peer, Kind::Mempool, SyncRequest::Mempool, now))
-    }
-
-    /// A peer's mempool txids arrived: those `missing` says we lack are asked for, a few
-    /// batches at a time.
-    ///
-    /// # Errors
-    /// [`SyncFault::TooManyTxids`] if the answer is over the limit,
-    /// [`SyncFault::UnaskedAnswer`] if the request was not for txids.
-    pub fn on_txids(
-        &mut self,
-        id: u64,
-        txids: &[[u8; 32]],
-        missing: impl Fn(&Txid) -> bool,
-        now: Time,
-    ) -> Result<Vec<Ask>, SyncFault> {
-        let Some(pending) = self.release(id) else { return Ok(Vec::new()) };
-        if !matches!(pending.kind, Kind::Mempool) {
-            return Err(SyncFault::UnaskedAnswer);
-        }
-        if txids.len() > MAX_MEMPOOL_TXIDS {
-            return Err(SyncFault::TooManyTxids(txids.len()));
-        }
-        let peer = pending.peer;
-        if let Some(state) = self.peers.get_mut(&peer) {
-            let wanted: Vec<Txid> = txids.iter().map(|t| Txid(*t)).filter(|t| missing(t)).collect();
-            debug!(%peer, offered = txids.len(), wanted = wanted.len(), "peer's mempool");
-            state.txs_wanted.extend(wanted);
-        }
-        Ok(self.next_tx_asks(peer, now))
-    }
-
-    /// Mempool transactions arrived: returns the txids asked (anything else is
-    /// unsolicited). The caller hands them to the mempool, then calls
-    /// [`Self::next_tx_asks`].
-    pub fn on_txs(&mut self, id: u64) -> Option<Vec<Txid>> {
-        match self.release(id)?.kind {
-            Kind::Txs(txids) => Some(txids),
-            _ => None,
-        }
-    }
-
-    /// The next transaction requests to `peer`, while it has what we lack.
-    pub fn next_tx_asks(&mut self, peer: PeerKey, now: Time) -> Vec<Ask> {
-        let mut out = Vec::new();
-        while let Some(state) = self.peers.get_mut(&peer)
-            && state.tx_batches < MAX_TX_BATCHES_PER_PEER
-            && !state.txs_wanted.is_empty()
-        {
-            let take = state.txs_wanted.len().min(MAX_TXS_PER_REQUEST);
-            let batch: Vec<Txid> = state.txs_wanted.drain(..take).collect();
-            state.tx_batches += 1;
-            let req = SyncRequest::Txs(batch.iter().map(|t| t.0).collect());
-            out.push(self.request(peer, Kind::Txs(batch), req, now));
-        }
-        out
-    }
-
     /// A request failed: retry elsewhere.
     pub fn failed(&mut self, id: u64, chain: &ChainState, now: Time) -> Vec<Ask> {
         if let Some(p) = self.release(id) {
@@ -409,17 +347,24 @@ impl SyncManager {
     }
 
     /// A peer refused a request. A node of an older version refuses more than
-    /// [`LEGACY_BLOCKS_PER_REQUEST`] blocks: it is asked that many from then on. Either
-    /// way the request is retried, elsewhere or smaller.
+    /// [`LEGACY_BLOCKS_PER_REQUEST`] blocks: it is asked that many from then on. A peer
+    /// that refuses blocks of its own chain lacks them (it started from a snapshot and its
+    /// history has not arrived): it is not asked for them again until it shows a new tip.
+    /// Either way the request is retried, elsewhere or smaller.
     pub fn refused(&mut self, id: u64, chain: &ChainState, now: Time) -> Vec<Ask> {
         if let Some(p) = self.release(id) {
             debug!(peer = %p.peer, kind = ?p.kind, "sync request refused");
-            if let Kind::Blocks(hashes, _) = &p.kind
-                && hashes.len() > LEGACY_BLOCKS_PER_REQUEST
+            if let Kind::Blocks(hashes, ..) = &p.kind
                 && let Some(state) = self.peers.get_mut(&p.peer)
-                && !std::mem::replace(&mut state.legacy, true)
             {
-                info!(peer = %p.peer, "peer takes {LEGACY_BLOCKS_PER_REQUEST} blocks per request (an older version): asking it that many");
+                if hashes.len() > LEGACY_BLOCKS_PER_REQUEST && !state.legacy {
+                    state.legacy = true;
+                    info!(peer = %p.peer, "peer takes {LEGACY_BLOCKS_PER_REQUEST} blocks per request (an older version): asking it that many");
+                } else if let Some(lowest) =
+                    hashes.iter().filter_map(|h| chain.entry(h)).map(|e| e.height).min()
+                {
+                    self.cannot_serve(p.peer, lowest);
+                }
             }
         }
         self.advance(chain, now)
@@ -548,8 +493,15 @@ impl SyncManager {
         (out, unresolved)
     }
 
+    /// Whether headers may still be fetched: up to [`MAX_HEADERS_AHEAD`] beyond our tip,
+    /// or beyond the base of the snapshot we started from until its header arrives (the
+    /// trusted snapshot vouches for the chain up to there).
     fn room_for_headers(chain: &ChainState) -> bool {
-        chain.best_header().height < chain.height().saturating_add(MAX_HEADERS_AHEAD)
+        let floor = match chain.snapshot_base() {
+            Some(base) if chain.awaiting_snapshot_base() => base.height,
+            _ => chain.height(),
+        };
+        chain.best_header().height < floor.saturating_add(MAX_HEADERS_AHEAD)
     }
 
     /// `count` blocks of `bytes` in all arrived: the caller hands them to the chain, then
@@ -562,7 +514,7 @@ impl SyncManager {
         now: Time,
     ) -> Option<BlocksAsked> {
         let pending = self.release(id)?;
-        let Kind::Blocks(hashes, provable) = pending.kind else { return None };
+        let Kind::Blocks(hashes, provable, _) = pending.kind else { return None };
         // A batch in time: the stall timeout shrinks back towards its floor.
         self.stall_timeout = (self.stall_timeout * 7 / 8).max(STALL_TIMEOUT);
         if count > 0 {
@@ -654,22 +606,45 @@ impl SyncManager {
             .map(|(_, id)| id)
     }
 
+    /// The history blocks of a snapshot the background validation still lacks, lowest
+    /// first: asked after the main chain's, from the same peers.
+    pub fn set_history(&mut self, wanted: Vec<(BlockHash, u32)>) {
+        self.history = wanted;
+    }
+
     fn schedule_blocks(&mut self, chain: &ChainState, now: Time) -> Vec<Ask> {
-        let wanted: Vec<(BlockHash, u32)> = chain
-            .missing_blocks(DOWNLOAD_WINDOW)
-            .into_iter()
-            .filter(|(h, _)| !self.requested.contains_key(h))
-            .collect();
+        let unasked = |wanted: Vec<(BlockHash, u32)>, requested: &HashMap<BlockHash, u64>| {
+            wanted.into_iter().filter(|(h, _)| !requested.contains_key(h)).collect::<Vec<_>>()
+        };
+        let main = unasked(chain.missing_blocks(DOWNLOAD_WINDOW), &self.requested);
+        let history = unasked(self.history.clone(), &self.requested);
         let mut out = Vec::new();
-        let Some(lowest) = wanted.first().map(|(_, h)| *h) else { return out };
-        let mut queue = wanted.into_iter().peekable();
+        let lowest = main.iter().chain(&history).map(|(_, h)| *h).min();
+        let Some(lowest) = lowest else { return out };
         let mut peers: Vec<PeerKey> = self.peers.keys().copied().collect();
         peers.sort();
         let reach: HashMap<PeerKey, Reach> =
             peers.iter().filter_map(|p| Some((*p, self.reach(p, chain, lowest)?))).collect();
+        for (queue, is_history) in [(main, false), (history, true)] {
+            self.fill(queue, is_history, &peers, &reach, now, &mut out);
+        }
+        out
+    }
+
+    /// Spreads `wanted` over `peers` in batches, as far as each can serve and has room.
+    fn fill(
+        &mut self,
+        wanted: Vec<(BlockHash, u32)>,
+        history: bool,
+        peers: &[PeerKey],
+        reach: &HashMap<PeerKey, Reach>,
+        now: Time,
+        out: &mut Vec<Ask>,
+    ) {
+        let mut queue = wanted.into_iter().peekable();
         'outer: while queue.peek().is_some() {
             let mut progressed = false;
-            for peer in &peers {
+            for peer in peers {
                 let Some(state) = self.peers.get(peer) else { continue };
                 let Some(reach) = reach.get(peer) else { continue };
                 let limit = state
@@ -697,7 +672,7 @@ impl SyncManager {
                 }
                 let provable = top <= reach.proven;
                 let req = SyncRequest::Blocks(batch.iter().map(|h| h.0).collect());
-                out.push(self.request(*peer, Kind::Blocks(batch, provable), req, now));
+                out.push(self.request(*peer, Kind::Blocks(batch, provable, history), req, now));
                 progressed = true;
                 if queue.peek().is_none() {
                     break 'outer;
@@ -707,7 +682,6 @@ impl SyncManager {
                 break;
             }
         }
-        out
     }
 
     /// The peer whose blocks request has held the lowest missing block for longer than

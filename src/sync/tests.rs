@@ -311,3 +311,24 @@ fn a_peer_far_away_is_given_more_blocks_in_flight_as_its_answers_show_the_link()
     assert_eq!(far[0], MIN_BATCHES * MAX_BLOCKS_PER_REQUEST, "{far:?}");
     assert_eq!(*far.last().unwrap(), MAX_BATCHES * MAX_BLOCKS_PER_REQUEST, "{far:?}");
 }
+
+#[test]
+fn a_peer_that_refuses_blocks_of_its_own_chain_is_not_asked_them_until_its_tip_moves() {
+    // A node started from a snapshot holds the chain but not yet the blocks below the
+    // snapshot's base: it refuses them, and is not asked in a loop.
+    let (source, blocks) = ahead(16);
+    let chain = headers_of(&blocks);
+    let (mut sync, asks) = with_peers(&[A], chain_tip(&source), &chain);
+    let ask = asks.iter().find(|a| matches!(a.req, SyncRequest::Blocks(_))).unwrap();
+    assert!(blocks_asks(&sync.refused(ask.id, &chain, T0)).is_empty());
+    assert!(blocks_asks(&sync.advance(&chain, T0)).is_empty());
+    // It shows a new tip: it may have them now.
+    let later = T0 + STATUS_INTERVAL;
+    let (asks, _) = sync.tick(&chain, later);
+    let status = asks.iter().find(|a| a.req == SyncRequest::Status).unwrap();
+    let mut moved = chain_tip(&source);
+    moved.tip = [8; 32];
+    moved.height += 1;
+    let asks = sync.on_status(status.id, moved, &chain, later).unwrap();
+    assert_eq!(blocks_asks(&asks).len(), 1, "{asks:?}");
+}
