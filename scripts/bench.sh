@@ -161,6 +161,21 @@ for run in 1 2 3; do
     kill -TERM "$pid_b"; wait "$pid_b" 2> /dev/null || true
     av_refs+=("$(sigref)")
 done
+# 4d. From a UTXO snapshot of the same chain: `snapshot create` on the serving node, then
+#     a fresh node started with --snapshot: the time until it is at the tip, and until
+#     its background validation from genesis agrees with the snapshot.
+"$bin" snapshot create --network regtest --rpc "127.0.0.1:$rpc_a" --out "$work/utxo.snap" --json > "$work/snap.json"
+snap_hash=$(python3 -c "import json; print(json.load(open('$work/snap.json'))['hash'])")
+say "starting from a snapshot of $(python3 -c "import json; print(json.load(open('$work/snap.json'))['coins'])") coins"
+rm -rf "$work/b"
+t0=$(date +%s.%N)
+start_node b "$rpc_b" "$p2p_b" --bootstrap "$boot" --snapshot "$work/utxo.snap" --snapshot-hash "$snap_hash"
+pid_b=$started
+t1=$(heightwait 600 "$tip" "$rpc_b")
+snap_tip_s=$(python3 -c "print(round($t1 - $t0, 2))")
+t2=$(logwait 1800 "history validated from genesis: its UTXO set matches the snapshot" "$work/b.log")
+snap_history_s=$(python3 -c "print(round($t2 - $t0, 2))")
+kill -TERM "$pid_b"; wait "$pid_b" 2> /dev/null || true
 kill -TERM "$pid_a"; wait "$pid_a" 2> /dev/null || true
 # 4c. A long chain of small blocks (one transaction each), synced from one peer over
 #     loopback, then through scripts/delayproxy.py with 50 ms each way (a 100 ms round
@@ -284,7 +299,8 @@ export B_SHA=$sha_limit B_M1=$mine1 B_M2=$mine2 B_SIG=$sig2 B_SIG_IBD=$sig_ibd B
     B_NODES=$prop_nodes B_SAMPLES=$samples B_QUICK=$quick B_BLOCK_TXS=$txs_in_block B_FIRST=$devnet_first \
     B_IBD_RUNS="${ibd_runs[*]}" B_IBD_RATIOS=$ibd_ratios B_IBD_STRICT=$ibd_strict \
     B_AV=$av_s B_SIG_AV=$sig_av B_AV_RUNS="${av_runs[*]}" B_AV_RATIOS=$av_ratios B_AV_STRICT=$av_strict B_AV_SKIPPED=$av_skipped \
-    B_SMALL=$stip B_SMALL_NEAR=${small_runs[0]} B_SMALL_FAR=${small_runs[1]}
+    B_SMALL=$stip B_SMALL_NEAR=${small_runs[0]} B_SMALL_FAR=${small_runs[1]} \
+    B_SNAP_TIP=$snap_tip_s B_SNAP_HISTORY=$snap_history_s
 python3 - "$root/docs/benchmarks.md" <<'PY'
 import sys, datetime, platform, os
 e = lambda k: float(os.environ["B_" + k])
@@ -308,6 +324,7 @@ rows = [
  ("block validation, 1,000 txs / 2,000 inputs, 2 threads", f"{r['val']:,} tx/s ({2*r['val']:,} inputs/s)", f"{2*r['val']/r['sig']:.0%} of Schnorr verify {r['sig']:,}/s (2 threads)", ">= 85%", 2*r['val']/r['sig'] >= 0.85),
  (f"initial sync, {r['txs']:,} txs / {r['blocks']} blocks, one peer, loopback", f"{r['txs']/r['ibd']:,.0f} tx/s, {r['blocks']/r['ibd']:.1f} blocks/s ({r['ibd']:.1f} s)", f"{ibd_in/r['sig_ibd']:.0%} of Schnorr verify {r['sig_ibd']:,}/s around it ({ibd_in:,.0f} inputs/s; median of runs {ibd_runs}; best time against best reference {e('IBD_STRICT'):.0%})", ">= 75%", ibd_in/r['sig_ibd'] >= 0.75),
  (f"initial sync with --assume-valid, same chain", f"{r['txs']/av:,.0f} tx/s, {r['blocks']/av:.1f} blocks/s ({av:.1f} s; {int(e('AV_SKIPPED'))} blocks without signature checks)", f"{av_in/sig_av:.1f}x Schnorr verify {sig_av:,}/s around it ({av_in:,.0f} inputs/s; median of runs {av_runs}; best time against best reference {e('AV_STRICT'):.1f}x)", ">= 2.5x", av_in/sig_av >= 2.5),
+ (f"start from a UTXO snapshot of the same chain", f"at the tip after {e('SNAP_TIP'):.1f} s; history validated from genesis and matching after {e('SNAP_HISTORY'):.1f} s", f"history {r['ibd']/e('SNAP_HISTORY'):.2f}x the speed of the plain sync above ({r['ibd']:.1f} s)", "tip < 5 s; history >= 1x", e('SNAP_TIP') < 5 and r['ibd']/e('SNAP_HISTORY') >= 1.0),
  (f"initial sync, {small:,} one-transaction blocks, one peer", f"{small/near:,.0f} blocks/s over loopback ({near:.1f} s), {small/far:,.0f} blocks/s across a 100 ms round trip ({far:.1f} s)", f"across 100 ms: {near/far:.0%} of loopback's speed", ">= 5,000 blocks/s; >= 50%", small/near >= 5000 and near/far >= 0.5),
  ("devnet from scratch, one mining thread", f"first block after {r['first']:.1f} s", "", "<= 15 s", r['first'] <= 15),
  (f"propagation, {r['btxs']}-tx block, {r['nodes']} processes", f"p50 {r['p50']} ms, p99 {r['p99']} ms ({r['samples']} samples)", "", "p99 < 250 ms", r['p99'] < 250),
@@ -363,6 +380,11 @@ with open(sys.argv[1], "w") as f:
   (its `/status` must say so, or the run fails); everything else is. The ratio is inputs
   per second over the Schnorr reference around the run, as above: above 1 means the sync
   is no longer bound by signatures.
+- **From a snapshot**: `minichain snapshot create` on the serving node writes its UTXO set;
+  a fresh node started with `--snapshot FILE --snapshot-hash HASH` (bootstrapped from it)
+  is timed until its `/status` shows the tip, and until its log says the history,
+  validated from genesis in the background, matched the snapshot. The history's figure is
+  the plain sync's median time over its own (1x: as fast as a sync from scratch).
 - **Small blocks**: `minichain bench-chain --txs-per-block 1` writes 100,000 blocks of one
   transaction each (20,000 with `--quick`); a fresh node syncs them from one peer, timed as
   above, once over loopback and once through `scripts/delayproxy.py`, which delays every
@@ -385,4 +407,4 @@ with open(sys.argv[1], "w") as f:
         f.write("\n" + kept)
 PY
 say "docs/benchmarks.md written"
-python3 -c "import json; print(json.dumps({'sha256_limit_nonces_per_s': $sha_limit, 'sha256_ceiling_nonces_per_s': $ceiling, 'ref_avx2_nonces_per_s': $ref_avx2, 'ref_avx512_nonces_per_s': $ref_avx512, 'mining_engine': '$engine', 'mining_nonces_per_s_1t': $mine1, 'mining_nonces_per_s_2t': $mine2, 'sigverify_per_s_2t': $sig2, 'sigverify_per_s_2t_around_sync': [$(csv "${sig_refs[@]}")], 'ibd_runs_s': [$(csv "${ibd_runs[@]}")], 'ibd_ratios': [$ibd_ratios], 'ibd_ratio_strict': $ibd_strict, 'assume_valid_runs_s': [$(csv "${av_runs[@]}")], 'sigverify_per_s_2t_around_assume_valid': [$(csv "${av_refs[@]}")], 'assume_valid_ratios': [$av_ratios], 'validation_tx_per_s': $val_tx, 'ibd_tx_per_s': round($chain_txs / $ibd_s), 'ibd_blocks_per_s': round($tip / $ibd_s, 1), 'ibd_chain_txs': $chain_txs, 'propagation_nodes': $prop_nodes, 'propagation_p50_ms': $p50, 'propagation_p99_ms': $p99, 'propagation_block_txs': $txs_in_block, 'idle_rss_mib': round($idle_rss / 1024, 1), 'sync_rss_mib': round($sync_rss / 1024, 1), 'startup_s': $startup, 'devnet_first_block_s': $devnet_first, 'small_blocks': $stip, 'small_sync_s': ${small_runs[0]}, 'small_sync_100ms_rtt_s': ${small_runs[1]}}))"
+python3 -c "import json; print(json.dumps({'sha256_limit_nonces_per_s': $sha_limit, 'sha256_ceiling_nonces_per_s': $ceiling, 'ref_avx2_nonces_per_s': $ref_avx2, 'ref_avx512_nonces_per_s': $ref_avx512, 'mining_engine': '$engine', 'mining_nonces_per_s_1t': $mine1, 'mining_nonces_per_s_2t': $mine2, 'sigverify_per_s_2t': $sig2, 'sigverify_per_s_2t_around_sync': [$(csv "${sig_refs[@]}")], 'ibd_runs_s': [$(csv "${ibd_runs[@]}")], 'ibd_ratios': [$ibd_ratios], 'ibd_ratio_strict': $ibd_strict, 'assume_valid_runs_s': [$(csv "${av_runs[@]}")], 'sigverify_per_s_2t_around_assume_valid': [$(csv "${av_refs[@]}")], 'assume_valid_ratios': [$av_ratios], 'validation_tx_per_s': $val_tx, 'ibd_tx_per_s': round($chain_txs / $ibd_s), 'ibd_blocks_per_s': round($tip / $ibd_s, 1), 'ibd_chain_txs': $chain_txs, 'propagation_nodes': $prop_nodes, 'propagation_p50_ms': $p50, 'propagation_p99_ms': $p99, 'propagation_block_txs': $txs_in_block, 'idle_rss_mib': round($idle_rss / 1024, 1), 'sync_rss_mib': round($sync_rss / 1024, 1), 'startup_s': $startup, 'devnet_first_block_s': $devnet_first, 'small_blocks': $stip, 'small_sync_s': ${small_runs[0]}, 'small_sync_100ms_rtt_s': ${small_runs[1]}, 'snapshot_tip_s': $snap_tip_s, 'snapshot_history_s': $snap_history_s}))"

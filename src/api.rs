@@ -287,6 +287,20 @@ pub struct Status {
     /// Present when signatures below a trusted block are not checked (`--assume-valid`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assume_valid: Option<AssumeValidView>,
+    /// Present when the node started from a UTXO snapshot (`--snapshot`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<SnapshotView>,
+}
+
+/// `/status`'s `snapshot`: the snapshot's base and how far its history is validated.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SnapshotView {
+    /// Height of the snapshot's block.
+    pub height: u32,
+    /// How far the chain validating its history from genesis has come.
+    pub validated_height: u32,
+    /// Whether that chain reached the snapshot's block and its UTXO set matched.
+    pub done: bool,
 }
 
 /// `/status`'s `assume_valid`: the block whose ancestors' signatures are trusted.

@@ -272,6 +272,14 @@ pub fn status(conn: Conn) -> Result<()> {
         let skipped = av.skipped_blocks;
         println!("{:<13} {} ({skipped} blocks without signature checks)", "assume-valid", av.hash);
     }
+    if let Some(s) = &v.snapshot {
+        let history = if s.done {
+            "history validated from genesis and matching".to_owned()
+        } else {
+            format!("history validated to {} of {}", s.validated_height, s.height)
+        };
+        println!("{:<13} started at height {}, {history}", "snapshot", s.height);
+    }
     for w in &v.warnings {
         println!("{:<13} {w}", "WARNING");
     }

@@ -72,6 +72,19 @@ pub struct NodeArgs {
     /// signature [default: the network's pinned block, none on devnet and regtest].
     #[arg(long, env = "MINICHAIN_ASSUME_VALID", value_name = "HASH", value_parser = parse_assume_valid)]
     pub assume_valid: Option<AssumeValid>,
+    /// Start from this UTXO snapshot (`minichain snapshot create`, or `GET /snapshot` of
+    /// a node): loaded into an empty data dir, at the tip once its block's header
+    /// arrives, history validated in the background. Needs --snapshot-hash.
+    #[arg(long, env = "MINICHAIN_SNAPSHOT", value_name = "FILE", requires = "snapshot_hash")]
+    pub snapshot: Option<PathBuf>,
+    /// The snapshot hash to trust, from a source you trust: a file of another hash is
+    /// refused.
+    #[arg(long, env = "MINICHAIN_SNAPSHOT_HASH", value_name = "HASH", requires = "snapshot", value_parser = parse_hash)]
+    pub snapshot_hash: Option<BlockHash>,
+}
+
+fn parse_hash(s: &str) -> Result<BlockHash, String> {
+    s.parse().map_err(|_| format!("'{s}' is not a hash (64 hex digits)"))
 }
 
 /// `--assume-valid`: a block hash, or none (`0`).
@@ -168,6 +181,7 @@ pub fn run(args: NodeArgs) -> Result<()> {
             Some(AssumeValid(hash)) => hash,
             None => params.assume_valid.map(BlockHash::from_byte_array),
         },
+        snapshot: args.snapshot.clone().zip(args.snapshot_hash),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

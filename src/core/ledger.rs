@@ -93,6 +93,23 @@ impl Ledger {
         &self.mempool
     }
 
+    /// The chain state, to record what happened to it outside a transition.
+    pub fn chain_mut(&mut self) -> &mut ChainState {
+        &mut self.chain
+    }
+
+    /// Goes on from `chain` instead (a snapshot's chain turned out wrong: the history
+    /// validated from genesis replaces it). The mempool was checked against the old
+    /// chain's coins: it is emptied (peers offer their transactions again). Returns how
+    /// many transactions it held.
+    pub fn replace_chain(&mut self, chain: ChainState) -> usize {
+        let dropped = self.mempool.len();
+        self.mempool = Mempool::new(self.mempool.config());
+        self.orphans = Orphans::default();
+        self.chain = chain;
+        dropped
+    }
+
     /// Hands a run of blocks to the chain (one transition); on a tip change updates the
     /// mempool and emits events. `syncing` lowers the per-block log line to debug for
     /// blocks with known headers beyond them (the sync's progress line covers those).

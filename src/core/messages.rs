@@ -202,6 +202,12 @@ pub enum NodeEvent {
         /// Peers connected now.
         peers: usize,
     },
+    /// The UTXO set validated from genesis did not match the snapshot the node started
+    /// from: the chain validated from genesis replaced the snapshot's.
+    SnapshotRejected {
+        /// Height of the chain it goes on from.
+        height: u32,
+    },
 }
 
 /// Everything the core reacts to.

@@ -29,6 +29,7 @@ mod mining;
 mod query;
 mod reply;
 pub mod score;
+mod history;
 mod serve;
 pub mod skew;
 pub mod verdict;
@@ -38,6 +39,7 @@ use std::time::Duration;
 
 use tracing::{debug, warn};
 
+pub use self::history::{History, SnapshotProgress};
 pub use self::ledger::Ledger;
 pub use self::messages::{Command, Input, NetAction, NetEvent, NodeEvent, Output};
 pub use self::mining::{MineError, Mining};
@@ -97,6 +99,8 @@ pub struct Snapshot {
     pub degraded: Option<String>,
     /// The assume-valid block and the blocks connected without signature checks.
     pub assume_valid: Option<(BlockHash, u64)>,
+    /// The snapshot the node started from and how far its history is validated.
+    pub snapshot: Option<SnapshotProgress>,
 }
 
 /// Mining settings.
@@ -122,6 +126,8 @@ pub struct Core {
     /// announced.
     own_txs: std::collections::BTreeMap<Txid, Time>,
     mining: Mining,
+    /// The history of the snapshot the node started from, validated in the background.
+    history: Option<History>,
     out: Vec<Output>,
     /// The time of the last input, for the snapshot.
     now: Time,
@@ -140,6 +146,7 @@ impl Core {
             clock: skew::ClockCheck::default(),
             own_txs: std::collections::BTreeMap::new(),
             mining: Mining::new(mining),
+            history: None,
             out: Vec::new(),
             now: Time::from_secs(0),
         }
@@ -165,6 +172,7 @@ impl Core {
             Input::Command(command) => self.on_command(command, now),
             Input::Tick => {
                 self.ledger.flush(Some(now));
+                self.feed_history(now);
                 self.clock.tick(now);
                 self.rebroadcast(now);
                 let (asks, staller) = self.sync.tick(self.ledger.chain(), now);
@@ -178,6 +186,9 @@ impl Core {
             }
             Input::Shutdown => {
                 self.ledger.flush(None);
+                if let Some(history) = self.history.as_mut() {
+                    history.flush(None);
+                }
                 self.mining.stop(&mut self.out);
             }
         }
@@ -210,6 +221,7 @@ impl Core {
             clock_offset_secs: self.clock.offset(self.now),
             degraded: self.ledger.halted().map(str::to_owned),
             assume_valid: chain.assume_valid(),
+            snapshot: self.snapshot_progress(),
         }
     }
 
@@ -255,7 +267,8 @@ impl Core {
                 self.out.push(Output::Net(NetAction::Validate { id, verdict }));
             }
             NetEvent::Request { id, peer, req } => {
-                let resp = serve::answer(self.ledger.chain(), self.ledger.mempool(), &req);
+                let history = self.history.as_ref().map(History::chain);
+                let resp = serve::answer(self.ledger.chain(), history, self.ledger.mempool(), &req);
                 debug!(%peer, %req, "sync request served: {req}");
                 self.out.push(Output::Net(NetAction::Respond { id, resp }));
             }
@@ -585,6 +598,7 @@ impl Core {
                 Stop::Other
             }
         };
+        self.feed_history(now);
         let chain = self.ledger.chain();
         let (asks, unresolved) =
             self.sync.headers_accepted(&answer, accepted.last().copied(), stop, chain, now);
@@ -624,7 +638,11 @@ impl Core {
             received[at] = true;
             decoded.push(block);
         }
+        let (history, decoded) = self.split_history(decoded);
         self.accept_blocks(decoded, Some(peer), now);
+        if !history.is_empty() {
+            self.accept_history(history, peer, now);
+        }
         // An answer the budget cut short says nothing of the blocks after its last one:
         // they are asked again, not counted as left out.
         let covered = serve::covered(&received, bytes);

@@ -14,8 +14,14 @@ use crate::protocol::{
 /// Locator hashes looked at; a locator is ~log2(height) + 10 long.
 const MAX_LOCATOR: usize = 64;
 
-/// The answer to `req`.
-pub fn answer(chain: &ChainState, mempool: &Mempool, req: &SyncRequest) -> SyncResponse {
+/// The answer to `req`; `history` is the chain validating a snapshot's history, whose
+/// blocks below the snapshot's base are served too.
+pub fn answer(
+    chain: &ChainState,
+    history: Option<&ChainState>,
+    mempool: &Mempool,
+    req: &SyncRequest,
+) -> SyncResponse {
     match req {
         SyncRequest::Status => SyncResponse::Status(chain_tip(chain)),
         SyncRequest::Headers { locator, max } => {
@@ -25,7 +31,7 @@ pub fn answer(chain: &ChainState, mempool: &Mempool, req: &SyncRequest) -> SyncR
             let headers = chain.headers_after(&locator, max);
             SyncResponse::Headers(headers.iter().flat_map(|h| h.to_bytes()).collect())
         }
-        SyncRequest::Blocks(hashes) => blocks(chain, hashes),
+        SyncRequest::Blocks(hashes) => blocks(chain, history, hashes),
         SyncRequest::Mempool => {
             SyncResponse::Txids(mempool.txids_in_order(MAX_MEMPOOL_TXIDS).map(|t| t.0).collect())
         }
@@ -55,13 +61,20 @@ pub fn chain_tip(chain: &ChainState) -> ChainTip {
 
 /// The blocks asked for that we have, in order, up to [`BLOCKS_RESPONSE_BUDGET`] bytes
 /// (the rest are left for the peer to ask again). A block we do not have is left out (the
-/// peer may ask elsewhere); if our own store fails we refuse the whole request instead,
-/// since a left-out block the peer knows we have would look withheld and get us banned.
-fn blocks(chain: &ChainState, hashes: &[[u8; 32]]) -> SyncResponse {
-    blocks_within(chain, hashes, BLOCKS_RESPONSE_BUDGET)
+/// peer may ask elsewhere). Two cases refuse the whole request instead, since a left-out
+/// block the peer knows we have would look withheld and get us banned: our own store
+/// fails, or the block is on our active chain without its data (we started from a
+/// snapshot and its history has not arrived yet).
+fn blocks(chain: &ChainState, history: Option<&ChainState>, hashes: &[[u8; 32]]) -> SyncResponse {
+    blocks_within(chain, history, hashes, BLOCKS_RESPONSE_BUDGET)
 }
 
-fn blocks_within(chain: &ChainState, hashes: &[[u8; 32]], budget: usize) -> SyncResponse {
+fn blocks_within(
+    chain: &ChainState,
+    history: Option<&ChainState>,
+    hashes: &[[u8; 32]],
+    budget: usize,
+) -> SyncResponse {
     if hashes.len() > MAX_BLOCKS_PER_REQUEST {
         return SyncResponse::Refused(format!(
             "at most {MAX_BLOCKS_PER_REQUEST} blocks per request"
@@ -70,11 +83,21 @@ fn blocks_within(chain: &ChainState, hashes: &[[u8; 32]], budget: usize) -> Sync
     let mut out = Vec::with_capacity(hashes.len());
     let mut total = 0;
     for hash in hashes {
-        match chain.block_bytes(&BlockHash(*hash)) {
+        let hash = BlockHash(*hash);
+        let found = match chain.block_bytes(&hash) {
+            Ok(None) => history.map_or(Ok(None), |h| h.block_bytes(&hash)),
+            found => found,
+        };
+        match found {
             Ok(Some(bytes)) if total + bytes.len() > budget => break,
             Ok(Some(bytes)) => {
                 total += bytes.len();
                 out.push(bytes);
+            }
+            Ok(None) if chain.is_active(&hash) => {
+                return SyncResponse::Refused(
+                    "blocks below our snapshot's base are not here yet".into(),
+                );
             }
             Ok(None) => {}
             Err(e) => {
@@ -111,12 +134,12 @@ mod tests {
         let hashes: Vec<[u8; 32]> = mined.iter().map(|b| b.block_hash().0).collect();
         let size = serialize(&mined[0]).len();
         // Room for two and a half blocks: two are sent, in the order asked.
-        let SyncResponse::Blocks(sent) = blocks_within(&chain, &hashes, size * 5 / 2) else {
+        let SyncResponse::Blocks(sent) = blocks_within(&chain, None, &hashes, size * 5 / 2) else {
             panic!("refused");
         };
         assert_eq!(sent, mined[..2].iter().map(serialize).collect::<Vec<_>>());
         // All of them fit the real budget.
-        let SyncResponse::Blocks(sent) = blocks(&chain, &hashes) else { panic!("refused") };
+        let SyncResponse::Blocks(sent) = blocks(&chain, None, &hashes) else { panic!("refused") };
         assert_eq!(sent.len(), 5);
     }
 
@@ -136,7 +159,7 @@ mod tests {
     #[test]
     fn more_blocks_than_a_request_holds_are_refused() {
         let chain = regtest_chain();
-        let resp = blocks(&chain, &vec![[7; 32]; MAX_BLOCKS_PER_REQUEST + 1]);
+        let resp = blocks(&chain, None, &vec![[7; 32]; MAX_BLOCKS_PER_REQUEST + 1]);
         assert!(matches!(resp, SyncResponse::Refused(r) if r.contains("128 blocks")));
     }
 }

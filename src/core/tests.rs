@@ -242,7 +242,8 @@ fn a_kept_peer_that_would_be_banned_is_disconnected_instead() {
 #[test]
 fn blocks_we_do_not_have_are_left_out_of_the_answer() {
     let core_ = core();
-    let resp = serve::answer(core_.chain(), core_.mempool(), &SyncRequest::Blocks(vec![[7; 32]]));
+    let resp =
+        serve::answer(core_.chain(), None, core_.mempool(), &SyncRequest::Blocks(vec![[7; 32]]));
     assert_eq!(resp, SyncResponse::Blocks(vec![]));
 }
 

@@ -85,6 +85,11 @@ impl Mempool {
         Self { config, ..Self::default() }
     }
 
+    /// Its limits.
+    pub fn config(&self) -> MempoolConfig {
+        self.config
+    }
+
     /// Number of transactions.
     pub fn len(&self) -> usize {
         self.entries.len()

@@ -19,7 +19,7 @@ use super::metrics::{DirectionLabels, NodeMetrics};
 use super::service::{DriverInput, Shared};
 use crate::api::{
     AssumeValidView, BalanceView, BanView, BlockView, KeptPeerView, MempoolEntry, MempoolView,
-    PeerView, Status, TxLookup, UtxoEntry,
+    PeerView, SnapshotView, Status, TxLookup, UtxoEntry,
 };
 use crate::consensus::Network;
 use crate::consensus::tx::is_mature;
@@ -112,7 +112,8 @@ impl std::fmt::Display for BlockId {
 /// What `start` hands over to build a handle.
 pub(super) struct Parts {
     pub network: Network,
-    pub store: Store,
+    /// The database the API reads (the driver swaps it if a snapshot is rejected).
+    pub store: Arc<RwLock<Option<Store>>>,
     pub events: broadcast::Sender<NodeEvent>,
     pub inputs: SyncSender<DriverInput>,
     pub commands: mpsc::Sender<NetCommand>,
@@ -129,7 +130,7 @@ pub(super) struct Parts {
 struct Inner {
     network: Network,
     /// Released at shutdown so that the database file can be opened again.
-    store: RwLock<Option<Store>>,
+    store: Arc<RwLock<Option<Store>>>,
     events: broadcast::Sender<NodeEvent>,
     inputs: SyncSender<DriverInput>,
     commands: mpsc::Sender<NetCommand>,
@@ -157,7 +158,7 @@ impl NodeHandle {
     pub(super) fn new(p: Parts) -> Self {
         let inner = Inner {
             network: p.network,
-            store: RwLock::new(Some(p.store)),
+            store: p.store,
             events: p.events,
             inputs: p.inputs,
             commands: p.commands,
@@ -237,6 +238,11 @@ impl NodeHandle {
             assume_valid: snap.assume_valid.map(|(hash, skipped)| AssumeValidView {
                 hash: hash.to_string(),
                 skipped_blocks: skipped,
+            }),
+            snapshot: snap.snapshot.map(|p| SnapshotView {
+                height: p.height,
+                validated_height: p.validated_height,
+                done: p.done,
             }),
         }
     }
@@ -676,7 +682,7 @@ mod tests {
         let metrics = NodeMetrics::register(&mut registry);
         Ok(NodeHandle::new(Parts {
             network: Network::Regtest,
-            store: Store::in_memory(Network::Regtest)?,
+            store: Arc::new(RwLock::new(Some(Store::in_memory(Network::Regtest)?))),
             events: broadcast::channel(1).0,
             inputs,
             commands,

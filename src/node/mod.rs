@@ -18,6 +18,7 @@ pub mod handle;
 pub mod metrics;
 mod miner;
 mod service;
+pub mod snapshot;
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
@@ -78,6 +79,8 @@ pub struct NodeConfig {
     /// Skip the signature checks of this block's ancestors when buried deep enough
     /// (`--assume-valid`; `chain::assume` has the conditions).
     pub assume_valid: Option<BlockHash>,
+    /// Start from this UTXO snapshot file, trusting this snapshot hash (`--snapshot`).
+    pub snapshot: Option<(PathBuf, BlockHash)>,
 }
 
 /// Why a node could not start.
@@ -97,6 +100,14 @@ pub enum NodeError {
     /// The chain could not be loaded.
     #[error("cannot load the chain: {0}")]
     Chain(#[from] ChainError),
+    /// The snapshot could not be loaded.
+    #[error("cannot load the snapshot {}: {error}", path.display())]
+    Snapshot {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        error: crate::snapshot::SnapshotError,
+    },
     /// The node key could not be loaded.
     #[error(transparent)]
     Identity(#[from] IdentityError),
@@ -120,8 +131,15 @@ pub enum NodeError {
 pub async fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|error| NodeError::DataDir { path: config.data_dir.clone(), error })?;
+    if let Some((file, hash)) = &config.snapshot {
+        snapshot::load(&config, file, hash)?;
+    }
     let store = Store::open(&db_path(&config.data_dir), config.network)?;
     let mut chain = ChainState::open(store.clone())?;
+    let history = match chain.snapshot_base() {
+        Some(base) => Some(snapshot::open_history(&config, base)?),
+        None => None,
+    };
     chain.set_assume_valid(config.assume_valid);
     if let Some(hash) = config.assume_valid {
         let burial = config.network.params().assume_valid_burial;
@@ -159,7 +177,12 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
     let (events, _) = tokio::sync::broadcast::channel::<NodeEvent>(EVENT_CAPACITY);
     let hashes = Arc::new(AtomicU64::new(0));
     let mining = MiningConfig { enabled: config.mine_threads > 0, payout: config.payout };
-    let core = Core::new(chain, Mempool::new(config.mempool), mining);
+    let mut core = Core::new(chain, Mempool::new(config.mempool), mining);
+    let slot = Arc::new(RwLock::new(Some(store.clone())));
+    let fallback = history.map(|(chain, history)| {
+        core.set_history(chain);
+        snapshot::Fallback { data_dir: config.data_dir.clone(), history, slot: slot.clone() }
+    });
     let shared = Arc::new(RwLock::new(Shared::from(core.snapshot())));
     let miners = miner::Miners::spawn(
         config.mine_threads,
@@ -182,14 +205,15 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
         miners,
         hashes,
         metrics.clone(),
-    );
+    )
+    .with_fallback(fallback);
     let driver_thread = std::thread::Builder::new()
         .name("minichain-core".into())
         .spawn(move || driver.run(input_rx))
         .map_err(|error| NodeError::Thread { name: "core", error })?;
     Ok(NodeHandle::new(handle::Parts {
         network: config.network,
-        store,
+        store: slot,
         events,
         inputs,
         commands,

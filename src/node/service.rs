@@ -91,6 +91,8 @@ pub struct Driver {
     metrics: NodeMetrics,
     /// When the sync rate was last computed, and the height then.
     synced: (Instant, u32),
+    /// What to switch to if the snapshot the node started from is rejected.
+    fallback: Option<super::snapshot::Fallback>,
 }
 
 impl Driver {
@@ -117,7 +119,14 @@ impl Driver {
             clock: Clock::new(),
             metrics,
             synced: (Instant::now(), height),
+            fallback: None,
         }
+    }
+
+    /// What to switch to if the snapshot the node started from is rejected.
+    pub(super) fn with_fallback(mut self, fallback: Option<super::snapshot::Fallback>) -> Self {
+        self.fallback = fallback;
+        self
     }
 
     /// Runs until [`Input::Shutdown`] or until every sender is gone: one input at a time,
@@ -243,8 +252,15 @@ impl Driver {
                         return false;
                     }
                 }
-                // No subscribers is fine.
-                Output::Event(event) => drop(self.events.send(event)),
+                Output::Event(event) => {
+                    if matches!(event, NodeEvent::SnapshotRejected { .. })
+                        && let Some(fallback) = self.fallback.take()
+                    {
+                        fallback.apply();
+                    }
+                    // No subscribers is fine.
+                    drop(self.events.send(event));
+                }
                 Output::Mine(job) => self.miners.set_job(job),
                 Output::Solve(template) => {
                     if !self.miners.solve(template) {

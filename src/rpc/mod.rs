@@ -347,6 +347,7 @@ fn sse_parts(
                 NodeEvent::Reorg { .. } => "reorg",
                 NodeEvent::Tx { .. } => "tx",
                 NodeEvent::Peer { .. } => "peer",
+                NodeEvent::SnapshotRejected { .. } => "snapshot_rejected",
             };
             Some((name, serde_json::to_string(&event).unwrap_or_default()))
         }

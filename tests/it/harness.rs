@@ -30,6 +30,7 @@ pub fn config(dir: &std::path::Path, bootstrap: Vec<libp2p::Multiaddr>) -> NodeC
         ban_kept_peers: false,
         mempool: MempoolConfig::default(),
         assume_valid: None,
+        snapshot: None,
     }
 }
 

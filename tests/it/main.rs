@@ -12,4 +12,5 @@ mod harness;
 mod multihost;
 mod network;
 mod rejoin;
+mod snapshot;
 mod support;
