@@ -26,6 +26,16 @@ pub const MAX_BLOCK_BYTES: usize = 1_000_000;
 /// would pass it, and the asker takes the blocks after the last one sent as not answered
 /// (asked again), not as withheld. Sixteen maximum-size blocks, as before.
 pub const BLOCKS_RESPONSE_BUDGET: usize = LEGACY_BLOCKS_PER_REQUEST * MAX_BLOCK_BYTES;
+/// Block bytes in an answer to a request of more than [`LEGACY_BLOCKS_PER_REQUEST`]
+/// blocks, at most. Only nodes that know answers may end early ask that many, and they ask
+/// that many only for small blocks: when the blocks grow, the requests already out stay
+/// bounded in memory (2 MiB each, not 16 MB).
+pub const LARGE_REQUEST_BUDGET: usize = 2 * 1024 * 1024;
+
+/// The block bytes an answer to a request of `asked` blocks may hold.
+pub fn blocks_budget(asked: usize) -> usize {
+    if asked > LEGACY_BLOCKS_PER_REQUEST { LARGE_REQUEST_BUDGET } else { BLOCKS_RESPONSE_BUDGET }
+}
 /// Most txids in one `Txids` answer (a mempool's worth; 32 bytes each).
 pub const MAX_MEMPOOL_TXIDS: usize = 10_000;
 /// Most transactions asked for in one `Txs` request.

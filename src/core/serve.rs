@@ -7,8 +7,8 @@ use crate::consensus::genesis::genesis_hash;
 use crate::mempool::Mempool;
 use crate::primitives::{BlockHash, Txid};
 use crate::protocol::{
-    BLOCKS_RESPONSE_BUDGET, ChainTip, MAX_BLOCK_BYTES, MAX_BLOCKS_PER_REQUEST, MAX_HEADERS,
-    MAX_MEMPOOL_TXIDS, MAX_TXS_PER_REQUEST, SyncRequest, SyncResponse,
+    ChainTip, MAX_BLOCK_BYTES, MAX_BLOCKS_PER_REQUEST, MAX_HEADERS, MAX_MEMPOOL_TXIDS,
+    MAX_TXS_PER_REQUEST, SyncRequest, SyncResponse, blocks_budget,
 };
 
 /// Locator hashes looked at; a locator is ~log2(height) + 10 long.
@@ -59,14 +59,14 @@ pub fn chain_tip(chain: &ChainState) -> ChainTip {
     }
 }
 
-/// The blocks asked for that we have, in order, up to [`BLOCKS_RESPONSE_BUDGET`] bytes
-/// (the rest are left for the peer to ask again). A block we do not have is left out (the
+/// The blocks asked for that we have, in order, up to [`blocks_budget`] bytes (the rest
+/// are left for the peer to ask again). A block we do not have is left out (the
 /// peer may ask elsewhere). Two cases refuse the whole request instead, since a left-out
 /// block the peer knows we have would look withheld and get us banned: our own store
 /// fails, or the block is on our active chain without its data (we started from a
 /// snapshot and its history has not arrived yet).
 fn blocks(chain: &ChainState, history: Option<&ChainState>, hashes: &[[u8; 32]]) -> SyncResponse {
-    blocks_within(chain, history, hashes, BLOCKS_RESPONSE_BUDGET)
+    blocks_within(chain, history, hashes, blocks_budget(hashes.len()))
 }
 
 fn blocks_within(
@@ -111,12 +111,12 @@ fn blocks_within(
 
 /// How many of the hashes asked a blocks answer covers, given which of them it holds
 /// (`received`, one flag per hash asked) and its block bytes: all of them, unless the
-/// answer is so close to [`BLOCKS_RESPONSE_BUDGET`] that the next block may not have fit
-/// (the server stops there), in which case those up to its last block. A hash it covers
-/// but left out is one the peer does not have.
+/// answer is so close to its [`blocks_budget`] that the next block may not have fit (the
+/// server stops there), in which case those up to its last block. A hash it covers but
+/// left out is one the peer does not have.
 pub fn covered(received: &[bool], bytes: usize) -> usize {
     match received.iter().rposition(|r| *r) {
-        Some(last) if bytes + MAX_BLOCK_BYTES > BLOCKS_RESPONSE_BUDGET => last + 1,
+        Some(last) if bytes + MAX_BLOCK_BYTES > blocks_budget(received.len()) => last + 1,
         _ => received.len(),
     }
 }
@@ -150,10 +150,16 @@ mod tests {
         assert_eq!(covered(&received, 3 * 1_000), 5);
         // At the budget: the last two may simply not have fit; the one in the middle was
         // left out all the same.
-        let full = BLOCKS_RESPONSE_BUDGET - MAX_BLOCK_BYTES / 2;
+        let full = crate::protocol::BLOCKS_RESPONSE_BUDGET - MAX_BLOCK_BYTES / 2;
         assert_eq!(covered(&received, full), 3);
         // An empty answer covers everything (nothing was cut).
         assert_eq!(covered(&[false, false], 0), 2);
+        // A request of more than 16 (only new nodes ask that many) is answered within
+        // 2 MiB, and cut there.
+        let mut many = vec![false; 100];
+        many[..10].iter_mut().for_each(|r| *r = true);
+        assert_eq!(covered(&many, 10 * 1_000), 100);
+        assert_eq!(covered(&many, 1_500_000), 10);
     }
 
     #[test]

@@ -518,9 +518,13 @@ impl SyncManager {
         // A batch in time: the stall timeout shrinks back towards its floor.
         self.stall_timeout = (self.stall_timeout * 7 / 8).max(STALL_TIMEOUT);
         if count > 0 {
+            // Larger blocks count at once, smaller ones little by little: a chain whose
+            // blocks grow must not go on asking 128 at a time while the average catches up.
             let size = bytes as f64 / count as f64;
-            self.avg_block_bytes =
-                Some(self.avg_block_bytes.map_or(size, |a| 0.75 * a + 0.25 * size));
+            self.avg_block_bytes = Some(
+                self.avg_block_bytes
+                    .map_or(size, |a| if size > a { size } else { 0.75 * a + 0.25 * size }),
+            );
         }
         if let Some(p) = self.peers.get_mut(&pending.peer) {
             let size = p.batch_size(self.avg_block_bytes);

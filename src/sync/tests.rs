@@ -265,6 +265,11 @@ fn small_blocks_travel_128_to_a_request_once_their_size_is_known() {
     let next = blocks_asks(&next);
     assert_eq!(next.len(), 1);
     assert_eq!(next[0].1.len(), MAX_BLOCKS_PER_REQUEST);
+    // The blocks grow to 200 kB: the next request is back to 16 at once.
+    let open: Vec<Ask> = asks[1..2].to_vec();
+    let after = blocks_asks(&answer_all(&mut sync, &open, 200_000, &chain, T0));
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].1.len(), LEGACY_BLOCKS_PER_REQUEST);
 }
 
 #[test]
