@@ -40,6 +40,8 @@ pub struct History {
     check: Check,
     /// When progress was last logged, and the height then.
     logged: Option<(Time, u32)>,
+    /// It refused a header of the main chain (said once; fed again each tick).
+    refused_header: bool,
 }
 
 /// Where the two chains stand (`/status`'s `snapshot`).
@@ -57,7 +59,7 @@ impl History {
     /// Validation of the history below `base` on `chain` (its own store, from genesis).
     pub fn new(chain: ChainState, base: SnapshotBase) -> Self {
         let check = if base.validated { Check::Agreed } else { Check::Running };
-        Self { chain, base, check, logged: None }
+        Self { chain, base, check, logged: None, refused_header: false }
     }
 
     /// The history chain (serving blocks below the base to peers).
@@ -121,7 +123,9 @@ impl History {
                 (from..=to).filter_map(|h| main.best_chain_header(h)).collect();
             let (accepted, refused) = self.chain.accept_headers(&headers, now.unix_secs());
             if let Some(e) = refused {
-                error!(error = %e, "history chain refused a header of the main chain");
+                if !std::mem::replace(&mut self.refused_header, true) {
+                    error!(error = %e, "the history chain refused a header of the main chain below the snapshot's base");
+                }
                 return;
             }
             if accepted.len() < headers.len() {

@@ -639,7 +639,9 @@ impl Core {
             decoded.push(block);
         }
         let (history, decoded) = self.split_history(decoded);
-        self.accept_blocks(decoded, Some(peer), now);
+        if !decoded.is_empty() || history.is_empty() {
+            self.accept_blocks(decoded, Some(peer), now);
+        }
         if !history.is_empty() {
             self.accept_history(history, peer, now);
         }
