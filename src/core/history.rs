@@ -153,13 +153,22 @@ impl History {
             }
         };
         self.log_progress(now);
+        self.settle();
+        invalid
+    }
+
+    /// Decides, once the history reached the base (or cannot: the base was found
+    /// invalid). Also after a restart that came between reaching it and checking.
+    pub fn settle(&mut self) {
+        if self.check != Check::Running {
+            return;
+        }
         if self.chain.entry(&self.base.block).is_some_and(|e| e.is_failed()) {
             error!(height = self.base.height, hash = %self.base.block, "the snapshot's history holds an invalid block: the snapshot's chain is invalid; falling back to the fully validated chain");
             self.check = Check::Disagreed;
         } else if self.chain.tip() == self.base.block {
             self.check_base();
         }
-        invalid
     }
 
     fn log_progress(&mut self, now: Time) {
@@ -241,11 +250,19 @@ impl super::Core {
         self.history.as_ref().map(History::progress)
     }
 
-    /// Hands the history chain the headers it lacks and the download what it wants.
+    /// Hands the history chain the headers it lacks and the download what it wants (and
+    /// decides, if it is at the base already: a restart between reaching and checking it).
     pub(super) fn feed_history(&mut self, now: Time) {
         let Some(history) = self.history.as_mut() else { return };
         history.flush(Some(now));
         history.feed_headers(self.ledger.chain(), now);
+        if history.check() == Check::Running {
+            history.settle();
+            if history.check() != Check::Running {
+                self.history_settled(now);
+                return;
+            }
+        }
         self.sync.set_history(history.wanted());
     }
 
@@ -263,15 +280,26 @@ impl super::Core {
     pub(super) fn accept_history(&mut self, blocks: Vec<Block>, peer: PeerKey, now: Time) {
         let Some(history) = self.history.as_mut() else { return };
         let invalid = history.accept(blocks, now);
-        let check = history.check();
-        let wanted = history.wanted();
         for (_, error) in &invalid {
             self.apply(peer, judge(Rejection::Connect(error)), now);
         }
-        match check {
-            Check::Running => self.sync.set_history(wanted),
+        self.history_settled(now);
+    }
+
+    /// Acts on the history's check: more blocks while it runs, the record when it agreed,
+    /// the fallback when it did not.
+    fn history_settled(&mut self, now: Time) {
+        let Some(history) = self.history.as_ref() else { return };
+        match history.check() {
+            Check::Running => {
+                let wanted = history.wanted();
+                self.sync.set_history(wanted);
+            }
             Check::Agreed => {
                 self.sync.set_history(Vec::new());
+                if self.ledger.chain().snapshot_base().is_some_and(|b| b.validated) {
+                    return;
+                }
                 if let Err(e) = self.ledger.chain_mut().mark_snapshot_validated() {
                     error!(error = %e, "cannot record that the snapshot was validated; it is checked again after a restart");
                 }

@@ -19,7 +19,12 @@ use crate::harness::{
 
 /// A regtest chain of `blocks` blocks in `dir`, each paying another key.
 fn chain_in(dir: &Path, blocks: u32) -> BlockHash {
-    let store = Store::open(&dir.join("chain.redb"), Network::Regtest).unwrap();
+    chain_at(&dir.join("chain.redb"), blocks)
+}
+
+/// The same chain (its blocks are reproducible) in the database at `path`.
+fn chain_at(path: &Path, blocks: u32) -> BlockHash {
+    let store = Store::open(path, Network::Regtest).unwrap();
     let mut chain = ChainState::open(store).unwrap();
     for i in 0..blocks {
         extend(&mut chain, vec![], [(i % 251) as u8 + 1; 32]);
@@ -225,4 +230,22 @@ async fn a_snapshot_the_history_contradicts_is_one_error_and_the_validated_chain
     let (want, got) =
         (a.handle.balance(owner, addr.clone()).await, b.handle.balance(owner, addr).await);
     assert_eq!(want.unwrap(), got.unwrap(), "balances come from the validated chain");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_history_that_reached_the_base_before_a_restart_is_checked_after_it() {
+    // As after a crash between the history reaching the snapshot's block and checking
+    // it: history.redb already holds the whole chain up to there.
+    let (a, file, hash) = source(30).await;
+    let dir = tempfile::tempdir().unwrap();
+    chain_at(&dir.path().join("history.redb"), 30);
+    let mut cfg = config(dir.path(), vec![a.addr()]);
+    cfg.snapshot = Some((file, hash));
+    let b = TestNode { handle: start(cfg).await.unwrap(), dir };
+    let limit = Duration::from_secs(60);
+    wait_until("the check at the base", limit, || {
+        b.handle.status().snapshot.is_some_and(|s| s.done)
+    })
+    .await;
+    wait_until("the snapshot node at the tip", limit, || b.tip() == a.tip()).await;
 }
