@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use super::{NodeConfig, NodeError, db_path};
 use crate::chain::ChainState;
@@ -18,6 +18,11 @@ pub fn history_path(data_dir: &Path) -> PathBuf {
     data_dir.join("history.redb")
 }
 
+/// Where the database of a rejected snapshot's chain is kept.
+fn rejected_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("chain.redb.rejected-snapshot")
+}
+
 /// Loads the snapshot in `file` into the data dir's database, which must hold no chain
 /// yet; one that started from this very snapshot is left as it is (the flags may stay
 /// on for restarts). A file that is not the snapshot of `hash` is refused and the data
@@ -27,6 +32,12 @@ pub(super) fn load(config: &NodeConfig, file: &Path, hash: &BlockHash) -> Result
     let existed = path.exists();
     let store = Store::open(&path, config.network)?;
     if store.snapshot_base()?.is_some_and(|base| base.hash == *hash) {
+        return Ok(());
+    }
+    if existed && rejected_path(&config.data_dir).exists() {
+        // The flags stayed on after the snapshot was rejected: the chain validated from
+        // genesis replaced it, and is what goes on.
+        warn!(snapshot = %hash, kept = %rejected_path(&config.data_dir).display(), "a snapshot was rejected in this data dir earlier: --snapshot is ignored, the chain validated from genesis goes on");
         return Ok(());
     }
     // A fresh store gets its genesis block.
@@ -104,7 +115,7 @@ impl Fallback {
             *slot = Some(self.history.clone());
         }
         let chain = db_path(&self.data_dir);
-        let rejected = self.data_dir.join("chain.redb.rejected-snapshot");
+        let rejected = rejected_path(&self.data_dir);
         let moved = std::fs::rename(&chain, &rejected)
             .and_then(|()| std::fs::rename(history_path(&self.data_dir), &chain));
         match moved {

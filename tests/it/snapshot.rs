@@ -230,6 +230,15 @@ async fn a_snapshot_the_history_contradicts_is_one_error_and_the_validated_chain
     let (want, got) =
         (a.handle.balance(owner, addr.clone()).await, b.handle.balance(owner, addr).await);
     assert_eq!(want.unwrap(), got.unwrap(), "balances come from the validated chain");
+    // Restarted with the same flags (a service unit keeps them): the validated chain
+    // goes on, the rejected snapshot is not loaded again.
+    let tip = b.tip();
+    let TestNode { handle, dir } = b;
+    handle.shutdown().await;
+    let mut cfg = config(dir.path(), vec![a.addr()]);
+    cfg.snapshot = Some((file.with_extension("lie"), lie));
+    let again = TestNode { handle: start(cfg).await.unwrap(), dir };
+    assert_eq!((again.tip(), again.handle.status().snapshot), (tip, None));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
