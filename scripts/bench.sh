@@ -117,6 +117,21 @@ start_node() {  # start_node NAME RPC_PORT P2P_PORT [args...]; the pid lands in 
     started=$!
     pids+=("$started")
 }
+# sync_b BOOT HEIGHT TIMEOUT [args...]: a fresh node b bootstrapped from BOOT, timed from
+# its start ($t_start) until its /status shows HEIGHT; the seconds land in $synced, and it
+# keeps running as $pid_b for the caller to read, then stop_b.
+synced=""
+t_start=""
+sync_b() {
+    local boot=$1 height=$2 timeout=$3 t1; shift 3
+    rm -rf "$work/b"
+    t_start=$(date +%s.%N)
+    start_node b "$rpc_b" "$p2p_b" --bootstrap "$boot" "$@"
+    pid_b=$started
+    t1=$(heightwait "$timeout" "$height" "$rpc_b")
+    synced=$(python3 -c "print(round($t1 - $t_start, 2))")
+}
+stop_b() { kill -TERM "$pid_b"; wait "$pid_b" 2> /dev/null || true; }
 read -r rpc_a p2p_a rpc_b p2p_b <<< "$(free_ports 4)"
 start_node a "$rpc_a" "$p2p_a"
 pid_a=$started
@@ -134,14 +149,10 @@ ibd_runs=()
 sync_rss=0
 for run in 1 2 3 4 5; do
     say "syncing $chain_txs transactions (run $run of 5)"
-    rm -rf "$work/b"
-    t0=$(date +%s.%N)
-    start_node b "$rpc_b" "$p2p_b" --bootstrap "$boot"
-    pid_b=$started
-    t1=$(heightwait 1800 "$tip" "$rpc_b")
-    ibd_runs+=("$(python3 -c "print(round($t1 - $t0, 2))")")
+    sync_b "$boot" "$tip" 1800
+    ibd_runs+=("$synced")
     sync_rss=$(python3 -c "print(max($sync_rss, $(awk '/VmHWM/ {print $2}' "/proc/$pid_b/status")))")
-    kill -TERM "$pid_b"; wait "$pid_b" 2> /dev/null || true
+    stop_b
     sig_refs+=("$(sigref)")
 done
 # 4b. The same sync with --assume-valid at the tip: the payload's signatures are not
@@ -150,15 +161,11 @@ av_refs=("${sig_refs[-1]}")
 av_runs=()
 for run in 1 2 3; do
     say "syncing $chain_txs transactions with --assume-valid (run $run of 3)"
-    rm -rf "$work/b"
-    t0=$(date +%s.%N)
-    start_node b "$rpc_b" "$p2p_b" --bootstrap "$boot" --assume-valid "$tip_hash"
-    pid_b=$started
-    t1=$(heightwait 1800 "$tip" "$rpc_b")
-    av_runs+=("$(python3 -c "print(round($t1 - $t0, 2))")")
+    sync_b "$boot" "$tip" 1800 --assume-valid "$tip_hash"
+    av_runs+=("$synced")
     av_skipped=$(status "$rpc_b" | python3 -c 'import json,sys; print(json.load(sys.stdin)["assume_valid"]["skipped_blocks"])')
     ((av_skipped == tip - 100)) || { say "FAILED: $av_skipped blocks skipped their signature checks, expected $((tip - 100))"; exit 1; }
-    kill -TERM "$pid_b"; wait "$pid_b" 2> /dev/null || true
+    stop_b
     av_refs+=("$(sigref)")
 done
 # 4d. From a UTXO snapshot of the same chain: `snapshot create` on the serving node, then
@@ -167,15 +174,11 @@ done
 "$bin" snapshot create --network regtest --rpc "127.0.0.1:$rpc_a" --out "$work/utxo.snap" --json > "$work/snap.json"
 snap_hash=$(python3 -c "import json; print(json.load(open('$work/snap.json'))['hash'])")
 say "starting from a snapshot of $(python3 -c "import json; print(json.load(open('$work/snap.json'))['coins'])") coins"
-rm -rf "$work/b"
-t0=$(date +%s.%N)
-start_node b "$rpc_b" "$p2p_b" --bootstrap "$boot" --snapshot "$work/utxo.snap" --snapshot-hash "$snap_hash"
-pid_b=$started
-t1=$(heightwait 600 "$tip" "$rpc_b")
-snap_tip_s=$(python3 -c "print(round($t1 - $t0, 2))")
+sync_b "$boot" "$tip" 600 --snapshot "$work/utxo.snap" --snapshot-hash "$snap_hash"
+snap_tip_s=$synced
 t2=$(logwait 1800 "history validated from genesis: its UTXO set matches the snapshot" "$work/b.log")
-snap_history_s=$(python3 -c "print(round($t2 - $t0, 2))")
-kill -TERM "$pid_b"; wait "$pid_b" 2> /dev/null || true
+snap_history_s=$(python3 -c "print(round($t2 - $t_start, 2))")
+stop_b
 kill -TERM "$pid_a"; wait "$pid_a" 2> /dev/null || true
 # 4c. A long chain of small blocks (one transaction each), synced from one peer over
 #     loopback, then through scripts/delayproxy.py with 50 ms each way (a 100 ms round
@@ -193,13 +196,9 @@ pids+=("$!")
 small_runs=()
 for boot_s in "$sboot" "${sboot/\/tcp\/$p2p_s\//\/tcp\/$p2p_x\/}"; do
     say "syncing $stip small blocks from $boot_s"
-    rm -rf "$work/b"
-    t0=$(date +%s.%N)
-    start_node b "$rpc_b" "$p2p_b" --bootstrap "$boot_s"
-    pid_b=$started
-    t1=$(heightwait 900 "$stip" "$rpc_b")
-    small_runs+=("$(python3 -c "print(round($t1 - $t0, 2))")")
-    kill -TERM "$pid_b"; wait "$pid_b" 2> /dev/null || true
+    sync_b "$boot_s" "$stip" 900
+    small_runs+=("$synced")
+    stop_b
 done
 kill -TERM "$pid_s"; wait "$pid_s" 2> /dev/null || true
 # "median_time median_bracket ratios strict": the median run's time and bracket mean, every
@@ -217,14 +216,15 @@ ratios = [n / t / b for t, b in zip(runs, brackets)]
 mid = sorted(range(len(runs)), key=lambda i: ratios[i])[len(runs) // 2]
 print(runs[mid], int(brackets[mid]), ','.join(f'{r:.3f}' for r in ratios), round(n / min(runs) / max(refs), 3))")"
 
-# 5. Start-up on the synced store until the HTTP API listens (its own log line's time).
+# 5. Start-up on the synced store (the last sync's: the 100,000 small blocks) until the
+#    HTTP API listens (its own log line's time).
 mv "$work/b.log" "$work/b-sync.log"
 t0=$(date +%s.%N)
 start_node b "$rpc_b" "$p2p_b"
 pid_b=$started
 t1=$(logwait 60 "HTTP API listening" "$work/b.log")
 startup=$(python3 -c "print(round($t1 - $t0, 3))")
-kill -TERM "$pid_b"; wait "$pid_b" 2> /dev/null || true
+stop_b
 
 # 6. A fresh devnet (its real genesis difficulty) mined on one thread: time to block 1.
 say "devnet first block"
@@ -391,7 +391,8 @@ with open(sys.argv[1], "w") as f:
   byte by 50 ms each way (a 100 ms round trip; bandwidth is not limited). Per-block costs
   (round trips, index, events) and the blocks in flight per peer decide here, not
   signatures; the second figure is the far run's speed as a share of the near one's.
-- **Start-up**: restart on the synced store until its log says the HTTP API listens.
+- **Start-up**: restart on the synced store (the last sync's, the small-block chain) until its log
+  says the HTTP API listens.
 - **Devnet from scratch**: a devnet node on an empty data dir with `--mine --threads 1`,
   from its start until its log says it mined block 1 (the genesis difficulty decides it:
   docs/consensus.md). How the spacing settles afterwards is simulated by
