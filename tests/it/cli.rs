@@ -2,23 +2,13 @@
 
 use std::process::Command;
 
-use minichain::chain::ChainState;
 use minichain::consensus::Network;
 use minichain::db::Store;
-use minichain::testkit::extend;
 
-use crate::harness::{LoggingNode, log_line, log_lines_until, logging_node};
+use crate::harness::{LoggingNode, chain_in, log_line, log_lines_until, logging_node};
 
 fn minichain() -> Command {
     Command::new(env!("CARGO_BIN_EXE_minichain"))
-}
-
-fn chain_in(dir: &std::path::Path, blocks: u32) {
-    let store = Store::open(&dir.join("chain.redb"), Network::Regtest).unwrap();
-    let mut chain = ChainState::open(store).unwrap();
-    for i in 0..blocks {
-        extend(&mut chain, vec![], [i as u8; 32]);
-    }
 }
 
 #[test]

@@ -211,3 +211,20 @@ pub fn addrs_of(node: &LoggingNode) -> (String, String) {
     let addr = |v: &serde_json::Value| v["addr"].as_str().unwrap_or_default().to_owned();
     (addr(&lines[0]), addr(&lines[1]))
 }
+
+/// A regtest chain of `blocks` blocks (coinbases only, block `i` paying `[i as u8; 32]`)
+/// in the database at `path`; returns its tip. The blocks are reproducible: the same call
+/// elsewhere makes the same chain.
+pub fn chain_at(path: &std::path::Path, blocks: u32) -> minichain::primitives::BlockHash {
+    let store = minichain::db::Store::open(path, Network::Regtest).unwrap();
+    let mut chain = minichain::chain::ChainState::open(store).unwrap();
+    for i in 0..blocks {
+        minichain::testkit::extend(&mut chain, vec![], [i as u8; 32]);
+    }
+    chain.tip()
+}
+
+/// [`chain_at`] as a data dir's `chain.redb`.
+pub fn chain_in(dir: &std::path::Path, blocks: u32) -> minichain::primitives::BlockHash {
+    chain_at(&dir.join("chain.redb"), blocks)
+}

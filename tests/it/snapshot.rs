@@ -6,31 +6,14 @@ use std::path::Path;
 use std::time::Duration;
 
 use minichain::api::Status;
-use minichain::chain::ChainState;
 use minichain::consensus::Network;
-use minichain::db::Store;
 use minichain::node::start;
 use minichain::primitives::BlockHash;
-use minichain::testkit::extend;
 
 use crate::harness::{
-    TestNode, addrs_of, config, log_line, logging_node, node_process, wait_until,
+    TestNode, addrs_of, chain_at, chain_in, config, log_line, logging_node, node_process,
+    wait_until,
 };
-
-/// A regtest chain of `blocks` blocks in `dir`, each paying another key.
-fn chain_in(dir: &Path, blocks: u32) -> BlockHash {
-    chain_at(&dir.join("chain.redb"), blocks)
-}
-
-/// The same chain (its blocks are reproducible) in the database at `path`.
-fn chain_at(path: &Path, blocks: u32) -> BlockHash {
-    let store = Store::open(path, Network::Regtest).unwrap();
-    let mut chain = ChainState::open(store).unwrap();
-    for i in 0..blocks {
-        extend(&mut chain, vec![], [(i % 251) as u8 + 1; 32]);
-    }
-    chain.tip()
-}
 
 /// A node serving a chain of `blocks` blocks, and its snapshot written to a file.
 async fn source(blocks: u32) -> (TestNode, std::path::PathBuf, BlockHash) {
