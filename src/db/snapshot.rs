@@ -116,13 +116,19 @@ mod tests {
     use crate::storage::ChainStore;
     use crate::testkit::extend;
 
-    #[test]
-    fn a_snapshot_holds_the_stored_utxo_set_at_the_stored_tip() {
+    /// A store holding a chain of 5 blocks, block `i` paying `[i; 32]`, and the chain.
+    fn five_blocks() -> (Store, ChainState) {
         let store = Store::in_memory(Network::Regtest).unwrap();
         let mut chain = ChainState::open(store.clone()).unwrap();
         for i in 1..=5 {
             extend(&mut chain, vec![], [i; 32]);
         }
+        (store, chain)
+    }
+
+    #[test]
+    fn a_snapshot_holds_the_stored_utxo_set_at_the_stored_tip() {
+        let (store, mut chain) = five_blocks();
         let (info, hash, bytes) = store.write_snapshot(Vec::new()).unwrap();
         assert_eq!((info.block, info.height), (chain.tip(), 5));
         let mut stored: Vec<(OutPoint, Coin)> = Vec::new();
@@ -144,11 +150,7 @@ mod tests {
 
     #[test]
     fn a_snapshot_loads_into_a_fresh_store_as_the_same_coins_and_address_index() {
-        let source = Store::in_memory(Network::Regtest).unwrap();
-        let mut chain = ChainState::open(source.clone()).unwrap();
-        for i in 1..=5 {
-            extend(&mut chain, vec![], [i; 32]);
-        }
+        let (source, chain) = five_blocks();
         let (info, hash, bytes) = source.write_snapshot(Vec::new()).unwrap();
         let fresh = || {
             let store = Store::in_memory(Network::Regtest).unwrap();

@@ -617,11 +617,12 @@ impl SyncManager {
     }
 
     fn schedule_blocks(&mut self, chain: &ChainState, now: Time) -> Vec<Ask> {
-        let unasked = |wanted: Vec<(BlockHash, u32)>, requested: &HashMap<BlockHash, u64>| {
-            wanted.into_iter().filter(|(h, _)| !requested.contains_key(h)).collect::<Vec<_>>()
+        let unasked = |wanted: &[(BlockHash, u32)], requested: &HashMap<BlockHash, u64>| {
+            let fresh = wanted.iter().filter(|(h, _)| !requested.contains_key(h));
+            fresh.copied().collect::<Vec<_>>()
         };
-        let main = unasked(chain.missing_blocks(DOWNLOAD_WINDOW), &self.requested);
-        let history = unasked(self.history.clone(), &self.requested);
+        let main = unasked(&chain.missing_blocks(DOWNLOAD_WINDOW), &self.requested);
+        let history = unasked(&self.history, &self.requested);
         let mut out = Vec::new();
         let lowest = main.iter().chain(&history).map(|(_, h)| *h).min();
         let Some(lowest) = lowest else { return out };
