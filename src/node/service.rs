@@ -155,7 +155,14 @@ impl Driver {
                 outputs.extend(self.core.handle(Input::Tick, self.clock.now()));
                 self.update_rate();
             }
-            // Readers see the effect of a command before its reply arrives.
+            // Readers see the effect of a command before its reply arrives, and a rejected
+            // snapshot's fallback (the store they read) with the status that tells of it.
+            let rejected = outputs
+                .iter()
+                .any(|o| matches!(o, Output::Event(NodeEvent::SnapshotRejected { .. })));
+            if rejected && let Some(fallback) = self.fallback.take() {
+                fallback.apply();
+            }
             self.publish();
             if !self.carry(outputs) || stop {
                 break;
@@ -252,15 +259,8 @@ impl Driver {
                         return false;
                     }
                 }
-                Output::Event(event) => {
-                    if matches!(event, NodeEvent::SnapshotRejected { .. })
-                        && let Some(fallback) = self.fallback.take()
-                    {
-                        fallback.apply();
-                    }
-                    // No subscribers is fine.
-                    drop(self.events.send(event));
-                }
+                // No subscribers is fine.
+                Output::Event(event) => drop(self.events.send(event)),
                 Output::Mine(job) => self.miners.set_job(job),
                 Output::Solve(template) => {
                     if !self.miners.solve(template) {
