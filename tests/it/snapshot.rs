@@ -170,7 +170,15 @@ fn a_node_killed_during_background_validation_resumes_it_after_a_restart() {
     let (_, rpc_b) = addrs_of(&b);
     let agreed = log_line(&b, "history validated from genesis: its UTXO set matches the snapshot");
     assert_eq!(agreed["height"], 2_000);
-    let s = status(&rpc_b).unwrap();
+    // The status follows the log line once the core's input is done.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let s = loop {
+        let s = status(&rpc_b).unwrap();
+        if s["snapshot"]["done"] == true || std::time::Instant::now() > deadline {
+            break s;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
     assert_eq!(
         (s["tip"].as_str(), &s["snapshot"]["done"]),
         (Some(tip.to_string().as_str()), &serde_json::json!(true))
