@@ -108,7 +108,7 @@ pub fn sync_response(data: &[u8]) {
                 block(&bytes);
             }
         }
-        SyncResponse::Txs(txs) => {
+        SyncResponse::Txs(txs) | SyncResponse::BlockTxs(txs) => {
             for bytes in txs {
                 let _ = round_trip::<crate::primitives::Transaction>(&bytes);
             }

@@ -7,6 +7,7 @@
 //!  primitives   plain data and the bytes that get hashed; Time and PeerKey
 //!  consensus    pure rule functions (header, tx, block, PoW, ASERT, Merkle, sighash)
 //!  protocol     wire vocabulary: sync messages, topics, caps, frame errors
+//!  compact      compact blocks: short ids, the rebuild from a mempool
 //!  human        rates, sizes and durations as logs and the CLI print them
 //!  storage      the storage boundary: ChainStore, ChainWrite, UTXO types, StorageError
 //!  chain        the UTXO state machine: block index, fork choice, reorgs, orphans
@@ -40,6 +41,7 @@
 pub mod primitives;
 pub mod consensus;
 pub mod protocol;
+pub mod compact;
 pub mod human;
 pub mod storage;
 pub mod snapshot;

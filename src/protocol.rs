@@ -40,6 +40,8 @@ pub fn blocks_budget(asked: usize) -> usize {
 pub const MAX_MEMPOOL_TXIDS: usize = 10_000;
 /// Most transactions asked for in one `Txs` request.
 pub const MAX_TXS_PER_REQUEST: usize = 256;
+/// Most transaction indexes in one `BlockTxs` request (every transaction of a block).
+pub const MAX_BLOCK_TXS_INDEXES: usize = 16_000;
 /// Largest request frame: a locator or a list of block hashes fits many times over.
 pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
 /// Largest response frame: a blocks answer's budget plus framing (a length per block).
@@ -60,6 +62,12 @@ pub fn sync_protocol(network: Network) -> String {
 /// Gossipsub topic for blocks.
 pub fn blocks_topic(network: Network) -> String {
     format!("minichain/{network}/blocks")
+}
+
+/// Gossipsub topic for compact blocks (nodes that do not speak it subscribe only to
+/// [`blocks_topic`]).
+pub fn compact_blocks_topic(network: Network) -> String {
+    format!("minichain/{network}/cblocks")
 }
 
 /// Gossipsub topic for transactions.
@@ -100,6 +108,14 @@ pub enum SyncRequest {
     Mempool,
     /// Mempool transactions by txid (at most [`MAX_TXS_PER_REQUEST`]).
     Txs(Vec<[u8; 32]>),
+    /// Transactions of a block by index, increasing: those a compact block's receiver
+    /// could not find in its mempool (asked only of the peer that announced it).
+    BlockTxs {
+        /// The block.
+        block: [u8; 32],
+        /// Indexes of the transactions wanted (at most [`MAX_BLOCK_TXS_INDEXES`]).
+        indexes: Vec<u32>,
+    },
 }
 
 /// One line for logs: what is asked, with hashes shortened.
@@ -125,6 +141,9 @@ impl std::fmt::Display for SyncRequest {
             },
             Self::Mempool => write!(f, "mempool txids"),
             Self::Txs(txids) => write!(f, "{} mempool transactions", txids.len()),
+            Self::BlockTxs { block, indexes } => {
+                write!(f, "{} transactions of block {}", indexes.len(), short(block))
+            }
         }
     }
 }
@@ -151,15 +170,19 @@ pub enum SyncResponse {
     Txids(Vec<[u8; 32]>),
     /// Consensus-encoded transactions we have, in the order asked (gone ones left out).
     Txs(Vec<Vec<u8>>),
+    /// The transactions of a block asked by index, all of them, in the order asked.
+    BlockTxs(Vec<Vec<u8>>),
 }
 
-/// The two gossip topics.
+/// The gossip topics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum GossipKind {
-    /// `minichain/<network>/blocks`.
+    /// `minichain/<network>/blocks`: whole blocks.
     Block,
     /// `minichain/<network>/txs`.
     Tx,
+    /// `minichain/<network>/cblocks`: compact blocks ([`crate::compact`]).
+    CompactBlock,
 }
 
 impl GossipKind {
@@ -168,6 +191,7 @@ impl GossipKind {
         match self {
             GossipKind::Block => "block",
             GossipKind::Tx => "tx",
+            GossipKind::CompactBlock => "cblock",
         }
     }
 
@@ -176,6 +200,7 @@ impl GossipKind {
         match self {
             GossipKind::Block => "block",
             GossipKind::Tx => "transaction",
+            GossipKind::CompactBlock => "compact block",
         }
     }
 }

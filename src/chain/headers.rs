@@ -64,11 +64,15 @@ impl ChainState {
         (hashes, error)
     }
 
-    pub(super) fn add_header(
-        &mut self,
-        header: &BlockHeader,
-        now: u64,
-    ) -> Result<BlockHash, ChainError> {
+    /// Checks a header as [`Self::accept_header`] would, without adding it: its proof of
+    /// work, and its difficulty and time against its parent (a compact block's header is
+    /// checked before anything is done about its body). A known header passes unless it
+    /// is known invalid.
+    ///
+    /// # Errors
+    /// [`ChainError::InvalidHeader`], [`ChainError::KnownInvalid`] or
+    /// [`ChainError::UnknownParent`].
+    pub fn check_header(&self, header: &BlockHeader, now: u64) -> Result<BlockHash, ChainError> {
         let hash = header.block_hash();
         if let Some(node) = self.index.get(&hash) {
             return if node.entry.is_failed() {
@@ -91,6 +95,19 @@ impl ChainState {
             self.child_context(&parent_hash, now).ok_or_else(|| inconsistent("parent vanished"))?;
         check_header_in_context(header, &ctx, self.params)
             .map_err(|error| ChainError::InvalidHeader { hash, error })?;
+        Ok(hash)
+    }
+
+    pub(super) fn add_header(
+        &mut self,
+        header: &BlockHeader,
+        now: u64,
+    ) -> Result<BlockHash, ChainError> {
+        let hash = self.check_header(header, now)?;
+        if self.index.contains_key(&hash) {
+            return Ok(hash);
+        }
+        let parent = self.index[&header.prev_blockhash].entry;
         let entry = IndexEntry {
             header: *header,
             height: parent.height + 1,

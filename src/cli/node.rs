@@ -67,6 +67,10 @@ pub struct NodeArgs {
     /// offence that would ban one of them only disconnects it (it is redialled later).
     #[arg(long, env = "MINICHAIN_BAN_KEPT_PEERS")]
     pub ban_kept_peers: bool,
+    /// Relay blocks whole only, as nodes before compact blocks did: do not take or
+    /// announce compact blocks (header + short transaction ids, rebuilt from the mempool).
+    #[arg(long, env = "MINICHAIN_NO_COMPACT_BLOCKS")]
+    pub no_compact_blocks: bool,
     /// Skip the signature checks of this block's ancestors once they are buried deep
     /// enough under the best header chain (Bitcoin Core's -assumevalid); 0 checks every
     /// signature [default: the network's pinned block, none on devnet and regtest].
@@ -176,6 +180,7 @@ pub fn run(args: NodeArgs) -> Result<()> {
         ban_duration: Duration::from_secs(args.ban_secs),
         max_inbound: crate::net::inbound::evict::MAX_INBOUND,
         ban_kept_peers: args.ban_kept_peers,
+        compact_blocks: !args.no_compact_blocks,
         mempool: MempoolConfig::default(),
         assume_valid: match args.assume_valid {
             Some(AssumeValid(hash)) => hash,

@@ -168,6 +168,12 @@ impl Ledger {
         self.chain.accept_headers(headers, now.unix_secs())
     }
 
+    /// A compact block rebuilt as far as the mempool and the orphan pool allow.
+    pub fn rebuild(&self, compact: &crate::compact::CompactBlock) -> crate::compact::Partial {
+        let orphans = self.orphans.iter().map(|tx| (tx.wtxid(), tx));
+        compact.rebuild(self.mempool.wtxids().chain(orphans))
+    }
+
     /// Like [`Self::accept_tx`], for a transaction a peer relayed: one whose inputs are
     /// unknown is held as an orphan (it may have come before its parent) and taken once
     /// its parent comes. The error still says why it was not taken now.
@@ -221,7 +227,7 @@ impl Ledger {
         drop(view);
         if let Some(e) = self.mempool.get(&txid) {
             // Its signatures were just verified: a block carrying it need not again.
-            self.chain.note_verified(e.tx.wtxid());
+            self.chain.note_verified(e.wtxid);
             let (fee, size, pool) = (e.fee, e.size, self.mempool.len());
             info!(%txid, fee, size, mempool = pool, "transaction accepted ({size} B, fee {fee}; {pool} in the mempool)");
         }

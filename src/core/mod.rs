@@ -22,6 +22,7 @@
 //!
 //! The inputs and outputs themselves are in [`messages`].
 
+mod compact;
 mod ledger;
 pub mod limit;
 mod messages;
@@ -39,6 +40,7 @@ use std::time::Duration;
 
 use tracing::{debug, warn};
 
+pub use self::compact::{CompactStats, FALLBACK_WAIT, MISSING_TXS_WAIT};
 pub use self::history::{History, SnapshotProgress};
 pub use self::ledger::Ledger;
 pub use self::messages::{Command, Input, NetAction, NetEvent, NodeEvent, Output};
@@ -52,7 +54,7 @@ use crate::chain::{BlockStatus, ChainError, ChainState};
 use crate::consensus::HeaderError;
 use crate::consensus::genesis::genesis_hash;
 use crate::mempool::Mempool;
-use crate::primitives::encode::deserialize;
+use crate::primitives::encode::{deserialize, serialize};
 use crate::primitives::{Block, BlockHash, PeerKey, Time, Transaction, Txid};
 use crate::protocol::{GossipKind, SyncRequest, SyncResponse};
 use crate::sync::{Ask, Stop, SyncManager};
@@ -101,6 +103,8 @@ pub struct Snapshot {
     pub assume_valid: Option<(BlockHash, u64)>,
     /// The snapshot the node started from and how far its history is validated.
     pub snapshot: Option<SnapshotProgress>,
+    /// Compact blocks by what it took to rebuild them.
+    pub compact: CompactStats,
 }
 
 /// Mining settings.
@@ -128,6 +132,8 @@ pub struct Core {
     mining: Mining,
     /// The history of the snapshot the node started from, validated in the background.
     history: Option<History>,
+    /// Compact blocks being rebuilt.
+    relay: compact::CompactRelay,
     out: Vec<Output>,
     /// The time of the last input, for the snapshot.
     now: Time,
@@ -147,9 +153,16 @@ impl Core {
             own_txs: std::collections::BTreeMap::new(),
             mining: Mining::new(mining),
             history: None,
+            relay: compact::CompactRelay::new(true),
             out: Vec::new(),
             now: Time::from_secs(0),
         }
+    }
+
+    /// Whether the node speaks compact blocks (on by default): off, it announces and
+    /// relays blocks whole only, as nodes before compact blocks did.
+    pub fn set_compact_blocks(&mut self, on: bool) {
+        self.relay = compact::CompactRelay::new(on);
     }
 
     /// The chain state.
@@ -175,6 +188,7 @@ impl Core {
                 self.feed_history(now);
                 self.clock.tick(now);
                 self.rebroadcast(now);
+                self.compact_tick(None, now);
                 let (asks, staller) = self.sync.tick(self.ledger.chain(), now);
                 // Nothing is sent while the store is halted: nobody stalls then.
                 if let Some(peer) = staller
@@ -222,6 +236,7 @@ impl Core {
             degraded: self.ledger.halted().map(str::to_owned),
             assume_valid: chain.assume_valid(),
             snapshot: self.snapshot_progress(),
+            compact: self.relay.stats(),
         }
     }
 
@@ -250,6 +265,7 @@ impl Core {
                 self.scores.forget(&peer);
                 let asks = self.sync.disconnected(peer, self.ledger.chain(), now);
                 self.ask(asks);
+                self.compact_tick(Some(peer), now);
                 let peers = self.sync.peer_count();
                 self.out.push(Output::Event(NodeEvent::Peer { connected: false, peers }));
             }
@@ -261,10 +277,16 @@ impl Core {
             }
             NetEvent::Gossip { id, peer, kind, data } => {
                 let verdict = match kind {
-                    GossipKind::Block => self.on_gossip_block(peer, &data, now),
-                    GossipKind::Tx => self.on_gossip_tx(peer, &data, now),
+                    GossipKind::Block => Some(self.on_gossip_block(peer, &data, now)),
+                    GossipKind::Tx => Some(self.on_gossip_tx(peer, &data, now)),
+                    GossipKind::CompactBlock if self.relay.enabled() => {
+                        self.on_gossip_compact(id, peer, &data, now)
+                    }
+                    GossipKind::CompactBlock => Some(Verdict::Ignore),
                 };
-                self.out.push(Output::Net(NetAction::Validate { id, verdict }));
+                if let Some(verdict) = verdict {
+                    self.out.push(Output::Net(NetAction::Validate { id, verdict }));
+                }
             }
             NetEvent::Request { id, peer, req } => {
                 let history = self.history.as_ref().map(History::chain);
@@ -279,6 +301,7 @@ impl Core {
                 }
                 let asks = self.sync.failed(id, self.ledger.chain(), now);
                 self.ask(asks);
+                self.block_txs_failed(id, now);
             }
         }
     }
@@ -385,6 +408,7 @@ impl Core {
         if condemned {
             self.sync.best_chain_rewound();
         }
+        self.settle_compacts(now);
         let mut judgements = Vec::with_capacity(result.statuses.len());
         for (hash, parent, status) in result.statuses {
             // Stored blocks and orphans may still be found invalid later, on their
@@ -430,7 +454,19 @@ impl Core {
 
     fn on_gossip_block(&mut self, peer: PeerKey, data: &[u8], now: Time) -> Verdict {
         let judgement = match deserialize::<Block>(data) {
-            Ok(block) => self.accept_block(block, Some(peer), now),
+            Ok(block) => {
+                // A new block from a node that does not speak compact blocks: announced
+                // compact to those that do, once valid.
+                let known = self.ledger.chain().entry(&block.block_hash()).is_some_and(|e| e.has_data());
+                let compact = (self.relay.enabled() && !known)
+                    .then(|| serialize(&crate::compact::CompactBlock::from_block(&block)));
+                let judgement = self.accept_block(block, Some(peer), now);
+                if let Some(data) = compact.filter(|_| judgement == Judgement::Accept) {
+                    let kind = GossipKind::CompactBlock;
+                    self.out.push(Output::Net(NetAction::Publish { kind, data }));
+                }
+                judgement
+            }
             Err(_) => {
                 let offence = Offence::UndecodableGossip(GossipKind::Block);
                 self.apply(peer, judge(Rejection::Offence(offence)), now)
@@ -489,6 +525,7 @@ impl Core {
                 debug!(%peer, %reason, "peer refused our request");
                 let asks = self.sync.refused(id, self.ledger.chain(), now);
                 self.ask(asks);
+                self.block_txs_failed(id, now);
             }
             SyncResponse::Txids(txids) => {
                 let pool = self.ledger.mempool();
@@ -498,6 +535,7 @@ impl Core {
                 }
             }
             SyncResponse::Txs(txs) => self.on_txs(id, peer, txs, now),
+            SyncResponse::BlockTxs(txs) => self.on_block_txs(id, peer, txs, now),
         }
     }
 
@@ -681,12 +719,19 @@ impl Core {
     fn accept_own(&mut self, block: Block, now: Time) -> Option<BlockHash> {
         let hash = block.block_hash();
         // Encoded before the block moves into the chain: no copy of it is kept.
-        let data = crate::primitives::encode::serialize(&block);
+        let data = serialize(&block);
+        let compact =
+            self.relay.enabled().then(|| serialize(&crate::compact::CompactBlock::from_block(&block)));
         let time = block.header.time;
         let tip = self.accept_block(block, None, now) == Judgement::Accept
             && self.ledger.chain().tip() == hash;
         if tip {
             self.clock.mined(hash, self.ledger.chain().height(), time, now);
+            if let Some(data) = compact {
+                let kind = GossipKind::CompactBlock;
+                self.out.push(Output::Net(NetAction::Publish { kind, data }));
+            }
+            // Sent by the network layer only to peers that do not take compact blocks.
             self.out.push(Output::Net(NetAction::Publish { kind: GossipKind::Block, data }));
         }
         tip.then_some(hash)

@@ -77,6 +77,14 @@ pub enum Offence {
     /// A gossiped transaction spending outputs we do not know, while we are not catching
     /// up (an honest peer sends one only in a rare race).
     UnknownInputs,
+    /// A compact block no block could have (no coinbase, prefilled indexes out of
+    /// order, too many transactions).
+    MalformedCompact(crate::compact::CompactError),
+    /// A compact block, or the transactions sent for one, that the block itself
+    /// (fetched whole once its rebuild failed) shows to be false: its short ids or
+    /// transactions are not the block's. An honest relay rebuilt and validated the
+    /// block from exactly these bytes before forwarding them.
+    FalseCompact(BlockHash),
 }
 
 /// Something that went wrong with a peer that an honest peer can suffer: never banned.
@@ -128,6 +136,8 @@ impl Offence {
             Offence::LooseCoinbase => "loose_coinbase",
             Offence::OrphanBlock => "orphan_block",
             Offence::UnknownInputs => "unknown_inputs",
+            Offence::MalformedCompact(_) => "malformed_compact",
+            Offence::FalseCompact(_) => "false_compact",
         }
     }
 
@@ -140,7 +150,9 @@ impl Offence {
             | Offence::InvalidBlock { .. }
             | Offence::KnownInvalid(_)
             | Offence::BadSyncData(_)
-            | Offence::WithheldBlocks(_) => BAN_THRESHOLD,
+            | Offence::WithheldBlocks(_)
+            | Offence::MalformedCompact(_)
+            | Offence::FalseCompact(_) => BAN_THRESHOLD,
             Offence::InvalidTx(_) | Offence::LooseCoinbase => 25,
             Offence::RequestFlood => 20,
             Offence::OrphanBlock => 10,
@@ -181,6 +193,10 @@ impl fmt::Display for Offence {
                 write!(f, "gossiped a block with an unknown parent its headers did not reach")
             }
             Offence::UnknownInputs => write!(f, "relayed transactions spending unknown outputs"),
+            Offence::MalformedCompact(error) => write!(f, "malformed compact block: {error}"),
+            Offence::FalseCompact(hash) => {
+                write!(f, "false compact block: its short ids or transactions are not block {hash}'s")
+            }
         }
     }
 }

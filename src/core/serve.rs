@@ -8,7 +8,7 @@ use crate::mempool::Mempool;
 use crate::primitives::{BlockHash, Txid};
 use crate::protocol::{
     ChainTip, MAX_BLOCK_BYTES, MAX_BLOCKS_PER_REQUEST, MAX_HEADERS, MAX_MEMPOOL_TXIDS,
-    MAX_TXS_PER_REQUEST, SyncRequest, SyncResponse, blocks_budget,
+    MAX_BLOCK_TXS_INDEXES, MAX_TXS_PER_REQUEST, SyncRequest, SyncResponse, blocks_budget,
 };
 
 /// Locator hashes looked at; a locator is ~log2(height) + 10 long.
@@ -45,7 +45,37 @@ pub fn answer(
                 .map(|e| crate::primitives::encode::serialize(&e.tx))
                 .collect(),
         ),
+        SyncRequest::BlockTxs { block, indexes } => block_txs(chain, BlockHash(*block), indexes),
     }
+}
+
+/// The transactions of `block` at `indexes`, all of them, or a refusal: an answer that
+/// left one out would read as a lie about the block.
+fn block_txs(chain: &ChainState, block: BlockHash, indexes: &[u32]) -> SyncResponse {
+    if indexes.len() > MAX_BLOCK_TXS_INDEXES {
+        return SyncResponse::Refused(format!(
+            "at most {MAX_BLOCK_TXS_INDEXES} transactions per request"
+        ));
+    }
+    let block = match chain.block(&block) {
+        Ok(Some(block)) => block,
+        Ok(None) => return SyncResponse::Refused(format!("no block {block} here")),
+        Err(e) => {
+            warn!(error = %e, "cannot read a block a peer asked transactions of");
+            return SyncResponse::Refused("local storage error".into());
+        }
+    };
+    let mut txs = Vec::with_capacity(indexes.len());
+    for index in indexes {
+        match block.txs.get(*index as usize) {
+            Some(tx) => txs.push(crate::primitives::encode::serialize(tx)),
+            None => {
+                let count = block.txs.len();
+                return SyncResponse::Refused(format!("no transaction {index} of {count}"));
+            }
+        }
+    }
+    SyncResponse::BlockTxs(txs)
 }
 
 /// Our tip as peers see it.

@@ -17,7 +17,7 @@ pub use orphans::Orphans;
 use crate::chain::TipUpdate;
 use crate::consensus::tx::{check_transaction, check_tx_inputs, verify_signatures};
 use crate::consensus::{Params, TxError};
-use crate::primitives::{Block, Coin, OutPoint, Transaction, Txid};
+use crate::primitives::{Block, Coin, OutPoint, Transaction, Txid, Wtxid};
 use crate::storage::UtxoView;
 
 /// Mempool limits.
@@ -43,6 +43,8 @@ pub struct Entry {
     pub tx: Transaction,
     /// Its txid.
     pub txid: Txid,
+    /// Its wtxid (signatures included): what compact blocks name it by.
+    pub wtxid: Wtxid,
     /// Fee paid.
     pub fee: u64,
     /// Encoded size.
@@ -108,6 +110,12 @@ impl Mempool {
     /// The entry of `txid`.
     pub fn get(&self, txid: &Txid) -> Option<&Entry> {
         self.entries.get(txid)
+    }
+
+    /// Every transaction in the pool with its wtxid, in no order (what a compact block is
+    /// rebuilt from).
+    pub fn wtxids(&self) -> impl Iterator<Item = (Wtxid, &Transaction)> {
+        self.entries.values().map(|e| (e.wtxid, &e.tx))
     }
 
     /// Whether `txid` is in the pool.
@@ -177,7 +185,8 @@ impl Mempool {
         verify_signatures(&tx, &coins)?;
         parents.sort_unstable();
         parents.dedup();
-        self.insert(Entry { tx, txid, fee, size, parents, seq: 0 });
+        let wtxid = tx.wtxid();
+        self.insert(Entry { tx, txid, wtxid, fee, size, parents, seq: 0 });
         self.trim();
         if self.entries.contains_key(&txid) { Ok(txid) } else { Err(MempoolError::PoolFull) }
     }

@@ -45,6 +45,11 @@ impl Orphans {
         ids.into_iter().filter_map(|(_, t)| self.held.remove(&t)).map(|(tx, _)| tx).collect()
     }
 
+    /// The orphans held.
+    pub fn iter(&self) -> impl Iterator<Item = &Transaction> {
+        self.held.values().map(|(tx, _)| tx)
+    }
+
     /// Orphans held.
     pub fn len(&self) -> usize {
         self.held.len()

@@ -15,7 +15,9 @@ use sha2::{Digest, Sha256};
 use super::codec::SyncCodec;
 use super::inbound::{EVICTION_HEADROOM, MAX_PENDING_INBOUND};
 use crate::consensus::Network;
-use crate::protocol::{MAX_GOSSIP_BYTES, blocks_topic, kad_protocol, sync_protocol, txs_topic};
+use crate::protocol::{
+    MAX_GOSSIP_BYTES, blocks_topic, compact_blocks_topic, kad_protocol, sync_protocol, txs_topic,
+};
 
 /// Most established connections; gossipsub keeps every connection it touches alive, so
 /// this (not the idle timeout) bounds the peer count.
@@ -79,6 +81,7 @@ pub fn build(
     relay_client: relay::client::Behaviour,
     network: Network,
     max_inbound: usize,
+    compact_blocks: bool,
 ) -> Result<Behaviour, Box<dyn Error + Send + Sync>> {
     let peer_id = key.public().to_peer_id();
     let limits = connection_limits::ConnectionLimits::default()
@@ -129,7 +132,7 @@ pub fn build(
         relay_client,
         dcutr: dcutr::Behaviour::new(peer_id),
         kad,
-        gossipsub: gossip(key, network)?,
+        gossipsub: gossip(key, network, compact_blocks)?,
         sync,
     })
 }
@@ -165,14 +168,18 @@ fn relay_config() -> relay::Config {
     }
 }
 
-/// Gossipsub as every node configures it: signed messages, content-hash ids, both topics
-/// subscribed, invalid deliveries scored. (Public so test peers speak exactly our gossip.)
+/// Gossipsub as every node configures it: signed messages, content-hash ids, the topics
+/// subscribed (compact blocks unless `compact_blocks` is off), invalid deliveries scored.
+/// IDONTWANT is gossipsub 1.2's default: a peer that received a message over 1,000
+/// bytes tells its mesh, so they do not send it a copy too. (Public so test peers speak
+/// exactly our gossip.)
 ///
 /// # Errors
 /// If gossipsub refuses the configuration (a bug in the constants here).
 pub fn gossip(
     key: &Keypair,
     network: Network,
+    compact_blocks: bool,
 ) -> Result<gossipsub::Behaviour, Box<dyn Error + Send + Sync>> {
     // Content-addressed ids: the same block relayed by two peers is one message.
     let message_id = |m: &gossipsub::Message| {
@@ -184,6 +191,9 @@ pub fn gossip(
         .validate_messages()
         .message_id_fn(message_id)
         .max_transmit_size(MAX_GOSSIP_BYTES)
+        // Our own blocks too: the mesh is told before the block goes out, so nobody
+        // sends it back to us.
+        .idontwant_on_publish(true)
         .heartbeat_interval(Duration::from_millis(500))
         .heartbeat_initial_delay(Duration::from_millis(100))
         .build()?;
@@ -191,7 +201,11 @@ pub fn gossip(
         gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), config)?;
     let mut params =
         gossipsub::PeerScoreParams { ip_colocation_factor_weight: 0.0, ..Default::default() };
-    for topic in [blocks_topic(network), txs_topic(network)] {
+    let mut topics = vec![blocks_topic(network), txs_topic(network)];
+    if compact_blocks {
+        topics.push(compact_blocks_topic(network));
+    }
+    for topic in topics {
         let topic = IdentTopic::new(topic);
         // Our topics are slow: punishing missing mesh deliveries would hit honest peers.
         // Only invalid messages cost score: -1 × count², so gossipsub graylists a peer

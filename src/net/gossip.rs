@@ -1,5 +1,10 @@
 //! Gossip: blocks and transactions published on their topics, and each received message
 //! held until the core's verdict tells gossipsub whether to forward it.
+//!
+//! Blocks travel compact (`cblocks`) between nodes that speak compact blocks, and whole
+//! (`blocks`) to and from nodes that do not: a node that does subscribes to both, and
+//! publishes a block whole only while a peer subscribed to `blocks` alone (an older node)
+//! is connected. Among nodes that all speak compact blocks no whole block is gossiped.
 
 use std::collections::HashMap;
 
@@ -11,21 +16,24 @@ use super::behaviour::Behaviour;
 use super::service::Service;
 use crate::consensus::Network;
 use crate::core::{NetEvent, Verdict};
-use crate::protocol::{GossipKind, blocks_topic, txs_topic};
+use crate::protocol::{GossipKind, blocks_topic, compact_blocks_topic, txs_topic};
 
 /// The topics, and the messages waiting for a verdict.
 pub(super) struct Gossip {
     blocks: IdentTopic,
     txs: IdentTopic,
+    /// The compact blocks topic, if we speak compact blocks.
+    compact: Option<IdentTopic>,
     /// Messages handed to the core: its id -> gossipsub's id and the peer it came from.
     to_validate: HashMap<u64, (MessageId, PeerId)>,
 }
 
 impl Gossip {
-    pub(super) fn new(network: Network) -> Self {
+    pub(super) fn new(network: Network, compact_blocks: bool) -> Self {
         Gossip {
             blocks: IdentTopic::new(blocks_topic(network)),
             txs: IdentTopic::new(txs_topic(network)),
+            compact: compact_blocks.then(|| IdentTopic::new(compact_blocks_topic(network))),
             to_validate: HashMap::new(),
         }
     }
@@ -39,9 +47,18 @@ impl<E: From<NetEvent>> Service<E> {
         kind: GossipKind,
         data: Vec<u8>,
     ) {
-        let topic = match kind {
-            GossipKind::Block => self.gossip.blocks.clone(),
-            GossipKind::Tx => self.gossip.txs.clone(),
+        let topic = match (kind, &self.gossip.compact) {
+            (GossipKind::Block, Some(compact)) => {
+                if !self.has_legacy_peer(swarm, compact) {
+                    trace!("every peer takes compact blocks: the whole block is not gossiped");
+                    return;
+                }
+                self.gossip.blocks.clone()
+            }
+            (GossipKind::Block, None) => self.gossip.blocks.clone(),
+            (GossipKind::Tx, _) => self.gossip.txs.clone(),
+            (GossipKind::CompactBlock, Some(compact)) => compact.clone(),
+            (GossipKind::CompactBlock, None) => return,
         };
         match swarm.behaviour_mut().gossipsub.publish(topic, data) {
             Ok(_) | Err(gossipsub::PublishError::Duplicate) => {}
@@ -50,6 +67,16 @@ impl<E: From<NetEvent>> Service<E> {
             }
             Err(e) => warn!(?kind, error = %e, "gossip publish failed"),
         }
+    }
+
+    /// Whether a connected peer takes whole blocks but not compact ones (an older node).
+    fn has_legacy_peer(&self, swarm: &Swarm<Behaviour>, compact: &IdentTopic) -> bool {
+        let (blocks, compact) = (self.gossip.blocks.hash(), compact.hash());
+        swarm
+            .behaviour()
+            .gossipsub
+            .all_peers()
+            .any(|(_, topics)| topics.contains(&&blocks) && !topics.contains(&&compact))
     }
 
     /// Tells gossipsub the core's verdict on message `id`.
@@ -79,6 +106,8 @@ impl<E: From<NetEvent>> Service<E> {
             GossipKind::Block
         } else if message.topic == self.gossip.txs.hash() {
             GossipKind::Tx
+        } else if self.gossip.compact.as_ref().is_some_and(|c| message.topic == c.hash()) {
+            GossipKind::CompactBlock
         } else {
             return;
         };

@@ -87,6 +87,8 @@ pub struct NetConfig {
     /// Ban kept peers (`--bootstrap`, `peers add`) like any other; by default an offence
     /// that would ban one only disconnects it (`--ban-kept-peers`).
     pub ban_kept_peers: bool,
+    /// Subscribe to compact blocks, and send whole blocks only to peers that do not.
+    pub compact_blocks: bool,
 }
 
 /// The task's state besides the swarm: one part per concern.
@@ -134,7 +136,7 @@ pub fn service<E>(
         next_id: 0,
         conns: Connections::new(config.ban_kept_peers),
         requests: Requests::default(),
-        gossip: Gossip::new(config.network),
+        gossip: Gossip::new(config.network, config.compact_blocks),
         discovery: Discovery::load(&config.data_dir)?,
         reach: Reach::new(config.external.clone()),
         bans: Bans::new(config.ban_duration),

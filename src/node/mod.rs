@@ -76,6 +76,10 @@ pub struct NodeConfig {
     pub max_inbound: usize,
     /// Ban kept peers like any other (`--ban-kept-peers`).
     pub ban_kept_peers: bool,
+    /// Relay blocks as compact blocks to the peers that take them (on unless
+    /// `--no-compact-blocks`; off, the node relays whole blocks only, as nodes before
+    /// compact blocks did).
+    pub compact_blocks: bool,
     /// Skip the signature checks of this block's ancestors when buried deep enough
     /// (`--assume-valid`; `chain::assume` has the conditions).
     pub assume_valid: Option<BlockHash>,
@@ -169,6 +173,7 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
         data_dir: config.data_dir.clone(),
         max_inbound: config.max_inbound,
         ban_kept_peers: config.ban_kept_peers,
+        compact_blocks: config.compact_blocks,
     };
     let swarm = crate::net::swarm::start(key, &net_config, &info).await?;
 
@@ -178,6 +183,7 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
     let hashes = Arc::new(AtomicU64::new(0));
     let mining = MiningConfig { enabled: config.mine_threads > 0, payout: config.payout };
     let mut core = Core::new(chain, Mempool::new(config.mempool), mining);
+    core.set_compact_blocks(config.compact_blocks);
     let slot = Arc::new(RwLock::new(Some(store.clone())));
     let fallback = history.map(|(chain, history)| {
         core.set_history(chain);

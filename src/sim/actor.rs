@@ -120,6 +120,7 @@ impl Actor for ChainServer {
             },
             SyncRequest::Mempool => SyncResponse::Txids(Vec::new()),
             SyncRequest::Txs(_) => SyncResponse::Txs(Vec::new()),
+            SyncRequest::BlockTxs { .. } => SyncResponse::Refused("no transactions here".into()),
         })
     }
 }

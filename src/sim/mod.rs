@@ -158,6 +158,8 @@ pub struct SimNode {
     /// Peers refused until then.
     banned: BTreeMap<usize, Time>,
     limiter: RequestLimiter<usize>,
+    /// Whether it speaks compact blocks (subscribes to them; see [`Sim::set_compact`]).
+    compact: bool,
 }
 
 impl SimNode {
@@ -295,6 +297,7 @@ impl Sim {
             outstanding: BTreeMap::new(),
             banned: BTreeMap::new(),
             limiter: RequestLimiter::default(),
+            compact: true,
         };
         self.peers.push(Peer::Node(Box::new(node)));
         self.start(index);
@@ -370,7 +373,9 @@ impl Sim {
         let Some(node) = self.node_mut(index) else { return };
         let chain = ChainState::open(node.store.clone()).expect("a simulated store opens");
         let mining = MiningConfig { enabled: node.miner.is_some(), payout: node.payout };
-        node.core = Some(Core::new(chain, Mempool::default(), mining));
+        let mut core = Core::new(chain, Mempool::default(), mining);
+        core.set_compact_blocks(node.compact);
+        node.core = Some(core);
         node.seen.clear();
         node.gossip.clear();
         node.inbound.clear();
@@ -382,6 +387,39 @@ impl Sim {
         self.schedule(now + TICK, Ev::Tick { node: index });
         self.handle(index, Input::Tick);
         self.schedule_find(index);
+    }
+
+    /// Makes node `index` speak compact blocks or not (a node of an older version): it
+    /// restarts on its store, as an upgrade would.
+    pub fn set_compact(&mut self, index: usize, on: bool) {
+        if let Some(node) = self.node_mut(index) {
+            node.compact = on;
+        }
+        self.start(index);
+    }
+
+    /// Whether `index` takes gossip of `kind`: every node takes blocks and transactions,
+    /// only nodes that speak compact blocks take those; scripted peers hear everything.
+    fn subscribed(&self, index: usize, kind: GossipKind) -> bool {
+        match &self.peers[index] {
+            Peer::Node(n) => kind != GossipKind::CompactBlock || n.compact,
+            Peer::Actor(_) => true,
+        }
+    }
+
+    /// The neighbours of `index` a message of `kind` it publishes goes to, as gossipsub
+    /// sends it to those subscribed: a whole block from a node that speaks compact blocks
+    /// goes out only while one of them does not (the network layer's rule, `net::gossip`).
+    fn gossip_targets(&self, index: usize, kind: GossipKind) -> Vec<usize> {
+        let all = self.neighbours(index);
+        let compact = matches!(&self.peers[index], Peer::Node(n) if n.compact);
+        if compact
+            && kind == GossipKind::Block
+            && all.iter().all(|p| self.subscribed(*p, GossipKind::CompactBlock))
+        {
+            return Vec::new();
+        }
+        all.into_iter().filter(|p| self.subscribed(*p, kind)).collect()
     }
 
     /// Crashes node `index`: its core is dropped, its store kept, its links closed.
@@ -828,7 +866,7 @@ impl Sim {
                 if let Some(node) = self.node_mut(index) {
                     node.first_sight(Sha256::digest(&data).into(), now);
                 }
-                for peer in self.neighbours(index) {
+                for peer in self.gossip_targets(index, kind) {
                     self.send(index, peer, Msg::Gossip(kind, data.clone()));
                 }
             }
@@ -860,7 +898,10 @@ impl Sim {
                     return;
                 };
                 if verdict == Verdict::Accept {
-                    for peer in self.neighbours(index).into_iter().filter(|p| *p != from) {
+                    let targets = self.neighbours(index).into_iter();
+                    let targets: Vec<usize> =
+                        targets.filter(|p| *p != from && self.subscribed(*p, kind)).collect();
+                    for peer in targets {
                         self.send(index, peer, Msg::Gossip(kind, data.clone()));
                     }
                 }

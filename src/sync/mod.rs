@@ -64,6 +64,9 @@ enum Kind {
     Mempool,
     /// Mempool transactions.
     Txs(Vec<Txid>),
+    /// Transactions of a compact block being rebuilt (the core's `compact` module
+    /// decides about them; sync only carries the request).
+    BlockTxs(BlockHash),
 }
 
 #[derive(Debug)]
@@ -169,6 +172,14 @@ pub enum SyncFault {
     /// A transaction that was not asked for, or more of them than asked.
     #[error("sent a transaction not asked for")]
     UnaskedTx,
+    /// Not one transaction per index asked of a block the peer announced.
+    #[error("sent {got} transactions of a block for {wanted} asked")]
+    BlockTxsCount {
+        /// Sent.
+        got: usize,
+        /// Asked.
+        wanted: usize,
+    },
 }
 
 /// A request for the network layer to send; the answer comes back with `id`.
@@ -333,9 +344,42 @@ impl SyncManager {
                     p.tx_batches = p.tx_batches.saturating_sub(1);
                 }
             }
-            Kind::Status | Kind::Mempool => {}
+            Kind::Status | Kind::Mempool | Kind::BlockTxs(_) => {}
         }
         Some(pending)
+    }
+
+    /// Asks `peer`, which announced a compact block, for the transactions of it at
+    /// `indexes`.
+    pub fn ask_block_txs(
+        &mut self,
+        peer: PeerKey,
+        block: BlockHash,
+        indexes: Vec<u32>,
+        now: Time,
+    ) -> Ask {
+        let req = SyncRequest::BlockTxs { block: block.0, indexes };
+        self.request(peer, Kind::BlockTxs(block), req, now)
+    }
+
+    /// Transactions of a block arrived: the block they were asked of, if they answer an
+    /// open request of ours for them.
+    pub fn on_block_txs(&mut self, id: u64) -> Option<BlockHash> {
+        match self.release(id)?.kind {
+            Kind::BlockTxs(block) => Some(block),
+            _ => None,
+        }
+    }
+
+    /// `peer` announced the block `hash` (a compact block whose header we took): it has
+    /// every block up to it, and is asked for the block as it would be after a header it
+    /// sent.
+    pub fn announced(&mut self, peer: PeerKey, hash: BlockHash, chain: &ChainState, now: Time) -> Vec<Ask> {
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.sent_header = Some(hash);
+            p.reach = None;
+        }
+        self.advance(chain, now)
     }
 
     /// A request failed: retry elsewhere.

@@ -146,6 +146,7 @@ fn quiet() -> Responder {
             SyncRequest::Blocks(_) => response(&SyncResponse::Blocks(Vec::new())),
             SyncRequest::Mempool => response(&SyncResponse::Txids(Vec::new())),
             SyncRequest::Txs(_) => response(&SyncResponse::Txs(Vec::new())),
+            SyncRequest::BlockTxs { .. } => response(&SyncResponse::Refused("no blocks".into())),
         })
     })
 }
@@ -159,7 +160,7 @@ impl Adversary {
             .unwrap()
             .with_behaviour(|key| Hostile {
                 ping: ping::Behaviour::default(),
-                gossipsub: minichain::net::behaviour::gossip(key, network).unwrap(),
+                gossipsub: minichain::net::behaviour::gossip(key, network, true).unwrap(),
                 sync: request_response::Behaviour::with_codec(
                     RawCodec,
                     [(
@@ -529,6 +530,7 @@ fn serving(headers: Vec<BlockHeader>, stall: bool) -> Responder {
             SyncRequest::Blocks(_) => response(&SyncResponse::Blocks(Vec::new())),
             SyncRequest::Mempool => response(&SyncResponse::Txids(Vec::new())),
             SyncRequest::Txs(_) => response(&SyncResponse::Txs(Vec::new())),
+            SyncRequest::BlockTxs { .. } => response(&SyncResponse::Refused("no blocks".into())),
         })
     })
 }

@@ -28,6 +28,7 @@ pub fn config(dir: &std::path::Path, bootstrap: Vec<libp2p::Multiaddr>) -> NodeC
         ban_duration: Duration::from_secs(3600),
         max_inbound: minichain::net::inbound::evict::MAX_INBOUND,
         ban_kept_peers: false,
+        compact_blocks: true,
         mempool: MempoolConfig::default(),
         assume_valid: None,
         snapshot: None,
