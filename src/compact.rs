@@ -176,7 +176,8 @@ impl CompactBlock {
             prefilled[p.index as usize] = true;
         }
         // Short id -> its slot; `None` once two of the block's transactions share it.
-        let mut by_id: HashMap<ShortId, Option<usize>> = HashMap::with_capacity(self.short_ids.len());
+        let mut by_id: HashMap<ShortId, Option<usize>> =
+            HashMap::with_capacity(self.short_ids.len());
         let mut ids = self.short_ids.iter();
         for (index, _) in prefilled.iter().enumerate().filter(|(_, p)| !**p) {
             let Some(id) = ids.next() else { break };
@@ -311,8 +312,8 @@ impl Decode for CompactBlock {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::primitives::encode::{deserialize, serialize};
     use crate::primitives::TxOut;
+    use crate::primitives::encode::{deserialize, serialize};
 
     /// A block of a coinbase and `n` other transactions, distinct for every `n` (their
     /// validity is the chain's concern, not the rebuild's).
@@ -347,9 +348,10 @@ mod tests {
     fn what_the_pool_lacks_is_asked_by_index_and_filled_in_order() {
         let block = block_of(20);
         let compact = CompactBlock::from_block(&block);
-        let held: Vec<_> = pool(&block).into_iter().filter(|(_, tx)| {
-            tx != &block.txs[3] && tx != &block.txs[17]
-        }).collect();
+        let held: Vec<_> = pool(&block)
+            .into_iter()
+            .filter(|(_, tx)| tx != &block.txs[3] && tx != &block.txs[17])
+            .collect();
         let mut partial = compact.rebuild(held.iter().map(|(w, t)| (*w, t)));
         assert_eq!(partial.missing(), [3, 17]);
         assert_eq!(partial.finish(), Err(RebuildError::Missing(2)));

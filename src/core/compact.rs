@@ -75,6 +75,8 @@ struct Rebuild {
     /// The transactions the announcer sent for the missing slots: checked against the
     /// block if it has to be fetched whole.
     sent: Vec<(u32, Wtxid)>,
+    /// Other peers that relayed it meanwhile: they have the block too.
+    relays: Vec<PeerKey>,
 }
 
 /// The compact blocks being rebuilt.
@@ -90,7 +92,12 @@ pub struct CompactRelay {
 
 impl CompactRelay {
     pub(super) fn new(enabled: bool) -> Self {
-        Self { enabled, pending: HashMap::new(), asks: HashMap::new(), stats: CompactStats::default() }
+        Self {
+            enabled,
+            pending: HashMap::new(),
+            asks: HashMap::new(),
+            stats: CompactStats::default(),
+        }
     }
 
     pub(super) fn enabled(&self) -> bool {
@@ -146,11 +153,13 @@ impl Core {
             return Some(self.apply(peer, judge(Rejection::Offence(offence)), now).verdict());
         }
         let hash = compact.block_hash();
-        if let Some(rebuild) = self.relay.pending.get(&hash) {
+        if let Some(rebuild) = self.relay.pending.get_mut(&hash) {
             // Another relay of it: that peer has the block too.
             if rebuild.stage == Stage::Whole {
                 let asks = self.sync.announced(peer, hash, self.ledger.chain(), now);
                 self.ask(asks);
+            } else if rebuild.peer != peer && !rebuild.relays.contains(&peer) {
+                rebuild.relays.push(peer);
             }
             return Some(Verdict::Ignore);
         }
@@ -166,8 +175,10 @@ impl Core {
                 return Some(Verdict::Ignore);
             }
             Err(error) => {
-                if let ChainError::InvalidHeader { error: HeaderError::TimeTooNew { time, .. }, .. } =
-                    &error
+                if let ChainError::InvalidHeader {
+                    error: HeaderError::TimeTooNew { time, .. },
+                    ..
+                } = &error
                 {
                     self.clock.future(*time, now);
                 }
@@ -177,13 +188,21 @@ impl Core {
         }
         let partial = self.ledger.rebuild(&compact);
         let missing = partial.missing();
-        let mut rebuild =
-            Rebuild { gossip: id, peer, compact, partial, since: now, stage: Stage::Whole, sent: Vec::new() };
+        let mut rebuild = Rebuild {
+            gossip: id,
+            peer,
+            compact,
+            partial,
+            since: now,
+            stage: Stage::Whole,
+            sent: Vec::new(),
+            relays: Vec::new(),
+        };
         if missing.is_empty() {
             match rebuild.partial.finish() {
                 Ok(block) => {
                     self.relay.stats.rebuilt += 1;
-                    return Some(self.accept_rebuilt(block, peer, now));
+                    return Some(self.accept_rebuilt(block, peer, true, now));
                 }
                 Err(error) => {
                     debug!(%peer, %hash, reason = %error, "compact block not rebuilt: fetching it whole");
@@ -204,14 +223,32 @@ impl Core {
 
     /// Validates a rebuilt block as if it had come whole; a valid one is also published
     /// whole, for peers that do not take compact blocks (the network layer sends it only
-    /// to those).
-    fn accept_rebuilt(&mut self, block: Block, peer: PeerKey, now: Time) -> Verdict {
+    /// to those). A compact block that was not `truthful` (its short ids were not the
+    /// block's) is not forwarded: the block's own compact form is published instead.
+    fn accept_rebuilt(
+        &mut self,
+        block: Block,
+        peer: PeerKey,
+        truthful: bool,
+        now: Time,
+    ) -> Verdict {
+        let hash = block.block_hash();
         let data = serialize(&block);
+        let compact = (!truthful).then(|| serialize(&CompactBlock::from_block(&block)));
         let judgement = self.accept_block(block, Some(peer), now);
-        if judgement == Judgement::Accept {
-            self.out.push(Output::Net(NetAction::Publish { kind: GossipKind::Block, data }));
+        if judgement != Judgement::Accept {
+            return judgement.verdict();
         }
-        judgement.verdict()
+        self.out.push(Output::Net(NetAction::Publish { kind: GossipKind::Block, data }));
+        match compact {
+            None => Verdict::Accept,
+            Some(data) => {
+                self.out
+                    .push(Output::Net(NetAction::Publish { kind: GossipKind::CompactBlock, data }));
+                let offence = Offence::FalseCompact(hash);
+                self.apply(peer, judge(Rejection::Offence(offence)), now).verdict()
+            }
+        }
     }
 
     /// The transactions `peer` sent for a compact block's missing slots.
@@ -251,8 +288,11 @@ impl Core {
         }
         match rebuild.partial.finish() {
             Ok(block) => {
+                // The block matches its root: a short id that is not its transaction's
+                // was false.
                 self.relay.stats.requested += 1;
-                let verdict = self.accept_rebuilt(block, peer, now);
+                let truthful = tells_truth(&rebuild.compact, &[], &block);
+                let verdict = self.accept_rebuilt(block, peer, truthful, now);
                 self.validate(rebuild.gossip, verdict);
             }
             Err(error) => {
@@ -292,8 +332,11 @@ impl Core {
             }
             return;
         }
-        let asks = self.sync.announced(peer, hash, self.ledger.chain(), now);
-        self.ask(asks);
+        let relays = std::mem::take(&mut rebuild.relays);
+        for peer in std::iter::once(peer).chain(relays) {
+            let asks = self.sync.announced(peer, hash, self.ledger.chain(), now);
+            self.ask(asks);
+        }
     }
 
     /// Gives the verdicts of the compact blocks whose block is now stored (or known
@@ -318,15 +361,25 @@ impl Core {
                 // Known invalid (no data kept), or unreadable: not forwarded.
                 _ => {
                     let failed = self.ledger.chain().entry(&hash).is_some_and(|e| e.is_failed());
-                    self.validate(rebuild.gossip, if failed { Verdict::Reject } else { Verdict::Ignore });
+                    self.validate(
+                        rebuild.gossip,
+                        if failed { Verdict::Reject } else { Verdict::Ignore },
+                    );
                     continue;
                 }
             };
-            let verdict = if tells_truth(&rebuild.compact, &rebuild.sent, &block) {
-                Verdict::Accept
-            } else {
+            let truthful = tells_truth(&rebuild.compact, &rebuild.sent, &block);
+            let compact = (!truthful).then(|| serialize(&CompactBlock::from_block(&block)));
+            let data = serialize(&block);
+            self.out.push(Output::Net(NetAction::Publish { kind: GossipKind::Block, data }));
+            let verdict = if let Some(data) = compact {
+                // Not forwarded: the block's own compact form goes out instead.
+                self.out
+                    .push(Output::Net(NetAction::Publish { kind: GossipKind::CompactBlock, data }));
                 let offence = Offence::FalseCompact(hash);
                 self.apply(rebuild.peer, judge(Rejection::Offence(offence)), now).verdict()
+            } else {
+                Verdict::Accept
             };
             self.validate(rebuild.gossip, verdict);
         }
@@ -340,7 +393,9 @@ impl Core {
         let mut expired = Vec::new();
         for (hash, r) in &self.relay.pending {
             match r.stage {
-                Stage::Asked(_) if gone == Some(r.peer) || now.since(r.since) >= MISSING_TXS_WAIT => {
+                Stage::Asked(_)
+                    if gone == Some(r.peer) || now.since(r.since) >= MISSING_TXS_WAIT =>
+                {
                     late.push(*hash)
                 }
                 Stage::Whole if now.since(r.since) >= FALLBACK_WAIT => expired.push(*hash),

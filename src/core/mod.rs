@@ -44,7 +44,7 @@ pub use self::compact::{CompactStats, FALLBACK_WAIT, MISSING_TXS_WAIT};
 pub use self::history::{History, SnapshotProgress};
 pub use self::ledger::Ledger;
 pub use self::messages::{Command, Input, NetAction, NetEvent, NodeEvent, Output};
-pub use self::mining::{MineError, Mining};
+pub use self::mining::{MineError, Mining, TEMPLATE_REFRESH};
 pub use self::query::{MempoolEntry, MempoolTx, Pending};
 pub use self::reply::{Reply, ReplyTo};
 pub use self::score::{BAN_THRESHOLD, Charge, Fault, Offence, PeerScores};
@@ -457,7 +457,8 @@ impl Core {
             Ok(block) => {
                 // A new block from a node that does not speak compact blocks: announced
                 // compact to those that do, once valid.
-                let known = self.ledger.chain().entry(&block.block_hash()).is_some_and(|e| e.has_data());
+                let known =
+                    self.ledger.chain().entry(&block.block_hash()).is_some_and(|e| e.has_data());
                 let compact = (self.relay.enabled() && !known)
                     .then(|| serialize(&crate::compact::CompactBlock::from_block(&block)));
                 let judgement = self.accept_block(block, Some(peer), now);
@@ -720,8 +721,10 @@ impl Core {
         let hash = block.block_hash();
         // Encoded before the block moves into the chain: no copy of it is kept.
         let data = serialize(&block);
-        let compact =
-            self.relay.enabled().then(|| serialize(&crate::compact::CompactBlock::from_block(&block)));
+        let compact = self
+            .relay
+            .enabled()
+            .then(|| serialize(&crate::compact::CompactBlock::from_block(&block)));
         let time = block.header.time;
         let tip = self.accept_block(block, None, now) == Judgement::Accept
             && self.ledger.chain().tip() == hash;

@@ -195,7 +195,10 @@ impl fmt::Display for Offence {
             Offence::UnknownInputs => write!(f, "relayed transactions spending unknown outputs"),
             Offence::MalformedCompact(error) => write!(f, "malformed compact block: {error}"),
             Offence::FalseCompact(hash) => {
-                write!(f, "false compact block: its short ids or transactions are not block {hash}'s")
+                write!(
+                    f,
+                    "false compact block: its short ids or transactions are not block {hash}'s"
+                )
             }
         }
     }

@@ -7,8 +7,8 @@ use crate::consensus::genesis::genesis_hash;
 use crate::mempool::Mempool;
 use crate::primitives::{BlockHash, Txid};
 use crate::protocol::{
-    ChainTip, MAX_BLOCK_BYTES, MAX_BLOCKS_PER_REQUEST, MAX_HEADERS, MAX_MEMPOOL_TXIDS,
-    MAX_BLOCK_TXS_INDEXES, MAX_TXS_PER_REQUEST, SyncRequest, SyncResponse, blocks_budget,
+    ChainTip, MAX_BLOCK_BYTES, MAX_BLOCK_TXS_INDEXES, MAX_BLOCKS_PER_REQUEST, MAX_HEADERS,
+    MAX_MEMPOOL_TXIDS, MAX_TXS_PER_REQUEST, SyncRequest, SyncResponse, blocks_budget,
 };
 
 /// Locator hashes looked at; a locator is ~log2(height) + 10 long.

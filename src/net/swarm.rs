@@ -55,7 +55,9 @@ pub async fn start(
         .map_err(|e| NetError::Build(e.into()))?
         .with_relay_client(noise::Config::new, yamux::Config::default)
         .map_err(|e| NetError::Build(e.into()))?
-        .with_behaviour(|key, relay| behaviour::build(key, relay, network, config.max_inbound, config.compact_blocks))
+        .with_behaviour(|key, relay| {
+            behaviour::build(key, relay, network, config.max_inbound, config.compact_blocks)
+        })
         .map_err(|e| NetError::Build(e.into()))?
         .with_swarm_config(|c| {
             c.with_idle_connection_timeout(Duration::from_secs(60))

@@ -59,6 +59,8 @@ pub struct ChainServer {
     by_hash: HashMap<BlockHash, usize>,
     work: U256,
     behaviour: Behaviour,
+    /// Gossip it sends every peer on connecting.
+    announce: Vec<(GossipKind, Vec<u8>)>,
 }
 
 impl ChainServer {
@@ -69,7 +71,24 @@ impl ChainServer {
         let by_hash = chain.iter().enumerate().map(|(i, b)| (b.block_hash(), i)).collect();
         let work =
             chain.iter().map(|b| work_from_bits(b.header.bits)).fold(U256::ZERO, |a, w| a + w);
-        Self { chain, by_hash, work, behaviour }
+        Self { chain, by_hash, work, behaviour, announce: Vec::new() }
+    }
+
+    /// The same server, gossiping `data` on `kind` to every peer as it connects.
+    pub fn announcing(mut self, kind: GossipKind, data: Vec<u8>) -> Self {
+        self.announce.push((kind, data));
+        self
+    }
+
+    /// The transactions of block `hash` at `indexes`, all of them, or a refusal.
+    fn block_txs(&self, hash: &[u8; 32], indexes: &[u32]) -> SyncResponse {
+        let block = self.by_hash.get(&BlockHash(*hash)).map(|i| &self.chain[*i]);
+        let txs: Option<Vec<Vec<u8>>> = block
+            .and_then(|b| indexes.iter().map(|i| b.txs.get(*i as usize).map(serialize)).collect());
+        match txs {
+            Some(txs) => SyncResponse::BlockTxs(txs),
+            None => SyncResponse::Refused("no such block or transaction".into()),
+        }
     }
 
     fn tip(&self) -> ChainTip {
@@ -100,11 +119,14 @@ impl ChainServer {
 
 impl Actor for ChainServer {
     fn on_connect(&mut self, _peer: usize, _now: Time) -> Vec<ActorAct> {
-        match self.behaviour {
+        let announce = self.announce.iter().map(|(k, d)| ActorAct::Gossip(*k, d.clone()));
+        let mut acts: Vec<ActorAct> = announce.collect();
+        acts.extend(match self.behaviour {
             Behaviour::Garbage => vec![ActorAct::Garbage],
             Behaviour::Flood(n) => (0..n).map(|_| ActorAct::Request(SyncRequest::Status)).collect(),
             _ => Vec::new(),
-        }
+        });
+        acts
     }
 
     fn on_request(&mut self, _peer: usize, req: &SyncRequest, _now: Time) -> Option<SyncResponse> {
@@ -120,7 +142,7 @@ impl Actor for ChainServer {
             },
             SyncRequest::Mempool => SyncResponse::Txids(Vec::new()),
             SyncRequest::Txs(_) => SyncResponse::Txs(Vec::new()),
-            SyncRequest::BlockTxs { .. } => SyncResponse::Refused("no transactions here".into()),
+            SyncRequest::BlockTxs { block, indexes } => self.block_txs(block, indexes),
         })
     }
 }

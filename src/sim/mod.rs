@@ -23,6 +23,8 @@
 mod actor;
 mod rng;
 #[cfg(test)]
+mod compact_tests;
+#[cfg(test)]
 mod tests;
 
 use std::cmp::Reverse;
@@ -40,7 +42,7 @@ use crate::core::{
     Command, Core, Input, MiningConfig, NetAction, NetEvent, Offence, Output, Verdict,
 };
 use crate::db::Store;
-use crate::mempool::Mempool;
+use crate::mempool::{Mempool, MempoolConfig};
 use crate::miner::Template;
 use crate::primitives::{Block, BlockHash, Coin, OutPoint, PeerKey, Time};
 use crate::protocol::{FrameError, GossipKind, SyncRequest, SyncResponse};
@@ -160,6 +162,8 @@ pub struct SimNode {
     limiter: RequestLimiter<usize>,
     /// Whether it speaks compact blocks (subscribes to them; see [`Sim::set_compact`]).
     compact: bool,
+    /// Its mempool's limits.
+    mempool: MempoolConfig,
 }
 
 impl SimNode {
@@ -241,6 +245,8 @@ pub struct Sim {
     held: Vec<(usize, usize, Msg)>,
     trace: Sha256,
     delivered: u64,
+    /// Gossip messages delivered and their bytes, by topic.
+    gossiped: BTreeMap<&'static str, (u64, u64)>,
 }
 
 fn pair(a: usize, b: usize) -> (usize, usize) {
@@ -276,6 +282,7 @@ impl Sim {
             held: Vec::new(),
             trace: Sha256::new(),
             delivered: 0,
+            gossiped: BTreeMap::new(),
         }
     }
 
@@ -298,6 +305,7 @@ impl Sim {
             banned: BTreeMap::new(),
             limiter: RequestLimiter::default(),
             compact: true,
+            mempool: MempoolConfig::default(),
         };
         self.peers.push(Peer::Node(Box::new(node)));
         self.start(index);
@@ -341,6 +349,12 @@ impl Sim {
         self.trace.clone().finalize().into()
     }
 
+    /// Gossip messages of `kind` delivered so far, and their bytes (duplicates included:
+    /// what crossed the links).
+    pub fn gossiped(&self, kind: GossipKind) -> (u64, u64) {
+        self.gossiped.get(kind.label()).copied().unwrap_or_default()
+    }
+
     /// Messages delivered so far.
     pub fn delivered(&self) -> u64 {
         self.delivered
@@ -373,7 +387,7 @@ impl Sim {
         let Some(node) = self.node_mut(index) else { return };
         let chain = ChainState::open(node.store.clone()).expect("a simulated store opens");
         let mining = MiningConfig { enabled: node.miner.is_some(), payout: node.payout };
-        let mut core = Core::new(chain, Mempool::default(), mining);
+        let mut core = Core::new(chain, Mempool::new(node.mempool), mining);
         core.set_compact_blocks(node.compact);
         node.core = Some(core);
         node.seen.clear();
@@ -394,6 +408,15 @@ impl Sim {
     pub fn set_compact(&mut self, index: usize, on: bool) {
         if let Some(node) = self.node_mut(index) {
             node.compact = on;
+        }
+        self.start(index);
+    }
+
+    /// Gives node `index` a mempool with other limits; it restarts on its store (with an
+    /// empty mempool, as a restarted node has).
+    pub fn set_mempool(&mut self, index: usize, config: MempoolConfig) {
+        if let Some(node) = self.node_mut(index) {
+            node.mempool = config;
         }
         self.start(index);
     }
@@ -743,6 +766,8 @@ impl Sim {
         self.delivered += 1;
         match &msg {
             Msg::Gossip(kind, data) => {
+                let count = self.gossiped.entry(kind.label()).or_default();
+                *count = (count.0 + 1, count.1 + data.len() as u64);
                 self.record(&[b"gossip", &[*kind as u8], &Sha256::digest(data)]);
             }
             Msg::Request { ask, req } => {

@@ -374,7 +374,13 @@ impl SyncManager {
     /// `peer` announced the block `hash` (a compact block whose header we took): it has
     /// every block up to it, and is asked for the block as it would be after a header it
     /// sent.
-    pub fn announced(&mut self, peer: PeerKey, hash: BlockHash, chain: &ChainState, now: Time) -> Vec<Ask> {
+    pub fn announced(
+        &mut self,
+        peer: PeerKey,
+        hash: BlockHash,
+        chain: &ChainState,
+        now: Time,
+    ) -> Vec<Ask> {
         if let Some(p) = self.peers.get_mut(&peer) {
             p.sent_header = Some(hash);
             p.reach = None;
