@@ -68,7 +68,7 @@ pub fn transaction(data: &[u8]) {
 fn read_request(data: &[u8]) -> Option<SyncRequest> {
     let mut io = futures::io::Cursor::new(data);
     let protocol = libp2p::StreamProtocol::new("/fuzz");
-    match futures::executor::block_on(SyncCodec.read_request(&protocol, &mut io)).ok()? {
+    match futures::executor::block_on(SyncCodec::default().read_request(&protocol, &mut io)).ok()? {
         codec::Inbound::Request(req) => Some(req),
         codec::Inbound::Malformed(_) => None,
     }
@@ -78,7 +78,7 @@ fn read_request(data: &[u8]) -> Option<SyncRequest> {
 fn read_response(data: &[u8]) -> Option<SyncResponse> {
     let mut io = futures::io::Cursor::new(data);
     let protocol = libp2p::StreamProtocol::new("/fuzz");
-    futures::executor::block_on(SyncCodec.read_response(&protocol, &mut io)).ok()
+    futures::executor::block_on(SyncCodec::default().read_response(&protocol, &mut io)).ok()
 }
 
 /// A sync request frame (length prefix and body) as a peer sends it.

@@ -80,9 +80,10 @@ pub fn build(
     key: &Keypair,
     relay_client: relay::client::Behaviour,
     network: Network,
-    max_inbound: usize,
-    compact_blocks: bool,
+    config: &super::NetConfig,
+    registry: &mut prometheus_client::registry::Registry,
 ) -> Result<Behaviour, Box<dyn Error + Send + Sync>> {
+    let max_inbound = config.max_inbound;
     let peer_id = key.public().to_peer_id();
     let limits = connection_limits::ConnectionLimits::default()
         .with_max_established(Some(MAX_CONNECTIONS))
@@ -112,7 +113,7 @@ pub fn build(
     // swarm has a confirmed external address; a client otherwise.
     kad.set_mode(None);
     let sync = request_response::Behaviour::with_codec(
-        SyncCodec,
+        SyncCodec::counting(config.bytes.clone()),
         [(
             StreamProtocol::try_from_owned(sync_protocol(network))?,
             request_response::ProtocolSupport::Full,
@@ -132,7 +133,10 @@ pub fn build(
         relay_client,
         dcutr: dcutr::Behaviour::new(peer_id),
         kad,
-        gossipsub: gossip(key, network, compact_blocks)?,
+        gossipsub: gossip(key, network, config.compact_blocks)?.with_metrics(
+            registry.sub_registry_with_prefix("libp2p_gossipsub"),
+            gossipsub::MetricsConfig::default(),
+        ),
         sync,
     })
 }

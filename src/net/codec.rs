@@ -16,9 +16,19 @@ use crate::protocol::{
     DecodeFailure, FrameError, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, SyncRequest, SyncResponse,
 };
 
-/// The request-response codec for [`SyncRequest`] / [`SyncResponse`].
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SyncCodec;
+/// The request-response codec for [`SyncRequest`] / [`SyncResponse`]; it counts the
+/// frame bytes it reads and writes (`minichain_p2p_bytes_total{protocol="sync"}`).
+#[derive(Debug, Clone, Default)]
+pub struct SyncCodec {
+    bytes: super::P2pBytes,
+}
+
+impl SyncCodec {
+    /// A codec that counts into `bytes`.
+    pub fn counting(bytes: super::P2pBytes) -> Self {
+        Self { bytes }
+    }
+}
 
 /// A request as read off a stream (and as written: we only ever send `Request`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,30 +49,34 @@ impl From<FrameError> for io::Error {
     }
 }
 
-/// Reads one frame. The outer error is the transport's (reset, closed connection): nobody
-/// is at fault; the inner one is the peer's.
-async fn read_frame<T, M>(io: &mut T, cap: usize) -> io::Result<Result<M, FrameError>>
+/// Reads one frame, and says how many bytes it read. The outer error is the transport's
+/// (reset, closed connection): nobody is at fault; the inner one is the peer's.
+async fn read_frame<T, M>(io: &mut T, cap: usize) -> io::Result<(Result<M, FrameError>, usize)>
 where
     T: AsyncRead + Unpin + Send,
     M: DeserializeOwned,
 {
     let mut len = [0u8; 4];
     if let Err(e) = io.read_exact(&mut len).await {
-        return eof_as_truncated(e);
+        return eof_as_truncated(e, 0);
     }
     let len = u32::from_be_bytes(len) as usize;
     if len > cap {
-        return Ok(Err(FrameError::Oversized { len, cap }));
+        return Ok((Err(FrameError::Oversized { len, cap }), 4));
     }
     let mut buf = vec![0u8; len];
     if let Err(e) = io.read_exact(&mut buf).await {
-        return eof_as_truncated(e);
+        return eof_as_truncated(e, 4);
     }
-    Ok(decode(&buf, cap))
+    Ok((decode(&buf, cap), 4 + len))
 }
 
-fn eof_as_truncated<M>(e: io::Error) -> io::Result<Result<M, FrameError>> {
-    if e.kind() == io::ErrorKind::UnexpectedEof { Ok(Err(FrameError::Truncated)) } else { Err(e) }
+fn eof_as_truncated<M>(e: io::Error, read: usize) -> io::Result<(Result<M, FrameError>, usize)> {
+    if e.kind() == io::ErrorKind::UnexpectedEof {
+        Ok((Err(FrameError::Truncated), read))
+    } else {
+        Err(e)
+    }
 }
 
 /// Decodes a frame body (also used by fuzz and property tests).
@@ -116,13 +130,16 @@ pub fn encode_frame<M: Serialize>(msg: &M, cap: usize) -> io::Result<Vec<u8>> {
     Ok(frame)
 }
 
-async fn write_frame<T, M>(io: &mut T, msg: &M, cap: usize) -> io::Result<()>
+/// Writes one frame; returns its length.
+async fn write_frame<T, M>(io: &mut T, msg: &M, cap: usize) -> io::Result<usize>
 where
     T: AsyncWrite + Unpin + Send,
     M: Serialize,
 {
-    io.write_all(&encode_frame(msg, cap)?).await?;
-    io.flush().await
+    let frame = encode_frame(msg, cap)?;
+    io.write_all(&frame).await?;
+    io.flush().await?;
+    Ok(frame.len())
 }
 
 impl libp2p::request_response::Codec for SyncCodec {
@@ -134,7 +151,9 @@ impl libp2p::request_response::Codec for SyncCodec {
     where
         T: AsyncRead + Unpin + Send,
     {
-        Ok(match read_frame(io, MAX_REQUEST_BYTES).await? {
+        let (frame, len) = read_frame(io, MAX_REQUEST_BYTES).await?;
+        self.bytes.add(super::Direction::Received, SYNC, len);
+        Ok(match frame {
             Ok(req) => Inbound::Request(req),
             Err(e) => Inbound::Malformed(e),
         })
@@ -146,7 +165,9 @@ impl libp2p::request_response::Codec for SyncCodec {
     where
         T: AsyncRead + Unpin + Send,
     {
-        Ok(read_frame(io, MAX_RESPONSE_BYTES).await??)
+        let (frame, len) = read_frame(io, MAX_RESPONSE_BYTES).await?;
+        self.bytes.add(super::Direction::Received, SYNC, len);
+        Ok(frame?)
     }
 
     async fn write_request<T>(
@@ -159,7 +180,11 @@ impl libp2p::request_response::Codec for SyncCodec {
         T: AsyncWrite + Unpin + Send,
     {
         match req {
-            Inbound::Request(req) => write_frame(io, &req, MAX_REQUEST_BYTES).await,
+            Inbound::Request(req) => {
+                let len = write_frame(io, &req, MAX_REQUEST_BYTES).await?;
+                self.bytes.add(super::Direction::Sent, SYNC, len);
+                Ok(())
+            }
             Inbound::Malformed(e) => Err(io::Error::new(io::ErrorKind::InvalidInput, e)),
         }
     }
@@ -173,9 +198,14 @@ impl libp2p::request_response::Codec for SyncCodec {
     where
         T: AsyncWrite + Unpin + Send,
     {
-        write_frame(io, &res, MAX_RESPONSE_BYTES).await
+        let len = write_frame(io, &res, MAX_RESPONSE_BYTES).await?;
+        self.bytes.add(super::Direction::Sent, SYNC, len);
+        Ok(())
     }
 }
+
+/// The `protocol` label of the sync protocol's bytes.
+const SYNC: &str = "sync";
 
 #[cfg(test)]
 mod tests {
@@ -196,7 +226,7 @@ mod tests {
         use libp2p::request_response::Codec;
         let mut io = futures::io::Cursor::new(bytes);
         let protocol = StreamProtocol::new("/test");
-        futures::executor::block_on(SyncCodec.read_request(&protocol, &mut io)).unwrap()
+        futures::executor::block_on(SyncCodec::default().read_request(&protocol, &mut io)).unwrap()
     }
 
     #[test]

@@ -26,15 +26,23 @@ pub(super) struct Gossip {
     compact: Option<IdentTopic>,
     /// Messages handed to the core: its id -> gossipsub's id and the peer it came from.
     to_validate: HashMap<u64, (MessageId, PeerId)>,
+    /// Payload bytes published and received, per topic.
+    bytes: super::P2pBytes,
+}
+
+/// The `protocol` label of a topic's bytes.
+fn protocol_label(kind: GossipKind) -> String {
+    format!("gossip_{}", kind.label())
 }
 
 impl Gossip {
-    pub(super) fn new(network: Network, compact_blocks: bool) -> Self {
+    pub(super) fn new(network: Network, compact_blocks: bool, bytes: super::P2pBytes) -> Self {
         Gossip {
             blocks: IdentTopic::new(blocks_topic(network)),
             txs: IdentTopic::new(txs_topic(network)),
             compact: compact_blocks.then(|| IdentTopic::new(compact_blocks_topic(network))),
             to_validate: HashMap::new(),
+            bytes,
         }
     }
 }
@@ -60,8 +68,10 @@ impl<E: From<NetEvent>> Service<E> {
             (GossipKind::CompactBlock, Some(compact)) => compact.clone(),
             (GossipKind::CompactBlock, None) => return,
         };
+        let len = data.len();
         match swarm.behaviour_mut().gossipsub.publish(topic, data) {
-            Ok(_) | Err(gossipsub::PublishError::Duplicate) => {}
+            Ok(_) => self.gossip.bytes.add(super::Direction::Sent, &protocol_label(kind), len),
+            Err(gossipsub::PublishError::Duplicate) => {}
             Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {
                 debug!(?kind, "no peers to gossip to")
             }
@@ -111,6 +121,11 @@ impl<E: From<NetEvent>> Service<E> {
         } else {
             return;
         };
+        self.gossip.bytes.add(
+            super::Direction::Received,
+            &protocol_label(kind),
+            message.data.len(),
+        );
         let id = self.next_id();
         let ignore = |swarm: &mut Swarm<Behaviour>| {
             swarm.behaviour_mut().gossipsub.report_message_validation_result(

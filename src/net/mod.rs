@@ -12,6 +12,7 @@ pub mod codec;
 mod connections;
 mod discovery;
 mod gossip;
+pub mod meter;
 pub mod identity;
 pub mod inbound;
 pub mod keys;
@@ -22,6 +23,7 @@ pub mod service;
 mod snapshot;
 pub mod swarm;
 
+pub use meter::{Direction, P2pBytes};
 pub use reach::Reachability;
 pub use service::{NetCommand, NetConfig};
 pub use snapshot::{BanInfo, KeptInfo, NetInfo, PeerInfo};

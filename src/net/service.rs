@@ -89,6 +89,8 @@ pub struct NetConfig {
     pub ban_kept_peers: bool,
     /// Subscribe to compact blocks, and send whole blocks only to peers that do not.
     pub compact_blocks: bool,
+    /// Where the bytes sent and received are counted.
+    pub bytes: super::P2pBytes,
 }
 
 /// The task's state besides the swarm: one part per concern.
@@ -136,7 +138,7 @@ pub fn service<E>(
         next_id: 0,
         conns: Connections::new(config.ban_kept_peers),
         requests: Requests::default(),
-        gossip: Gossip::new(config.network, config.compact_blocks),
+        gossip: Gossip::new(config.network, config.compact_blocks, config.bytes.clone()),
         discovery: Discovery::load(&config.data_dir)?,
         reach: Reach::new(config.external.clone()),
         bans: Bans::new(config.ban_duration),

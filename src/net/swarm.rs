@@ -45,6 +45,7 @@ pub async fn start(
     key: libp2p::identity::Keypair,
     config: &NetConfig,
     info: &Arc<RwLock<NetInfo>>,
+    registry: &mut prometheus_client::registry::Registry,
 ) -> Result<Swarm<Behaviour>, NetError> {
     let network = config.network;
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
@@ -55,9 +56,7 @@ pub async fn start(
         .map_err(|e| NetError::Build(e.into()))?
         .with_relay_client(noise::Config::new, yamux::Config::default)
         .map_err(|e| NetError::Build(e.into()))?
-        .with_behaviour(|key, relay| {
-            behaviour::build(key, relay, network, config.max_inbound, config.compact_blocks)
-        })
+        .with_behaviour(|key, relay| behaviour::build(key, relay, network, config, registry))
         .map_err(|e| NetError::Build(e.into()))?
         .with_swarm_config(|c| {
             c.with_idle_connection_timeout(Duration::from_secs(60))

@@ -326,6 +326,7 @@ impl NodeHandle {
         m.mempool_transactions.set(i64::try_from(snapshot.mempool_size).unwrap_or(i64::MAX));
         m.mempool_bytes.set(i64::try_from(snapshot.mempool_bytes).unwrap_or(i64::MAX));
         m.hashrate.set(hashrate);
+        m.set_compact(snapshot.compact);
         let info = self.net_info();
         let outbound = info.peers.values().filter(|p| p.outbound).count();
         for (direction, count) in [("outbound", outbound), ("inbound", info.peers.len() - outbound)]

@@ -37,6 +37,13 @@ pub struct GossipLabels {
     pub verdict: String,
 }
 
+/// `outcome="rebuilt"|"requested"|"fallback"`: what it took to rebuild a compact block.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    /// From the mempool alone, after asking for missing transactions, or fetched whole.
+    pub outcome: String,
+}
+
 /// The node's metrics. Clones share the same values.
 #[derive(Clone, Debug)]
 pub struct NodeMetrics {
@@ -68,6 +75,8 @@ pub struct NodeMetrics {
     pub hashrate: Gauge<f64, AtomicU64>,
     /// Blocks this node mined that joined the active chain.
     pub blocks_mined: Counter,
+    /// Compact blocks by what it took to rebuild them (mirrors the core's counts).
+    pub compact_blocks: Family<OutcomeLabels, Counter>,
 }
 
 impl NodeMetrics {
@@ -89,6 +98,7 @@ impl NodeMetrics {
             gossip_messages: Family::default(),
             hashrate: Gauge::default(),
             blocks_mined: Counter::default(),
+            compact_blocks: Family::default(),
         };
         let r = registry;
         r.register("chain_height", "Height of the active tip", m.chain_height.clone());
@@ -129,7 +139,7 @@ impl NodeMetrics {
         );
         // Every topic and verdict from the start, so that rates begin at zero; bans appear
         // with the first of each offence.
-        for topic in ["block", "tx"] {
+        for topic in ["block", "tx", "cblock"] {
             for verdict in ["accept", "ignore", "reject"] {
                 let labels = GossipLabels { topic: topic.into(), verdict: verdict.into() };
                 drop(m.gossip_messages.get_or_create(&labels));
@@ -141,6 +151,34 @@ impl NodeMetrics {
             "Blocks mined here that joined the chain",
             m.blocks_mined.clone(),
         );
+        r.register(
+            "compact_blocks",
+            "Compact blocks by what it took to rebuild them",
+            m.compact_blocks.clone(),
+        );
+        m.set_compact(crate::core::CompactStats::default());
         m
+    }
+
+    /// Registers the network's byte counters as `p2p_bytes`.
+    pub fn register_p2p_bytes(&self, registry: &mut Registry, bytes: &crate::net::P2pBytes) {
+        registry.register(
+            "p2p_bytes",
+            "Bytes sent and received, by protocol (sync frames; gossip payloads per topic)",
+            bytes.family(),
+        );
+    }
+
+    /// Brings the compact block counters up to the core's counts.
+    pub fn set_compact(&self, stats: crate::core::CompactStats) {
+        for (outcome, count) in [
+            ("rebuilt", stats.rebuilt),
+            ("requested", stats.requested),
+            ("fallback", stats.fallback),
+        ] {
+            let counter =
+                self.compact_blocks.get_or_create(&OutcomeLabels { outcome: outcome.into() });
+            counter.inc_by(count.saturating_sub(counter.get()));
+        }
     }
 }

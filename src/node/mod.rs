@@ -164,18 +164,9 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
     let peer_id = key.public().to_peer_id();
     info!(peer_id = %peer_id, "local peer id");
     let info = Arc::new(RwLock::new(NetInfo::default()));
-    let net_config = NetConfig {
-        network: config.network,
-        listen: config.listen.clone(),
-        bootstrap: config.bootstrap.clone(),
-        external: config.external.clone(),
-        ban_duration: config.ban_duration,
-        data_dir: config.data_dir.clone(),
-        max_inbound: config.max_inbound,
-        ban_kept_peers: config.ban_kept_peers,
-        compact_blocks: config.compact_blocks,
-    };
-    let swarm = crate::net::swarm::start(key, &net_config, &info).await?;
+    let net_config = net_config(&config);
+    let mut registry = prometheus_client::registry::Registry::default();
+    let swarm = crate::net::swarm::start(key, &net_config, &info, &mut registry).await?;
 
     let (inputs, input_rx) = sync_channel::<DriverInput>(INPUT_CAPACITY);
     let (commands, command_rx) = mpsc::channel::<NetCommand>(COMMAND_CAPACITY);
@@ -197,8 +188,8 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
         hashes.clone(),
     )
     .map_err(|error| NodeError::Thread { name: "miner", error })?;
-    let mut registry = prometheus_client::registry::Registry::default();
     let metrics = NodeMetrics::register(registry.sub_registry_with_prefix("minichain"));
+    metrics.register_p2p_bytes(registry.sub_registry_with_prefix("minichain"), &net_config.bytes);
     let p2p_metrics = libp2p::metrics::Metrics::new(&mut registry);
     let net = crate::net::service::service(&net_config, inputs.clone(), info.clone())?
         .with_metrics(p2p_metrics);
@@ -232,4 +223,20 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
         metrics,
         data_dir: config.data_dir.clone(),
     }))
+}
+
+/// The network task's settings from the node's.
+fn net_config(config: &NodeConfig) -> NetConfig {
+    NetConfig {
+        network: config.network,
+        listen: config.listen.clone(),
+        bootstrap: config.bootstrap.clone(),
+        external: config.external.clone(),
+        ban_duration: config.ban_duration,
+        data_dir: config.data_dir.clone(),
+        max_inbound: config.max_inbound,
+        ban_kept_peers: config.ban_kept_peers,
+        compact_blocks: config.compact_blocks,
+        bytes: crate::net::P2pBytes::default(),
+    }
 }

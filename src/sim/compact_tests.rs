@@ -186,6 +186,9 @@ fn sim_a_compact_block_whose_announcer_freezes_is_fetched_whole_from_another_rel
     );
 }
 
+/// How a liar picks the false short id.
+type LieFn<'a> = dyn Fn(&ShortIdKey) -> ShortId + 'a;
+
 /// The block on `blocks` carrying `txs`, as a lying peer announces it: the short id of
 /// its second transaction replaced by `id`.
 fn lie(
@@ -208,7 +211,7 @@ fn sim_a_peer_lying_in_its_short_ids_is_banned_once_the_block_shows_it_and_nobod
     let seed = seed();
     let (blocks, txs) = funded();
     let decoy = stray(&blocks);
-    let cases: [(&str, Box<dyn Fn(&ShortIdKey) -> ShortId>); 2] = [
+    let cases: [(&str, Box<LieFn<'_>>); 2] = [
         // An id that names another transaction of the pool: the rebuilt block does not
         // match its root, so the block is fetched whole, and it shows the lie.
         ("a decoy's id", Box::new(|k: &ShortIdKey| k.short_id(&decoy.wtxid()))),

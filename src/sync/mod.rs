@@ -25,6 +25,7 @@ use crate::protocol::{
     ChainTip, LEGACY_BLOCKS_PER_REQUEST, MAX_BLOCKS_PER_REQUEST, MAX_HEADERS, SyncRequest,
 };
 
+mod compact;
 pub mod link;
 mod mempool;
 mod progress;
@@ -347,45 +348,6 @@ impl SyncManager {
             Kind::Status | Kind::Mempool | Kind::BlockTxs(_) => {}
         }
         Some(pending)
-    }
-
-    /// Asks `peer`, which announced a compact block, for the transactions of it at
-    /// `indexes`.
-    pub fn ask_block_txs(
-        &mut self,
-        peer: PeerKey,
-        block: BlockHash,
-        indexes: Vec<u32>,
-        now: Time,
-    ) -> Ask {
-        let req = SyncRequest::BlockTxs { block: block.0, indexes };
-        self.request(peer, Kind::BlockTxs(block), req, now)
-    }
-
-    /// Transactions of a block arrived: the block they were asked of, if they answer an
-    /// open request of ours for them.
-    pub fn on_block_txs(&mut self, id: u64) -> Option<BlockHash> {
-        match self.release(id)?.kind {
-            Kind::BlockTxs(block) => Some(block),
-            _ => None,
-        }
-    }
-
-    /// `peer` announced the block `hash` (a compact block whose header we took): it has
-    /// every block up to it, and is asked for the block as it would be after a header it
-    /// sent.
-    pub fn announced(
-        &mut self,
-        peer: PeerKey,
-        hash: BlockHash,
-        chain: &ChainState,
-        now: Time,
-    ) -> Vec<Ask> {
-        if let Some(p) = self.peers.get_mut(&peer) {
-            p.sent_header = Some(hash);
-            p.reach = None;
-        }
-        self.advance(chain, now)
     }
 
     /// A request failed: retry elsewhere.

@@ -3,6 +3,7 @@
 mod adversary;
 mod api;
 mod chain;
+mod compact;
 mod cli;
 mod crash;
 mod e2e;
