@@ -251,7 +251,8 @@ impl Adversary {
                 .behaviour()
                 .gossipsub
                 .all_peers()
-                .any(|(p, topics)| *p == them && topics.len() == 2)
+                // Blocks, compact blocks and transactions.
+                .any(|(p, topics)| *p == them && topics.len() == 3)
         })
         .await;
     }
