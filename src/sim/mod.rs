@@ -22,6 +22,7 @@
 
 mod actor;
 mod rng;
+mod wire;
 #[cfg(test)]
 mod compact_tests;
 #[cfg(test)]
@@ -35,11 +36,12 @@ use sha2::{Digest, Sha256};
 
 pub use self::actor::{Actor, ActorAct, Behaviour, ChainServer};
 pub use self::rng::Rng;
+pub use self::wire::Bandwidth;
 use crate::chain::ChainState;
 use crate::consensus::Network;
 use crate::core::limit::RequestLimiter;
 use crate::core::{
-    Command, Core, Input, MiningConfig, NetAction, NetEvent, Offence, Output, Verdict,
+    Command, Core, Input, MiningConfig, NetAction, NetEvent, NodeEvent, Offence, Output, Verdict,
 };
 use crate::db::Store;
 use crate::mempool::{Mempool, MempoolConfig};
@@ -66,6 +68,14 @@ pub struct SimConfig {
     pub block_interval: Duration,
     /// How long a ban lasts.
     pub ban: Duration,
+    /// Each node's bandwidth; `None`: messages take no time to send (only latency).
+    pub bandwidth: Option<Bandwidth>,
+    /// Whether each link keeps one latency (drawn once from the range) instead of one per
+    /// message: messages on a link then arrive in order, as over TCP.
+    pub fixed_latency: bool,
+    /// Whether a node tells its peers IDONTWANT on first sight of a large gossip message
+    /// (gossipsub 1.2): they do not send it a copy then.
+    pub idontwant: bool,
 }
 
 impl Default for SimConfig {
@@ -75,14 +85,23 @@ impl Default for SimConfig {
             loss: 0.0,
             block_interval: Duration::from_secs(10),
             ban: Duration::from_secs(600),
+            bandwidth: None,
+            fixed_latency: false,
+            idontwant: true,
         }
     }
 }
 
+/// A gossip message's content hash (its id, as gossipsub's message id is ours).
+type MsgId = [u8; 32];
+
 /// What travels between two peers.
 #[derive(Debug, Clone)]
 enum Msg {
-    Gossip(GossipKind, Vec<u8>),
+    /// A gossip message: payload shared by every copy, and its digest.
+    Gossip(GossipKind, std::sync::Arc<Vec<u8>>, MsgId),
+    /// "I have this message; do not send it to me" (gossipsub 1.2).
+    IDontWant(MsgId),
     Request {
         ask: u64,
         req: SyncRequest,
@@ -150,8 +169,10 @@ pub struct SimNode {
     /// Gossip seen (by content hash) and when, as gossipsub's duplicate cache: the same
     /// message is taken again once [`SEEN_FOR`] has passed.
     seen: HashMap<[u8; 32], Time>,
-    /// Gossip handed to the core, waiting for its verdict: id -> (kind, data, relayed by).
-    gossip: BTreeMap<u64, (GossipKind, Vec<u8>, usize)>,
+    /// Gossip handed to the core, waiting for its verdict.
+    gossip: BTreeMap<u64, Held>,
+    /// Large messages peers said they have (IDONTWANT): not sent to them.
+    dont_want: std::collections::HashSet<(usize, MsgId)>,
     /// Requests handed to the core, waiting for its answer: id -> (asker, asker's id).
     inbound: BTreeMap<u64, (usize, u64)>,
     next_id: u64,
@@ -164,6 +185,17 @@ pub struct SimNode {
     compact: bool,
     /// Its mempool's limits.
     mempool: MempoolConfig,
+}
+
+/// A gossip message waiting for its verdict.
+#[derive(Debug)]
+struct Held {
+    kind: GossipKind,
+    data: std::sync::Arc<Vec<u8>>,
+    digest: MsgId,
+    /// The peers that sent it (the first, then copies that came meanwhile): it is not
+    /// forwarded back to them, as gossipsub does not.
+    from: Vec<usize>,
 }
 
 impl SimNode {
@@ -247,6 +279,11 @@ pub struct Sim {
     delivered: u64,
     /// Gossip messages delivered and their bytes, by topic.
     gossiped: BTreeMap<&'static str, (u64, u64)>,
+    /// Each peer's links, lowest index first (the `links` set, by peer).
+    adjacent: Vec<BTreeSet<usize>>,
+    wire: wire::Wire,
+    /// When each block was mined, and when each node connected it (its `Block` event).
+    pub blocks_seen: BTreeMap<String, (Option<Time>, Vec<(usize, Time)>)>,
 }
 
 fn pair(a: usize, b: usize) -> (usize, usize) {
@@ -283,6 +320,9 @@ impl Sim {
             trace: Sha256::new(),
             delivered: 0,
             gossiped: BTreeMap::new(),
+            adjacent: Vec::new(),
+            wire: wire::Wire::default(),
+            blocks_seen: BTreeMap::new(),
         }
     }
 
@@ -299,6 +339,7 @@ impl Sim {
             payout,
             seen: HashMap::new(),
             gossip: BTreeMap::new(),
+            dont_want: std::collections::HashSet::new(),
             inbound: BTreeMap::new(),
             next_id: 0,
             outstanding: BTreeMap::new(),
@@ -355,6 +396,11 @@ impl Sim {
         self.gossiped.get(kind.label()).copied().unwrap_or_default()
     }
 
+    /// Bytes sent so far, by what they carried (`wire::class`).
+    pub fn bytes_sent(&self) -> &BTreeMap<&'static str, u64> {
+        &self.wire.bytes
+    }
+
     /// Messages delivered so far.
     pub fn delivered(&self) -> u64 {
         self.delivered
@@ -392,6 +438,7 @@ impl Sim {
         node.core = Some(core);
         node.seen.clear();
         node.gossip.clear();
+        node.dont_want.clear();
         node.inbound.clear();
         node.outstanding.clear();
         if let Some(m) = &mut node.miner {
@@ -433,8 +480,9 @@ impl Sim {
     /// The neighbours of `index` a message of `kind` it publishes goes to, as gossipsub
     /// sends it to those subscribed: a whole block from a node that speaks compact blocks
     /// goes out only while one of them does not (the network layer's rule, `net::gossip`).
-    fn gossip_targets(&self, index: usize, kind: GossipKind) -> Vec<usize> {
-        let all = self.neighbours(index);
+    fn gossip_targets(&self, index: usize, kind: GossipKind, digest: MsgId) -> Vec<usize> {
+        let all: Vec<usize> =
+            self.neighbours(index).into_iter().filter(|p| !self.unwanted(index, *p, &digest)).collect();
         let compact = matches!(&self.peers[index], Peer::Node(n) if n.compact);
         if compact
             && kind == GossipKind::Block
@@ -443,6 +491,11 @@ impl Sim {
             return Vec::new();
         }
         all.into_iter().filter(|p| self.subscribed(*p, kind)).collect()
+    }
+
+    /// Whether `peer` told `index` it has the message `digest` (IDONTWANT).
+    fn unwanted(&self, index: usize, peer: usize, digest: &MsgId) -> bool {
+        matches!(&self.peers[index], Peer::Node(n) if n.dont_want.contains(&(peer, *digest)))
     }
 
     /// Crashes node `index`: its core is dropped, its store kept, its links closed.
@@ -486,6 +539,12 @@ impl Sim {
             return false;
         }
         self.links.insert(pair(a, b));
+        let len = a.max(b) + 1;
+        if self.adjacent.len() < len {
+            self.adjacent.resize(len, BTreeSet::new());
+        }
+        self.adjacent[a].insert(b);
+        self.adjacent[b].insert(a);
         self.record(&[b"connect", &(a as u64).to_le_bytes(), &(b as u64).to_le_bytes()]);
         for (me, other) in [(a, b), (b, a)] {
             match &mut self.peers[me] {
@@ -507,6 +566,8 @@ impl Sim {
         if !self.links.remove(&pair(a, b)) {
             return;
         }
+        self.adjacent[a].remove(&b);
+        self.adjacent[b].remove(&a);
         self.record(&[b"disconnect", &(a as u64).to_le_bytes(), &(b as u64).to_le_bytes()]);
         for (me, other) in [(a, b), (b, a)] {
             if let Some(node) = self.node_mut(me) {
@@ -530,14 +591,7 @@ impl Sim {
 
     /// The peers `index` is connected to.
     pub fn neighbours(&self, index: usize) -> Vec<usize> {
-        self.links
-            .iter()
-            .filter_map(|(a, b)| match (*a == index, *b == index) {
-                (true, _) => Some(*b),
-                (_, true) => Some(*a),
-                _ => None,
-            })
-            .collect()
+        self.adjacent.get(index).map(|s| s.iter().copied().collect()).unwrap_or_default()
     }
 
     /// Splits the network: every link between different groups is closed and refused
@@ -623,6 +677,7 @@ impl Sim {
     pub fn mine_now(&mut self, index: usize) -> Option<BlockHash> {
         let block = self.solve(index)?;
         let hash = block.block_hash();
+        self.blocks_seen.entry(hash.to_string()).or_default().0 = Some(self.now);
         self.handle(index, Input::Mined { block, hashrate: 0.0 });
         Some(hash)
     }
@@ -755,7 +810,18 @@ impl Sim {
         if self.cfg.loss > 0.0 && self.rng.chance(self.cfg.loss) {
             return;
         }
-        let at = self.now + self.latency();
+        let latency = if self.cfg.fixed_latency {
+            let (lo, hi) = self.cfg.latency_ms;
+            let rng = &mut self.rng;
+            self.wire.link_latency(pair(from, to), || {
+                Duration::from_millis(lo + rng.below(hi - lo + 1))
+            })
+        } else {
+            self.latency()
+        };
+        let size = wire::size(&msg);
+        self.wire.count(wire::class(&msg), size);
+        let at = self.wire.arrival(from, to, size, self.now, latency, self.cfg.bandwidth);
         self.schedule(at, Ev::Deliver { to, from, msg });
     }
 
@@ -765,17 +831,18 @@ impl Sim {
         }
         self.delivered += 1;
         match &msg {
-            Msg::Gossip(kind, data) => {
+            Msg::Gossip(kind, data, digest) => {
                 let count = self.gossiped.entry(kind.label()).or_default();
                 *count = (count.0 + 1, count.1 + data.len() as u64);
-                self.record(&[b"gossip", &[*kind as u8], &Sha256::digest(data)]);
+                self.record(&[b"gossip", &[*kind as u8], digest]);
             }
+            Msg::IDontWant(digest) => self.record(&[b"idontwant", digest]),
             Msg::Request { ask, req } => {
-                self.record(&[b"request", &ask.to_le_bytes(), format!("{req:?}").as_bytes()]);
+                self.record(&[b"request", &ask.to_le_bytes(), format!("{req}").as_bytes()]);
             }
-            Msg::Response { ask, resp } => {
-                let digest = Sha256::digest(format!("{resp:?}").as_bytes());
-                self.record(&[b"response", &ask.to_le_bytes(), &digest]);
+            Msg::Response { ask, .. } => {
+                let class = wire::class(&msg);
+                self.record(&[b"response", &ask.to_le_bytes(), class.as_bytes()]);
             }
             Msg::Garbage => self.record(&[b"garbage"]),
         }
@@ -796,14 +863,30 @@ impl Sim {
                     return;
                 }
                 let input = match msg {
-                    Msg::Gossip(kind, data) => {
-                        if !node.first_sight(Sha256::digest(&data).into(), now) {
+                    Msg::IDontWant(digest) => {
+                        node.dont_want.insert((from, digest));
+                        return;
+                    }
+                    Msg::Gossip(kind, data, digest) => {
+                        if !node.first_sight(digest, now) {
+                            // A copy of one still being judged: not sent back to its sender.
+                            if let Some(held) = node.gossip.values_mut().find(|h| h.digest == digest)
+                                && !held.from.contains(&from)
+                            {
+                                held.from.push(from);
+                            }
                             return;
                         }
                         node.next_id += 1;
                         let id = node.next_id;
-                        node.gossip.insert(id, (kind, data.clone(), from));
-                        NetEvent::Gossip { id, peer: key(from), kind, data }
+                        let payload = Vec::clone(&data);
+                        node.gossip.insert(id, Held { kind, data, digest, from: vec![from] });
+                        if self.cfg.idontwant && payload.len() >= wire::IDONTWANT_THRESHOLD {
+                            for peer in self.neighbours(to).into_iter().filter(|p| *p != from) {
+                                self.send(to, peer, Msg::IDontWant(digest));
+                            }
+                        }
+                        NetEvent::Gossip { id, peer: key(from), kind, data: payload }
                     }
                     Msg::Request { ask, req } => {
                         if !node.limiter.allow(from, now) {
@@ -843,7 +926,10 @@ impl Sim {
                 ActorAct::Respond { ask, resp } => {
                     self.send(actor, peer, Msg::Response { ask, resp })
                 }
-                ActorAct::Gossip(kind, data) => self.send(actor, peer, Msg::Gossip(kind, data)),
+                ActorAct::Gossip(kind, data) => {
+                    let digest = Sha256::digest(&data).into();
+                    self.send(actor, peer, Msg::Gossip(kind, std::sync::Arc::new(data), digest))
+                }
                 ActorAct::Garbage => self.send(actor, peer, Msg::Garbage),
                 ActorAct::Request(req) => {
                     self.seq += 1;
@@ -869,6 +955,10 @@ impl Sim {
     fn carry(&mut self, index: usize, output: Output) {
         match output {
             Output::Net(action) => self.net_action(index, action),
+            Output::Event(NodeEvent::Block { hash, .. }) => {
+                let now = self.now;
+                self.blocks_seen.entry(hash).or_default().1.push((index, now));
+            }
             Output::Event(_) => {}
             Output::Mine(template) => {
                 if let Some(Some(m)) = self.node_mut(index).map(|n| n.miner.as_mut()) {
@@ -888,11 +978,19 @@ impl Sim {
         match action {
             NetAction::Publish { kind, data } => {
                 let now = self.now;
-                if let Some(node) = self.node_mut(index) {
-                    node.first_sight(Sha256::digest(&data).into(), now);
+                let digest: MsgId = Sha256::digest(&data).into();
+                let Some(node) = self.node_mut(index) else { return };
+                if !node.first_sight(digest, now) {
+                    return; // gossipsub refuses to publish a duplicate
                 }
-                for peer in self.gossip_targets(index, kind) {
-                    self.send(index, peer, Msg::Gossip(kind, data.clone()));
+                let big = self.cfg.idontwant && data.len() >= wire::IDONTWANT_THRESHOLD;
+                let data = std::sync::Arc::new(data);
+                for peer in self.gossip_targets(index, kind, digest) {
+                    // Told first, so that it does not send the message back.
+                    if big {
+                        self.send(index, peer, Msg::IDontWant(digest));
+                    }
+                    self.send(index, peer, Msg::Gossip(kind, data.clone(), digest));
                 }
             }
             NetAction::Request(ask) => {
@@ -917,17 +1015,18 @@ impl Sim {
                 self.send(index, asker, Msg::Response { ask, resp });
             }
             NetAction::Validate { id, verdict } => {
-                let Some((kind, data, from)) =
-                    self.node_mut(index).and_then(|n| n.gossip.remove(&id))
-                else {
+                let Some(held) = self.node_mut(index).and_then(|n| n.gossip.remove(&id)) else {
                     return;
                 };
                 if verdict == Verdict::Accept {
                     let targets = self.neighbours(index).into_iter();
-                    let targets: Vec<usize> =
-                        targets.filter(|p| *p != from && self.subscribed(*p, kind)).collect();
+                    let targets: Vec<usize> = targets
+                        .filter(|p| !held.from.contains(p) && self.subscribed(*p, held.kind))
+                        .filter(|p| !self.unwanted(index, *p, &held.digest))
+                        .collect();
                     for peer in targets {
-                        self.send(index, peer, Msg::Gossip(kind, data.clone()));
+                        let msg = Msg::Gossip(held.kind, held.data.clone(), held.digest);
+                        self.send(index, peer, msg);
                     }
                 }
             }
