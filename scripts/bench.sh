@@ -85,38 +85,8 @@ tip_hash=$(python3 -c "import json; print(json.loads('$summary')['tip'])")
 chain_txs=$(python3 -c "import json; print(json.loads('$summary')['txs'])")
 chain_inputs=$(python3 -c "import json; print(json.loads('$summary')['inputs'])")
 tip=$(python3 -c "import json; print(json.loads('$summary')['height'])")
-status() { curl -sf "127.0.0.1:$1/status" 2> /dev/null; }
-# Ports the kernel says are free now (bound to port 0 and released), never fixed ones.
-free_ports() { python3 -c "
-import socket
-socks = [socket.socket() for _ in range($1)]
-for s in socks: s.bind(('127.0.0.1', 0))
-print(' '.join(str(s.getsockname()[1]) for s in socks))"; }
-# logwait TIMEOUT MESSAGE [KEY=VALUE...] LOG...: the Unix time of the first JSON log line
-# in each LOG with that message and those fields, by the node's own clock.
-logwait() {
-    local timeout=$1 message=$2; shift 2
-    local where=()
-    while [[ $1 == *=* ]]; do where+=(--where "$1"); shift; done
-    python3 "$root/scripts/benchwait.py" log --timeout "$timeout" --message "$message" "${where[@]}" "$@" \
-        || { say "FAILED: '$message' not logged within $timeout s"; exit 1; }
-}
-# heightwait TIMEOUT HEIGHT PORT...: the Unix time each node's /status first showed HEIGHT
-# (one process, one kept-alive connection per node: a node catching up logs its blocks at
-# debug level only, so the logs cannot tell).
-heightwait() {
-    local timeout=$1 height=$2; shift 2
-    python3 "$root/scripts/benchwait.py" height --timeout "$timeout" --height "$height" "$@" \
-        || { say "FAILED: height $height not reached within $timeout s"; exit 1; }
-}
-started=""
-start_node() {  # start_node NAME RPC_PORT P2P_PORT [args...]; the pid lands in $started
-    local name=$1 rpc=$2 p2p=$3; shift 3
-    NO_COLOR=1 "$bin" node --network regtest --data-dir "$work/$name" --listen "/ip4/127.0.0.1/tcp/$p2p" \
-        --rpc "127.0.0.1:$rpc" --log-format json "$@" > "$work/$name.log" 2>&1 &
-    started=$!
-    pids+=("$started")
-}
+# status, free_ports, logwait, heightwait, start_node.
+source "$root/scripts/bench-lib.sh"
 # sync_b BOOT HEIGHT TIMEOUT [args...]: a fresh node b bootstrapped from BOOT, timed from
 # its start ($t_start) until its /status shows HEIGHT; the seconds land in $synced, and it
 # keeps running as $pid_b for the caller to read, then stop_b.
@@ -238,60 +208,16 @@ t1=$(logwait 300 "mined block" height=1 "$work/devnet.log")
 devnet_first=$(python3 -c "print(round($t1 - $t0, 2))")
 kill -TERM "$pid_d"; wait "$pid_d" 2> /dev/null || true
 
-# 7. Propagation: a block of 100 transactions mined on one of N node processes.
-say "propagation over $prop_nodes nodes"
-read -r -a ports <<< "$(free_ports $((2 * prop_nodes)))"
-start_node p0 "${ports[0]}" "${ports[1]}"
-logwait 30 "HTTP API listening" "$work/p0.log" > /dev/null
-pboot=$(status "${ports[0]}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["listen_addrs"][0])')
-for ((i = 1; i < prop_nodes; i++)); do
-    start_node "p$i" "${ports[$((2 * i))]}" "${ports[$((2 * i + 1))]}" --bootstrap "$pboot"
-done
-cli() { "$bin" "$@" --network regtest --rpc "127.0.0.1:${ports[0]}" --data-dir "$work/p0"; }
-"$bin" wallet new --network regtest --wallet "$work/w.json" > "$work/addr"
-addr=$(cat "$work/addr")
-cli mine --blocks 110 --to "$addr" > /dev/null
-pports=()
-for ((i = 0; i < prop_nodes; i++)); do pports+=("${ports[$((2 * i))]}"); done
-heightwait 300 110 "${pports[@]}" > /dev/null
-# Fresh nodes started together dial most of their peers in one wave, when their first
-# Kademlia random walks answer (every 10 s while short of peers); a block sent during it
-# measures the wave's handshakes. The rounds start once no node's peer count has moved
-# for 11 s, longer than a walk's period.
-python3 "$root/scripts/benchwait.py" settled --timeout 180 --quiet 11 "${pports[@]}" > /dev/null \
-    || { say "FAILED: the network's connections did not settle within 120 s"; exit 1; }
-for ((r = 0; r < prop_rounds; r++)); do
-    for _ in $(seq 1 100); do cli send --wallet "$work/w.json" --to "$addr" --amount 0.001 --fee 0.0001 > /dev/null; done
-    sleep 1  # let the transactions reach every mempool, as they would between blocks
-    cli mine --blocks 1 > "$work/mined.$r"
-    heightwait 120 $((111 + r)) "${pports[@]}" > /dev/null
-done
-latencies=$(python3 - "$work" "$prop_nodes" "$prop_rounds" <<'PY'
-import json, sys, datetime
-work, n, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-def connected(i):
-    out = {}
-    for line in open(f"{work}/p{i}.log"):
-        try: v = json.loads(line)
-        except ValueError: continue
-        if v.get("message") == "block connected":
-            out[v["hash"]] = datetime.datetime.fromisoformat(v["timestamp"].replace("Z", "+00:00"))
-    return out
-logs = [connected(i) for i in range(n)]
-lat = []
-for r in range(rounds):
-    h = open(f"{work}/mined.{r}").read().split()[0]
-    missing = [i for i in range(n) if h not in logs[i]]
-    if missing:
-        sys.exit(f"block {h} has no 'block connected' line in the logs of nodes {missing}")
-    t0 = logs[0][h]
-    lat += [(logs[i][h] - t0).total_seconds() * 1000 for i in range(1, n)]
-lat.sort()
-print(f"{lat[len(lat) // 2]:.1f} {lat[min(len(lat) - 1, int(len(lat) * 0.99))]:.1f} {len(lat)}")
-PY
-)
-read -r p50 p99 samples <<< "$latencies"
-txs_in_block=$(curl -sf "127.0.0.1:${ports[0]}/blocks/$(head -n1 "$work/mined.0")" | python3 -c 'import json,sys; print(json.load(sys.stdin)["tx_count"] - 1)')
+# 7. Propagation between N node processes: blocks of 1,000 transactions gossiped first,
+#    relayed compact and (another network, --no-compact-blocks) whole, and the whole
+#    network's 100-transaction blocks of the earlier benchmark (scripts/bench-relay.sh).
+say "propagation over $prop_nodes nodes (scripts/bench-relay.sh)"
+relay_json=$(bash "$root/scripts/bench-relay.sh" --nodes "$prop_nodes" --rounds "$prop_rounds" | tail -n1)
+rj() { python3 -c "import json,sys; print(json.loads(sys.argv[1])$1)" "$relay_json"; }
+p50=$(rj "['whole_100']['p50_ms']")
+p99=$(rj "['whole_100']['p99_ms']")
+samples=$(rj "['whole_100']['samples']")
+txs_in_block=100
 
 export B_CEIL=$ceiling B_RAVX2=$ref_avx2 B_RAVX512=$ref_avx512 B_ENGINE=$engine B_FLAGS="$cpu_flags"
 export B_SHA=$sha_limit B_M1=$mine1 B_M2=$mine2 B_SIG=$sig2 B_SIG_IBD=$sig_ibd B_VAL=$val_tx B_TXS=$chain_txs B_INPUTS=$chain_inputs \
@@ -300,13 +226,14 @@ export B_SHA=$sha_limit B_M1=$mine1 B_M2=$mine2 B_SIG=$sig2 B_SIG_IBD=$sig_ibd B
     B_IBD_RUNS="${ibd_runs[*]}" B_IBD_RATIOS=$ibd_ratios B_IBD_STRICT=$ibd_strict \
     B_AV=$av_s B_SIG_AV=$sig_av B_AV_RUNS="${av_runs[*]}" B_AV_RATIOS=$av_ratios B_AV_STRICT=$av_strict B_AV_SKIPPED=$av_skipped \
     B_SMALL=$stip B_SMALL_NEAR=${small_runs[0]} B_SMALL_FAR=${small_runs[1]} \
-    B_SNAP_TIP=$snap_tip_s B_SNAP_HISTORY=$snap_history_s
+    B_SNAP_TIP=$snap_tip_s B_SNAP_HISTORY=$snap_history_s B_RELAY="$relay_json"
 python3 - "$root/docs/benchmarks.md" <<'PY'
 import sys, datetime, platform, os
 e = lambda k: float(os.environ["B_" + k])
 r = dict(sha=e("SHA"), m1=e("M1"), m2=e("M2"), sig=int(e("SIG")), sig_ibd=int(e("SIG_IBD")), val=int(e("VAL")), txs=int(e("TXS")), inputs=e("INPUTS"),
          blocks=int(e("BLOCKS")), ibd=e("IBD"), idle=e("IDLE") / 1024, sync=e("SYNC") / 1024, start=e("START"),
          p50=e("P50"), p99=e("P99"), nodes=int(e("NODES")), samples=int(e("SAMPLES")), quick=int(e("QUICK")), btxs=int(e("BLOCK_TXS")), first=e("FIRST"))
+relay = __import__("json").loads(os.environ["B_RELAY"])
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 flags = os.environ["B_FLAGS"].split()
 has = ", ".join(f"{n} {'yes' if f in flags else 'no'}" for n, f in [("SHA-NI", "sha_ni"), ("AVX2", "avx2"), ("AVX-512F", "avx512f")])
@@ -327,7 +254,8 @@ rows = [
  (f"start from a UTXO snapshot of the same chain", f"at the tip after {e('SNAP_TIP'):.1f} s; history validated from genesis and matching after {e('SNAP_HISTORY'):.1f} s", f"history {r['ibd']/e('SNAP_HISTORY'):.2f}x the speed of the plain sync above ({r['ibd']:.1f} s)", "tip < 5 s; history >= 1x", e('SNAP_TIP') < 5 and r['ibd']/e('SNAP_HISTORY') >= 1.0),
  (f"initial sync, {small:,} one-transaction blocks, one peer", f"{small/near:,.0f} blocks/s over loopback ({near:.1f} s), {small/far:,.0f} blocks/s across a 100 ms round trip ({far:.1f} s)", f"across 100 ms: {near/far:.0%} of loopback's speed", ">= 5,000 blocks/s; >= 50%", small/near >= 5000 and near/far >= 0.5),
  ("devnet from scratch, one mining thread", f"first block after {r['first']:.1f} s", "", "<= 15 s", r['first'] <= 15),
- (f"propagation, {r['btxs']}-tx block, {r['nodes']} processes", f"p50 {r['p50']} ms, p99 {r['p99']} ms ({r['samples']} samples)", "", "p99 < 250 ms", r['p99'] < 250),
+ (f"propagation, {r['btxs']}-tx block relayed whole, {r['nodes']} processes", f"p50 {r['p50']} ms, p99 {r['p99']} ms ({r['samples']} samples)", "", "p99 < 250 ms", r['p99'] < 250),
+ (f"propagation, {relay['compact']['block_bytes']/1e3:.0f} KB block of 1,000 txs gossiped first, compact, {r['nodes']} processes", f"p50 {relay['compact']['p50_ms']:.0f} ms, p99 {relay['compact']['p99_ms']:.0f} ms; {relay['compact']['relay_bytes_per_node']/1e3:.1f} KB per node per block", f"p99 {relay['compact']['p99_ms']/max(r['p99'], 1):.2f}x the 100-tx block's whole; bytes {relay['compact']['relay_bytes_per_node']/relay['whole']['relay_bytes_per_node']:.3f}x the 1,000-tx block's whole relay (p99 {relay['whole']['p99_ms']:.0f} ms, {relay['whole']['relay_bytes_per_node']/1e3:.0f} KB per node)", "p99 <= the 100-tx block's", relay['compact']['p99_ms'] <= r['p99']),
  ("memory, idle node", f"{r['idle']:.1f} MiB RSS", "", "< 40 MiB", r['idle'] < 40),
  ("memory, syncing node (peak)", f"{r['sync']:.1f} MiB RSS", "", "< 300 MiB", r['sync'] < 300),
  ("start-up on the synced store", f"{r['start']} s until the HTTP API listens", "", "< 1 s", r['start'] < 1),
@@ -397,12 +325,18 @@ with open(sys.argv[1], "w") as f:
   from its start until its log says it mined block 1 (the genesis difficulty decides it:
   docs/consensus.md). How the spacing settles afterwards is simulated by
   `consensus::asert` tests, not timed here.
-- **Propagation**: N regtest node processes bootstrapped from node 0, measured once no
-  node's peer count has changed for 11 s (nodes started together dial most of their peers
-  in one wave about 10 s after start, when their first Kademlia random walks answer; a
-  block sent during that wave measured 260-390 ms, the handshakes' CPU); 100 transactions are
-  sent, then node 0 mines a block; latency = each node's `block connected` log timestamp
-  minus node 0's, over all rounds.
+- **Propagation** (`scripts/bench-relay.sh`): N regtest node processes bootstrapped from
+  node 0, measured once no node's peer count has changed for 11 s (nodes started together
+  dial most of their peers in one wave about 10 s after start, when their first Kademlia
+  random walks answer; a block sent during that wave measured 260-390 ms, the handshakes'
+  CPU). Each round sends 1,000 (or 100) transactions through node 0, waits until every
+  mempool holds them, then node 0 mines a block; latency = each node's `block connected`
+  log timestamp minus node 0's, over all rounds. One network relays compact blocks, a
+  second runs with `--no-compact-blocks`. Relay bytes per node per block: gossipsub's
+  received bytes on the two block topics, duplicates included
+  (`libp2p_gossipsub_topic_msg_recv_bytes_unfiltered`), plus the sync protocol's received
+  frames (missing transactions, blocks fetched whole), summed over the nodes around the
+  block and divided by N.
 """)
     if kept:
         f.write("\n" + kept)

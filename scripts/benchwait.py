@@ -14,6 +14,10 @@ waiting) if the timeout passes first.
         one kept-alive connection per node (a node catching up logs its blocks at debug
         level only, so its log cannot tell).
 
+    benchwait.py mempool --timeout SECS --size N PORT [PORT ...]
+        when each node's GET /status first showed N or more transactions in its mempool
+        (the transactions of the next block were gossiped to every node).
+
     benchwait.py settled --timeout SECS --quiet SECS PORT [PORT ...]
         when no node's peer count (GET /status, every 250 ms, kept-alive connections)
         has changed for --quiet seconds: a network of fresh nodes dials most of its
@@ -103,6 +107,16 @@ def height_mode(a):
     return wait_all(a.ports, check, a.timeout, f"height {a.height} at ports")
 
 
+def mempool_mode(a):
+    statuses = Statuses()
+
+    def check(port):
+        status = statuses.get(port)
+        return time.time() if status and status.get("mempool_size", -1) >= a.size else None
+
+    return wait_all(a.ports, check, a.timeout, f"{a.size} mempool transactions at ports")
+
+
 def settled_mode(a):
     statuses = Statuses()
     deadline = time.monotonic() + a.timeout
@@ -130,12 +144,17 @@ def main():
     height.add_argument("--timeout", type=float, required=True)
     height.add_argument("--height", type=int, required=True)
     height.add_argument("ports", nargs="+", type=int)
+    mempool = modes.add_parser("mempool")
+    mempool.add_argument("--timeout", type=float, required=True)
+    mempool.add_argument("--size", type=int, required=True)
+    mempool.add_argument("ports", nargs="+", type=int)
     settled = modes.add_parser("settled")
     settled.add_argument("--timeout", type=float, required=True)
     settled.add_argument("--quiet", type=float, required=True)
     settled.add_argument("ports", nargs="+", type=int)
     a = ap.parse_args()
-    times = {"log": log_mode, "height": height_mode, "settled": settled_mode}[a.mode](a)
+    modes = {"log": log_mode, "height": height_mode, "mempool": mempool_mode, "settled": settled_mode}
+    times = modes[a.mode](a)
     for t in times:
         print(f"{t:.6f}")
 

@@ -293,10 +293,15 @@ impl Seen {
     fn of(input: &Input) -> Self {
         let (blocks, gossip, mined) = match input {
             Input::Net(NetEvent::Gossip { kind, .. }) => {
-                (u32::from(*kind == GossipKind::Block), Some(*kind), false)
+                let block = matches!(kind, GossipKind::Block | GossipKind::CompactBlock);
+                (u32::from(block), Some(*kind), false)
             }
             Input::Net(NetEvent::Response { resp: SyncResponse::Blocks(blocks), .. }) => {
                 (u32::try_from(blocks.len()).unwrap_or(u32::MAX), None, false)
+            }
+            // The missing transactions of a compact block: the block is taken now.
+            Input::Net(NetEvent::Response { resp: SyncResponse::BlockTxs(_), .. }) => {
+                (1, None, false)
             }
             Input::Mined { .. } | Input::Solved(Some(_)) => (1, None, true),
             _ => (0, None, false),

@@ -2,17 +2,21 @@
 //! clock and a virtual network, driven by a seeded random number generator. The same seed
 //! gives the same run, event for event (the trace hash says so).
 //!
-//! What it models: per-link latency (uniform in a range), message loss, partitions (links
-//! cut and later restored), node crash and restart with the node's store kept, bans (the
-//! banning node refuses the peer until the ban expires), gossip relay with duplicate
-//! suppression after validation (as gossipsub does), request timeouts (libp2p's 30 s),
-//! the inbound request rate limit, and miners whose blocks arrive as a Poisson process
-//! with a share of the hash power each. Scripted peers ([`Actor`]s) stand in for servers,
-//! stallers, liars and attackers.
+//! What it models: per-link latency (uniform in a range, per message or fixed per link),
+//! message sizes and each node's uplink and downlink bandwidth with their queues
+//! ([`wire`], when set), message loss, partitions (links cut and later restored), node
+//! crash and restart with the node's store kept, bans (the banning node refuses the peer
+//! until the ban expires), gossip relay as gossipsub does it (to subscribed peers, after
+//! validation, with duplicate suppression, not back to peers that sent a copy, IDONTWANT
+//! for large messages), compact blocks and whole blocks for nodes without them, request
+//! timeouts (libp2p's 30 s), the inbound request rate limit, and miners whose blocks
+//! arrive as a Poisson process with a share of the hash power each. Scripted peers
+//! ([`Actor`]s) stand in for servers, stallers, liars and attackers. [`internet`] runs
+//! block relay across 1,000 nodes.
 //!
 //! What it does not model: Kademlia discovery (the topology is given), gossipsub's mesh
-//! and peer scores, TCP, noise, bandwidth and message sizes, CPU time (validation is
-//! instantaneous in virtual time), and clock skew between nodes.
+//! maintenance and peer scores (a node's links are its mesh), TCP, noise, CPU time
+//! (validation is instantaneous in virtual time), and clock skew between nodes.
 //!
 //! ```text
 //!  Sim::run_until(t)
@@ -25,6 +29,8 @@ mod rng;
 mod wire;
 #[cfg(test)]
 mod compact_tests;
+#[cfg(test)]
+mod internet;
 #[cfg(test)]
 mod tests;
 
@@ -187,6 +193,10 @@ pub struct SimNode {
     mempool: MempoolConfig,
 }
 
+/// When a block was mined (if in the simulation), and when each node connected it (its
+/// `Block` event).
+pub type BlockSeen = (Option<Time>, Vec<(usize, Time)>);
+
 /// A gossip message waiting for its verdict.
 #[derive(Debug)]
 struct Held {
@@ -199,6 +209,15 @@ struct Held {
 }
 
 impl SimNode {
+    /// A core on its store, with its settings.
+    fn new_core(&self) -> Core {
+        let chain = ChainState::open(self.store.clone()).expect("a simulated store opens");
+        let mining = MiningConfig { enabled: self.miner.is_some(), payout: self.payout };
+        let mut core = Core::new(chain, Mempool::new(self.mempool), mining);
+        core.set_compact_blocks(self.compact);
+        core
+    }
+
     /// Whether gossip with `digest` is new at `now` (not seen within [`SEEN_FOR`]); notes it.
     fn first_sight(&mut self, digest: [u8; 32], now: Time) -> bool {
         if self.seen.get(&digest).is_some_and(|t| now.since(*t) < SEEN_FOR) {
@@ -282,8 +301,8 @@ pub struct Sim {
     /// Each peer's links, lowest index first (the `links` set, by peer).
     adjacent: Vec<BTreeSet<usize>>,
     wire: wire::Wire,
-    /// When each block was mined, and when each node connected it (its `Block` event).
-    pub blocks_seen: BTreeMap<String, (Option<Time>, Vec<(usize, Time)>)>,
+    /// When each block was mined, and when each node connected it, by hash.
+    pub blocks_seen: BTreeMap<String, BlockSeen>,
 }
 
 fn pair(a: usize, b: usize) -> (usize, usize) {
@@ -431,11 +450,7 @@ impl Sim {
     fn start(&mut self, index: usize) {
         let now = self.now;
         let Some(node) = self.node_mut(index) else { return };
-        let chain = ChainState::open(node.store.clone()).expect("a simulated store opens");
-        let mining = MiningConfig { enabled: node.miner.is_some(), payout: node.payout };
-        let mut core = Core::new(chain, Mempool::new(node.mempool), mining);
-        core.set_compact_blocks(node.compact);
-        node.core = Some(core);
+        node.core = Some(node.new_core());
         node.seen.clear();
         node.gossip.clear();
         node.dont_want.clear();
@@ -450,13 +465,15 @@ impl Sim {
         self.schedule_find(index);
     }
 
-    /// Makes node `index` speak compact blocks or not (a node of an older version): it
-    /// restarts on its store, as an upgrade would.
+    /// Makes node `index` speak compact blocks or not (a node of an older version): its
+    /// core starts again on its store, as after an upgrade (set it before connecting).
     pub fn set_compact(&mut self, index: usize, on: bool) {
         if let Some(node) = self.node_mut(index) {
             node.compact = on;
+            if node.core.is_some() {
+                node.core = Some(node.new_core());
+            }
         }
-        self.start(index);
     }
 
     /// Gives node `index` a mempool with other limits; it restarts on its store (with an
@@ -464,8 +481,10 @@ impl Sim {
     pub fn set_mempool(&mut self, index: usize, config: MempoolConfig) {
         if let Some(node) = self.node_mut(index) {
             node.mempool = config;
+            if node.core.is_some() {
+                node.core = Some(node.new_core());
+            }
         }
-        self.start(index);
     }
 
     /// Whether `index` takes gossip of `kind`: every node takes blocks and transactions,
@@ -481,8 +500,11 @@ impl Sim {
     /// sends it to those subscribed: a whole block from a node that speaks compact blocks
     /// goes out only while one of them does not (the network layer's rule, `net::gossip`).
     fn gossip_targets(&self, index: usize, kind: GossipKind, digest: MsgId) -> Vec<usize> {
-        let all: Vec<usize> =
-            self.neighbours(index).into_iter().filter(|p| !self.unwanted(index, *p, &digest)).collect();
+        let all: Vec<usize> = self
+            .neighbours(index)
+            .into_iter()
+            .filter(|p| !self.unwanted(index, *p, &digest))
+            .collect();
         let compact = matches!(&self.peers[index], Peer::Node(n) if n.compact);
         if compact
             && kind == GossipKind::Block
@@ -813,9 +835,8 @@ impl Sim {
         let latency = if self.cfg.fixed_latency {
             let (lo, hi) = self.cfg.latency_ms;
             let rng = &mut self.rng;
-            self.wire.link_latency(pair(from, to), || {
-                Duration::from_millis(lo + rng.below(hi - lo + 1))
-            })
+            self.wire
+                .link_latency(pair(from, to), || Duration::from_millis(lo + rng.below(hi - lo + 1)))
         } else {
             self.latency()
         };
@@ -870,7 +891,8 @@ impl Sim {
                     Msg::Gossip(kind, data, digest) => {
                         if !node.first_sight(digest, now) {
                             // A copy of one still being judged: not sent back to its sender.
-                            if let Some(held) = node.gossip.values_mut().find(|h| h.digest == digest)
+                            if let Some(held) =
+                                node.gossip.values_mut().find(|h| h.digest == digest)
                                 && !held.from.contains(&from)
                             {
                                 held.from.push(from);
