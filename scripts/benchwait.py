@@ -97,24 +97,24 @@ class Statuses:
             return None
 
 
-def height_mode(a):
+def status_at_least(ports, field, value, timeout, what):
+    """When each node's GET /status first showed `field` at `value` or more."""
     statuses = Statuses()
 
     def check(port):
         status = statuses.get(port)
-        return time.time() if status and status.get("height", -1) >= a.height else None
+        return time.time() if status and status.get(field, -1) >= value else None
 
-    return wait_all(a.ports, check, a.timeout, f"height {a.height} at ports")
+    return wait_all(ports, check, timeout, what)
+
+
+def height_mode(a):
+    return status_at_least(a.ports, "height", a.height, a.timeout, f"height {a.height} at ports")
 
 
 def mempool_mode(a):
-    statuses = Statuses()
-
-    def check(port):
-        status = statuses.get(port)
-        return time.time() if status and status.get("mempool_size", -1) >= a.size else None
-
-    return wait_all(a.ports, check, a.timeout, f"{a.size} mempool transactions at ports")
+    what = f"{a.size} mempool transactions at ports"
+    return status_at_least(a.ports, "mempool_size", a.size, a.timeout, what)
 
 
 def settled_mode(a):
