@@ -93,6 +93,9 @@ pub struct Driver {
     synced: (Instant, u32),
     /// What to switch to if the snapshot the node started from is rejected.
     fallback: Option<super::snapshot::Fallback>,
+    /// Gossip messages whose verdict comes with a later input (a compact block waiting
+    /// for its missing transactions or its whole block): their topic, for the metrics.
+    awaiting: std::collections::HashMap<u64, GossipKind>,
 }
 
 impl Driver {
@@ -120,6 +123,7 @@ impl Driver {
             metrics,
             synced: (Instant::now(), height),
             fallback: None,
+            awaiting: std::collections::HashMap::new(),
         }
     }
 
@@ -181,8 +185,9 @@ impl Driver {
     }
 
     /// Counts what an input carried and what came out of it (metrics).
-    fn count(&self, seen: &Seen, took: Duration, outputs: &[Output]) {
-        let m = &self.metrics;
+    fn count(&mut self, seen: &Seen, took: Duration, outputs: &[Output]) {
+        // Clones share the values.
+        let m = self.metrics.clone();
         if seen.blocks > 0 {
             let per_block = took.as_secs_f64() / f64::from(seen.blocks);
             for _ in 0..seen.blocks {
@@ -197,8 +202,12 @@ impl Driver {
                     let offence = offence.label().to_owned();
                     m.bans.get_or_create(&OffenceLabels { offence }).inc();
                 }
-                Output::Net(NetAction::Validate { verdict, .. }) => {
-                    if let Some(kind) = seen.gossip {
+                Output::Net(NetAction::Validate { id, verdict }) => {
+                    let kind = match seen.gossip {
+                        Some((gossip, kind)) if gossip == *id => Some(kind),
+                        _ => self.awaiting.remove(id),
+                    };
+                    if let Some(kind) = kind {
                         let labels = GossipLabels {
                             topic: kind.label().to_owned(),
                             verdict: verdict.label().to_owned(),
@@ -210,6 +219,15 @@ impl Driver {
                     m.blocks_mined.inc();
                 }
                 _ => {}
+            }
+        }
+        // Its verdict comes later: remember the topic until then.
+        if let Some((id, kind)) = seen.gossip {
+            let judged = outputs
+                .iter()
+                .any(|o| matches!(o, Output::Net(NetAction::Validate { id: v, .. }) if *v == id));
+            if !judged {
+                self.awaiting.insert(id, kind);
             }
         }
     }
@@ -284,7 +302,7 @@ struct Seen {
     /// Blocks in it.
     blocks: u32,
     /// The topic, if it is a gossip message.
-    gossip: Option<GossipKind>,
+    gossip: Option<(u64, GossipKind)>,
     /// Whether it is a block this node mined.
     mined: bool,
 }
@@ -292,9 +310,9 @@ struct Seen {
 impl Seen {
     fn of(input: &Input) -> Self {
         let (blocks, gossip, mined) = match input {
-            Input::Net(NetEvent::Gossip { kind, .. }) => {
+            Input::Net(NetEvent::Gossip { id, kind, .. }) => {
                 let block = matches!(kind, GossipKind::Block | GossipKind::CompactBlock);
-                (u32::from(block), Some(*kind), false)
+                (u32::from(block), Some((*id, *kind)), false)
             }
             Input::Net(NetEvent::Response { resp: SyncResponse::Blocks(blocks), .. }) => {
                 (u32::try_from(blocks.len()).unwrap_or(u32::MAX), None, false)

@@ -97,6 +97,8 @@ async fn two_node_processes_relay_a_block_of_transactions_they_hold_as_a_compact
     );
     assert_eq!(metric(&http, &b, &received("gossip_block")).await, 0.0, "no whole block gossiped");
     assert!(metric(&http, &b, &received("sync")).await > 0.0);
+    let judged = r#"minichain_gossip_messages_total{topic="cblock",verdict="accept"}"#;
+    assert_eq!(metric(&http, &b, judged).await, 1.0, "the compact block's verdict is counted");
 
     // A node that does not speak compact blocks gets the next block whole.
     let old = start(&["--bootstrap", &a.p2p, "--no-compact-blocks"]);
