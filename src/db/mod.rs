@@ -206,9 +206,9 @@ impl Store {
     /// # Errors
     /// [`StorageError::Backend`] if redb cannot initialise it.
     pub fn in_memory(network: Network) -> Result<Self, StorageError> {
-        // The backend is memory already: a page cache on top of it would hold every page
-        // twice (with redb's 1 GiB default, a simulated node took ~40 MiB after three
-        // 2,000-transaction blocks; a thousand of them did not fit in 24 GiB).
+        // The backend is memory already: a page cache on top of it holds pages twice
+        // (with redb's 1 GiB default a simulated node took ~22 MiB after one
+        // 2,000-transaction block, ~16 with this; a thousand of them must fit in RAM).
         let db = Database::builder()
             .set_cache_size(IN_MEMORY_CACHE_BYTES)
             .create_with_backend(InMemoryBackend::new())?;

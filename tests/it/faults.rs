@@ -257,6 +257,11 @@ fn a_clock_three_hours_slow_is_named_in_one_warning_and_costs_no_ban() {
     assert!(message.contains("behind the network's: check the system time"), "{warning}");
     let offset = warning["offset_secs"].as_i64().unwrap();
     assert!((3 * 3600 - 600..=3 * 3600 + 600).contains(&offset), "{warning}");
+    // The status is published once the core's input that logged it is done, a moment
+    // later.
+    wait_until(Duration::from_secs(10), "the status to show the clock offset", || {
+        !get(&b_rpc, "/status")["clock_offset_secs"].is_null()
+    });
     let status = get(&b_rpc, "/status");
     assert_eq!(status["clock_offset_secs"], offset, "{status}");
     assert!(status["warnings"][0].as_str().unwrap().contains("clock"), "{status}");
