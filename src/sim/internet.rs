@@ -40,6 +40,8 @@ pub struct Scenario {
     pub compact: bool,
     /// Whether gossipsub's IDONTWANT is on.
     pub idontwant: bool,
+    /// Time a node takes to validate a block before forwarding it, per transaction.
+    pub validation_per_tx: Duration,
 }
 
 impl Scenario {
@@ -57,6 +59,7 @@ impl Scenario {
             bandwidth_mbit: 20,
             compact,
             idontwant: true,
+            validation_per_tx: Duration::ZERO,
         }
     }
 }
@@ -188,6 +191,7 @@ fn network(scenario: &Scenario, prefix: &[Block], seed: u64) -> (Sim, Vec<usize>
         bandwidth: Some(Bandwidth::mbit(scenario.bandwidth_mbit)),
         fixed_latency: true,
         idontwant: scenario.idontwant,
+        validation_per_tx: scenario.validation_per_tx,
         ..SimConfig::default()
     };
     let mut sim = Sim::new(seed, Time::from_secs(CLOCK), cfg);
@@ -404,6 +408,7 @@ fn sim_internet_scale_report() {
         nodes: env("MINICHAIN_SIM_NODES", 1_000),
         txs_per_block: env("MINICHAIN_SIM_TXS", 2_000),
         blocks: env("MINICHAIN_SIM_BLOCKS", 1),
+        validation_per_tx: Duration::from_micros(env("MINICHAIN_SIM_VALIDATION_US", 0) as u64),
         ..Scenario::internet(compact)
     };
     let mut rows = Vec::new();

@@ -82,6 +82,9 @@ pub struct SimConfig {
     /// Whether a node tells its peers IDONTWANT on first sight of a large gossip message
     /// (gossipsub 1.2): they do not send it a copy then.
     pub idontwant: bool,
+    /// How long a node takes to validate a block, per transaction, before it forwards it
+    /// (its own chain takes the block at once; zero: no time at all).
+    pub validation_per_tx: Duration,
 }
 
 impl Default for SimConfig {
@@ -94,6 +97,7 @@ impl Default for SimConfig {
             bandwidth: None,
             fixed_latency: false,
             idontwant: true,
+            validation_per_tx: Duration::ZERO,
         }
     }
 }
@@ -143,6 +147,11 @@ enum Ev {
     Redial {
         a: usize,
         b: usize,
+    },
+    /// Forward a block its node finished validating.
+    Forward {
+        node: usize,
+        held: Held,
     },
 }
 
@@ -515,6 +524,37 @@ impl Sim {
         all.into_iter().filter(|p| self.subscribed(*p, kind)).collect()
     }
 
+    /// How long validating `held` holds up its forwarding: blocks only, by their
+    /// transactions ([`SimConfig::validation_per_tx`]).
+    fn validation_time(&self, held: &Held) -> Duration {
+        use crate::primitives::encode::deserialize;
+        if self.cfg.validation_per_tx.is_zero() {
+            return Duration::ZERO;
+        }
+        let txs = match held.kind {
+            GossipKind::Block => deserialize::<Block>(&held.data).map_or(0, |b| b.txs.len()),
+            GossipKind::CompactBlock => {
+                deserialize::<crate::compact::CompactBlock>(&held.data).map_or(0, |c| c.tx_count())
+            }
+            GossipKind::Tx => 0,
+        };
+        self.cfg.validation_per_tx * u32::try_from(txs).unwrap_or(u32::MAX)
+    }
+
+    /// Sends a validated message on to the subscribed peers that did not send it and did
+    /// not say they have it.
+    fn forward(&mut self, index: usize, held: Held) {
+        let targets = self.neighbours(index).into_iter();
+        let targets: Vec<usize> = targets
+            .filter(|p| !held.from.contains(p) && self.subscribed(*p, held.kind))
+            .filter(|p| !self.unwanted(index, *p, &held.digest))
+            .collect();
+        for peer in targets {
+            let msg = Msg::Gossip(held.kind, held.data.clone(), held.digest);
+            self.send(index, peer, msg);
+        }
+    }
+
     /// Whether `peer` told `index` it has the message `digest` (IDONTWANT).
     fn unwanted(&self, index: usize, peer: usize, digest: &MsgId) -> bool {
         matches!(&self.peers[index], Peer::Node(n) if n.dont_want.contains(&(peer, *digest)))
@@ -755,6 +795,11 @@ impl Sim {
                 }
             },
             Ev::Deliver { to, from, msg } => self.deliver(to, from, msg),
+            Ev::Forward { node, held } => {
+                if self.node_mut(node).is_some_and(|n| n.core.is_some()) {
+                    self.forward(node, held);
+                }
+            }
             Ev::Redial { a, b } => {
                 let Some(wait) = self.kept.get(&pair(a, b)).copied() else { return };
                 if self.linked(a, b) {
@@ -890,12 +935,15 @@ impl Sim {
                     }
                     Msg::Gossip(kind, data, digest) => {
                         if !node.first_sight(digest, now) {
-                            // A copy of one still being judged: not sent back to its sender.
+                            // A copy: its sender has it, and is not sent it back.
                             if let Some(held) =
                                 node.gossip.values_mut().find(|h| h.digest == digest)
                                 && !held.from.contains(&from)
                             {
                                 held.from.push(from);
+                            }
+                            if data.len() >= wire::IDONTWANT_THRESHOLD {
+                                node.dont_want.insert((from, digest));
                             }
                             return;
                         }
@@ -1041,14 +1089,12 @@ impl Sim {
                     return;
                 };
                 if verdict == Verdict::Accept {
-                    let targets = self.neighbours(index).into_iter();
-                    let targets: Vec<usize> = targets
-                        .filter(|p| !held.from.contains(p) && self.subscribed(*p, held.kind))
-                        .filter(|p| !self.unwanted(index, *p, &held.digest))
-                        .collect();
-                    for peer in targets {
-                        let msg = Msg::Gossip(held.kind, held.data.clone(), held.digest);
-                        self.send(index, peer, msg);
+                    let delay = self.validation_time(&held);
+                    if delay.is_zero() {
+                        self.forward(index, held);
+                    } else {
+                        let at = self.now + delay;
+                        self.schedule(at, Ev::Forward { node: index, held });
                     }
                 }
             }
