@@ -3,7 +3,9 @@
 # 20 Mbit/s, blocks of ~2,000 transactions every 10 virtual minutes, relayed whole and as
 # compact blocks. Prints the table docs/benchmarks.md keeps (src/sim/internet.rs).
 #   scripts/sim-net.sh [--nodes N] [--txs T] [--blocks B] [--seed S] [--no-idontwant-row]
-#   (--no-idontwant-row adds a compact run with IDONTWANT off, to show what it saves)
+#   (--no-idontwant-row adds a compact run with IDONTWANT off, to show what it saves;
+#   MINICHAIN_SIM_VALIDATION_US=N in the environment makes each node take N µs per
+#   transaction to validate a block before it forwards it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
