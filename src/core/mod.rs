@@ -40,7 +40,7 @@ use std::time::Duration;
 
 use tracing::{debug, warn};
 
-pub use self::compact::{CompactStats, FALLBACK_WAIT, MISSING_TXS_WAIT};
+pub use self::compact::CompactStats;
 pub use self::history::{History, SnapshotProgress};
 pub use self::ledger::Ledger;
 pub use self::messages::{Command, Input, NetAction, NetEvent, NodeEvent, Output};

@@ -46,11 +46,4 @@ impl P2pBytes {
     pub fn family(&self) -> Family<BytesLabels, Counter> {
         self.0.clone()
     }
-
-    /// Bytes counted so far for `protocol` in `direction`.
-    pub fn get(&self, direction: Direction, protocol: &str) -> u64 {
-        let direction = if direction == Direction::Sent { "sent" } else { "received" };
-        let labels = BytesLabels { direction: direction.into(), protocol: protocol.into() };
-        self.0.get_or_create(&labels).get()
-    }
 }
