@@ -107,7 +107,11 @@ impl ChainState {
         if self.index.contains_key(&hash) {
             return Ok(hash);
         }
-        let parent = self.index[&header.prev_blockhash].entry;
+        let parent = self
+            .index
+            .get(&header.prev_blockhash)
+            .ok_or_else(|| inconsistent("parent vanished"))?
+            .entry;
         let entry = IndexEntry {
             header: *header,
             height: parent.height + 1,

@@ -232,23 +232,34 @@ impl Core {
         truthful: bool,
         now: Time,
     ) -> Verdict {
-        let hash = block.block_hash();
-        let data = serialize(&block);
+        // Encoded before the block moves into the chain.
+        let (hash, data) = (block.block_hash(), serialize(&block));
         let compact = (!truthful).then(|| serialize(&CompactBlock::from_block(&block)));
         let judgement = self.accept_block(block, Some(peer), now);
         if judgement != Judgement::Accept {
             return judgement.verdict();
         }
+        self.pass_on(hash, data, compact, peer, now)
+    }
+
+    /// Passes on block `hash` (encoded as `data`), which a compact block from `peer`
+    /// stood for, once the chain took it: whole, for peers that do not take compact
+    /// blocks; and if that compact block was false, in the block's own compact form
+    /// (`compact`), the false one's sender charged. Returns the verdict on the compact
+    /// block.
+    fn pass_on(
+        &mut self,
+        hash: BlockHash,
+        data: Vec<u8>,
+        compact: Option<Vec<u8>>,
+        peer: PeerKey,
+        now: Time,
+    ) -> Verdict {
         self.out.push(Output::Net(NetAction::Publish { kind: GossipKind::Block, data }));
-        match compact {
-            None => Verdict::Accept,
-            Some(data) => {
-                self.out
-                    .push(Output::Net(NetAction::Publish { kind: GossipKind::CompactBlock, data }));
-                let offence = Offence::FalseCompact(hash);
-                self.apply(peer, judge(Rejection::Offence(offence)), now).verdict()
-            }
-        }
+        let Some(data) = compact else { return Verdict::Accept };
+        self.out.push(Output::Net(NetAction::Publish { kind: GossipKind::CompactBlock, data }));
+        let offence = Offence::FalseCompact(hash);
+        self.apply(peer, judge(Rejection::Offence(offence)), now).verdict()
     }
 
     /// The transactions `peer` sent for a compact block's missing slots.
@@ -264,30 +275,8 @@ impl Core {
             self.relay.pending.insert(hash, rebuild);
             return;
         }
-        let wanted = rebuild.partial.missing();
-        let mut decoded = Vec::with_capacity(txs.len());
-        for data in &txs {
-            match deserialize::<Transaction>(data) {
-                Ok(tx) => decoded.push(tx),
-                Err(e) => {
-                    self.apply(peer, judge(Rejection::Sync(SyncFault::UndecodableTx(e))), now);
-                    self.relay.pending.insert(hash, rebuild);
-                    self.fetch_whole(hash, now);
-                    return;
-                }
-            }
-        }
-        rebuild.sent = wanted.iter().copied().zip(decoded.iter().map(Transaction::wtxid)).collect();
-        if rebuild.partial.fill(decoded).is_err() {
-            let fault = SyncFault::BlockTxsCount { got: txs.len(), wanted: wanted.len() };
-            self.apply(peer, judge(Rejection::Sync(fault)), now);
-            rebuild.sent.clear();
-            self.relay.pending.insert(hash, rebuild);
-            self.fetch_whole(hash, now);
-            return;
-        }
-        match rebuild.partial.finish() {
-            Ok(block) => {
+        match self.fill_missing(&mut rebuild, peer, txs, now) {
+            Some(block) => {
                 // The block matches its root: a short id that is not its transaction's
                 // was false.
                 self.relay.stats.requested += 1;
@@ -295,10 +284,47 @@ impl Core {
                 let verdict = self.accept_rebuilt(block, peer, truthful, now);
                 self.validate(rebuild.gossip, verdict);
             }
-            Err(error) => {
-                debug!(%peer, %hash, reason = %error, "compact block not rebuilt with the transactions sent: fetching it whole");
+            None => {
                 self.relay.pending.insert(hash, rebuild);
                 self.fetch_whole(hash, now);
+            }
+        }
+    }
+
+    /// Fills `rebuild`'s missing slots with the transactions `peer` sent: the block, or
+    /// `None` if they do not decode, do not count one per slot (both charged), or do not
+    /// make the block its header commits to.
+    fn fill_missing(
+        &mut self,
+        rebuild: &mut Rebuild,
+        peer: PeerKey,
+        txs: Vec<Vec<u8>>,
+        now: Time,
+    ) -> Option<Block> {
+        let wanted = rebuild.partial.missing();
+        let mut decoded = Vec::with_capacity(txs.len());
+        for data in &txs {
+            match deserialize::<Transaction>(data) {
+                Ok(tx) => decoded.push(tx),
+                Err(e) => {
+                    self.apply(peer, judge(Rejection::Sync(SyncFault::UndecodableTx(e))), now);
+                    return None;
+                }
+            }
+        }
+        let sent = wanted.iter().copied().zip(decoded.iter().map(Transaction::wtxid)).collect();
+        if rebuild.partial.fill(decoded).is_err() {
+            let fault = SyncFault::BlockTxsCount { got: txs.len(), wanted: wanted.len() };
+            self.apply(peer, judge(Rejection::Sync(fault)), now);
+            return None;
+        }
+        rebuild.sent = sent;
+        match rebuild.partial.finish() {
+            Ok(block) => Some(block),
+            Err(error) => {
+                let hash = rebuild.compact.block_hash();
+                debug!(%peer, %hash, reason = %error, "compact block not rebuilt with the transactions sent: fetching it whole");
+                None
             }
         }
     }
@@ -370,17 +396,7 @@ impl Core {
             };
             let truthful = tells_truth(&rebuild.compact, &rebuild.sent, &block);
             let compact = (!truthful).then(|| serialize(&CompactBlock::from_block(&block)));
-            let data = serialize(&block);
-            self.out.push(Output::Net(NetAction::Publish { kind: GossipKind::Block, data }));
-            let verdict = if let Some(data) = compact {
-                // Not forwarded: the block's own compact form goes out instead.
-                self.out
-                    .push(Output::Net(NetAction::Publish { kind: GossipKind::CompactBlock, data }));
-                let offence = Offence::FalseCompact(hash);
-                self.apply(rebuild.peer, judge(Rejection::Offence(offence)), now).verdict()
-            } else {
-                Verdict::Accept
-            };
+            let verdict = self.pass_on(hash, serialize(&block), compact, rebuild.peer, now);
             self.validate(rebuild.gossip, verdict);
         }
     }
