@@ -33,20 +33,21 @@ bin=$root/target/release/minichain
 source "$root/scripts/bench-lib.sh"
 
 # sums PORT...: the relay byte counters summed over the nodes, as JSON (gossipsub's wire
-# counters of the two block topics, duplicates included, and the sync protocol's frames).
+# counters of the two block topics, duplicates included, and the sync protocol's frames,
+# compact block relay's among them).
 sums() {
     python3 - "$@" <<'PY'
 import json, re, sys, urllib.request
-total = {"blocks": 0.0, "cblocks": 0.0, "sync": 0.0}
+total = {"blocks": 0.0, "headers": 0.0, "sync": 0.0, "sync_compact": 0.0}
 for port in sys.argv[1:]:
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
     for line in text.splitlines():
-        m = re.match(r'libp2p_gossipsub_topic_msg_recv_bytes_unfiltered_total\{hash="minichain/regtest/(c?blocks)"\} (\S+)', line)
+        m = re.match(r'libp2p_gossipsub_topic_msg_recv_bytes_unfiltered_total\{hash="minichain/regtest/(blocks|headers)"\} (\S+)', line)
         if m:
             total[m.group(1)] += float(m.group(2))
-        m = re.match(r'minichain_p2p_bytes_total\{direction="received",protocol="sync"\} (\S+)', line)
+        m = re.match(r'minichain_p2p_bytes_total\{direction="received",protocol="(sync|sync_compact)"\} (\S+)', line)
         if m:
-            total["sync"] += float(m.group(1))
+            total[m.group(1)] += float(m.group(2))
 print(json.dumps(total))
 PY
 }

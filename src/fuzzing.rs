@@ -11,6 +11,7 @@ use std::str::FromStr;
 use libp2p::request_response::Codec;
 
 use crate::api::{MineRequest, SubmitTx};
+use crate::compact::CompactBlock;
 use crate::consensus::{Network, block::check_block, tx::check_transaction};
 use crate::net::codec::{self, SyncCodec};
 use crate::primitives::address::decode_address;
@@ -23,8 +24,9 @@ use crate::storage::{BlockUndo, IndexEntry};
 pub type Check = fn(&[u8]);
 
 /// Every fuzz target by name, for the regression replay.
-pub const TARGETS: [(&str, Check); 6] = [
+pub const TARGETS: [(&str, Check); 7] = [
     ("block", block),
+    ("compact_block", compact_block),
     ("transaction", transaction),
     ("sync_request", sync_request),
     ("sync_response", sync_response),
@@ -51,6 +53,26 @@ fn check_block_everywhere(block: &Block) {
 pub fn block(data: &[u8]) {
     if let Some(block) = round_trip::<Block>(data) {
         check_block_everywhere(&block);
+    }
+}
+
+/// A compact block as a peer sends it: the decoder, the shape check, and for a shape that
+/// passes, a rebuild from its own prefilled transactions, its missing slots filled with
+/// copies of one, and the Merkle check: never a panic, whatever the ids and indexes.
+pub fn compact_block(data: &[u8]) {
+    let Some(compact) = round_trip::<CompactBlock>(data) else { return };
+    let _ = compact.block_hash();
+    if compact.check().is_err() {
+        return;
+    }
+    let candidates = compact.prefilled.iter().map(|p| (p.tx.wtxid(), &p.tx));
+    let mut partial = compact.rebuild(candidates);
+    let missing = partial.missing();
+    assert!(missing.len() <= compact.tx_count());
+    if let Some(filler) = compact.prefilled.first() {
+        let txs = vec![filler.tx.clone(); missing.len()];
+        assert!(partial.fill(txs).is_ok(), "one transaction per missing slot fills them");
+        let _ = partial.finish();
     }
 }
 
@@ -113,6 +135,7 @@ pub fn sync_response(data: &[u8]) {
                 let _ = round_trip::<crate::primitives::Transaction>(&bytes);
             }
         }
+        SyncResponse::CompactBlock(bytes) => compact_block(&bytes),
         SyncResponse::Status(_) | SyncResponse::Refused(_) | SyncResponse::Txids(_) => {}
     }
 }
@@ -173,11 +196,13 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         ("block", serialize(&blocks[101])),
         ("transaction", serialize(&tx)),
         ("transaction", serialize(&blocks[0].txs[0])),
+        ("compact_block", serialize(&CompactBlock::from_block(&blocks[101]))),
     ];
     let requests = [
         SyncRequest::Status,
         SyncRequest::Headers { locator: vec![last.0, [0; 32]], max: 2_000 },
         SyncRequest::Blocks(vec![last.0]),
+        SyncRequest::CompactBlock(last.0),
     ];
     for req in requests {
         if let Ok(frame) = codec::encode_frame(&req, MAX_REQUEST_BYTES) {
@@ -188,6 +213,7 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
     let responses = [
         SyncResponse::Headers(headers),
         SyncResponse::Blocks(vec![serialize(&blocks[101])]),
+        SyncResponse::CompactBlock(serialize(&CompactBlock::from_block(&blocks[101]))),
         SyncResponse::Refused("no".into()),
         SyncResponse::Status(crate::protocol::ChainTip {
             genesis: [1; 32],
@@ -284,6 +310,7 @@ mod tests {
         for (name, bytes) in seeds() {
             let accepted = match name {
                 "block" => deserialize::<Block>(&bytes).is_ok(),
+                "compact_block" => deserialize::<CompactBlock>(&bytes).is_ok(),
                 "transaction" => deserialize::<Transaction>(&bytes).is_ok(),
                 "sync_request" => read_request(&bytes).is_some(),
                 "sync_response" => read_response(&bytes).is_some(),

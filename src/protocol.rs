@@ -64,10 +64,10 @@ pub fn blocks_topic(network: Network) -> String {
     format!("minichain/{network}/blocks")
 }
 
-/// Gossipsub topic for compact blocks (nodes that do not speak it subscribe only to
-/// [`blocks_topic`]).
-pub fn compact_blocks_topic(network: Network) -> String {
-    format!("minichain/{network}/cblocks")
+/// Gossipsub topic for new blocks' headers, announced to be fetched compact (nodes that do
+/// not speak compact blocks subscribe only to [`blocks_topic`]).
+pub fn headers_topic(network: Network) -> String {
+    format!("minichain/{network}/headers")
 }
 
 /// Gossipsub topic for transactions.
@@ -116,6 +116,9 @@ pub enum SyncRequest {
         /// Indexes of the transactions wanted (at most [`MAX_BLOCK_TXS_INDEXES`]).
         indexes: Vec<u32>,
     },
+    /// The compact form of a block whose header the peer announced (asked only of a peer
+    /// that announced it; answered once the peer has taken the block).
+    CompactBlock([u8; 32]),
 }
 
 /// One line for logs: what is asked, with hashes shortened.
@@ -144,6 +147,7 @@ impl std::fmt::Display for SyncRequest {
             Self::BlockTxs { block, indexes } => {
                 write!(f, "{} transactions of block {}", indexes.len(), short(block))
             }
+            Self::CompactBlock(block) => write!(f, "compact block {}", short(block)),
         }
     }
 }
@@ -172,6 +176,8 @@ pub enum SyncResponse {
     Txs(Vec<Vec<u8>>),
     /// The transactions of a block asked by index, all of them, in the order asked.
     BlockTxs(Vec<Vec<u8>>),
+    /// An encoded [`crate::compact::CompactBlock`] of the block asked.
+    CompactBlock(Vec<u8>),
 }
 
 /// The gossip topics.
@@ -181,8 +187,9 @@ pub enum GossipKind {
     Block,
     /// `minichain/<network>/txs`.
     Tx,
-    /// `minichain/<network>/cblocks`: compact blocks ([`crate::compact`]).
-    CompactBlock,
+    /// `minichain/<network>/headers`: a new block's header; the block itself is asked
+    /// compact ([`crate::compact`]) of the peer that announced it.
+    Header,
 }
 
 impl GossipKind {
@@ -191,7 +198,7 @@ impl GossipKind {
         match self {
             GossipKind::Block => "block",
             GossipKind::Tx => "tx",
-            GossipKind::CompactBlock => "cblock",
+            GossipKind::Header => "header",
         }
     }
 
@@ -200,7 +207,7 @@ impl GossipKind {
         match self {
             GossipKind::Block => "block",
             GossipKind::Tx => "transaction",
-            GossipKind::CompactBlock => "compact block",
+            GossipKind::Header => "block header",
         }
     }
 }

@@ -1,24 +1,33 @@
-//! Compact block relay, the core's side: a block announced as a [`CompactBlock`] is
-//! rebuilt from the mempool (and the orphan pool), what is missing is asked of the
-//! announcer by index, and the whole block is fetched instead when the rebuilt block does
-//! not match its header or the announcer does not answer in time.
+//! Compact block relay, the core's side (after BIP152's low-bandwidth mode). A new block is
+//! announced by its header on gossip, forwarded as soon as its proof of work and context
+//! check out. Each node asks the peer whose announcement reached it first for the block's
+//! [`CompactBlock`] (short ids and the coinbase), rebuilds the block from its mempool (and
+//! the orphan pool), asks that peer for what it lacks by index, and fetches the whole
+//! block instead when the rebuilt block does not match its header or the peer does not
+//! answer in time.
 //!
 //! ```text
-//!  compact block ─▶ shape ─▶ header (PoW, difficulty, time) ─▶ rebuild from mempool
-//!                                                     ├─ all found, root matches ─▶ validate ─▶ verdict
+//!  header ─▶ PoW, difficulty, time ─▶ forwarded; CompactBlock asked ─▶ rebuild from mempool
+//!                                                     ├─ all found, root matches ─▶ validate
 //!                                                     ├─ some missing ─▶ BlockTxs ─▶ fill ─▶ (same)
 //!                                                     └─ root differs, no answer ─▶ fallback:
-//!                                     header indexed, block fetched by sync ─▶ verdict when it is stored
+//!                                 header indexed, block fetched by sync ─▶ judged when stored
 //! ```
 //!
-//! The gossip verdict waits for the block: gossipsub forwards the compact block only once
-//! the block it stands for passed full validation, as it forwards a whole block. Blame
-//! follows [`judge`]: a compact block no block could have, or one the fetched block shows
-//! to be false, is an offence; a rebuilt block that does not match its root is not (a
-//! short id may collide with another transaction of our mempool), and neither is a slow
-//! answer; the rebuilt block's own validation blames as a whole block's would.
+//! Headers run ahead of blocks: a peer asked for the compact form of a block it announced
+//! but has not taken yet holds the request until it has (parked, at most [`PARK_WAIT`]),
+//! so a block follows its header hop by hop without a round trip more per hop. A node
+//! serves the compact form only of a block it has taken, built from the block itself: a
+//! false one is never passed on. So each node receives one compact block per block,
+//! however many peers announce it, where pushing it would send one across most links.
+//!
+//! Blame follows [`judge`]: a compact block no block could have, one of another block than
+//! the one asked, or one the block shows to be false, is an offence; a rebuilt block that
+//! does not match its root is not (a short id may collide with another transaction of our
+//! mempool), and neither is a slow answer; the rebuilt block's own validation blames as a
+//! whole block's would.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use tracing::debug;
@@ -29,16 +38,25 @@ use crate::chain::ChainError;
 use crate::compact::{CompactBlock, Partial, ShortIdKey};
 use crate::consensus::HeaderError;
 use crate::primitives::encode::{deserialize, serialize};
-use crate::primitives::{Block, BlockHash, PeerKey, Time, Transaction, Wtxid};
-use crate::protocol::GossipKind;
+use crate::primitives::header::HEADER_SIZE;
+use crate::primitives::{Block, BlockHash, BlockHeader, PeerKey, Time, Transaction, Wtxid};
+use crate::protocol::{GossipKind, SyncResponse};
 use crate::sync::SyncFault;
 
-/// How long the announcer has to send the transactions we lack before the whole block is
-/// fetched instead (several round trips of a long link).
-pub const MISSING_TXS_WAIT: Duration = Duration::from_secs(2);
-/// How long a compact block whose block is being fetched whole waits for it before its
-/// gossip verdict is given up (ignored; the download goes on without it).
+/// How long the announcer has to send a block's compact form, or the transactions we
+/// lack, before the whole block is fetched instead (several round trips of a long link).
+pub const ANSWER_WAIT: Duration = Duration::from_secs(2);
+/// How long a request for the compact form of a block we announced but have not taken
+/// yet is held before it is refused (the asker stops waiting as long).
+pub const PARK_WAIT: Duration = ANSWER_WAIT;
+/// How long a block being fetched whole after its compact form failed is waited for
+/// before its announcement is forgotten (the download goes on without it).
 pub const FALLBACK_WAIT: Duration = Duration::from_secs(60);
+/// Compact forms of the latest blocks taken, kept to serve.
+const FORMS: usize = 8;
+/// Requests held per block not taken yet, and blocks with held requests: beyond, refused.
+const PARKED_PER_BLOCK: usize = 64;
+const PARKED_BLOCKS: usize = 8;
 
 /// Compact blocks by what it took to rebuild them (`/metrics`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -52,41 +70,53 @@ pub struct CompactStats {
 }
 
 /// Where a rebuild stands.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
+    /// The compact form was asked with this request id.
+    Form(u64),
     /// The missing transactions were asked with this request id.
-    Asked(u64),
+    Missing(u64),
     /// The whole block is being fetched.
     Whole,
+    /// The block is stored, waiting for its parent to connect.
+    Taken,
 }
 
-/// A compact block whose block is not settled yet.
+/// The compact form the announcer sent, and what the mempool made of it.
 #[derive(Debug)]
-struct Rebuild {
-    /// The gossip message's id, for its verdict.
-    gossip: u64,
-    /// Who announced it.
-    peer: PeerKey,
+struct Body {
     compact: CompactBlock,
     partial: Partial,
-    /// When the stage began.
-    since: Time,
-    stage: Stage,
     /// The transactions the announcer sent for the missing slots: checked against the
     /// block if it has to be fetched whole.
     sent: Vec<(u32, Wtxid)>,
-    /// Other peers that relayed it meanwhile: they have the block too.
-    relays: Vec<PeerKey>,
 }
 
-/// The compact blocks being rebuilt.
+/// An announced block not settled yet.
+#[derive(Debug)]
+struct Rebuild {
+    /// The peer whose announcement came first: asked for the compact form and for what
+    /// the mempool lacks.
+    peer: PeerKey,
+    header: BlockHeader,
+    /// When the stage began.
+    since: Time,
+    stage: Stage,
+    body: Option<Body>,
+}
+
+/// The announced blocks being rebuilt, and the compact forms served.
 #[derive(Debug)]
 pub struct CompactRelay {
     /// Whether this node speaks compact blocks (announces them, takes them).
     enabled: bool,
     pending: HashMap<BlockHash, Rebuild>,
-    /// Our requests for missing transactions -> the block.
+    /// Our requests for compact forms and missing transactions -> the block.
     asks: HashMap<u64, BlockHash>,
+    /// Compact forms of the latest blocks taken, newest last.
+    forms: VecDeque<(BlockHash, Vec<u8>)>,
+    /// Requests for the compact form of a pending block: (request id, when).
+    parked: HashMap<BlockHash, Vec<(u64, Time)>>,
     stats: CompactStats,
 }
 
@@ -96,6 +126,8 @@ impl CompactRelay {
             enabled,
             pending: HashMap::new(),
             asks: HashMap::new(),
+            forms: VecDeque::new(),
+            parked: HashMap::new(),
             stats: CompactStats::default(),
         }
     }
@@ -106,6 +138,25 @@ impl CompactRelay {
 
     pub(super) fn stats(&self) -> CompactStats {
         self.stats
+    }
+
+    fn form(&self, hash: &BlockHash) -> Option<&Vec<u8>> {
+        self.forms.iter().find(|(h, _)| h == hash).map(|(_, form)| form)
+    }
+
+    /// Holds request `id` for the compact form of pending block `hash`, if there is room.
+    fn park(&mut self, hash: BlockHash, id: u64, now: Time) -> bool {
+        if !self.pending.contains_key(&hash)
+            || (!self.parked.contains_key(&hash) && self.parked.len() >= PARKED_BLOCKS)
+        {
+            return false;
+        }
+        let held = self.parked.entry(hash).or_default();
+        if held.len() >= PARKED_PER_BLOCK {
+            return false;
+        }
+        held.push((id, now));
+        true
     }
 }
 
@@ -132,47 +183,27 @@ fn tells_truth(compact: &CompactBlock, sent: &[(u32, Wtxid)], block: &Block) -> 
 }
 
 impl Core {
-    /// A compact block gossiped by `peer`: the verdict now, or `None` when it comes later
-    /// (once the block is rebuilt or fetched whole).
-    pub(super) fn on_gossip_compact(
-        &mut self,
-        id: u64,
-        peer: PeerKey,
-        data: &[u8],
-        now: Time,
-    ) -> Option<Verdict> {
-        let compact = match deserialize::<CompactBlock>(data) {
-            Ok(compact) => compact,
-            Err(_) => {
-                let offence = Offence::UndecodableGossip(GossipKind::CompactBlock);
-                return Some(self.apply(peer, judge(Rejection::Offence(offence)), now).verdict());
-            }
+    /// A block's header announced on gossip by `peer`: forwarded (accepted) once its proof
+    /// of work and context check out, and its compact form asked of `peer`.
+    pub(super) fn on_gossip_header(&mut self, peer: PeerKey, data: &[u8], now: Time) -> Verdict {
+        let Ok(bytes) = <&[u8; HEADER_SIZE]>::try_from(data) else {
+            let offence = Offence::UndecodableGossip(GossipKind::Header);
+            return self.apply(peer, judge(Rejection::Offence(offence)), now).verdict();
         };
-        if let Err(error) = compact.check() {
-            let offence = Offence::MalformedCompact(error);
-            return Some(self.apply(peer, judge(Rejection::Offence(offence)), now).verdict());
+        let header = BlockHeader::from_bytes(bytes);
+        let hash = header.block_hash();
+        if self.relay.pending.contains_key(&hash)
+            || self.ledger.chain().entry(&hash).is_some_and(|e| e.has_data())
+        {
+            return Verdict::Ignore;
         }
-        let hash = compact.block_hash();
-        if let Some(rebuild) = self.relay.pending.get_mut(&hash) {
-            // Another relay of it: that peer has the block too.
-            if rebuild.stage == Stage::Whole {
-                let asks = self.sync.announced(peer, hash, self.ledger.chain(), now);
-                self.ask(asks);
-            } else if rebuild.peer != peer && !rebuild.relays.contains(&peer) {
-                rebuild.relays.push(peer);
-            }
-            return Some(Verdict::Ignore);
-        }
-        if self.ledger.chain().entry(&hash).is_some_and(|e| e.has_data()) {
-            return Some(Verdict::Ignore);
-        }
-        match self.ledger.chain().check_header(&compact.header, now.unix_secs()) {
+        match self.ledger.chain().check_header(&header, now.unix_secs()) {
             Ok(_) => {}
             Err(ChainError::UnknownParent { parent, .. }) => {
                 self.sync.note_orphan(peer, parent);
                 let asks = self.sync.catch_up_from(peer, self.ledger.chain(), now);
                 self.ask(asks);
-                return Some(Verdict::Ignore);
+                return Verdict::Ignore;
             }
             Err(error) => {
                 if let ChainError::InvalidHeader {
@@ -182,84 +213,185 @@ impl Core {
                 {
                     self.clock.future(*time, now);
                 }
-                debug!(%peer, %hash, reason = %error, "compact block's header refused");
-                return Some(self.apply(peer, judge(Rejection::Block(&error)), now).verdict());
+                debug!(%peer, %hash, reason = %error, "announced header refused");
+                return self.apply(peer, judge(Rejection::Block(&error)), now).verdict();
             }
+        }
+        // Indexed now, so that the next block's header, which may come before this block,
+        // checks against it; sync leaves the block to compact relay meanwhile.
+        let (_, error) = self.ledger.accept_headers(&[header], now);
+        if let Some(error) = error {
+            // A store failure: nobody's fault; the block comes with the next headers.
+            debug!(%hash, reason = %error, "announced header not indexed");
+            return Verdict::Ignore;
+        }
+        self.sync.relay(hash);
+        let ask = self.sync.ask_compact(peer, hash, now);
+        self.relay.asks.insert(ask.id, hash);
+        let stage = Stage::Form(ask.id);
+        self.relay.pending.insert(hash, Rebuild { peer, header, since: now, stage, body: None });
+        self.ask(vec![ask]);
+        Verdict::Accept
+    }
+
+    /// The compact form `peer` sent for an announced block (our request `id`).
+    pub(super) fn on_compact(&mut self, id: u64, peer: PeerKey, data: &[u8], now: Time) {
+        self.relay.asks.remove(&id);
+        let Some(hash) = self.sync.on_compact(id) else {
+            self.apply(peer, judge(Rejection::Sync(SyncFault::UnaskedAnswer)), now);
+            return;
+        };
+        // Settled meanwhile (the block came another way), or being fetched whole already.
+        let Some(mut rebuild) = self.relay.pending.remove(&hash) else { return };
+        if rebuild.stage != Stage::Form(id) {
+            self.relay.pending.insert(hash, rebuild);
+            return;
+        }
+        let compact = match deserialize::<CompactBlock>(data) {
+            Ok(compact) => compact,
+            Err(e) => {
+                self.apply(peer, judge(Rejection::Sync(SyncFault::UndecodableCompact(e))), now);
+                return self.give_up_form(rebuild, now);
+            }
+        };
+        if compact.block_hash() != hash {
+            let offence = Offence::FalseCompact(hash);
+            self.apply(peer, judge(Rejection::Offence(offence)), now);
+            return self.give_up_form(rebuild, now);
+        }
+        if let Err(error) = compact.check() {
+            let offence = Offence::MalformedCompact(error);
+            self.apply(peer, judge(Rejection::Offence(offence)), now);
+            return self.give_up_form(rebuild, now);
         }
         let partial = self.ledger.rebuild(&compact);
         let missing = partial.missing();
-        let mut rebuild = Rebuild {
-            gossip: id,
-            peer,
-            compact,
-            partial,
-            since: now,
-            stage: Stage::Whole,
-            sent: Vec::new(),
-            relays: Vec::new(),
-        };
         if missing.is_empty() {
-            match rebuild.partial.finish() {
+            match partial.finish() {
                 Ok(block) => {
                     self.relay.stats.rebuilt += 1;
-                    return Some(self.accept_rebuilt(block, peer, true, now));
+                    let form = serialize(&compact);
+                    rebuild.body = Some(Body { compact, partial, sent: Vec::new() });
+                    self.accept_rebuilt(block, form, false, rebuild, now);
+                    return;
                 }
                 Err(error) => {
                     debug!(%peer, %hash, reason = %error, "compact block not rebuilt: fetching it whole");
+                    rebuild.body = Some(Body { compact, partial, sent: Vec::new() });
                     self.relay.pending.insert(hash, rebuild);
-                    self.fetch_whole(hash, now);
-                    return None;
+                    return self.fetch_whole(hash, now);
                 }
             }
         }
         debug!(%peer, %hash, missing = missing.len(), "compact block: asking the transactions the mempool lacks");
         let ask = self.sync.ask_block_txs(peer, hash, missing, now);
         self.relay.asks.insert(ask.id, hash);
-        rebuild.stage = Stage::Asked(ask.id);
+        rebuild.stage = Stage::Missing(ask.id);
+        rebuild.since = now;
+        rebuild.body = Some(Body { compact, partial, sent: Vec::new() });
         self.relay.pending.insert(hash, rebuild);
         self.ask(vec![ask]);
-        None
     }
 
-    /// Validates a rebuilt block as if it had come whole; a valid one is also published
-    /// whole, for peers that do not take compact blocks (the network layer sends it only
-    /// to those). A compact block that was not `truthful` (its short ids were not the
-    /// block's) is not forwarded: the block's own compact form is published instead.
+    /// The compact form `rebuild`'s announcer sent was no use: the block is fetched whole.
+    fn give_up_form(&mut self, rebuild: Rebuild, now: Time) {
+        let hash = rebuild.header.block_hash();
+        self.relay.pending.insert(hash, rebuild);
+        self.fetch_whole(hash, now);
+    }
+
+    /// Validates the block `rebuild` made as if it had come whole, and passes on a valid
+    /// one once connected: whole to peers that do not take compact blocks, and in compact
+    /// `form` to those that ask. `lied`: the compact block its announcer sent was not the
+    /// block's. A block stored until its parent connects is passed on then.
     fn accept_rebuilt(
         &mut self,
         block: Block,
-        peer: PeerKey,
-        truthful: bool,
+        form: Vec<u8>,
+        lied: bool,
+        mut rebuild: Rebuild,
         now: Time,
-    ) -> Verdict {
+    ) {
         // Encoded before the block moves into the chain.
         let (hash, data) = (block.block_hash(), serialize(&block));
-        let compact = (!truthful).then(|| serialize(&CompactBlock::from_block(&block)));
-        let judgement = self.accept_block(block, Some(peer), now);
-        if judgement != Judgement::Accept {
-            return judgement.verdict();
+        let form = if lied { serialize(&CompactBlock::from_block(&block)) } else { form };
+        let peer = rebuild.peer;
+        self.sync.unrelay(&hash);
+        if self.accept_block(block, Some(peer), now) != Judgement::Accept {
+            self.unpark(hash, None);
+        } else if self.ledger.chain().is_active(&hash) {
+            self.pass_on(hash, data, form, lied, peer, now);
+        } else {
+            (rebuild.stage, rebuild.since) = (Stage::Taken, now);
+            self.relay.pending.insert(hash, rebuild);
         }
-        self.pass_on(hash, data, compact, peer, now)
     }
 
-    /// Passes on block `hash` (encoded as `data`), which a compact block from `peer`
-    /// stood for, once the chain took it: whole, for peers that do not take compact
-    /// blocks; and if that compact block was false, in the block's own compact form
-    /// (`compact`), the false one's sender charged. Returns the verdict on the compact
-    /// block.
+    /// Passes on block `hash` (encoded as `data`, its compact form `form`), which a
+    /// compact block from `peer` stood for, once the chain took it: whole, for peers that
+    /// do not take compact blocks, and compact to those that asked or will; if that
+    /// compact block `lied`, its sender is charged.
     fn pass_on(
         &mut self,
         hash: BlockHash,
         data: Vec<u8>,
-        compact: Option<Vec<u8>>,
+        form: Vec<u8>,
+        lied: bool,
         peer: PeerKey,
         now: Time,
-    ) -> Verdict {
+    ) {
         self.out.push(Output::Net(NetAction::Publish { kind: GossipKind::Block, data }));
-        let Some(data) = compact else { return Verdict::Accept };
-        self.out.push(Output::Net(NetAction::Publish { kind: GossipKind::CompactBlock, data }));
-        let offence = Offence::FalseCompact(hash);
-        self.apply(peer, judge(Rejection::Offence(offence)), now).verdict()
+        self.took(hash, form);
+        if lied {
+            let offence = Offence::FalseCompact(hash);
+            self.apply(peer, judge(Rejection::Offence(offence)), now);
+        }
+    }
+
+    /// Block `hash` was taken: its compact `form` is kept to serve, and the requests held
+    /// for it are answered.
+    pub(super) fn took(&mut self, hash: BlockHash, form: Vec<u8>) {
+        if self.relay.form(&hash).is_none() {
+            if self.relay.forms.len() >= FORMS {
+                self.relay.forms.pop_front();
+            }
+            self.relay.forms.push_back((hash, form));
+        }
+        let form = self.relay.form(&hash).cloned();
+        self.unpark(hash, form);
+    }
+
+    /// Answers the requests held for the compact form of `hash`: with `form`, or refused.
+    fn unpark(&mut self, hash: BlockHash, form: Option<Vec<u8>>) {
+        for (id, _) in self.relay.parked.remove(&hash).unwrap_or_default() {
+            let resp = match &form {
+                Some(form) => SyncResponse::CompactBlock(form.clone()),
+                None => SyncResponse::Refused(format!("block {hash} not taken")),
+            };
+            self.out.push(Output::Net(NetAction::Respond { id, resp }));
+        }
+    }
+
+    /// Announces block `hash`, which we mined or took whole, by its `header`, and keeps
+    /// its compact `form` for the peers that ask.
+    pub(super) fn announce(&mut self, hash: BlockHash, header: &BlockHeader, form: Vec<u8>) {
+        let data = header.to_bytes().to_vec();
+        self.out.push(Output::Net(NetAction::Publish { kind: GossipKind::Header, data }));
+        self.took(hash, form);
+    }
+
+    /// A peer asks for the compact form of block `hash` (request `id`): answered now if
+    /// we have taken the block, held if we are getting it (we announced it), refused if
+    /// neither.
+    pub(super) fn serve_compact(&mut self, id: u64, hash: BlockHash, now: Time) {
+        let resp = if let Some(form) = self.relay.form(&hash) {
+            SyncResponse::CompactBlock(form.clone())
+        } else if self.relay.park(hash, id, now) {
+            return;
+        } else {
+            super::serve::compact_block(self.ledger.chain(), hash)
+        };
+        self.out.push(Output::Net(NetAction::Respond { id, resp }));
     }
 
     /// The transactions `peer` sent for a compact block's missing slots.
@@ -271,18 +403,23 @@ impl Core {
         };
         // Settled meanwhile (the block came another way), or fetched whole already.
         let Some(mut rebuild) = self.relay.pending.remove(&hash) else { return };
-        if rebuild.stage != Stage::Asked(id) {
+        if rebuild.stage != Stage::Missing(id) {
             self.relay.pending.insert(hash, rebuild);
             return;
         }
-        match self.fill_missing(&mut rebuild, peer, txs, now) {
+        let Some(mut body) = rebuild.body.take() else { return };
+        let filled = self.fill_missing(&mut body, peer, txs, now);
+        let (lied, form) = match &filled {
+            // The block matches its root: a short id that is not its transaction's was
+            // false.
+            Some(block) => (!tells_truth(&body.compact, &[], block), serialize(&body.compact)),
+            None => (false, Vec::new()),
+        };
+        rebuild.body = Some(body);
+        match filled {
             Some(block) => {
-                // The block matches its root: a short id that is not its transaction's
-                // was false.
                 self.relay.stats.requested += 1;
-                let truthful = tells_truth(&rebuild.compact, &[], &block);
-                let verdict = self.accept_rebuilt(block, peer, truthful, now);
-                self.validate(rebuild.gossip, verdict);
+                self.accept_rebuilt(block, form, lied, rebuild, now);
             }
             None => {
                 self.relay.pending.insert(hash, rebuild);
@@ -291,17 +428,17 @@ impl Core {
         }
     }
 
-    /// Fills `rebuild`'s missing slots with the transactions `peer` sent: the block, or
+    /// Fills `body`'s missing slots with the transactions `peer` sent: the block, or
     /// `None` if they do not decode, do not count one per slot (both charged), or do not
     /// make the block its header commits to.
     fn fill_missing(
         &mut self,
-        rebuild: &mut Rebuild,
+        body: &mut Body,
         peer: PeerKey,
         txs: Vec<Vec<u8>>,
         now: Time,
     ) -> Option<Block> {
-        let wanted = rebuild.partial.missing();
+        let wanted = body.partial.missing();
         let mut decoded = Vec::with_capacity(txs.len());
         for data in &txs {
             match deserialize::<Transaction>(data) {
@@ -313,60 +450,55 @@ impl Core {
             }
         }
         let sent = wanted.iter().copied().zip(decoded.iter().map(Transaction::wtxid)).collect();
-        if rebuild.partial.fill(decoded).is_err() {
+        if body.partial.fill(decoded).is_err() {
             let fault = SyncFault::BlockTxsCount { got: txs.len(), wanted: wanted.len() };
             self.apply(peer, judge(Rejection::Sync(fault)), now);
             return None;
         }
-        rebuild.sent = sent;
-        match rebuild.partial.finish() {
+        body.sent = sent;
+        match body.partial.finish() {
             Ok(block) => Some(block),
             Err(error) => {
-                let hash = rebuild.compact.block_hash();
+                let hash = body.compact.block_hash();
                 debug!(%peer, %hash, reason = %error, "compact block not rebuilt with the transactions sent: fetching it whole");
                 None
             }
         }
     }
 
-    /// Our request for missing transactions `id` failed or was refused: the block is
-    /// fetched whole.
-    pub(super) fn block_txs_failed(&mut self, id: u64, now: Time) {
+    /// Our request `id` for a compact form or missing transactions failed or was
+    /// refused: the block is fetched whole.
+    pub(super) fn compact_failed(&mut self, id: u64, now: Time) {
         if let Some(hash) = self.relay.asks.remove(&id) {
             self.fetch_whole(hash, now);
         }
     }
 
-    /// The rebuild of `hash` gives up: its header goes into the index (it passed the
-    /// checks) and sync fetches the block from the announcer (and any peer that has it),
-    /// with its usual timeouts and blame. The verdict waits for the block.
+    /// The rebuild of `hash` gives up: sync fetches the block (its header is indexed)
+    /// from the announcer and any peer that has it, with its usual timeouts and blame. An announcer that sent the compact form has
+    /// taken the block; one that did not may still be fetching it, and leaving it out of
+    /// an answer is then no offence.
     fn fetch_whole(&mut self, hash: BlockHash, now: Time) {
         let Some(rebuild) = self.relay.pending.get_mut(&hash) else { return };
-        if let Stage::Asked(id) = rebuild.stage {
+        if let Stage::Form(id) | Stage::Missing(id) = rebuild.stage {
             self.relay.asks.remove(&id);
         }
         rebuild.stage = Stage::Whole;
         rebuild.since = now;
         self.relay.stats.fallback += 1;
-        let (header, peer) = (rebuild.compact.header, rebuild.peer);
-        let (_, error) = self.ledger.accept_headers(&[header], now);
-        if let Some(error) = error {
-            // A store failure: nobody's fault; the block comes with the next headers.
-            debug!(%hash, reason = %error, "compact block's header not indexed");
-            if let Some(r) = self.relay.pending.remove(&hash) {
-                self.validate(r.gossip, Verdict::Ignore);
-            }
-            return;
-        }
-        let relays = std::mem::take(&mut rebuild.relays);
-        for peer in std::iter::once(peer).chain(relays) {
-            let asks = self.sync.announced(peer, hash, self.ledger.chain(), now);
-            self.ask(asks);
-        }
+        let (peer, sent_form) = (rebuild.peer, rebuild.body.is_some());
+        self.sync.unrelay(&hash);
+        let chain = self.ledger.chain();
+        let asks = if sent_form {
+            self.sync.has_taken(peer, hash, chain, now)
+        } else {
+            self.sync.claims(peer, hash, chain, now)
+        };
+        self.ask(asks);
     }
 
-    /// Gives the verdicts of the compact blocks whose block is now stored (or known
-    /// invalid), judging each announcer by the block itself. Called after blocks are
+    /// Settles the announced blocks the chain has now taken (or found invalid), judging
+    /// each announcer's compact form by the block itself. Called after blocks are
     /// accepted.
     pub(super) fn settle_compacts(&mut self, now: Time) {
         let chain = self.ledger.chain();
@@ -374,65 +506,75 @@ impl Core {
             .relay
             .pending
             .keys()
-            .filter(|h| chain.entry(h).is_some_and(|e| e.has_data() || e.is_failed()))
+            .filter(|h| chain.is_active(h) || chain.entry(h).is_some_and(|e| e.is_failed()))
             .copied()
             .collect();
         for hash in done {
             let Some(rebuild) = self.relay.pending.remove(&hash) else { continue };
-            if let Stage::Asked(id) = rebuild.stage {
+            if let Stage::Form(id) | Stage::Missing(id) = rebuild.stage {
                 self.relay.asks.remove(&id);
             }
+            self.sync.unrelay(&hash);
             let block = match self.ledger.chain().block(&hash) {
-                Ok(Some(block)) => block,
-                // Known invalid (no data kept), or unreadable: not forwarded.
+                Ok(Some(block)) if self.ledger.chain().is_active(&hash) => block,
+                // Known invalid (no data kept), or unreadable: not passed on.
                 _ => {
-                    let failed = self.ledger.chain().entry(&hash).is_some_and(|e| e.is_failed());
-                    self.validate(
-                        rebuild.gossip,
-                        if failed { Verdict::Reject } else { Verdict::Ignore },
-                    );
+                    self.unpark(hash, None);
                     continue;
                 }
             };
-            let truthful = tells_truth(&rebuild.compact, &rebuild.sent, &block);
-            let compact = (!truthful).then(|| serialize(&CompactBlock::from_block(&block)));
-            let verdict = self.pass_on(hash, serialize(&block), compact, rebuild.peer, now);
-            self.validate(rebuild.gossip, verdict);
+            let lied = rebuild.body.is_some_and(|b| !tells_truth(&b.compact, &b.sent, &block));
+            let form = serialize(&CompactBlock::from_block(&block));
+            self.pass_on(hash, serialize(&block), form, lied, rebuild.peer, now);
         }
     }
 
     /// Rebuilds whose announcer did not answer in time are fetched whole; those whose
-    /// block did not come give up their verdict. A disconnected announcer (`gone`) has
-    /// no answer coming.
+    /// block did not come are forgotten; held requests that waited too long are refused.
+    /// A disconnected announcer (`gone`) has no answer coming.
     pub(super) fn compact_tick(&mut self, gone: Option<PeerKey>, now: Time) {
         let mut late = Vec::new();
         let mut expired = Vec::new();
         for (hash, r) in &self.relay.pending {
             match r.stage {
-                Stage::Asked(_)
-                    if gone == Some(r.peer) || now.since(r.since) >= MISSING_TXS_WAIT =>
+                Stage::Form(_) | Stage::Missing(_)
+                    if gone == Some(r.peer) || now.since(r.since) >= ANSWER_WAIT =>
                 {
                     late.push(*hash)
                 }
-                Stage::Whole if now.since(r.since) >= FALLBACK_WAIT => expired.push(*hash),
+                Stage::Whole | Stage::Taken if now.since(r.since) >= FALLBACK_WAIT => {
+                    expired.push(*hash)
+                }
                 _ => {}
             }
         }
         late.sort();
         expired.sort();
         for hash in late {
-            debug!(%hash, "announcer did not send a compact block's missing transactions in time: fetching it whole");
+            debug!(%hash, "announcer did not send a block's compact form or missing transactions in time: fetching it whole");
             self.fetch_whole(hash, now);
         }
         for hash in expired {
-            if let Some(r) = self.relay.pending.remove(&hash) {
-                debug!(%hash, "compact block's block did not come: verdict given up");
-                self.validate(r.gossip, Verdict::Ignore);
-            }
+            debug!(%hash, "announced block did not come, or did not connect");
+            self.relay.pending.remove(&hash);
+            self.sync.unrelay(&hash);
+            self.unpark(hash, None);
         }
-    }
-
-    fn validate(&mut self, id: u64, verdict: Verdict) {
-        self.out.push(Output::Net(NetAction::Validate { id, verdict }));
+        let mut stale: Vec<(BlockHash, u64)> = Vec::new();
+        for (hash, held) in &mut self.relay.parked {
+            held.retain(|(id, since)| {
+                let keep = now.since(*since) < PARK_WAIT;
+                if !keep {
+                    stale.push((*hash, *id));
+                }
+                keep
+            });
+        }
+        self.relay.parked.retain(|_, held| !held.is_empty());
+        stale.sort();
+        for (hash, id) in stale {
+            let resp = SyncResponse::Refused(format!("block {hash} not taken in time"));
+            self.out.push(Output::Net(NetAction::Respond { id, resp }));
+        }
     }
 }

@@ -277,16 +277,17 @@ impl Core {
             }
             NetEvent::Gossip { id, peer, kind, data } => {
                 let verdict = match kind {
-                    GossipKind::Block => Some(self.on_gossip_block(peer, &data, now)),
-                    GossipKind::Tx => Some(self.on_gossip_tx(peer, &data, now)),
-                    GossipKind::CompactBlock if self.relay.enabled() => {
-                        self.on_gossip_compact(id, peer, &data, now)
+                    GossipKind::Block => self.on_gossip_block(peer, &data, now),
+                    GossipKind::Tx => self.on_gossip_tx(peer, &data, now),
+                    GossipKind::Header if self.relay.enabled() => {
+                        self.on_gossip_header(peer, &data, now)
                     }
-                    GossipKind::CompactBlock => Some(Verdict::Ignore),
+                    GossipKind::Header => Verdict::Ignore,
                 };
-                if let Some(verdict) = verdict {
-                    self.out.push(Output::Net(NetAction::Validate { id, verdict }));
-                }
+                self.out.push(Output::Net(NetAction::Validate { id, verdict }));
+            }
+            NetEvent::Request { id, req: SyncRequest::CompactBlock(hash), .. } => {
+                self.serve_compact(id, BlockHash(hash), now);
             }
             NetEvent::Request { id, peer, req } => {
                 let history = self.history.as_ref().map(History::chain);
@@ -301,7 +302,7 @@ impl Core {
                 }
                 let asks = self.sync.failed(id, self.ledger.chain(), now);
                 self.ask(asks);
-                self.block_txs_failed(id, now);
+                self.compact_failed(id, now);
             }
         }
     }
@@ -456,15 +457,15 @@ impl Core {
         let judgement = match deserialize::<Block>(data) {
             Ok(block) => {
                 // A new block from a node that does not speak compact blocks: announced
-                // compact to those that do, once valid.
-                let known =
-                    self.ledger.chain().entry(&block.block_hash()).is_some_and(|e| e.has_data());
-                let compact = (self.relay.enabled() && !known)
+                // to those that do, once valid.
+                let hash = block.block_hash();
+                let known = self.ledger.chain().entry(&hash).is_some_and(|e| e.has_data());
+                let form = (self.relay.enabled() && !known)
                     .then(|| serialize(&crate::compact::CompactBlock::from_block(&block)));
+                let header = block.header;
                 let judgement = self.accept_block(block, Some(peer), now);
-                if let Some(data) = compact.filter(|_| judgement == Judgement::Accept) {
-                    let kind = GossipKind::CompactBlock;
-                    self.out.push(Output::Net(NetAction::Publish { kind, data }));
+                if let Some(form) = form.filter(|_| judgement == Judgement::Accept) {
+                    self.announce(hash, &header, form);
                 }
                 judgement
             }
@@ -526,7 +527,7 @@ impl Core {
                 debug!(%peer, %reason, "peer refused our request");
                 let asks = self.sync.refused(id, self.ledger.chain(), now);
                 self.ask(asks);
-                self.block_txs_failed(id, now);
+                self.compact_failed(id, now);
             }
             SyncResponse::Txids(txids) => {
                 let pool = self.ledger.mempool();
@@ -537,6 +538,7 @@ impl Core {
             }
             SyncResponse::Txs(txs) => self.on_txs(id, peer, txs, now),
             SyncResponse::BlockTxs(txs) => self.on_block_txs(id, peer, txs, now),
+            SyncResponse::CompactBlock(data) => self.on_compact(id, peer, &data, now),
         }
     }
 
@@ -721,18 +723,17 @@ impl Core {
         let hash = block.block_hash();
         // Encoded before the block moves into the chain: no copy of it is kept.
         let data = serialize(&block);
-        let compact = self
+        let form = self
             .relay
             .enabled()
             .then(|| serialize(&crate::compact::CompactBlock::from_block(&block)));
-        let time = block.header.time;
+        let header = block.header;
         let tip = self.accept_block(block, None, now) == Judgement::Accept
             && self.ledger.chain().tip() == hash;
         if tip {
-            self.clock.mined(hash, self.ledger.chain().height(), time, now);
-            if let Some(data) = compact {
-                let kind = GossipKind::CompactBlock;
-                self.out.push(Output::Net(NetAction::Publish { kind, data }));
+            self.clock.mined(hash, self.ledger.chain().height(), header.time, now);
+            if let Some(form) = form {
+                self.announce(hash, &header, form);
             }
             // Sent by the network layer only to peers that do not take compact blocks.
             self.out.push(Output::Net(NetAction::Publish { kind: GossipKind::Block, data }));

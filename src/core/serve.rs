@@ -3,8 +3,10 @@
 use tracing::warn;
 
 use crate::chain::ChainState;
+use crate::compact::CompactBlock;
 use crate::consensus::genesis::genesis_hash;
 use crate::mempool::Mempool;
+use crate::primitives::encode::serialize;
 use crate::primitives::{BlockHash, Txid};
 use crate::protocol::{
     ChainTip, MAX_BLOCK_BYTES, MAX_BLOCK_TXS_INDEXES, MAX_BLOCKS_PER_REQUEST, MAX_HEADERS,
@@ -39,13 +41,26 @@ pub fn answer(
             SyncResponse::Refused(format!("at most {MAX_TXS_PER_REQUEST} transactions per request"))
         }
         SyncRequest::Txs(txids) => SyncResponse::Txs(
-            txids
-                .iter()
-                .filter_map(|t| mempool.get(&Txid(*t)))
-                .map(|e| crate::primitives::encode::serialize(&e.tx))
-                .collect(),
+            txids.iter().filter_map(|t| mempool.get(&Txid(*t))).map(|e| serialize(&e.tx)).collect(),
         ),
         SyncRequest::BlockTxs { block, indexes } => block_txs(chain, BlockHash(*block), indexes),
+        SyncRequest::CompactBlock(block) => compact_block(chain, BlockHash(*block)),
+    }
+}
+
+/// The compact form of `block`, built from the store, if it is on the active chain (a
+/// block taken: a node passes on only those).
+pub fn compact_block(chain: &ChainState, block: BlockHash) -> SyncResponse {
+    if !chain.is_active(&block) {
+        return SyncResponse::Refused(format!("block {block} not taken"));
+    }
+    match chain.block(&block) {
+        Ok(Some(b)) => SyncResponse::CompactBlock(serialize(&CompactBlock::from_block(&b))),
+        Ok(None) => SyncResponse::Refused(format!("block {block} not stored")),
+        Err(e) => {
+            warn!(error = %e, "cannot read a block a peer asked the compact form of");
+            SyncResponse::Refused("local storage error".into())
+        }
     }
 }
 
@@ -68,7 +83,7 @@ fn block_txs(chain: &ChainState, block: BlockHash, indexes: &[u32]) -> SyncRespo
     let mut txs = Vec::with_capacity(indexes.len());
     for index in indexes {
         match block.txs.get(*index as usize) {
-            Some(tx) => txs.push(crate::primitives::encode::serialize(tx)),
+            Some(tx) => txs.push(serialize(tx)),
             None => {
                 let count = block.txs.len();
                 return SyncResponse::Refused(format!("no transaction {index} of {count}"));

@@ -16,7 +16,7 @@ use super::codec::SyncCodec;
 use super::inbound::{EVICTION_HEADROOM, MAX_PENDING_INBOUND};
 use crate::consensus::Network;
 use crate::protocol::{
-    MAX_GOSSIP_BYTES, blocks_topic, compact_blocks_topic, kad_protocol, sync_protocol, txs_topic,
+    MAX_GOSSIP_BYTES, blocks_topic, headers_topic, kad_protocol, sync_protocol, txs_topic,
 };
 
 /// Most established connections; gossipsub keeps every connection it touches alive, so
@@ -173,7 +173,7 @@ fn relay_config() -> relay::Config {
 }
 
 /// Gossipsub as every node configures it: signed messages, content-hash ids, the topics
-/// subscribed (compact blocks unless `compact_blocks` is off), invalid deliveries scored.
+/// subscribed (new blocks' headers unless `compact_blocks` is off), invalid deliveries scored.
 /// IDONTWANT is gossipsub 1.2's default: a peer that received a message over 1,000
 /// bytes tells its mesh, so they do not send it a copy too. (Public so test peers speak
 /// exactly our gossip.)
@@ -207,7 +207,7 @@ pub fn gossip(
         gossipsub::PeerScoreParams { ip_colocation_factor_weight: 0.0, ..Default::default() };
     let mut topics = vec![blocks_topic(network), txs_topic(network)];
     if compact_blocks {
-        topics.push(compact_blocks_topic(network));
+        topics.push(headers_topic(network));
     }
     for topic in topics {
         let topic = IdentTopic::new(topic);

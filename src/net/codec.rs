@@ -17,7 +17,8 @@ use crate::protocol::{
 };
 
 /// The request-response codec for [`SyncRequest`] / [`SyncResponse`]; it counts the
-/// frame bytes it reads and writes (`minichain_p2p_bytes_total{protocol="sync"}`).
+/// frame bytes it reads and writes (`minichain_p2p_bytes_total{protocol="sync"}`, and
+/// `"sync_compact"` for the frames of compact block relay).
 #[derive(Debug, Clone, Default)]
 pub struct SyncCodec {
     bytes: super::P2pBytes,
@@ -152,7 +153,8 @@ impl libp2p::request_response::Codec for SyncCodec {
         T: AsyncRead + Unpin + Send,
     {
         let (frame, len) = read_frame(io, MAX_REQUEST_BYTES).await?;
-        self.bytes.add(super::Direction::Received, SYNC, len);
+        let label = frame.as_ref().map_or(SYNC, request_label);
+        self.bytes.add(super::Direction::Received, label, len);
         Ok(match frame {
             Ok(req) => Inbound::Request(req),
             Err(e) => Inbound::Malformed(e),
@@ -166,7 +168,8 @@ impl libp2p::request_response::Codec for SyncCodec {
         T: AsyncRead + Unpin + Send,
     {
         let (frame, len) = read_frame(io, MAX_RESPONSE_BYTES).await?;
-        self.bytes.add(super::Direction::Received, SYNC, len);
+        let label = frame.as_ref().map_or(SYNC, response_label);
+        self.bytes.add(super::Direction::Received, label, len);
         Ok(frame?)
     }
 
@@ -182,7 +185,7 @@ impl libp2p::request_response::Codec for SyncCodec {
         match req {
             Inbound::Request(req) => {
                 let len = write_frame(io, &req, MAX_REQUEST_BYTES).await?;
-                self.bytes.add(super::Direction::Sent, SYNC, len);
+                self.bytes.add(super::Direction::Sent, request_label(&req), len);
                 Ok(())
             }
             Inbound::Malformed(e) => Err(io::Error::new(io::ErrorKind::InvalidInput, e)),
@@ -199,13 +202,29 @@ impl libp2p::request_response::Codec for SyncCodec {
         T: AsyncWrite + Unpin + Send,
     {
         let len = write_frame(io, &res, MAX_RESPONSE_BYTES).await?;
-        self.bytes.add(super::Direction::Sent, SYNC, len);
+        self.bytes.add(super::Direction::Sent, response_label(&res), len);
         Ok(())
     }
 }
 
 /// The `protocol` label of the sync protocol's bytes.
 const SYNC: &str = "sync";
+/// The `protocol` label of compact block relay's frames on the sync protocol.
+const SYNC_COMPACT: &str = "sync_compact";
+
+fn request_label(req: &SyncRequest) -> &'static str {
+    match req {
+        SyncRequest::CompactBlock(_) | SyncRequest::BlockTxs { .. } => SYNC_COMPACT,
+        _ => SYNC,
+    }
+}
+
+fn response_label(res: &SyncResponse) -> &'static str {
+    match res {
+        SyncResponse::CompactBlock(_) | SyncResponse::BlockTxs(_) => SYNC_COMPACT,
+        _ => SYNC,
+    }
+}
 
 #[cfg(test)]
 mod tests {

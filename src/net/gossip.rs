@@ -1,10 +1,12 @@
 //! Gossip: blocks and transactions published on their topics, and each received message
 //! held until the core's verdict tells gossipsub whether to forward it.
 //!
-//! Blocks travel compact (`cblocks`) between nodes that speak compact blocks, and whole
-//! (`blocks`) to and from nodes that do not: a node that does subscribes to both, and
-//! publishes a block whole only while a peer subscribed to `blocks` alone (an older node)
-//! is connected. Among nodes that all speak compact blocks no whole block is gossiped.
+//! Between nodes that speak compact blocks a new block is announced by its header
+//! (`headers`), and its compact form asked of the announcer over the sync protocol; to
+//! and from nodes that do not, blocks travel whole (`blocks`). A node that speaks compact
+//! blocks subscribes to both, and publishes a block whole only while a peer subscribed to
+//! `blocks` alone (an older node) is connected. Among nodes that all speak compact blocks
+//! no whole block is gossiped.
 
 use std::collections::HashMap;
 
@@ -16,14 +18,14 @@ use super::behaviour::Behaviour;
 use super::service::Service;
 use crate::consensus::Network;
 use crate::core::{NetEvent, Verdict};
-use crate::protocol::{GossipKind, blocks_topic, compact_blocks_topic, txs_topic};
+use crate::protocol::{GossipKind, blocks_topic, headers_topic, txs_topic};
 
 /// The topics, and the messages waiting for a verdict.
 pub(super) struct Gossip {
     blocks: IdentTopic,
     txs: IdentTopic,
-    /// The compact blocks topic, if we speak compact blocks.
-    compact: Option<IdentTopic>,
+    /// The headers topic, if we speak compact blocks.
+    headers: Option<IdentTopic>,
     /// Messages handed to the core: its id -> gossipsub's id and the peer it came from.
     to_validate: HashMap<u64, (MessageId, PeerId)>,
     /// Payload bytes published and received, per topic.
@@ -40,7 +42,7 @@ impl Gossip {
         Gossip {
             blocks: IdentTopic::new(blocks_topic(network)),
             txs: IdentTopic::new(txs_topic(network)),
-            compact: compact_blocks.then(|| IdentTopic::new(compact_blocks_topic(network))),
+            headers: compact_blocks.then(|| IdentTopic::new(headers_topic(network))),
             to_validate: HashMap::new(),
             bytes,
         }
@@ -55,9 +57,9 @@ impl<E: From<NetEvent>> Service<E> {
         kind: GossipKind,
         data: Vec<u8>,
     ) {
-        let topic = match (kind, &self.gossip.compact) {
-            (GossipKind::Block, Some(compact)) => {
-                if !self.has_legacy_peer(swarm, compact) {
+        let topic = match (kind, &self.gossip.headers) {
+            (GossipKind::Block, Some(headers)) => {
+                if !self.has_legacy_peer(swarm, headers) {
                     trace!("every peer takes compact blocks: the whole block is not gossiped");
                     return;
                 }
@@ -65,8 +67,8 @@ impl<E: From<NetEvent>> Service<E> {
             }
             (GossipKind::Block, None) => self.gossip.blocks.clone(),
             (GossipKind::Tx, _) => self.gossip.txs.clone(),
-            (GossipKind::CompactBlock, Some(compact)) => compact.clone(),
-            (GossipKind::CompactBlock, None) => return,
+            (GossipKind::Header, Some(headers)) => headers.clone(),
+            (GossipKind::Header, None) => return,
         };
         let len = data.len();
         match swarm.behaviour_mut().gossipsub.publish(topic, data) {
@@ -80,13 +82,13 @@ impl<E: From<NetEvent>> Service<E> {
     }
 
     /// Whether a connected peer takes whole blocks but not compact ones (an older node).
-    fn has_legacy_peer(&self, swarm: &Swarm<Behaviour>, compact: &IdentTopic) -> bool {
-        let (blocks, compact) = (self.gossip.blocks.hash(), compact.hash());
+    fn has_legacy_peer(&self, swarm: &Swarm<Behaviour>, headers: &IdentTopic) -> bool {
+        let (blocks, headers) = (self.gossip.blocks.hash(), headers.hash());
         swarm
             .behaviour()
             .gossipsub
             .all_peers()
-            .any(|(_, topics)| topics.contains(&&blocks) && !topics.contains(&&compact))
+            .any(|(_, topics)| topics.contains(&&blocks) && !topics.contains(&&headers))
     }
 
     /// Tells gossipsub the core's verdict on message `id`.
@@ -116,8 +118,8 @@ impl<E: From<NetEvent>> Service<E> {
             GossipKind::Block
         } else if message.topic == self.gossip.txs.hash() {
             GossipKind::Tx
-        } else if self.gossip.compact.as_ref().is_some_and(|c| message.topic == c.hash()) {
-            GossipKind::CompactBlock
+        } else if self.gossip.headers.as_ref().is_some_and(|h| message.topic == h.hash()) {
+            GossipKind::Header
         } else {
             return;
         };

@@ -1,5 +1,6 @@
 //! Bytes the node sends and receives, by protocol: `minichain_p2p_bytes_total{direction,
-//! protocol}`. The sync protocol counts every frame its codec reads and writes; gossip
+//! protocol}`. The sync protocol counts every frame its codec reads and writes (those of
+//! compact block relay apart, as `sync_compact`); gossip
 //! counts, per topic, the payload of each message gossipsub delivers to the node (the
 //! first copy) and of each the node publishes (once, whatever the number of peers it goes
 //! to). Gossipsub's own wire counters per topic, duplicates and IDONTWANT included, are
@@ -9,7 +10,8 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 
-/// `direction="sent"|"received"`, `protocol="sync"|"gossip_block"|"gossip_cblock"|"gossip_tx"`.
+/// `direction="sent"|"received"`,
+/// `protocol="sync"|"sync_compact"|"gossip_block"|"gossip_header"|"gossip_tx"`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct BytesLabels {
     /// Sent or received.

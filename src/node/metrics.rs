@@ -139,7 +139,7 @@ impl NodeMetrics {
         );
         // Every topic and verdict from the start, so that rates begin at zero; bans appear
         // with the first of each offence.
-        for topic in ["block", "tx", "cblock"] {
+        for topic in ["block", "tx", "header"] {
             for verdict in ["accept", "ignore", "reject"] {
                 let labels = GossipLabels { topic: topic.into(), verdict: verdict.into() };
                 drop(m.gossip_messages.get_or_create(&labels));

@@ -93,9 +93,6 @@ pub struct Driver {
     synced: (Instant, u32),
     /// What to switch to if the snapshot the node started from is rejected.
     fallback: Option<super::snapshot::Fallback>,
-    /// Gossip messages whose verdict comes with a later input (a compact block waiting
-    /// for its missing transactions or its whole block): their topic, for the metrics.
-    awaiting: std::collections::HashMap<u64, GossipKind>,
 }
 
 impl Driver {
@@ -123,7 +120,6 @@ impl Driver {
             metrics,
             synced: (Instant::now(), height),
             fallback: None,
-            awaiting: std::collections::HashMap::new(),
         }
     }
 
@@ -203,11 +199,10 @@ impl Driver {
                     m.bans.get_or_create(&OffenceLabels { offence }).inc();
                 }
                 Output::Net(NetAction::Validate { id, verdict }) => {
-                    let kind = match seen.gossip {
-                        Some((gossip, kind)) if gossip == *id => Some(kind),
-                        _ => self.awaiting.remove(id),
-                    };
-                    if let Some(kind) = kind {
+                    // Every verdict comes with the message's own input.
+                    if let Some((gossip, kind)) = seen.gossip
+                        && gossip == *id
+                    {
                         let labels = GossipLabels {
                             topic: kind.label().to_owned(),
                             verdict: verdict.label().to_owned(),
@@ -219,15 +214,6 @@ impl Driver {
                     m.blocks_mined.inc();
                 }
                 _ => {}
-            }
-        }
-        // Its verdict comes later: remember the topic until then.
-        if let Some((id, kind)) = seen.gossip {
-            let judged = outputs
-                .iter()
-                .any(|o| matches!(o, Output::Net(NetAction::Validate { id: v, .. }) if *v == id));
-            if !judged {
-                self.awaiting.insert(id, kind);
             }
         }
     }
@@ -311,16 +297,16 @@ impl Seen {
     fn of(input: &Input) -> Self {
         let (blocks, gossip, mined) = match input {
             Input::Net(NetEvent::Gossip { id, kind, .. }) => {
-                let block = matches!(kind, GossipKind::Block | GossipKind::CompactBlock);
-                (u32::from(block), Some((*id, *kind)), false)
+                (u32::from(*kind == GossipKind::Block), Some((*id, *kind)), false)
             }
             Input::Net(NetEvent::Response { resp: SyncResponse::Blocks(blocks), .. }) => {
                 (u32::try_from(blocks.len()).unwrap_or(u32::MAX), None, false)
             }
-            // The missing transactions of a compact block: the block is taken now.
-            Input::Net(NetEvent::Response { resp: SyncResponse::BlockTxs(_), .. }) => {
-                (1, None, false)
-            }
+            // A compact block, or its missing transactions: the block is taken now.
+            Input::Net(NetEvent::Response {
+                resp: SyncResponse::BlockTxs(_) | SyncResponse::CompactBlock(_),
+                ..
+            }) => (1, None, false),
             Input::Mined { .. } | Input::Solved(Some(_)) => (1, None, true),
             _ => (0, None, false),
         };

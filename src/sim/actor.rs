@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use ruint::aliases::U256;
 
+use crate::compact::CompactBlock;
 use crate::consensus::Network;
 use crate::consensus::genesis::genesis_block;
 use crate::consensus::pow::work_from_bits;
@@ -43,7 +44,8 @@ pub trait Actor {
 pub enum Behaviour {
     /// Serves its chain.
     Honest,
-    /// Answers status and headers, never blocks (its requests time out).
+    /// Answers status, headers and a compact form it was given to send, never blocks,
+    /// compact forms of its own or their transactions (those requests time out).
     Stall,
     /// Answers blocks requests with no blocks, though its headers prove it has them.
     Withhold,
@@ -61,6 +63,8 @@ pub struct ChainServer {
     behaviour: Behaviour,
     /// Gossip it sends every peer on connecting.
     announce: Vec<(GossipKind, Vec<u8>)>,
+    /// Compact forms it sends in place of its blocks' own (a liar's).
+    forms: HashMap<BlockHash, Vec<u8>>,
 }
 
 impl ChainServer {
@@ -71,13 +75,38 @@ impl ChainServer {
         let by_hash = chain.iter().enumerate().map(|(i, b)| (b.block_hash(), i)).collect();
         let work =
             chain.iter().map(|b| work_from_bits(b.header.bits)).fold(U256::ZERO, |a, w| a + w);
-        Self { chain, by_hash, work, behaviour, announce: Vec::new() }
+        Self { chain, by_hash, work, behaviour, announce: Vec::new(), forms: HashMap::new() }
     }
 
     /// The same server, gossiping `data` on `kind` to every peer as it connects.
     pub fn announcing(mut self, kind: GossipKind, data: Vec<u8>) -> Self {
         self.announce.push((kind, data));
         self
+    }
+
+    /// The same server, answering requests for the compact form of block `hash` with
+    /// `data` (whatever any behaviour does with blocks).
+    pub fn serving_compact(mut self, hash: BlockHash, data: Vec<u8>) -> Self {
+        self.forms.insert(hash, data);
+        self
+    }
+
+    /// The compact form of block `hash`: the one it was given to send, or its own (none
+    /// from a staller).
+    fn compact_block(&self, hash: &[u8; 32]) -> Option<SyncResponse> {
+        let hash = BlockHash(*hash);
+        if let Some(data) = self.forms.get(&hash) {
+            return Some(SyncResponse::CompactBlock(data.clone()));
+        }
+        if self.behaviour == Behaviour::Stall {
+            return None;
+        }
+        Some(match self.by_hash.get(&hash) {
+            Some(i) => {
+                SyncResponse::CompactBlock(serialize(&CompactBlock::from_block(&self.chain[*i])))
+            }
+            None => SyncResponse::Refused("no such block".into()),
+        })
     }
 
     /// The transactions of block `hash` at `indexes`, all of them, or a refusal.
@@ -142,7 +171,9 @@ impl Actor for ChainServer {
             },
             SyncRequest::Mempool => SyncResponse::Txids(Vec::new()),
             SyncRequest::Txs(_) => SyncResponse::Txs(Vec::new()),
+            SyncRequest::BlockTxs { .. } if self.behaviour == Behaviour::Stall => return None,
             SyncRequest::BlockTxs { block, indexes } => self.block_txs(block, indexes),
+            SyncRequest::CompactBlock(block) => return self.compact_block(block),
         })
     }
 }

@@ -1,6 +1,7 @@
-//! Compact block relay across simulated nodes: a block rebuilt from the mempool, rebuilt
-//! after asking for what the mempool lacked, fetched whole when the announcer froze, and
-//! a peer lying in its short ids. Seeds as in `tests.rs` (`MINICHAIN_SIM_SEED`).
+//! Compact block relay across simulated nodes: a block announced by its header and rebuilt
+//! from the mempool, rebuilt after asking for what the mempool lacked, fetched whole when
+//! the announcer went silent, and a peer lying in its short ids. Seeds as in `tests.rs`
+//! (`MINICHAIN_SIM_SEED`).
 
 use std::time::Duration;
 
@@ -115,13 +116,55 @@ fn sim_a_compact_block_is_rebuilt_from_the_mempool_without_a_round_trip_or_a_who
     }
     let (whole, _) = sim.gossiped(GossipKind::Block);
     assert_eq!(whole, 0, "no whole block crossed a link");
-    let (count, bytes) = sim.gossiped(GossipKind::CompactBlock);
+    // Every link carries the header; each of the 3 receivers asks one compact form.
+    let (headers, _) = sim.gossiped(GossipKind::Header);
+    assert!(headers >= 3, "{headers} header announcements");
+    let compact = sim.bytes_sent().get("sync_compact").copied().unwrap_or(0);
     let block_bytes = serialize(&sim.active_chain(nodes[0]).pop().expect("tip")).len() as u64;
     assert!(
-        count >= 3 && bytes / count < block_bytes / 5,
-        "{bytes} B in {count} for a {block_bytes} B block"
+        compact > 0 && compact < 3 * block_bytes / 5,
+        "{compact} B of compact forms for 3 receivers of a {block_bytes} B block"
     );
     assert!(sim.bans.is_empty(), "seed {seed}: {:?}", sim.bans);
+}
+
+#[test]
+fn sim_two_blocks_in_quick_succession_follow_their_headers_down_a_line_of_nodes() {
+    let seed = seed();
+    let (blocks, txs) = funded();
+    // Links keep their order, as TCP does: a peer's second header comes after its first.
+    let mut sim = Sim::new(seed, T0, SimConfig { fixed_latency: true, ..SimConfig::default() });
+    // miner ── a ── b ── c: each header runs ahead of its block, and the second header
+    // reaches a node before the first block does.
+    let nodes: Vec<usize> = (0..4).map(|i| node_on(&mut sim, &blocks, i == 0)).collect();
+    for pair in nodes.windows(2) {
+        sim.connect(pair[0], pair[1]);
+    }
+    submit(&mut sim, nodes[0], &txs);
+    assert!(
+        sim.run_until_true(Duration::from_secs(10), |s| {
+            nodes.iter().all(|n| pool_len(s, *n) == TXS)
+        }),
+        "{:?}",
+        nodes.iter().map(|n| pool_len(&sim, *n)).collect::<Vec<_>>()
+    );
+    mine_full(&mut sim, nodes[0], TXS);
+    let second = sim.mine_now(nodes[0]).expect("a second block");
+    assert!(
+        sim.run_until_true(Duration::from_secs(10), |s| {
+            nodes.iter().all(|n| s.node(*n).tip() == second)
+        }),
+        "seed {seed}: both blocks did not reach every node: {:?} {:?}",
+        nodes.iter().map(|n| (sim.node(*n).height(), stats(&sim, *n))).collect::<Vec<_>>(),
+        sim.bytes_sent()
+    );
+    for &n in &nodes[1..] {
+        let s = stats(&sim, n);
+        assert_eq!((s.rebuilt, s.requested, s.fallback), (2, 0, 0), "seed {seed}: node {n}");
+    }
+    assert_eq!(sim.gossiped(GossipKind::Block).0, 0, "no whole block crossed a link");
+    assert_eq!(sim.bytes_sent().get("sync_blocks"), None, "nor was one fetched");
+    assert!(sim.bans.is_empty() && sim.disconnects.is_empty(), "seed {seed}");
 }
 
 /// A mempool that holds the split and only some of its children.
@@ -152,36 +195,43 @@ fn sim_what_the_mempool_lacks_is_asked_of_the_announcer_and_the_block_rebuilt() 
 }
 
 #[test]
-fn sim_a_compact_block_whose_announcer_freezes_is_fetched_whole_from_another_relay() {
+fn sim_a_block_whose_announcer_goes_silent_is_fetched_whole_from_another_relay() {
     let seed = seed();
     let (blocks, txs) = funded();
-    // Links of one latency: the announcer's compact block reaches `short` before the one
-    // `full` relays, so `short` asks the announcer what it lacks.
-    let mut sim = Sim::new(seed, T0, SimConfig { latency_ms: (50, 50), ..SimConfig::default() });
-    let miner = node_on(&mut sim, &blocks, true);
-    let short = node_on(&mut sim, &blocks, false);
+    let block = block_of(&blocks, &txs);
+    let hash = block.block_hash();
+    let mut chain = blocks.clone();
+    chain.push(block.clone());
+    let mut sim = Sim::new(seed, T0, SimConfig::default());
     let full = node_on(&mut sim, &blocks, false);
-    sim.set_mempool(short, small_pool());
-    for (a, b) in [(miner, short), (miner, full), (short, full)] {
-        sim.connect(a, b);
-    }
-    submit(&mut sim, miner, &txs);
-    assert!(sim.run_until_true(Duration::from_secs(10), |s| pool_len(s, full) == TXS));
-    let hash = mine_full(&mut sim, miner, TXS);
-    // Its compact block is on the wire; it answers nothing more.
-    sim.freeze(miner);
+    let short = node_on(&mut sim, &blocks, false);
+    // `short` hears the header from a peer that then answers nothing about the block,
+    // neither its compact form nor the block itself.
+    let header = block.header.to_bytes().to_vec();
+    let silent = sim.add_actor(Box::new(
+        ChainServer::new(chain.clone(), Behaviour::Stall)
+            .announcing(GossipKind::Header, header.clone()),
+    ));
+    sim.connect(silent, short);
+    // `full` hears it from an honest peer, and rebuilds it from its mempool.
+    submit(&mut sim, full, &txs);
+    let honest = sim.add_actor(Box::new(
+        ChainServer::new(chain, Behaviour::Honest).announcing(GossipKind::Header, header),
+    ));
+    sim.connect(honest, full);
+    assert!(sim.run_until_true(Duration::from_secs(10), |s| s.node(full).tip() == hash));
+    assert_eq!(stats(&sim, full).rebuilt, 1, "seed {seed}");
+    sim.connect(full, short);
     assert!(
         sim.run_until_true(Duration::from_secs(60), |s| s.node(short).tip() == hash),
-        "seed {seed}: the block never reached the node whose announcer froze"
+        "seed {seed}: the block never reached the node whose announcer went silent"
     );
-    assert_eq!(stats(&sim, full).rebuilt, 1);
     let s = stats(&sim, short);
     assert_eq!((s.rebuilt, s.requested, s.fallback), (0, 0, 1), "seed {seed}: fetched whole");
-    sim.thaw(miner);
     sim.run_for(Duration::from_secs(40));
     assert!(
         sim.bans.is_empty(),
-        "seed {seed}: a frozen announcer is nobody's enemy: {:?}",
+        "seed {seed}: a silent announcer is nobody's enemy: {:?}",
         sim.bans
     );
 }
@@ -189,18 +239,39 @@ fn sim_a_compact_block_whose_announcer_freezes_is_fetched_whole_from_another_rel
 /// How a liar picks the false short id.
 type LieFn<'a> = dyn Fn(&ShortIdKey) -> ShortId + 'a;
 
-/// The block on `blocks` carrying `txs`, as a lying peer announces it: the short id of
-/// its second transaction replaced by `id`.
+/// The block on `blocks` carrying `txs`, mined outside the simulation.
+fn block_of(blocks: &[Block], txs: &[Transaction]) -> Block {
+    let mut chain = regtest_chain();
+    for b in blocks {
+        chain.accept_block(b.clone(), CLOCK).expect("prefix");
+    }
+    block_on(&chain, chain.tip(), txs.to_vec(), pubkey(&key(98)))
+}
+
+/// A server of `blocks` and `block` that announces `block`'s header as it connects, and
+/// answers for its compact form with `compact`.
+fn announcer(
+    blocks: &[Block],
+    block: &Block,
+    compact: Vec<u8>,
+    behaviour: Behaviour,
+) -> ChainServer {
+    let mut chain = blocks.to_vec();
+    chain.push(block.clone());
+    let header = block.header.to_bytes().to_vec();
+    ChainServer::new(chain, behaviour)
+        .announcing(GossipKind::Header, header)
+        .serving_compact(block.block_hash(), compact)
+}
+
+/// The block on `blocks` carrying `txs`, as a lying peer sends its compact form: the
+/// short id of its second transaction replaced by `id`.
 fn lie(
     blocks: &[Block],
     txs: &[Transaction],
     id: impl Fn(&ShortIdKey) -> ShortId,
 ) -> (Block, Vec<u8>) {
-    let mut chain = regtest_chain();
-    for b in blocks {
-        chain.accept_block(b.clone(), CLOCK).expect("prefix");
-    }
-    let block = block_on(&chain, chain.tip(), txs.to_vec(), pubkey(&key(98)));
+    let block = block_of(blocks, txs);
     let mut compact = CompactBlock::from_block(&block);
     compact.short_ids[1] = id(&ShortIdKey::of(&block.header));
     (block, serialize(&compact))
@@ -228,11 +299,7 @@ fn sim_a_peer_lying_in_its_short_ids_is_banned_once_the_block_shows_it_and_nobod
         submit(&mut sim, victim, std::slice::from_ref(&decoy));
         assert!(sim.run_until_true(Duration::from_secs(10), |s| pool_len(s, behind) == TXS + 1));
         let (block, data) = lie(&blocks, &txs, &id);
-        let mut chain = blocks.clone();
-        chain.push(block.clone());
-        let liar = sim.add_actor(Box::new(
-            ChainServer::new(chain, Behaviour::Honest).announcing(GossipKind::CompactBlock, data),
-        ));
+        let liar = sim.add_actor(Box::new(announcer(&blocks, &block, data, Behaviour::Honest)));
         sim.connect(liar, victim);
         let hash = block.block_hash();
         assert!(
@@ -242,7 +309,7 @@ fn sim_a_peer_lying_in_its_short_ids_is_banned_once_the_block_shows_it_and_nobod
         assert!(sim.run_until_true(Duration::from_secs(10), |s| s.node(behind).tip() == hash));
         let banned: Vec<_> = sim.bans.iter().map(|b| (b.by, b.peer, b.offence.clone())).collect();
         assert_eq!(banned, [(victim, liar, Offence::FalseCompact(hash))], "seed {seed}, {what}");
-        // The lie was not forwarded; the block's own compact form was, and rebuilt.
+        // The lie was not passed on: the node behind got the block's own compact form.
         assert_eq!(stats(&sim, behind).rebuilt, 1, "seed {seed}, {what}");
     }
 }
@@ -257,12 +324,8 @@ fn sim_short_ids_that_do_not_add_up_cost_nothing_until_the_block_shows_a_lie() {
     submit(&mut sim, victim, &txs);
     submit(&mut sim, victim, std::slice::from_ref(&decoy));
     let (block, data) = lie(&blocks, &txs, |k| k.short_id(&decoy.wtxid()));
-    let mut chain = blocks.clone();
-    chain.push(block);
     // It never serves the block: nothing proves its ids false (a collision looks the same).
-    let staller = sim.add_actor(Box::new(
-        ChainServer::new(chain, Behaviour::Stall).announcing(GossipKind::CompactBlock, data),
-    ));
+    let staller = sim.add_actor(Box::new(announcer(&blocks, &block, data, Behaviour::Stall)));
     sim.connect(staller, victim);
     sim.run_for(Duration::from_secs(90));
     assert_eq!(stats(&sim, victim).fallback, 1, "seed {seed}");
@@ -289,11 +352,8 @@ fn sim_a_node_that_does_not_speak_compact_blocks_gets_and_relays_them_whole() {
     );
     assert_eq!(stats(&sim, old), crate::core::CompactStats::default());
     assert_eq!(stats(&sim, behind).rebuilt, 0, "it came whole");
-    assert_eq!(
-        sim.gossiped(GossipKind::CompactBlock).0,
-        0,
-        "the older node hears no compact block"
-    );
+    assert_eq!(sim.gossiped(GossipKind::Header).0, 0, "the older node hears no header");
+    assert_eq!(sim.bytes_sent().get("sync_compact"), None, "nor is asked a compact form");
     assert!(sim.gossiped(GossipKind::Block).0 >= 2);
     assert!(sim.bans.is_empty(), "seed {seed}: {:?}", sim.bans);
 }

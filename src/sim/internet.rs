@@ -181,8 +181,8 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
 /// reach every node, short of another block interval.
 const SETTLE: Duration = Duration::from_secs(60);
 
-const RELAY_CLASSES: [&str; 5] =
-    ["gossip_block", "gossip_cblock", "idontwant", "sync_blocks", "sync_blocktxs"];
+const RELAY_CLASSES: [&str; 6] =
+    ["gossip_block", "gossip_header", "idontwant", "sync_blocks", "sync_compact", "sync_blocktxs"];
 
 /// The scenario's nodes, each on `prefix`, linked in a ring plus random links.
 fn network(scenario: &Scenario, prefix: &[Block], seed: u64) -> (Sim, Vec<usize>) {
@@ -359,7 +359,7 @@ fn env(name: &str, default: usize) -> usize {
 }
 
 #[test]
-fn sim_compact_relay_across_a_small_internet_costs_a_fraction_and_arrives_sooner() {
+fn sim_compact_relay_across_a_small_internet_costs_a_twentieth_of_the_block() {
     let seed = std::env::var("MINICHAIN_SIM_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(1);
     let small = |compact| Scenario {
         nodes: 40,
@@ -377,14 +377,20 @@ fn sim_compact_relay_across_a_small_internet_costs_a_fraction_and_arrives_sooner
         assert_eq!(r.missed, 0, "seed {seed}: every node got every block");
         assert!(r.txs_per_block > 300.0, "seed {seed}: blocks of {} transactions", r.txs_per_block);
     }
+    // Each node receives one compact form per block (and a header from each neighbour).
     assert!(
-        compact.relay_bytes_per_node * 8.0 < whole.relay_bytes_per_node,
-        "seed {seed}: compact {:.0} B vs whole {:.0} B per node per block",
+        compact.relay_bytes_per_node * 20.0 < compact.block_bytes,
+        "seed {seed}: compact {:.0} B per node per block of {:.0} B (whole: {:.0} B)",
         compact.relay_bytes_per_node,
+        compact.block_bytes,
         whole.relay_bytes_per_node
     );
+    // The compact form is asked after the header: at most a round trip of the longest
+    // link later than a whole block pushed, on a network this small (on a large one
+    // compact relay is far sooner: docs/benchmarks.md).
+    let round_trip = 2 * small(true).latency_ms.1;
     assert!(
-        compact.arrival_ms[2] < whole.arrival_ms[2],
+        compact.arrival_ms[2] < whole.arrival_ms[2] + round_trip,
         "seed {seed}: p99 {:?} vs {:?}",
         compact.arrival_ms,
         whole.arrival_ms

@@ -153,6 +153,12 @@ enum Ev {
         node: usize,
         held: Held,
     },
+    /// Send an answer its node held until it finished validating the block it carries.
+    Answer {
+        node: usize,
+        to: usize,
+        msg: Msg,
+    },
 }
 
 /// How long gossipsub remembers a message it has seen (its default duplicate cache time).
@@ -198,6 +204,9 @@ pub struct SimNode {
     limiter: RequestLimiter<usize>,
     /// Whether it speaks compact blocks (subscribes to them; see [`Sim::set_compact`]).
     compact: bool,
+    /// When it is done validating each block it took, where that takes time
+    /// ([`SimConfig::validation_per_tx`]).
+    validated: HashMap<String, Time>,
     /// Its mempool's limits.
     mempool: MempoolConfig,
 }
@@ -374,6 +383,7 @@ impl Sim {
             banned: BTreeMap::new(),
             limiter: RequestLimiter::default(),
             compact: true,
+            validated: HashMap::new(),
             mempool: MempoolConfig::default(),
         };
         self.peers.push(Peer::Node(Box::new(node)));
@@ -500,7 +510,7 @@ impl Sim {
     /// only nodes that speak compact blocks take those; scripted peers hear everything.
     fn subscribed(&self, index: usize, kind: GossipKind) -> bool {
         match &self.peers[index] {
-            Peer::Node(n) => kind != GossipKind::CompactBlock || n.compact,
+            Peer::Node(n) => kind != GossipKind::Header || n.compact,
             Peer::Actor(_) => true,
         }
     }
@@ -517,15 +527,15 @@ impl Sim {
         let compact = matches!(&self.peers[index], Peer::Node(n) if n.compact);
         if compact
             && kind == GossipKind::Block
-            && all.iter().all(|p| self.subscribed(*p, GossipKind::CompactBlock))
+            && all.iter().all(|p| self.subscribed(*p, GossipKind::Header))
         {
             return Vec::new();
         }
         all.into_iter().filter(|p| self.subscribed(*p, kind)).collect()
     }
 
-    /// How long validating `held` holds up its forwarding: blocks only, by their
-    /// transactions ([`SimConfig::validation_per_tx`]).
+    /// How long validating `held` holds up its forwarding: whole blocks only, by their
+    /// transactions ([`SimConfig::validation_per_tx`]); a header is forwarded at once.
     fn validation_time(&self, held: &Held) -> Duration {
         use crate::primitives::encode::deserialize;
         if self.cfg.validation_per_tx.is_zero() {
@@ -533,10 +543,7 @@ impl Sim {
         }
         let txs = match held.kind {
             GossipKind::Block => deserialize::<Block>(&held.data).map_or(0, |b| b.txs.len()),
-            GossipKind::CompactBlock => {
-                deserialize::<crate::compact::CompactBlock>(&held.data).map_or(0, |c| c.tx_count())
-            }
-            GossipKind::Tx => 0,
+            GossipKind::Header | GossipKind::Tx => 0,
         };
         self.cfg.validation_per_tx * u32::try_from(txs).unwrap_or(u32::MAX)
     }
@@ -800,6 +807,11 @@ impl Sim {
                     self.forward(node, held);
                 }
             }
+            Ev::Answer { node, to, msg } => {
+                if self.node_mut(node).is_some_and(|n| n.core.is_some()) {
+                    self.send(node, to, msg);
+                }
+            }
             Ev::Redial { a, b } => {
                 let Some(wait) = self.kept.get(&pair(a, b)).copied() else { return };
                 if self.linked(a, b) {
@@ -1025,8 +1037,15 @@ impl Sim {
     fn carry(&mut self, index: usize, output: Output) {
         match output {
             Output::Net(action) => self.net_action(index, action),
-            Output::Event(NodeEvent::Block { hash, .. }) => {
+            Output::Event(NodeEvent::Block { hash, txs, .. }) => {
                 let now = self.now;
+                let per_tx = self.cfg.validation_per_tx;
+                if !per_tx.is_zero()
+                    && let Some(node) = self.node_mut(index)
+                {
+                    let time = per_tx * u32::try_from(txs).unwrap_or(u32::MAX);
+                    node.validated.insert(hash.clone(), now + time);
+                }
                 self.blocks_seen.entry(hash).or_default().1.push((index, now));
             }
             Output::Event(_) => {}
@@ -1079,10 +1098,25 @@ impl Sim {
                 self.send(index, peer, Msg::Request { ask: ask.id, req: ask.req });
             }
             NetAction::Respond { id, resp } => {
+                let now = self.now;
                 let Some(node) = self.node_mut(index) else { return };
                 let Some((asker, ask)) = node.inbound.remove(&id) else { return };
                 node.limiter.answered(&asker);
-                self.send(index, asker, Msg::Response { ask, resp });
+                // A compact form goes out once the node is done validating its block.
+                let ready = match &resp {
+                    SyncResponse::CompactBlock(data) if !node.validated.is_empty() => {
+                        crate::primitives::encode::deserialize::<crate::compact::CompactBlock>(data)
+                            .ok()
+                            .and_then(|c| node.validated.get(&c.block_hash().to_string()).copied())
+                            .filter(|at| *at > now)
+                    }
+                    _ => None,
+                };
+                let msg = Msg::Response { ask, resp };
+                match ready {
+                    Some(at) => self.schedule(at, Ev::Answer { node: index, to: asker, msg }),
+                    None => self.send(index, asker, msg),
+                }
             }
             NetAction::Validate { id, verdict } => {
                 let Some(held) = self.node_mut(index).and_then(|n| n.gossip.remove(&id)) else {

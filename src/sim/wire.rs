@@ -100,13 +100,14 @@ impl Wire {
     }
 }
 
-/// What a message carries, for the byte counts: `gossip_block`, `gossip_cblock`,
-/// `gossip_tx`, `idontwant`, `sync_blocks`, `sync_blocktxs`, `sync_other`, `garbage`.
+/// What a message carries, for the byte counts: `gossip_block`, `gossip_header`,
+/// `gossip_tx`, `idontwant`, `sync_blocks`, `sync_compact`, `sync_blocktxs`, `sync_other`,
+/// `garbage`.
 pub(super) fn class(msg: &Msg) -> &'static str {
     match msg {
         Msg::Gossip(kind, ..) => match kind {
             crate::protocol::GossipKind::Block => "gossip_block",
-            crate::protocol::GossipKind::CompactBlock => "gossip_cblock",
+            crate::protocol::GossipKind::Header => "gossip_header",
             crate::protocol::GossipKind::Tx => "gossip_tx",
         },
         Msg::IDontWant(_) => "idontwant",
@@ -114,6 +115,8 @@ pub(super) fn class(msg: &Msg) -> &'static str {
         | Msg::Response { resp: SyncResponse::Blocks(_), .. } => "sync_blocks",
         Msg::Request { req: SyncRequest::BlockTxs { .. }, .. }
         | Msg::Response { resp: SyncResponse::BlockTxs(_), .. } => "sync_blocktxs",
+        Msg::Request { req: SyncRequest::CompactBlock(_), .. }
+        | Msg::Response { resp: SyncResponse::CompactBlock(_), .. } => "sync_compact",
         Msg::Request { .. } | Msg::Response { .. } => "sync_other",
         Msg::Garbage => "garbage",
     }

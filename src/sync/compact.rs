@@ -1,5 +1,6 @@
-//! The sync side of compact block relay: the request for a compact block's missing
-//! transactions, and what an announcement proves the announcer has. What to make of them
+//! The sync side of compact block relay: the requests for an announced block's compact
+//! form and for its missing transactions, and what an announcement proves the announcer
+//! has. What to make of them
 //! is the core's (`core::compact`).
 
 use super::{Ask, Kind, SyncManager};
@@ -8,6 +9,31 @@ use crate::primitives::{BlockHash, PeerKey, Time};
 use crate::protocol::SyncRequest;
 
 impl SyncManager {
+    /// Asks `peer`, which announced the header of `block`, for its compact form.
+    pub fn ask_compact(&mut self, peer: PeerKey, block: BlockHash, now: Time) -> Ask {
+        self.request(peer, Kind::Compact(block), SyncRequest::CompactBlock(block.0), now)
+    }
+
+    /// Block `hash` comes by compact relay (its header was announced and indexed): it is
+    /// not downloaded whole until [`Self::unrelay`].
+    pub fn relay(&mut self, hash: BlockHash) {
+        self.relayed.insert(hash);
+    }
+
+    /// Block `hash` no longer comes by compact relay: taken, or to be fetched whole.
+    pub fn unrelay(&mut self, hash: &BlockHash) {
+        self.relayed.remove(hash);
+    }
+
+    /// A compact block arrived: the block it was asked for, if it answers an open request
+    /// of ours for one.
+    pub fn on_compact(&mut self, id: u64) -> Option<BlockHash> {
+        match self.release(id)?.kind {
+            Kind::Compact(block) => Some(block),
+            _ => None,
+        }
+    }
+
     /// Asks `peer`, which announced a compact block, for the transactions of it at
     /// `indexes`.
     pub fn ask_block_txs(
@@ -30,10 +56,10 @@ impl SyncManager {
         }
     }
 
-    /// `peer` announced the block `hash` (a compact block whose header we took): it has
-    /// every block up to it, and is asked for the block as it would be after a header it
-    /// sent.
-    pub fn announced(
+    /// `peer` sent the compact form of block `hash`, whose header we took: it has taken
+    /// every block up to it (a node serves only those), and is asked for the block as it
+    /// would be after a header it sent.
+    pub fn has_taken(
         &mut self,
         peer: PeerKey,
         hash: BlockHash,
@@ -42,6 +68,22 @@ impl SyncManager {
     ) -> Vec<Ask> {
         if let Some(p) = self.peers.get_mut(&peer) {
             p.sent_header = Some(hash);
+            p.reach = None;
+        }
+        self.advance(chain, now)
+    }
+
+    /// `peer` announced the header of block `hash` but did not send its compact form: it
+    /// claims the block (it may be fetching it still), and may be asked for it.
+    pub fn claims(
+        &mut self,
+        peer: PeerKey,
+        hash: BlockHash,
+        chain: &ChainState,
+        now: Time,
+    ) -> Vec<Ask> {
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.announced = Some(hash);
             p.reach = None;
         }
         self.advance(chain, now)

@@ -68,6 +68,8 @@ enum Kind {
     /// Transactions of a compact block being rebuilt (the core's `compact` module
     /// decides about them; sync only carries the request).
     BlockTxs(BlockHash),
+    /// The compact form of an announced block (the same).
+    Compact(BlockHash),
 }
 
 #[derive(Debug)]
@@ -83,6 +85,9 @@ struct PeerSync {
     batches: usize,
     /// The last header this peer sent us: it has every block up to it.
     sent_header: Option<BlockHash>,
+    /// The last block whose header it announced on gossip: it claims the block, which it
+    /// may still be fetching itself (so leaving it out is no offence).
+    announced: Option<BlockHash>,
     /// Lowest height it failed to serve without proof that it should have.
     cannot_serve_from: Option<u32>,
     /// What it can serve on the best header chain, cached per best header.
@@ -173,6 +178,9 @@ pub enum SyncFault {
     /// A transaction that was not asked for, or more of them than asked.
     #[error("sent a transaction not asked for")]
     UnaskedTx,
+    /// A compact block that does not decode.
+    #[error("undecodable compact block: {0}")]
+    UndecodableCompact(DecodeError),
     /// Not one transaction per index asked of a block the peer announced.
     #[error("sent {got} transactions of a block for {wanted} asked")]
     BlockTxsCount {
@@ -234,6 +242,9 @@ pub struct SyncManager {
     avg_block_bytes: Option<f64>,
     /// A snapshot's history blocks still wanted, lowest first (after the main chain's).
     history: Vec<(BlockHash, u32)>,
+    /// Blocks whose header was announced and whose compact form is on its way: not
+    /// downloaded whole meanwhile (the core's `compact` module says when to).
+    relayed: std::collections::HashSet<BlockHash>,
 }
 
 impl SyncManager {
@@ -252,6 +263,7 @@ impl SyncManager {
             headers_not_before: None,
             avg_block_bytes: None,
             history: Vec::new(),
+            relayed: std::collections::HashSet::new(),
         }
     }
 
@@ -345,7 +357,7 @@ impl SyncManager {
                     p.tx_batches = p.tx_batches.saturating_sub(1);
                 }
             }
-            Kind::Status | Kind::Mempool | Kind::BlockTxs(_) => {}
+            Kind::Status | Kind::Mempool | Kind::BlockTxs(_) | Kind::Compact(_) => {}
         }
         Some(pending)
     }
@@ -594,7 +606,8 @@ impl SyncManager {
         // A known tip off the best header chain: that peer is on another branch.
         let claimed =
             if chain.entry(&tip_hash).is_some() { tip_on_chain.unwrap_or(0) } else { tip.height };
-        let reach = Reach { claimed: claimed.max(proven), proven };
+        let announced = state.announced.as_ref().and_then(on_chain).unwrap_or(0);
+        let reach = Reach { claimed: claimed.max(proven).max(announced), proven };
         state.reach = Some((best, reach));
         Some(reach)
     }
@@ -633,7 +646,8 @@ impl SyncManager {
             let fresh = wanted.iter().filter(|(h, _)| !requested.contains_key(h));
             fresh.copied().collect::<Vec<_>>()
         };
-        let main = unasked(&chain.missing_blocks(DOWNLOAD_WINDOW), &self.requested);
+        let mut main = unasked(&chain.missing_blocks(DOWNLOAD_WINDOW), &self.requested);
+        main.retain(|(h, _)| !self.relayed.contains(h));
         let history = unasked(&self.history, &self.requested);
         let mut out = Vec::new();
         let lowest = main.iter().chain(&history).map(|(_, h)| *h).min();

@@ -146,7 +146,9 @@ fn quiet() -> Responder {
             SyncRequest::Blocks(_) => response(&SyncResponse::Blocks(Vec::new())),
             SyncRequest::Mempool => response(&SyncResponse::Txids(Vec::new())),
             SyncRequest::Txs(_) => response(&SyncResponse::Txs(Vec::new())),
-            SyncRequest::BlockTxs { .. } => response(&SyncResponse::Refused("no blocks".into())),
+            SyncRequest::BlockTxs { .. } | SyncRequest::CompactBlock(_) => {
+                response(&SyncResponse::Refused("no blocks".into()))
+            }
         })
     })
 }
@@ -531,7 +533,9 @@ fn serving(headers: Vec<BlockHeader>, stall: bool) -> Responder {
             SyncRequest::Blocks(_) => response(&SyncResponse::Blocks(Vec::new())),
             SyncRequest::Mempool => response(&SyncResponse::Txids(Vec::new())),
             SyncRequest::Txs(_) => response(&SyncResponse::Txs(Vec::new())),
-            SyncRequest::BlockTxs { .. } => response(&SyncResponse::Refused("no blocks".into())),
+            SyncRequest::BlockTxs { .. } | SyncRequest::CompactBlock(_) => {
+                response(&SyncResponse::Refused("no blocks".into()))
+            }
         })
     })
 }

@@ -89,16 +89,20 @@ async fn two_node_processes_relay_a_block_of_transactions_they_hold_as_a_compact
     assert_eq!(metric(&http, &b, fallback).await, 0.0);
     let received =
         |p: &str| format!(r#"minichain_p2p_bytes_total{{direction="received",protocol="{p}"}}"#);
-    let compact = metric(&http, &b, &received("gossip_cblock")).await;
+    // The header came by gossip, the compact form by the sync protocol, asked of A.
+    let header = metric(&http, &b, &received("gossip_header")).await;
+    assert_eq!(header, 80.0, "one header announced");
+    let compact = metric(&http, &b, &received("sync_compact")).await;
     let txs_bytes: usize = txs.iter().map(|t| serialize(t).len()).sum();
     assert!(
         compact > 0.0 && compact < txs_bytes as f64 / 3.0,
         "{compact} B for {txs_bytes} B of transactions"
     );
+    let sent = r#"minichain_p2p_bytes_total{direction="sent",protocol="sync_compact"}"#;
+    assert!(metric(&http, &a, sent).await >= compact, "A counts what it sent");
     assert_eq!(metric(&http, &b, &received("gossip_block")).await, 0.0, "no whole block gossiped");
-    assert!(metric(&http, &b, &received("sync")).await > 0.0);
-    let judged = r#"minichain_gossip_messages_total{topic="cblock",verdict="accept"}"#;
-    assert_eq!(metric(&http, &b, judged).await, 1.0, "the compact block's verdict is counted");
+    let judged = r#"minichain_gossip_messages_total{topic="header",verdict="accept"}"#;
+    assert_eq!(metric(&http, &b, judged).await, 1.0, "the header's verdict is counted");
 
     // A node that does not speak compact blocks gets the next block whole.
     let old = start(&["--bootstrap", &a.p2p, "--no-compact-blocks"]);
@@ -108,5 +112,6 @@ async fn two_node_processes_relay_a_block_of_transactions_they_hold_as_a_compact
     until("the next block at the older node", &http, &old, |s| s["height"] == 112).await;
     until("the next block at B", &http, &b, |s| s["height"] == 112).await;
     assert!(metric(&http, &old, &received("gossip_block")).await > 0.0, "it came by gossip, whole");
-    assert_eq!(metric(&http, &old, &received("gossip_cblock")).await, 0.0);
+    assert_eq!(metric(&http, &old, &received("gossip_header")).await, 0.0);
+    assert_eq!(metric(&http, &old, &received("sync_compact")).await, 0.0);
 }
