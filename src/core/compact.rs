@@ -56,7 +56,13 @@ pub const FALLBACK_WAIT: Duration = Duration::from_secs(60);
 const FORMS: usize = 8;
 /// Requests held per block not taken yet, and blocks with held requests: beyond, refused.
 const PARKED_PER_BLOCK: usize = 64;
-const PARKED_BLOCKS: usize = 8;
+const PARKED_BLOCKS: usize = 32;
+/// Compact forms asked of one peer at a time: the blocks announced after wait their turn
+/// (a burst of blocks, as `mine --blocks 110` makes, would pass the peer's limit on open
+/// requests, `core::limit::MAX_IN_FLIGHT`).
+const FORMS_IN_FLIGHT: usize = 4;
+/// Announced headers held until their parent's comes (headers overtake one another).
+const ORPHAN_HEADERS: usize = 64;
 
 /// Compact blocks by what it took to rebuild them (`/metrics`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -72,6 +78,8 @@ pub struct CompactStats {
 /// Where a rebuild stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
+    /// The compact form is to be asked once fewer are open with the announcer.
+    Queued,
     /// The compact form was asked with this request id.
     Form(u64),
     /// The missing transactions were asked with this request id.
@@ -105,6 +113,16 @@ struct Rebuild {
     body: Option<Body>,
 }
 
+/// An announced header held for its parent's, its gossip verdict with it.
+#[derive(Debug)]
+struct HeldHeader {
+    /// The gossip message's id.
+    id: u64,
+    peer: PeerKey,
+    header: BlockHeader,
+    since: Time,
+}
+
 /// The announced blocks being rebuilt, and the compact forms served.
 #[derive(Debug)]
 pub struct CompactRelay {
@@ -117,6 +135,8 @@ pub struct CompactRelay {
     forms: VecDeque<(BlockHash, Vec<u8>)>,
     /// Requests for the compact form of a pending block: (request id, when).
     parked: HashMap<BlockHash, Vec<(u64, Time)>>,
+    /// Announced headers whose parent was not here, oldest first.
+    orphans: VecDeque<HeldHeader>,
     stats: CompactStats,
 }
 
@@ -128,6 +148,7 @@ impl CompactRelay {
             asks: HashMap::new(),
             forms: VecDeque::new(),
             parked: HashMap::new(),
+            orphans: VecDeque::new(),
             stats: CompactStats::default(),
         }
     }
@@ -183,27 +204,63 @@ fn tells_truth(compact: &CompactBlock, sent: &[(u32, Wtxid)], block: &Block) -> 
 }
 
 impl Core {
-    /// A block's header announced on gossip by `peer`: forwarded (accepted) once its proof
-    /// of work and context check out, and its compact form asked of `peer`.
-    pub(super) fn on_gossip_header(&mut self, peer: PeerKey, data: &[u8], now: Time) -> Verdict {
+    /// A block's header announced on gossip by `peer` (message `id`): forwarded (accepted)
+    /// once its proof of work and context check out, and its compact form asked of `peer`.
+    /// `None`: the verdict comes once its parent's header does.
+    pub(super) fn on_gossip_header(
+        &mut self,
+        id: u64,
+        peer: PeerKey,
+        data: &[u8],
+        now: Time,
+    ) -> Option<Verdict> {
         let Ok(bytes) = <&[u8; HEADER_SIZE]>::try_from(data) else {
             let offence = Offence::UndecodableGossip(GossipKind::Header);
-            return self.apply(peer, judge(Rejection::Offence(offence)), now).verdict();
+            return Some(self.apply(peer, judge(Rejection::Offence(offence)), now).verdict());
         };
-        let header = BlockHeader::from_bytes(bytes);
+        let verdict = self.take_header(id, peer, BlockHeader::from_bytes(bytes), now);
+        if verdict == Some(Verdict::Accept) {
+            self.adopt_headers(now);
+        }
+        verdict
+    }
+
+    /// An announced `header` from `peer` (message `id`): checked, indexed and its compact
+    /// form queued to be asked; one whose parent is not here yet waits for it (`None`).
+    fn take_header(
+        &mut self,
+        id: u64,
+        peer: PeerKey,
+        header: BlockHeader,
+        now: Time,
+    ) -> Option<Verdict> {
         let hash = header.block_hash();
-        if self.relay.pending.contains_key(&hash)
-            || self.ledger.chain().entry(&hash).is_some_and(|e| e.has_data())
-        {
-            return Verdict::Ignore;
+        if self.relay.pending.contains_key(&hash) {
+            return Some(Verdict::Ignore);
+        }
+        if self.ledger.chain().entry(&hash).is_some_and(|e| e.has_data()) {
+            // We have the block (mined, or fetched another way) but not this message:
+            // passed on, or the peers behind us would hear of the next block before it.
+            return Some(Verdict::Accept);
         }
         match self.ledger.chain().check_header(&header, now.unix_secs()) {
             Ok(_) => {}
             Err(ChainError::UnknownParent { parent, .. }) => {
-                self.sync.note_orphan(peer, parent);
+                debug!(%peer, %hash, %parent, "announced header's parent unknown: held for it");
+                // Headers from several peers overtake one another: the parent's is most
+                // likely on its way, and this one is held for it, its verdict too (so it
+                // is forwarded then). The sender may not serve the parent yet either (it
+                // serves its active chain, and forwards headers before it has their
+                // blocks), so this is no offence, unlike an orphan block.
+                if self.relay.orphans.len() >= ORPHAN_HEADERS
+                    && let Some(old) = self.relay.orphans.pop_front()
+                {
+                    self.validate(old.id, Verdict::Ignore);
+                }
+                self.relay.orphans.push_back(HeldHeader { id, peer, header, since: now });
                 let asks = self.sync.catch_up_from(peer, self.ledger.chain(), now);
                 self.ask(asks);
-                return Verdict::Ignore;
+                return None;
             }
             Err(error) => {
                 if let ChainError::InvalidHeader {
@@ -214,7 +271,7 @@ impl Core {
                     self.clock.future(*time, now);
                 }
                 debug!(%peer, %hash, reason = %error, "announced header refused");
-                return self.apply(peer, judge(Rejection::Block(&error)), now).verdict();
+                return Some(self.apply(peer, judge(Rejection::Block(&error)), now).verdict());
             }
         }
         // Indexed now, so that the next block's header, which may come before this block,
@@ -223,19 +280,86 @@ impl Core {
         if let Some(error) = error {
             // A store failure: nobody's fault; the block comes with the next headers.
             debug!(%hash, reason = %error, "announced header not indexed");
-            return Verdict::Ignore;
+            return Some(Verdict::Ignore);
         }
         self.sync.relay(hash);
-        let ask = self.sync.ask_compact(peer, hash, now);
-        self.relay.asks.insert(ask.id, hash);
-        let stage = Stage::Form(ask.id);
+        let stage = Stage::Queued;
         self.relay.pending.insert(hash, Rebuild { peer, header, since: now, stage, body: None });
-        self.ask(vec![ask]);
-        Verdict::Accept
+        self.ask_forms(peer, now);
+        Some(Verdict::Accept)
     }
 
-    /// The compact form `peer` sent for an announced block (our request `id`).
+    /// Takes the held headers whose parent is now indexed (and theirs, in turn), and
+    /// gives their verdicts; those held longer than [`ANSWER_WAIT`] are given up.
+    fn adopt_headers(&mut self, now: Time) {
+        loop {
+            let chain = self.ledger.chain();
+            let ready = |h: &HeldHeader| {
+                let parent = chain.entry(&h.header.prev_blockhash).is_some();
+                parent || now.since(h.since) >= ANSWER_WAIT
+            };
+            let Some(i) = self.relay.orphans.iter().position(ready) else { return };
+            let Some(held) = self.relay.orphans.remove(i) else { return };
+            let verdict = if now.since(held.since) >= ANSWER_WAIT {
+                Some(Verdict::Ignore)
+            } else {
+                self.take_header(held.id, held.peer, held.header, now)
+            };
+            self.validate(held.id, verdict.unwrap_or(Verdict::Ignore));
+        }
+    }
+
+    fn validate(&mut self, id: u64, verdict: Verdict) {
+        self.out.push(Output::Net(NetAction::Validate { id, verdict }));
+    }
+
+    /// Asks `peer` for the compact forms of the blocks it announced that wait their turn,
+    /// lowest first, as far as [`FORMS_IN_FLIGHT`] allows.
+    fn ask_forms(&mut self, peer: PeerKey, now: Time) {
+        let mine = |r: &&Rebuild| r.peer == peer;
+        let open = self.relay.pending.values().filter(mine);
+        let room = FORMS_IN_FLIGHT
+            .saturating_sub(open.filter(|r| matches!(r.stage, Stage::Form(_))).count());
+        let chain = self.ledger.chain();
+        let mut queued: Vec<(u32, BlockHash)> = self
+            .relay
+            .pending
+            .iter()
+            .filter(|(_, r)| r.peer == peer && r.stage == Stage::Queued)
+            .map(|(h, _)| (chain.entry(h).map_or(u32::MAX, |e| e.height), *h))
+            .collect();
+        queued.sort();
+        for (_, hash) in queued.into_iter().take(room) {
+            let ask = self.sync.ask_compact(peer, hash, now);
+            self.relay.asks.insert(ask.id, hash);
+            if let Some(r) = self.relay.pending.get_mut(&hash) {
+                (r.stage, r.since) = (Stage::Form(ask.id), now);
+            }
+            self.ask(vec![ask]);
+        }
+    }
+
+    /// `peer` did not send a compact form it was asked: the blocks it announced that
+    /// wait their turn are fetched whole too.
+    fn give_up_queued(&mut self, peer: PeerKey, now: Time) {
+        let mut queued: Vec<BlockHash> = (self.relay.pending.iter())
+            .filter(|(_, r)| r.peer == peer && r.stage == Stage::Queued)
+            .map(|(h, _)| *h)
+            .collect();
+        queued.sort();
+        for hash in queued {
+            self.fetch_whole(hash, now);
+        }
+    }
+
+    /// The compact form `peer` sent for an announced block (our request `id`); the next
+    /// one it announced is asked.
     pub(super) fn on_compact(&mut self, id: u64, peer: PeerKey, data: &[u8], now: Time) {
+        self.take_compact(id, peer, data, now);
+        self.ask_forms(peer, now);
+    }
+
+    fn take_compact(&mut self, id: u64, peer: PeerKey, data: &[u8], now: Time) {
         self.relay.asks.remove(&id);
         let Some(hash) = self.sync.on_compact(id) else {
             self.apply(peer, judge(Rejection::Sync(SyncFault::UnaskedAnswer)), now);
@@ -469,8 +593,12 @@ impl Core {
     /// Our request `id` for a compact form or missing transactions failed or was
     /// refused: the block is fetched whole.
     pub(super) fn compact_failed(&mut self, id: u64, now: Time) {
-        if let Some(hash) = self.relay.asks.remove(&id) {
-            self.fetch_whole(hash, now);
+        let Some(hash) = self.relay.asks.remove(&id) else { return };
+        let form = self.relay.pending.get(&hash).filter(|r| r.stage == Stage::Form(id));
+        let peer = form.map(|r| r.peer);
+        self.fetch_whole(hash, now);
+        if let Some(peer) = peer {
+            self.give_up_queued(peer, now);
         }
     }
 
@@ -533,14 +661,21 @@ impl Core {
     /// block did not come are forgotten; held requests that waited too long are refused.
     /// A disconnected announcer (`gone`) has no answer coming.
     pub(super) fn compact_tick(&mut self, gone: Option<PeerKey>, now: Time) {
+        // A held header's parent may have come another way (sync, a whole block).
+        self.adopt_headers(now);
         let mut late = Vec::new();
         let mut expired = Vec::new();
+        let mut silent = Vec::new();
         for (hash, r) in &self.relay.pending {
             match r.stage {
+                Stage::Queued if gone == Some(r.peer) => late.push(*hash),
                 Stage::Form(_) | Stage::Missing(_)
                     if gone == Some(r.peer) || now.since(r.since) >= ANSWER_WAIT =>
                 {
-                    late.push(*hash)
+                    late.push(*hash);
+                    if matches!(r.stage, Stage::Form(_)) {
+                        silent.push(r.peer);
+                    }
                 }
                 Stage::Whole | Stage::Taken if now.since(r.since) >= FALLBACK_WAIT => {
                     expired.push(*hash)
@@ -553,6 +688,11 @@ impl Core {
         for hash in late {
             debug!(%hash, "announcer did not send a block's compact form or missing transactions in time: fetching it whole");
             self.fetch_whole(hash, now);
+        }
+        silent.sort();
+        silent.dedup();
+        for peer in silent {
+            self.give_up_queued(peer, now);
         }
         for hash in expired {
             debug!(%hash, "announced block did not come, or did not connect");

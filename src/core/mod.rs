@@ -277,14 +277,16 @@ impl Core {
             }
             NetEvent::Gossip { id, peer, kind, data } => {
                 let verdict = match kind {
-                    GossipKind::Block => self.on_gossip_block(peer, &data, now),
-                    GossipKind::Tx => self.on_gossip_tx(peer, &data, now),
+                    GossipKind::Block => Some(self.on_gossip_block(peer, &data, now)),
+                    GossipKind::Tx => Some(self.on_gossip_tx(peer, &data, now)),
                     GossipKind::Header if self.relay.enabled() => {
-                        self.on_gossip_header(peer, &data, now)
+                        self.on_gossip_header(id, peer, &data, now)
                     }
-                    GossipKind::Header => Verdict::Ignore,
+                    GossipKind::Header => Some(Verdict::Ignore),
                 };
-                self.out.push(Output::Net(NetAction::Validate { id, verdict }));
+                if let Some(verdict) = verdict {
+                    self.out.push(Output::Net(NetAction::Validate { id, verdict }));
+                }
             }
             NetEvent::Request { id, req: SyncRequest::CompactBlock(hash), .. } => {
                 self.serve_compact(id, BlockHash(hash), now);

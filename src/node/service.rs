@@ -93,6 +93,9 @@ pub struct Driver {
     synced: (Instant, u32),
     /// What to switch to if the snapshot the node started from is rejected.
     fallback: Option<super::snapshot::Fallback>,
+    /// Gossip messages whose verdict comes with a later input (a header held until its
+    /// parent's comes): their topic, for the metrics.
+    awaiting: std::collections::HashMap<u64, GossipKind>,
 }
 
 impl Driver {
@@ -120,6 +123,7 @@ impl Driver {
             metrics,
             synced: (Instant::now(), height),
             fallback: None,
+            awaiting: std::collections::HashMap::new(),
         }
     }
 
@@ -199,10 +203,11 @@ impl Driver {
                     m.bans.get_or_create(&OffenceLabels { offence }).inc();
                 }
                 Output::Net(NetAction::Validate { id, verdict }) => {
-                    // Every verdict comes with the message's own input.
-                    if let Some((gossip, kind)) = seen.gossip
-                        && gossip == *id
-                    {
+                    let kind = match seen.gossip {
+                        Some((gossip, kind)) if gossip == *id => Some(kind),
+                        _ => self.awaiting.remove(id),
+                    };
+                    if let Some(kind) = kind {
                         let labels = GossipLabels {
                             topic: kind.label().to_owned(),
                             verdict: verdict.label().to_owned(),
@@ -214,6 +219,15 @@ impl Driver {
                     m.blocks_mined.inc();
                 }
                 _ => {}
+            }
+        }
+        // Its verdict comes later: remember the topic until then.
+        if let Some((id, kind)) = seen.gossip {
+            let judged = outputs
+                .iter()
+                .any(|o| matches!(o, Output::Net(NetAction::Validate { id: v, .. }) if *v == id));
+            if !judged {
+                self.awaiting.insert(id, kind);
             }
         }
     }

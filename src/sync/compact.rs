@@ -83,7 +83,9 @@ impl SyncManager {
         now: Time,
     ) -> Vec<Ask> {
         if let Some(p) = self.peers.get_mut(&peer) {
+            // It has moved on since it last could not serve us: asked again.
             p.announced = Some(hash);
+            p.cannot_serve_from = None;
             p.reach = None;
         }
         self.advance(chain, now)
