@@ -225,6 +225,35 @@ pub struct UtxosView {
     pub utxos: Vec<UtxoEntry>,
 }
 
+/// `GET /address/{addr}/history`: every transaction that paid the address or spent
+/// its coins, newest first (the mempool's before the chain's).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct HistoryView {
+    /// The address.
+    pub address: String,
+    /// The transactions.
+    pub txs: Vec<HistoryEntry>,
+}
+
+/// One transaction of an address's history.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct HistoryEntry {
+    /// Txid.
+    pub txid: String,
+    /// Height of its block (absent while in the mempool).
+    pub height: Option<u32>,
+    /// Confirmations (0 while in the mempool).
+    pub confirmations: u32,
+    /// What its outputs paid the address, base units.
+    pub received: u64,
+    /// What the address's coins it spent held, base units.
+    pub sent: u64,
+    /// Its fee (absent for a coinbase).
+    pub fee: Option<u64>,
+    /// Whether it is a coinbase.
+    pub coinbase: bool,
+}
+
 /// The `GET /status` document.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Status {

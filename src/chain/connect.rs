@@ -12,7 +12,7 @@ use super::utxo::{ConnectError, Prepared, SigMode, disconnect_diff, prepare_bloc
 use super::write::Transition;
 use crate::consensus::BlockError;
 use crate::primitives::{Block, BlockHash, Transaction, Txid};
-use crate::storage::{FAILED, PendingUtxos, Step, StorageError};
+use crate::storage::{FAILED, PendingUtxos, Step, StorageError, owners_touched};
 
 /// A block on its way to the active chain: checked against the UTXO set, its signatures
 /// still being verified. `layer` holds its UTXO changes, so the next block can be
@@ -159,7 +159,8 @@ impl ChainState {
         }
         tx.utxos.apply(&prepared.diff);
         let Prepared { diff, undo, txids, .. } = prepared;
-        tx.write.steps.push(Step::Connect { hash, height, diff, undo, txids });
+        let owners = owners_touched(&block, &undo.spent);
+        tx.write.steps.push(Step::Connect { hash, height, diff, undo, txids, owners });
         tx.write.tip = Some(hash);
         self.active.push(hash);
         block
@@ -196,7 +197,9 @@ impl ChainState {
         };
         tx.utxos.apply(&diff);
         let txids: Vec<Txid> = block.txs.iter().map(Transaction::txid).collect();
-        tx.write.steps.push(Step::Disconnect { hash, height, diff, txids });
+        // The coins it spent come back: they are the undo data.
+        let owners = owners_touched(&block, &diff.created);
+        tx.write.steps.push(Step::Disconnect { hash, height, diff, txids, owners });
         let parent = node.entry.header.prev_blockhash;
         tx.write.tip = Some(parent);
         self.active.pop();

@@ -104,6 +104,7 @@ impl ChainState {
                     diff: Default::default(),
                     undo: Default::default(),
                     txids: Vec::new(),
+                    owners: Vec::new(),
                 }],
                 tip: Some(genesis_hash),
                 heights: Vec::new(),

@@ -35,6 +35,24 @@ pub struct Pending {
     pub incoming: Vec<(OutPoint, TxOut)>,
     /// The owner's confirmed coins that mempool transactions spend, with their values.
     pub spent: Vec<(OutPoint, u64)>,
+    /// Every mempool transaction that pays the owner or spends its coins (confirmed or
+    /// not), in the order they entered the pool.
+    pub txs: Vec<PendingTx>,
+}
+
+/// A mempool transaction as one owner sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingTx {
+    /// Txid.
+    pub txid: Txid,
+    /// What its outputs pay the owner.
+    pub received: u64,
+    /// What the owner's coins it spends held.
+    pub sent: u64,
+    /// Its fee.
+    pub fee: u64,
+    /// Encoded size, bytes.
+    pub size: usize,
 }
 
 /// Every mempool entry, highest fee rate first.
@@ -70,22 +88,40 @@ pub fn pending_for(ledger: &Ledger, owner: &[u8; 32]) -> Pending {
     let mempool = ledger.mempool();
     let mut pending = Pending::default();
     let view = ledger.chain().utxos().ok();
+    let mut txs = Vec::new();
     for entry in mempool.iter_by_fee_rate() {
+        let mut sent = 0u64;
         for input in &entry.tx.inputs {
-            if mempool.contains(&input.prevout.txid) {
-                continue; // an unconfirmed parent: not a confirmed coin
+            if let Some(parent) = mempool.output(&input.prevout) {
+                // An unconfirmed parent: not a confirmed coin, but the owner's money.
+                if parent.output.pubkey == *owner {
+                    sent = sent.saturating_add(parent.output.value);
+                }
+                continue;
             }
             let coin = view.as_ref().and_then(|v| v.coin(&input.prevout).ok().flatten());
             if let Some(coin) = coin.filter(|c| c.output.pubkey == *owner) {
                 pending.spent.push((input.prevout, coin.output.value));
+                sent = sent.saturating_add(coin.output.value);
             }
         }
+        let mut received = 0u64;
         for (vout, out) in entry.tx.outputs.iter().enumerate() {
             let op = OutPoint { txid: entry.txid, vout: vout as u32 };
-            if out.pubkey == *owner && mempool.spender(&op).is_none() {
-                pending.incoming.push((op, *out));
+            if out.pubkey == *owner {
+                received = received.saturating_add(out.value);
+                if mempool.spender(&op).is_none() {
+                    pending.incoming.push((op, *out));
+                }
             }
         }
+        if received > 0 || sent > 0 {
+            let tx =
+                PendingTx { txid: entry.txid, received, sent, fee: entry.fee, size: entry.size };
+            txs.push((entry.seq(), tx));
+        }
     }
+    txs.sort_by_key(|(seq, _)| *seq);
+    pending.txs = txs.into_iter().map(|(_, tx)| tx).collect();
     pending
 }

@@ -26,6 +26,7 @@ use crate::primitives::encode::{Decode, deserialize, serialize};
 use crate::primitives::{Block, BlockHash, Coin, FastMap, OutPoint, Txid};
 use crate::storage::{
     BlockUndo, ChainStore, ChainWrite, IndexEntry, SnapshotBase, Step, StorageError, UtxoView,
+    owners_touched,
 };
 
 /// redb's page cache. Its 1 GiB default made a syncing node's memory grow with the chain
@@ -99,8 +100,11 @@ enum Schema {
     New,
     /// This build's schema.
     Current,
-    /// Schema 2: its transaction index is rebuilt in schema 3's compact form on opening.
+    /// Schema 2: its transaction index is rebuilt in schema 3's compact form on opening,
+    /// then it gets schema 4's address history.
     V2,
+    /// Schema 3: the address history is built from the stored blocks on opening.
+    V3,
 }
 
 /// Checks a database's recorded network and schema against `network`.
@@ -120,6 +124,7 @@ fn check_meta(
             match found {
                 SCHEMA_VERSION => Ok(Schema::Current),
                 2 => Ok(Schema::V2),
+                3 => Ok(Schema::V3),
                 _ => Err(StorageError::SchemaVersion { found, expected: SCHEMA_VERSION }),
             }
         }
@@ -161,6 +166,41 @@ fn upgrade_tx_index(txn: &redb::WriteTransaction) -> Result<u64, StorageError> {
         }
     }
     txn.delete_table(TX_INDEX_V2)?;
+    Ok(count)
+}
+
+/// Key of the address history (see [`ADDR_HISTORY`]).
+fn history_key(pubkey: &[u8; 32], height: u32, pos: u32) -> [u8; 40] {
+    let mut key = [0u8; 40];
+    key[..32].copy_from_slice(pubkey);
+    key[32..36].copy_from_slice(&height.to_be_bytes());
+    key[36..].copy_from_slice(&pos.to_be_bytes());
+    key
+}
+
+/// Builds schema 4's address history from the active chain's stored blocks and undo data,
+/// within `txn`; returns the number of entries. Blocks a snapshot stands in for (no data
+/// stored) have none.
+fn build_addr_history(txn: &redb::WriteTransaction) -> Result<u64, StorageError> {
+    let heights = txn.open_table(HEIGHTS)?;
+    let blocks = txn.open_table(BLOCKS)?;
+    let undos = txn.open_table(UNDO)?;
+    let mut history = txn.open_table(ADDR_HISTORY)?;
+    let mut count = 0;
+    for item in heights.iter()? {
+        let (height, hash) = item?;
+        let (height, hash) = (height.value(), *hash.value());
+        let Some(bytes) = blocks.get(&hash)? else { continue };
+        let block: Block = decode("blocks", bytes.value())?;
+        let undo: BlockUndo = match undos.get(&hash)? {
+            Some(v) => decode("undo", v.value())?,
+            None => BlockUndo::default(),
+        };
+        for (owner, pos) in owners_touched(&block, &undo.spent) {
+            history.insert(&history_key(&owner, height, pos), ())?;
+            count += 1;
+        }
+    }
     Ok(count)
 }
 
@@ -221,17 +261,23 @@ impl Store {
             let mut meta = txn.open_table(META)?;
             let stored_network = meta.get(META_NETWORK)?.map(|v| v.value().to_vec());
             let stored_schema = meta.get(META_SCHEMA)?.map(|v| v.value().to_vec());
-            match check_meta(stored_network.as_deref(), stored_schema.as_deref(), network)? {
+            let found_schema =
+                check_meta(stored_network.as_deref(), stored_schema.as_deref(), network)?;
+            match found_schema {
                 Schema::Current => {}
                 Schema::New => {
                     meta.insert(META_NETWORK, network.as_str().as_bytes())?;
                     meta.insert(META_SCHEMA, SCHEMA_VERSION.to_le_bytes().as_slice())?;
                 }
-                Schema::V2 => {
+                Schema::V2 | Schema::V3 => {
                     tracing::info!("upgrading the database to schema {SCHEMA_VERSION}");
-                    let txs = upgrade_tx_index(&txn)?;
+                    if found_schema == Schema::V2 {
+                        let txs = upgrade_tx_index(&txn)?;
+                        tracing::info!(txs, "transaction index rebuilt in the compact form");
+                    }
+                    let entries = build_addr_history(&txn)?;
                     meta.insert(META_SCHEMA, SCHEMA_VERSION.to_le_bytes().as_slice())?;
-                    tracing::info!(txs, "transaction index rebuilt in the compact form");
+                    tracing::info!(entries, "address history built from the stored blocks");
                 }
             }
             // Create every table so readers never meet a missing one.
@@ -242,6 +288,7 @@ impl Store {
             txn.open_table(UNDO)?;
             txn.open_table(TX_INDEX)?;
             txn.open_table(ADDR_INDEX)?;
+            txn.open_table(ADDR_HISTORY)?;
         }
         txn.commit()?;
         Ok(Self { db: Arc::new(db), network, path: path.map(Arc::from) })
@@ -327,6 +374,26 @@ impl Store {
         Ok(out)
     }
 
+    /// The active-chain transactions that paid `pubkey` or spent its coins, as (height,
+    /// position in the block), oldest first.
+    ///
+    /// # Errors
+    /// [`StorageError`] on read failure.
+    pub fn history_of(&self, pubkey: &[u8; 32]) -> Result<Vec<(u32, u32)>, StorageError> {
+        let txn = self.read()?;
+        let table = txn.open_table(ADDR_HISTORY)?;
+        let (low, high) = (history_key(pubkey, 0, 0), history_key(pubkey, u32::MAX, u32::MAX));
+        let mut out = Vec::new();
+        for item in table.range::<&[u8; 40]>(&low..=&high)? {
+            let (key, _) = item?;
+            let key = key.value();
+            let height = u32::from_be_bytes([key[32], key[33], key[34], key[35]]);
+            let pos = u32::from_be_bytes([key[36], key[37], key[38], key[39]]);
+            out.push((height, pos));
+        }
+        Ok(out)
+    }
+
     /// Checks that the address index holds exactly the UTXO set. Returns the first
     /// discrepancy found, if any.
     ///
@@ -389,6 +456,33 @@ fn owner_key(pubkey: &[u8; 32], op: &OutPoint) -> [u8; 68] {
     key
 }
 
+/// The changes of all `steps` to a key-only table, written together in key order (the keys
+/// lead with random bytes: in step order each insert would land on another page of a large
+/// tree). `keys` adds a step's keys with whether they are present after it (a connect) or
+/// not (a disconnect); the last word on a key decides (a block disconnected and connected
+/// again).
+fn apply_keys<const N: usize>(
+    table: &mut redb::Table<'_, &'static [u8; N], ()>,
+    steps: &[Step],
+    keys: impl Fn(&Step, u32, bool, &mut FastMap<[u8; N], bool>),
+) -> Result<(), StorageError> {
+    let mut net: FastMap<[u8; N], bool> = FastMap::default();
+    for step in steps {
+        let (Step::Connect { height, .. } | Step::Disconnect { height, .. }) = step;
+        keys(step, *height, matches!(step, Step::Connect { .. }), &mut net);
+    }
+    let mut net: Vec<([u8; N], bool)> = net.into_iter().collect();
+    net.sort_unstable();
+    for (key, present) in &net {
+        if *present {
+            table.insert(key, ())?;
+        } else {
+            table.remove(key)?;
+        }
+    }
+    Ok(())
+}
+
 /// The tables a connect or disconnect touches, open in one write transaction.
 struct StepTables<'t> {
     utxos: redb::Table<'t, &'static [u8; 36], &'static [u8]>,
@@ -396,6 +490,7 @@ struct StepTables<'t> {
     undo: redb::Table<'t, &'static [u8; 32], &'static [u8]>,
     heights: redb::Table<'t, u32, &'static [u8; 32]>,
     txs: redb::Table<'t, &'static [u8; 16], ()>,
+    history: redb::Table<'t, &'static [u8; 40], ()>,
 }
 
 impl StepTables<'_> {
@@ -414,29 +509,20 @@ impl StepTables<'_> {
         Ok(())
     }
 
-    /// The transaction index changes of all `steps` together, in key order (txids are
-    /// random: in step order each insert would land on another page of a large tree). The
-    /// last word on an entry decides (a block disconnected and connected again).
+    /// The transaction index changes of all `steps` together (see [`apply_keys`]).
     fn apply_txs(&mut self, steps: &[Step]) -> Result<(), StorageError> {
-        let mut net: FastMap<[u8; 16], bool> = FastMap::default();
-        for step in steps {
-            let (Step::Connect { height, txids, .. } | Step::Disconnect { height, txids, .. }) =
-                step;
-            let present = matches!(step, Step::Connect { .. });
-            net.extend(
-                txids.iter().zip(0u32..).map(|(txid, pos)| (tx_key(txid, *height, pos), present)),
-            );
-        }
-        let mut net: Vec<([u8; 16], bool)> = net.into_iter().collect();
-        net.sort_unstable();
-        for (key, present) in &net {
-            if *present {
-                self.txs.insert(key, ())?;
-            } else {
-                self.txs.remove(key)?;
-            }
-        }
-        Ok(())
+        apply_keys(&mut self.txs, steps, |step, height, present, net| {
+            let (Step::Connect { txids, .. } | Step::Disconnect { txids, .. }) = step;
+            net.extend(txids.iter().zip(0u32..).map(|(t, pos)| (tx_key(t, height, pos), present)));
+        })
+    }
+
+    /// The address history changes of all `steps` together (see [`apply_keys`]).
+    fn apply_history(&mut self, steps: &[Step]) -> Result<(), StorageError> {
+        apply_keys(&mut self.history, steps, |step, height, present, net| {
+            let (Step::Connect { owners, .. } | Step::Disconnect { owners, .. }) = step;
+            net.extend(owners.iter().map(|(o, pos)| (history_key(o, height, *pos), present)));
+        })
     }
 
     /// The UTXO changes of all `steps` together: a coin created and spent within them
@@ -592,12 +678,14 @@ impl ChainStore for Store {
                 undo: txn.open_table(UNDO)?,
                 heights: txn.open_table(HEIGHTS)?,
                 txs: txn.open_table(TX_INDEX)?,
+                history: txn.open_table(ADDR_HISTORY)?,
             };
             for step in &write.steps {
                 tables.apply(step)?;
             }
             tables.apply_utxos(&write.steps)?;
             tables.apply_txs(&write.steps)?;
+            tables.apply_history(&write.steps)?;
             for (height, hash) in &write.heights {
                 tables.heights.insert(*height, &hash.0)?;
             }
@@ -748,6 +836,63 @@ mod tests {
             Store::open(&path, Network::Regtest),
             Err(StorageError::SchemaVersion { found: 9, expected: SCHEMA_VERSION })
         ));
+    }
+
+    #[test]
+    fn the_address_history_records_payments_and_spends_and_follows_reorgs() {
+        use crate::primitives::TxOut;
+        use crate::testkit::{coinbase_input, key, pubkey, spend};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("chain.redb");
+        let (alice, bob) = (key(1), key(2));
+        let store = Store::open(&path, Network::Regtest).unwrap();
+        let mut chain = ChainState::open(store.clone()).unwrap();
+        let first = extend(&mut chain, vec![], pubkey(&alice));
+        for _ in 0..100 {
+            extend(&mut chain, vec![], [7; 32]);
+        }
+        // Height 102: alice pays bob from her coinbase of height 1.
+        let pay = spend(
+            &[coinbase_input(&first)],
+            vec![TxOut { value: 1_000, pubkey: pubkey(&bob) }],
+            &[&alice],
+        );
+        let paid = extend(&mut chain, vec![pay], [7; 32]);
+        assert_eq!(store.history_of(&pubkey(&alice)).unwrap(), vec![(1, 0), (102, 1)]);
+        assert_eq!(store.history_of(&pubkey(&bob)).unwrap(), vec![(102, 1)]);
+        assert!(store.history_of(&[9; 32]).unwrap().is_empty());
+        // A heavier branch without the payment takes it off the history.
+        let mut parent = paid.header.prev_blockhash;
+        for i in 0..2 {
+            let block = block_on(&chain, parent, vec![], [0x80 + i; 32]);
+            parent = block.block_hash();
+            chain.accept_block(block, CLOCK).unwrap();
+        }
+        assert_eq!(chain.tip(), parent);
+        assert_eq!(store.history_of(&pubkey(&alice)).unwrap(), vec![(1, 0)]);
+        assert!(store.history_of(&pubkey(&bob)).unwrap().is_empty());
+        // A schema 3 database gets the same history built from its blocks when opened.
+        let before: Vec<_> = (1..=3u8).map(|i| store.history_of(&[i; 32]).unwrap()).collect();
+        let (alice_before, miner_before) =
+            (store.history_of(&pubkey(&alice)).unwrap(), store.history_of(&[7; 32]).unwrap());
+        drop(chain);
+        drop(store);
+        {
+            let db = Database::open(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            txn.delete_table(ADDR_HISTORY).unwrap();
+            txn.open_table(META)
+                .unwrap()
+                .insert(META_SCHEMA, 3u32.to_le_bytes().as_slice())
+                .unwrap();
+            txn.commit().unwrap();
+        }
+        let store = Store::open(&path, Network::Regtest).unwrap();
+        assert_eq!(store.history_of(&pubkey(&alice)).unwrap(), alice_before);
+        assert_eq!(store.history_of(&[7; 32]).unwrap(), miner_before);
+        assert_eq!(miner_before.len(), 100);
+        let after: Vec<_> = (1..=3u8).map(|i| store.history_of(&[i; 32]).unwrap()).collect();
+        assert_eq!(after, before);
     }
 
     #[test]

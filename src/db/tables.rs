@@ -3,7 +3,7 @@
 use redb::TableDefinition;
 
 /// Bumped whenever a table's key or value layout changes.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// Metadata: `network`, `schema_version`, `tip`.
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -28,6 +28,12 @@ pub const TX_INDEX: TableDefinition<&[u8; 16], ()> = TableDefinition::new("tx_by
 pub const TX_INDEX_V2: TableDefinition<&[u8; 32], &[u8; 36]> = TableDefinition::new("tx_index");
 /// Public key ‖ outpoint → encoded `Coin`: the UTXO set by owner, for balances.
 pub const ADDR_INDEX: TableDefinition<&[u8; 68], &[u8]> = TableDefinition::new("addr_index");
+
+/// Public key ‖ height (u32 BE) ‖ position in the block (u32 BE), no value: every
+/// active-chain transaction that paid the key or spent one of its coins, for address
+/// histories and for wallets finding their used addresses. Added in schema 4 (built from
+/// the stored blocks when an older database is opened).
+pub const ADDR_HISTORY: TableDefinition<&[u8; 40], ()> = TableDefinition::new("addr_history");
 
 /// Meta key: network name.
 pub const META_NETWORK: &str = "network";

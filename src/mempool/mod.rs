@@ -56,6 +56,11 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// Its place in the arrival order (parents always come before their children).
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
     /// Fee per 1,000 bytes.
     pub fn fee_rate(&self) -> u64 {
         fee_rate(self.fee, self.size)

@@ -18,8 +18,8 @@ use tracing::{info, warn};
 use super::metrics::{DirectionLabels, NodeMetrics};
 use super::service::{DriverInput, Shared};
 use crate::api::{
-    AssumeValidView, BalanceView, BanView, BlockView, KeptPeerView, MempoolEntry, MempoolView,
-    PeerView, SnapshotView, Status, TxLookup, UtxoEntry,
+    AssumeValidView, BalanceView, BanView, BlockView, HistoryEntry, KeptPeerView, MempoolEntry,
+    MempoolView, PeerView, SnapshotView, Status, TxLookup, UtxoEntry,
 };
 use crate::consensus::Network;
 use crate::consensus::tx::is_mature;
@@ -460,6 +460,69 @@ impl NodeHandle {
         let unconfirmed =
             i64::try_from(incoming).unwrap_or(i64::MAX) - i64::try_from(spent).unwrap_or(i64::MAX);
         Ok(BalanceView { address, confirmed, unconfirmed, immature })
+    }
+
+    /// Every transaction that paid `owner` or spent its coins, newest first: the mempool's,
+    /// then the active chain's (from the address history; each block read once).
+    ///
+    /// # Errors
+    /// [`QueryError`] if the database fails or the core does not answer.
+    pub async fn history(&self, owner: [u8; 32]) -> Result<Vec<HistoryEntry>, QueryError> {
+        let pending = self.ask(|reply| Command::Pending { owner, reply }).await?;
+        let mut out: Vec<HistoryEntry> = pending
+            .txs
+            .iter()
+            .rev()
+            .map(|p| HistoryEntry {
+                txid: p.txid.to_string(),
+                height: None,
+                confirmations: 0,
+                received: p.received,
+                sent: p.sent,
+                fee: Some(p.fee),
+                coinbase: false,
+            })
+            .collect();
+        let store = self.store()?;
+        let tip = self.shared().snapshot.height;
+        let places = store.history_of(&owner)?;
+        let mut at = places.len();
+        while at > 0 {
+            // The entries of one block, newest first.
+            let height = places[at - 1].0;
+            let start = places[..at].iter().rposition(|(h, _)| *h != height).map_or(0, |i| i + 1);
+            let Some(hash) = store.hash_at(height)? else { break };
+            let block = store.block(&hash)?.ok_or(StorageError::Inconsistent(
+                "a block in the address history is not stored",
+            ))?;
+            let spent: HashMap<OutPoint, TxOut> = store
+                .undo(&hash)?
+                .map(|undo| undo.spent.into_iter().map(|(op, coin)| (op, coin.output)).collect())
+                .unwrap_or_default();
+            for &(_, pos) in places[start..at].iter().rev() {
+                let tx = block.txs.get(pos as usize).ok_or(StorageError::Inconsistent(
+                    "the address history points past a block's transactions",
+                ))?;
+                let ins: Vec<TxOut> =
+                    tx.inputs.iter().filter_map(|i| spent.get(&i.prevout).copied()).collect();
+                let mine = |o: &&TxOut| o.pubkey == owner;
+                let coinbase = tx.is_coinbase();
+                let value_out: u64 = tx.outputs.iter().map(|o| o.value).sum();
+                out.push(HistoryEntry {
+                    txid: tx.txid().to_string(),
+                    height: Some(height),
+                    confirmations: tip.saturating_sub(height) + 1,
+                    received: tx.outputs.iter().filter(mine).map(|o| o.value).sum(),
+                    sent: ins.iter().filter(mine).map(|o| o.value).sum(),
+                    fee: (!coinbase && ins.len() == tx.inputs.len()).then(|| {
+                        ins.iter().map(|o| o.value).sum::<u64>().saturating_sub(value_out)
+                    }),
+                    coinbase,
+                });
+            }
+            at = start;
+        }
+        Ok(out)
     }
 
     /// The UTXO set at the stored tip as a snapshot file ([`crate::snapshot`]): what it is

@@ -23,8 +23,8 @@ use futures::Stream;
 use serde_json::json;
 
 use crate::api::{
-    AddPeer, BalanceView, BanView, BlockView, MempoolView, MineRequest, Mined, PeerAdded, PeerView,
-    Status, SubmitTx, Submitted, TxLookup, UtxosView,
+    AddPeer, BalanceView, BanView, BlockView, HistoryView, MempoolView, MineRequest, Mined,
+    PeerAdded, PeerView, Status, SubmitTx, Submitted, TxLookup, UtxosView,
 };
 use crate::consensus::{Network, TxError};
 use crate::core::{MineError, NodeEvent};
@@ -124,6 +124,7 @@ pub fn router(api: Api) -> Router {
         .route("/tx/{txid}", get(tx))
         .route("/address/{addr}/balance", get(balance))
         .route("/address/{addr}/utxos", get(utxos))
+        .route("/address/{addr}/history", get(history))
         .route("/mempool", get(mempool))
         .route("/peers", get(peers))
         .route("/peers/kept", get(kept_peers))
@@ -279,6 +280,12 @@ async fn utxos(State(api): State<Api>, Path(addr): Path<String>) -> ApiResult<Ut
     let owner = parse_address(&api, &addr)?;
     let utxos = api.node.utxos(owner).await?;
     Ok(Json(UtxosView { address: addr, utxos }))
+}
+
+async fn history(State(api): State<Api>, Path(addr): Path<String>) -> ApiResult<HistoryView> {
+    let owner = parse_address(&api, &addr)?;
+    let txs = api.node.history(owner).await?;
+    Ok(Json(HistoryView { address: addr, txs }))
 }
 
 /// The UTXO set at the stored tip as a snapshot file (`minichain snapshot create`, and

@@ -27,7 +27,7 @@ pub use utxo::{BlockUndo, PendingUtxos, UtxoDiff, UtxoView};
 
 use crate::consensus::Network;
 use crate::primitives::encode::DecodeError;
-use crate::primitives::{Block, BlockHash, Coin, OutPoint, Txid};
+use crate::primitives::{Block, BlockHash, Coin, FastMap, OutPoint, Txid};
 
 /// A database could not be opened, read or written, or contradicts itself: the one error
 /// of the storage boundary, whatever the backend.
@@ -217,6 +217,8 @@ pub enum Step {
         undo: BlockUndo,
         /// Its txids in order (transaction index).
         txids: Vec<Txid>,
+        /// Who it paid or spent from (address history), from [`owners_touched`].
+        owners: Vec<Touched>,
     },
     /// The block leaves the active chain.
     Disconnect {
@@ -228,7 +230,33 @@ pub enum Step {
         diff: UtxoDiff,
         /// Its txids (removed from the transaction index).
         txids: Vec<Txid>,
+        /// Its address history entries, removed.
+        owners: Vec<Touched>,
     },
+}
+
+/// An address history entry: the owner's public key and the position of a transaction
+/// (in the block of the step) that paid it or spent one of its coins.
+pub type Touched = ([u8; 32], u32);
+
+/// Every (owner, transaction position) pair of `block`: the owners of its outputs and of
+/// the coins its inputs spent (`spent`, the block's undo data, in any order). One entry
+/// per owner and transaction, in block order.
+pub fn owners_touched(block: &Block, spent: &[(OutPoint, Coin)]) -> Vec<Touched> {
+    let owner_of: FastMap<OutPoint, [u8; 32]> =
+        spent.iter().map(|(op, coin)| (*op, coin.output.pubkey)).collect();
+    let mut out = Vec::new();
+    for (tx, pos) in block.txs.iter().zip(0u32..) {
+        let first = out.len();
+        let paid = tx.outputs.iter().map(|o| o.pubkey);
+        let spent_from = tx.inputs.iter().filter_map(|i| owner_of.get(&i.prevout).copied());
+        for owner in paid.chain(spent_from) {
+            if !out[first..].iter().any(|(o, _)| *o == owner) {
+                out.push((owner, pos));
+            }
+        }
+    }
+    out
 }
 
 /// Everything one state transition changes, applied by [`ChainStore::apply`] in one

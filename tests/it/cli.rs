@@ -62,7 +62,8 @@ fn verify_reports_a_tampered_utxo_set_and_exits_non_zero() {
             spent: vec![],
             created: vec![(OutPoint { txid: Txid([9; 32]), vout: 0 }, forged)],
         };
-        let step = Step::Connect { hash: tip, height: 5, diff, undo, txids: vec![] };
+        let step =
+            Step::Connect { hash: tip, height: 5, diff, undo, txids: vec![], owners: vec![] };
         store
             .apply(&ChainWrite { steps: vec![step], tip: Some(tip), ..Default::default() })
             .unwrap();
