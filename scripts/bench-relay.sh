@@ -66,7 +66,7 @@ network() {
     done
     rpcs=()
     for ((i = 0; i < nodes; i++)); do rpcs+=("${ports[$((2 * i))]}"); done
-    "$bin" wallet new --network regtest --wallet "$work/$name.wallet" > "$work/$name.addr"
+    "$bin" wallet new --network regtest --no-passphrase --wallet "$work/$name.wallet" > "$work/$name.addr" 2> "$work/$name.wallet.log"
     cli "$name" mine --blocks 110 --to "$(cat "$work/$name.addr")" > /dev/null
     heightwait 300 110 "${rpcs[@]}" > /dev/null
     python3 "$root/scripts/benchwait.py" settled --timeout 180 --quiet 11 "${rpcs[@]}" > /dev/null \

@@ -1,5 +1,6 @@
 //! The data directory: where a node keeps its database, key, cookie and logs.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::consensus::Network;
@@ -21,4 +22,33 @@ pub fn default_data_dir(network: Network) -> PathBuf {
 /// Path of the database in `data_dir`.
 pub fn db_path(data_dir: &Path) -> PathBuf {
     data_dir.join(DB_FILE)
+}
+
+/// Writes `bytes` to `path` readable by the owner only (0600), atomically: a temporary
+/// file beside it, synced, renamed over it, and the directory synced, so a crash leaves
+/// the old file or the new one, never a torn one.
+///
+/// # Errors
+/// The I/O error.
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let mut file = options.open(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }

@@ -1,6 +1,6 @@
 //! Client subcommands: talk to a running node's HTTP API, or manage a wallet file.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, anyhow, bail};
 use serde::Serialize;
@@ -9,15 +9,14 @@ use serde_json::json;
 
 use crate::api::{
     AddPeer, BalanceView, BlockView, ErrorBody, MineRequest, Mined, PeerAdded, PeerView, Status,
-    SubmitTx, Submitted, TxLookup, UtxosView,
+    TxLookup, UtxosView,
 };
 use crate::config::default_data_dir;
 use crate::consensus::Network;
+use crate::primitives::Txid;
 use crate::primitives::address::decode_address;
-use crate::primitives::encode::serialize;
-use crate::primitives::{OutPoint, Txid};
 use crate::rpc::auth::read_cookie;
-use crate::wallet::{Spendable, Wallet, build_payment, format_coins, parse_coins};
+use crate::wallet::format_coins;
 
 /// How to reach the node (shared by every client subcommand).
 #[derive(Debug, Clone, clap::Args)]
@@ -41,58 +40,6 @@ pub struct Conn {
     /// started, a script's first call).
     #[arg(long, value_name = "SECS")]
     pub wait: Option<u64>,
-}
-
-/// Wallet file options.
-#[derive(Debug, Clone, clap::Args)]
-pub struct WalletArgs {
-    /// Network of the wallet.
-    #[arg(long, default_value = "devnet", env = "MINICHAIN_NETWORK", value_parser = super::network_parser())]
-    pub network: Network,
-    /// Wallet file [default: <network data dir>/wallet.json].
-    #[arg(long)]
-    pub wallet: Option<PathBuf>,
-    /// Print JSON for scripts.
-    #[arg(long)]
-    pub json: bool,
-}
-
-impl WalletArgs {
-    fn path(&self) -> PathBuf {
-        self.wallet.clone().unwrap_or_else(|| default_data_dir(self.network).join("wallet.json"))
-    }
-}
-
-/// `wallet new` / `wallet address`.
-#[derive(Debug, clap::Subcommand)]
-pub enum WalletCommand {
-    /// Create a new key file (mode 0600; an existing file is never overwritten).
-    New(WalletArgs),
-    /// Show the wallet's address.
-    Address(WalletArgs),
-}
-
-/// Runs a wallet subcommand.
-///
-/// # Errors
-/// A one-line reason.
-pub fn wallet(cmd: WalletCommand) -> Result<()> {
-    let (args, wallet) = match cmd {
-        WalletCommand::New(args) => {
-            let w = Wallet::create(&args.path(), args.network)?;
-            (args, w)
-        }
-        WalletCommand::Address(args) => {
-            let w = Wallet::load(&args.path(), args.network)?;
-            (args, w)
-        }
-    };
-    if args.json {
-        println!("{}", json!({ "address": wallet.address() }));
-    } else {
-        println!("{}", wallet.address());
-    }
-    Ok(())
 }
 
 /// A connection to a node's API.
@@ -207,7 +154,7 @@ impl Client {
         )
     }
 
-    fn address(&self, addr: &str) -> Result<[u8; 32]> {
+    pub(super) fn address(&self, addr: &str) -> Result<[u8; 32]> {
         Ok(decode_address(self.conn.network.params().address_hrp, addr)?)
     }
 }
@@ -462,16 +409,6 @@ pub fn balance(conn: Conn, addr: &str) -> Result<()> {
     show_balance(&conn, &client, addr)
 }
 
-/// `balance --wallet FILE`: the balance of the wallet's key.
-///
-/// # Errors
-/// A one-line reason (the wallet cannot be read, or the node's answer).
-pub fn wallet_balance(conn: Conn, wallet: &Path) -> Result<()> {
-    let wallet = Wallet::load(wallet, conn.network)?;
-    let client = Client::new(conn.clone())?;
-    show_balance(&conn, &client, &wallet.address())
-}
-
 fn show_balance(conn: &Conn, client: &Client, addr: &str) -> Result<()> {
     let v: BalanceView = client.get(&format!("/address/{addr}/balance"))?;
     let u: UtxosView = client.get(&format!("/address/{addr}/utxos"))?;
@@ -528,34 +465,6 @@ pub fn utxos(conn: Conn, addr: &str) -> Result<()> {
         println!("{op:<70} {:>20} {:>6} {}", format_coins(u.value), u.confirmations, u.spendable);
     }
     println!("{} outputs", v.utxos.len());
-    Ok(())
-}
-
-/// `send`.
-///
-/// # Errors
-/// A one-line reason (bad amount, address, funds, or the node's rejection).
-pub fn send(conn: Conn, wallet: Option<PathBuf>, to: &str, amount: &str, fee: &str) -> Result<()> {
-    let client = Client::new(conn.clone())?;
-    let to = client.address(to)?;
-    let amount = parse_coins(amount).context("bad --amount")?;
-    let fee = parse_coins(fee).context("bad --fee")?;
-    let path = wallet.unwrap_or_else(|| default_data_dir(conn.network).join("wallet.json"));
-    let wallet = Wallet::load(&path, conn.network)?;
-    let v: UtxosView = client.get(&format!("/address/{}/utxos", wallet.address()))?;
-    let mut spendable = Vec::new();
-    for u in v.utxos.iter().filter(|u| u.spendable) {
-        let txid: Txid = u.txid.parse().map_err(|_| anyhow!("the node sent a bad txid"))?;
-        let outpoint = OutPoint { txid, vout: u.vout };
-        spendable.push(Spendable { outpoint, value: u.value, confirmed: u.confirmations > 0 });
-    }
-    let tx = build_payment(&spendable, to, amount, fee, wallet.keypair())?;
-    let answer: Submitted = client.post("/tx", &SubmitTx { hex: hex::encode(serialize(&tx)) })?;
-    if conn.json {
-        println!("{}", json!({ "txid": answer.txid }));
-    } else {
-        println!("{}", answer.txid);
-    }
     Ok(())
 }
 

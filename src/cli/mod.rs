@@ -7,6 +7,7 @@ pub mod client;
 pub mod config;
 pub mod node;
 pub mod snapshot;
+pub mod wallet;
 
 use std::path::PathBuf;
 
@@ -52,9 +53,10 @@ pub enum Command {
     Node(node::NodeArgs),
     /// Rebuild the UTXO set from the stored blocks and compare it with the stored one.
     Verify(VerifyArgs),
-    /// Create a wallet key or show its address.
+    /// Wallets: a seed phrase sealed with a passphrase, receive and change addresses,
+    /// history (`wallet new`, `restore`, `receive`, `addresses`, `history`).
     #[command(subcommand)]
-    Wallet(client::WalletCommand),
+    Wallet(wallet::WalletCommand),
     /// Show a node's status.
     Status(client::Conn),
     /// UTXO snapshots: `snapshot create --out FILE` writes the node's UTXO set at its tip.
@@ -104,9 +106,10 @@ pub enum Command {
     },
     /// Pay coins from a wallet: selects coins, adds change, signs, submits; prints the txid.
     Send {
-        /// Wallet file [default: <network data dir>/wallet.json].
-        #[arg(long)]
-        wallet: Option<PathBuf>,
+        #[command(flatten)]
+        wallet: wallet::WalletFile,
+        #[command(flatten)]
+        passphrase: wallet::Passphrase,
         /// Recipient address.
         #[arg(long)]
         to: String,
@@ -189,7 +192,7 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Node(args) => node::run(args),
         Command::Verify(args) => verify(&args),
-        Command::Wallet(cmd) => client::wallet(cmd),
+        Command::Wallet(cmd) => wallet::run(cmd),
         Command::Status(conn) => client::status(conn),
         Command::Snapshot(cmd) => snapshot::run(cmd),
         Command::Peers { action: None, conn } => client::peers(conn),
@@ -200,7 +203,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Tx { txid, conn } => client::tx(conn, &txid),
         Command::Balance { address, wallet, conn } => match (address, wallet) {
             (Some(address), _) => client::balance(conn, &address),
-            (None, Some(wallet)) => client::wallet_balance(conn, &wallet),
+            (None, Some(file)) => wallet::balance(conn, &file),
             // clap demands one of the two.
             (None, None) => anyhow::bail!("give an address or --wallet FILE"),
         },
@@ -216,8 +219,8 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Utxos { address, conn } => client::utxos(conn, &address),
-        Command::Send { wallet, to, amount, fee, conn } => {
-            client::send(conn, wallet, &to, &amount, &fee)
+        Command::Send { wallet, passphrase, to, amount, fee, conn } => {
+            wallet::send(conn, &wallet, &passphrase, &to, &amount, &fee)
         }
         Command::Mine { blocks, to, conn } => client::mine(conn, blocks, to.as_deref()),
         Command::BenchChain { data_dir, blocks, txs_per_block, tail } => {

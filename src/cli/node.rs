@@ -9,11 +9,11 @@ use libp2p::Multiaddr;
 use tracing::{info, warn};
 
 use crate::config::default_data_dir;
+use crate::config::write_private;
 use crate::consensus::Network;
 use crate::logging::{LogFile, LogFormat};
 use crate::mempool::MempoolConfig;
 use crate::net::addr::parse_peer_addr;
-use crate::net::identity::write_private;
 use crate::node::{NodeConfig, start};
 use crate::primitives::BlockHash;
 use crate::primitives::address::{decode_address, encode_address};

@@ -1,9 +1,10 @@
 //! The node's persistent libp2p key: a stable peer id across restarts.
 
-use std::io::Write;
 use std::path::Path;
 
 use libp2p::identity::Keypair;
+
+use crate::config::write_private;
 
 /// File name of the node key in the data dir.
 pub const NODE_KEY_FILE: &str = "node_key";
@@ -46,27 +47,6 @@ pub fn load_or_create(data_dir: &Path) -> Result<Keypair, IdentityError> {
         }
         Err(e) => Err(io_err(e)),
     }
-}
-
-/// Writes `bytes` to `path` readable by the owner only, atomically.
-///
-/// # Errors
-/// The I/O error.
-pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    {
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let mut file = options.open(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use rand::RngCore;
 
-use crate::net::identity::write_private;
+use crate::config::write_private;
 
 /// File name of the cookie in the data dir.
 pub const COOKIE_FILE: &str = ".cookie";

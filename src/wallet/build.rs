@@ -2,7 +2,7 @@
 
 use secp256k1::Keypair;
 
-use super::sign::{pubkey_of, signed_transaction};
+use super::sign::signed_transaction;
 use crate::consensus::MAX_MONEY;
 use crate::primitives::{COIN, OutPoint, Transaction, TxOut};
 
@@ -45,6 +45,17 @@ pub struct Spendable {
     pub value: u64,
     /// Whether it is confirmed (preferred over own unconfirmed change).
     pub confirmed: bool,
+    /// The key it is locked to.
+    pub owner: [u8; 32],
+}
+
+/// A signed payment and what it returns to the wallet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payment {
+    /// The transaction.
+    pub tx: Transaction,
+    /// The change output's value, if it has one (output 1).
+    pub change: Option<u64>,
 }
 
 /// Why a payment could not be built.
@@ -63,18 +74,21 @@ pub enum BuildError {
     Sign(#[from] crate::wallet::sign::SignError),
 }
 
-/// Builds and signs a payment of `amount` to `to` with `fee`, spending the wallet's
-/// `coins` (confirmed first, largest first) and returning change to the wallet.
+/// Builds and signs a payment of `amount` to `to` with `fee`, spending `coins`
+/// (confirmed first, largest first), with any change to `change`; `key_for` gives the
+/// key of each coin's owner.
 ///
 /// # Errors
-/// [`BuildError::InsufficientFunds`] when the coins do not cover amount plus fee.
-pub fn build_payment(
+/// [`BuildError::InsufficientFunds`] when the coins do not cover amount plus fee,
+/// [`BuildError::Sign`] when `key_for` lacks a key.
+pub fn build_payment<'k>(
     coins: &[Spendable],
     to: [u8; 32],
     amount: u64,
     fee: u64,
-    keypair: &Keypair,
-) -> Result<Transaction, BuildError> {
+    change: [u8; 32],
+    key_for: impl Fn(&[u8; 32]) -> Option<&'k Keypair>,
+) -> Result<Payment, BuildError> {
     let needed = amount.saturating_add(fee);
     let mut sorted = coins.to_vec();
     sorted.sort_by_key(|c| (std::cmp::Reverse(c.confirmed), std::cmp::Reverse(c.value)));
@@ -91,20 +105,22 @@ pub fn build_payment(
         let available = coins.iter().map(|c| c.value).sum();
         return Err(BuildError::InsufficientFunds { available, needed });
     }
-    let own = pubkey_of(keypair);
     let mut outputs = vec![TxOut { value: amount, pubkey: to }];
-    if total > needed {
-        outputs.push(TxOut { value: total - needed, pubkey: own });
+    let change_value = (total > needed).then(|| total - needed);
+    if let Some(value) = change_value {
+        outputs.push(TxOut { value, pubkey: change });
     }
     let inputs: Vec<(OutPoint, TxOut)> =
-        chosen.iter().map(|c| (c.outpoint, TxOut { value: c.value, pubkey: own })).collect();
-    Ok(signed_transaction(&inputs, outputs, |_| Some(keypair))?)
+        chosen.iter().map(|c| (c.outpoint, TxOut { value: c.value, pubkey: c.owner })).collect();
+    let tx = signed_transaction(&inputs, outputs, key_for)?;
+    Ok(Payment { tx, change: change_value })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::primitives::Txid;
+    use crate::wallet::sign::pubkey_of;
 
     #[test]
     fn amounts_parse_exactly_and_bad_ones_are_refused() {
@@ -120,24 +136,30 @@ mod tests {
 
     #[test]
     fn payment_selects_coins_adds_change_and_signs() {
-        let key = crate::testkit::key(5);
-        let coin = |v, n| Spendable {
+        // Coins of two keys; change to a third.
+        let (key, other) = (crate::testkit::key(5), crate::testkit::key(6));
+        let keys = [key, other];
+        let key_for = |pk: &[u8; 32]| keys.iter().find(|k| pubkey_of(k) == *pk);
+        let coin = |v, n, k: &Keypair| Spendable {
             outpoint: OutPoint { txid: Txid([n; 32]), vout: 0 },
             value: v,
             confirmed: true,
+            owner: pubkey_of(k),
         };
-        let coins = [coin(3 * COIN, 1), coin(5 * COIN, 2), coin(COIN, 3)];
-        let tx = build_payment(&coins, [9; 32], 6 * COIN, 1_000, &key).unwrap();
+        let coins = [coin(3 * COIN, 1, &other), coin(5 * COIN, 2, &key), coin(COIN, 3, &key)];
+        let paid = build_payment(&coins, [9; 32], 6 * COIN, 1_000, [8; 32], key_for).unwrap();
+        assert_eq!(paid.change, Some(2 * COIN - 1_000));
+        let tx = paid.tx;
         assert_eq!(tx.inputs.len(), 2, "5 + 3 coins cover 6 + fee");
         assert_eq!(tx.outputs[0], TxOut { value: 6 * COIN, pubkey: [9; 32] });
-        assert_eq!(tx.outputs[1].value, 2 * COIN - 1_000);
+        assert_eq!(tx.outputs[1], TxOut { value: 2 * COIN - 1_000, pubkey: [8; 32] });
         let spent: Vec<_> = tx
             .inputs
             .iter()
             .map(|i| {
                 let c = coins.iter().find(|c| c.outpoint == i.prevout).unwrap();
                 crate::primitives::Coin {
-                    output: TxOut { value: c.value, pubkey: pubkey_of(&key) },
+                    output: TxOut { value: c.value, pubkey: c.owner },
                     height: 1,
                     is_coinbase: false,
                 }
@@ -145,8 +167,17 @@ mod tests {
             .collect();
         assert_eq!(crate::consensus::tx::verify_signatures(&tx, &spent), Ok(()));
         assert!(matches!(
-            build_payment(&coins, [9; 32], 9 * COIN, 1, &key),
+            build_payment(&coins, [9; 32], 9 * COIN, 1, [8; 32], key_for),
             Err(BuildError::InsufficientFunds { available, .. }) if available == 9 * COIN
+        ));
+        // Exactly amount plus fee: no change output.
+        let exact = build_payment(&coins, [9; 32], 9 * COIN - 1, 1, [8; 32], key_for).unwrap();
+        assert_eq!((exact.change, exact.tx.outputs.len()), (None, 1));
+        // A coin whose key the wallet lacks cannot be signed.
+        let stranger = [coin(COIN, 4, &crate::testkit::key(7))];
+        assert!(matches!(
+            build_payment(&stranger, [9; 32], 1_000, 1, [8; 32], key_for),
+            Err(BuildError::Sign(_))
         ));
     }
 }

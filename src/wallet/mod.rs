@@ -1,9 +1,14 @@
-//! The wallet: a key file, amounts, coin selection with change, and signing.
+//! The wallet: a seed phrase sealed with a passphrase, hierarchical keys with receive and
+//! change addresses, amounts, coin selection with change, and signing.
 
 pub mod build;
+pub mod hd;
 pub mod keystore;
+pub mod seal;
 pub mod sign;
 
-pub use build::{Spendable, build_payment, format_coins, parse_coins};
-pub use keystore::{Wallet, WalletError};
+pub use build::{Payment, Spendable, build_payment, format_coins, parse_coins};
+pub use hd::KeyChain;
+pub use keystore::{GAP_LIMIT, Signer, Wallet, WalletAddress, WalletError, scan};
+pub use seal::KdfCost;
 pub use sign::{SignError, sign_transaction, signed_transaction};

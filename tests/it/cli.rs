@@ -351,7 +351,7 @@ fn balance_of_a_wallet_splits_spendable_immature_and_unconfirmed() {
     let wallet = wallet.to_str().unwrap();
     let new_wallet = |path: &str| {
         let out = minichain()
-            .args(["wallet", "new", "--network", "regtest", "--wallet", path])
+            .args(["wallet", "new", "--network", "regtest", "--wallet", path, "--no-passphrase"])
             .output()
             .unwrap();
         String::from_utf8(out.stdout).unwrap().trim().to_owned()
@@ -373,8 +373,12 @@ fn balance_of_a_wallet_splits_spendable_immature_and_unconfirmed() {
     assert_eq!(after["unconfirmed"].as_i64(), Some(-paid), "{after}");
     assert_eq!(after["spendable"].as_u64(), Some(spendable - paid as u64), "{after}");
     assert_eq!(after["immature"].as_u64(), Some(immature), "{after}");
-    // The address form shows the same, immature included, in JSON and in text.
-    assert_eq!(n.json(&["balance", addr]), after);
+    // The change went to a fresh change address: the first address alone shows its coin
+    // spent, the wallet the payment.
+    let first = n.json(&["balance", addr]);
+    assert_eq!(first["immature"], after["immature"], "{first}");
+    assert_eq!(first["unconfirmed"].as_i64(), Some(-5_000_000_000), "{first}");
+    assert_eq!(after["addresses"], 2, "{after}");
     let text = n.run(&["balance", "--wallet", wallet]);
     assert!(
         text.contains("spendable")

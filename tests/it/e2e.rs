@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use minichain::consensus::Network;
 use minichain::primitives::encode::serialize;
 use minichain::primitives::{OutPoint, Transaction, TxIn, TxOut};
-use minichain::wallet::{Wallet, sign_transaction};
+use minichain::wallet::{KeyChain, Wallet, sign_transaction};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_minichain");
@@ -122,6 +122,7 @@ fn coins_mined_on_a_are_sent_through_b_and_c_reports_the_balances() {
         "regtest",
         "--wallet",
         w1.to_str().unwrap(),
+        "--no-passphrase",
         "--json",
     ])["address"]
         .as_str()
@@ -134,6 +135,7 @@ fn coins_mined_on_a_are_sent_through_b_and_c_reports_the_balances() {
         "regtest",
         "--wallet",
         w2.to_str().unwrap(),
+        "--no-passphrase",
         "--json",
     ])["address"]
         .as_str()
@@ -198,8 +200,13 @@ fn coins_mined_on_a_are_sent_through_b_and_c_reports_the_balances() {
                             "unconfirmed": 0, "confirmed": 1_250_000_000u64 }),
         "balance --json prints address, spendable, immature, unconfirmed, confirmed"
     );
-    let b1 = balance(&addr1);
+    // The change went to the wallet's first change address: the wallet holds it all.
+    let mut whole = vec!["balance", "--wallet", w1.to_str().unwrap()];
+    whole.extend(conn(&c, &[]));
+    let b1 = json(&whole);
     assert_eq!(b1["confirmed"].as_u64(), Some(101 * 5_000_000_000 - 1_250_000_000 - 100_000));
+    assert_eq!(b1["addresses"], 2, "{b1}");
+    assert_eq!(balance(&addr1)["confirmed"].as_u64(), Some(100 * 5_000_000_000), "one coin spent");
 
     // A double spend of the same coin, straight to B's API, is refused with its reason.
     let mut show = vec!["tx", txid.as_str()];
@@ -210,14 +217,16 @@ fn coins_mined_on_a_are_sent_through_b_and_c_reports_the_balances() {
         vout: input["vout"].as_u64().unwrap() as u32,
     };
     let wallet = Wallet::load(&w1, Network::Regtest).unwrap();
+    let key = wallet.unlock(None).unwrap().keypair(KeyChain::Receive, 0).unwrap();
+    let own = wallet.pubkey(KeyChain::Receive, 0).unwrap();
     let mut double = Transaction {
         version: 1,
         inputs: vec![TxIn { prevout: spent, signature: [0; 64] }],
-        outputs: vec![TxOut { value: 1_000_000_000, pubkey: wallet.pubkey() }],
+        outputs: vec![TxOut { value: 1_000_000_000, pubkey: own }],
         lock_time: 0,
     };
-    let coin = TxOut { value: 5_000_000_000, pubkey: wallet.pubkey() };
-    sign_transaction(&mut double, &[coin], |_| Some(wallet.keypair())).unwrap();
+    let coin = TxOut { value: 5_000_000_000, pubkey: own };
+    sign_transaction(&mut double, &[coin], |_| Some(&key)).unwrap();
     let token = std::fs::read_to_string(b.dir.path().join(".cookie")).unwrap();
     let resp = reqwest::blocking::Client::new()
         .post(format!("http://{}/tx", b.rpc))

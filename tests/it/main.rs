@@ -15,3 +15,4 @@ mod network;
 mod rejoin;
 mod snapshot;
 mod support;
+mod wallet;

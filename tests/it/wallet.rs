@@ -1,0 +1,232 @@
+//! The wallet as a user drives it: `wallet new` with a passphrase, receive and change
+//! addresses, `wallet restore` from the words on a fresh node, history, and the errors a
+//! wrong or missing passphrase gets.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::harness::{LoggingNode, addrs_of, logging_node, node_process};
+
+fn minichain() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_minichain"));
+    cmd.env_remove("MINICHAIN_PASSPHRASE");
+    cmd
+}
+
+/// A regtest node and the client arguments that reach it.
+struct Node {
+    _node: LoggingNode,
+    _dir: tempfile::TempDir,
+    conn: Vec<String>,
+}
+
+fn node(bootstrap: Option<&str>) -> (Node, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = node_process(dir.path());
+    if let Some(peer) = bootstrap {
+        cmd.args(["--bootstrap", peer]);
+    }
+    let process = logging_node(&mut cmd);
+    let (p2p, rpc) = addrs_of(&process);
+    let data_dir = dir.path().to_str().unwrap().to_owned();
+    let conn = ["--network", "regtest", "--rpc", &rpc, "--data-dir", &data_dir].map(String::from);
+    (Node { _node: process, _dir: dir, conn: conn.to_vec() }, p2p)
+}
+
+impl Node {
+    fn output(&self, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
+        let mut cmd = minichain();
+        cmd.args(args).args(&self.conn).envs(env.iter().copied());
+        cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        if let Some(text) = stdin {
+            child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+        }
+        child.wait_with_output().unwrap()
+    }
+
+    fn json(&self, args: &[&str], env: &[(&str, &str)]) -> Value {
+        let mut args = args.to_vec();
+        args.push("--json");
+        let out = self.output(&args, env, None);
+        assert!(
+            out.status.success(),
+            "minichain {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    fn height(&self) -> u64 {
+        self.json(&["status"], &[])["height"].as_u64().unwrap()
+    }
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(Instant::now() < deadline, "{what} within a minute");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn new_wallet(path: &str, extra: &[&str], env: &[(&str, &str)]) -> Output {
+    minichain()
+        .args(["wallet", "new", "--network", "regtest", "--wallet", path, "--json"])
+        .args(extra)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_restored_wallet_finds_mined_received_and_change_coins_on_a_fresh_node() {
+    let (a, a_p2p) = node(None);
+    let dir = tempfile::tempdir().unwrap();
+    let pass_file = dir.path().join("pass");
+    std::fs::write(&pass_file, "tr0ub4dor&3\n").unwrap();
+    let pass_file = pass_file.to_str().unwrap();
+    let (w, o) = (dir.path().join("w.json"), dir.path().join("o.json"));
+    let (w, o) = (w.to_str().unwrap(), o.to_str().unwrap());
+    let out = new_wallet(w, &["--words", "12", "--passphrase-file", pass_file], &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let created: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let words = created["mnemonic"].as_str().unwrap().to_owned();
+    assert_eq!(words.split(' ').count(), 12);
+    let first = created["address"].as_str().unwrap().to_owned();
+    assert!(!std::fs::read_to_string(w).unwrap().contains(&words), "the seed is sealed");
+    let out = new_wallet(o, &["--no-passphrase"], &[]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not encrypted"));
+    let other = serde_json::from_slice::<Value>(&out.stdout).unwrap()["address"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Mined coins to the first address; then `receive` moves on to a fresh one.
+    a.json(&["mine", "--blocks", "101", "--to", &first], &[]);
+    a.json(&["mine", "--blocks", "101", "--to", &other], &[]);
+    let second = a.json(&["wallet", "receive", "--wallet", w], &[]);
+    assert_eq!(second["index"], 1, "{second}");
+    let second = second["address"].as_str().unwrap().to_owned();
+    assert_eq!(
+        a.json(&["wallet", "receive", "--wallet", w], &[])["address"],
+        second.as_str(),
+        "unused: handed out again"
+    );
+    // Received from another wallet, and paid out with change.
+    a.json(&["send", "--wallet", o, "--to", &second, "--amount", "3"], &[]);
+    let no_pass = a.output(&["send", "--wallet", w, "--to", &other, "--amount", "1"], &[], None);
+    assert!(!no_pass.status.success());
+    let said = String::from_utf8_lossy(&no_pass.stderr);
+    assert!(said.contains("is encrypted") && said.contains("--passphrase-file"), "{said}");
+    let wrong = a.output(
+        &["send", "--wallet", w, "--to", &other, "--amount", "1"],
+        &[("MINICHAIN_PASSPHRASE", "guess")],
+        None,
+    );
+    assert!(
+        String::from_utf8_lossy(&wrong.stderr).contains("wrong passphrase"),
+        "{}",
+        String::from_utf8_lossy(&wrong.stderr)
+    );
+    let paid = a.json(
+        &["send", "--wallet", w, "--to", &other, "--amount", "1", "--passphrase-file", pass_file],
+        &[],
+    );
+    let paid = paid["txid"].as_str().unwrap().to_owned();
+    let history = a.json(&["wallet", "history", "--wallet", w], &[]);
+    assert_eq!(history[0]["txid"], paid.as_str(), "pending first: {history}");
+    assert_eq!(history[0]["confirmations"], 0);
+    assert_eq!(history[0]["amount"], -(100_000_000 + 10_000), "{history}");
+    assert_eq!(history[0]["fee"], 10_000);
+    a.json(&["mine", "--blocks", "1", "--to", &other], &[]);
+    let before = a.json(&["balance", "--wallet", w], &[]);
+    let expected = 101 * 5_000_000_000u64 + 300_000_000 - 100_000_000 - 10_000;
+    assert_eq!(before["confirmed"], expected, "{before}");
+    assert_eq!(before["addresses"], 3, "two receive, one change: {before}");
+    let history = a.json(&["wallet", "history", "--wallet", w], &[]);
+    assert_eq!(history.as_array().unwrap().len(), 103, "101 coinbases, one payment in, one out");
+    assert_eq!(history[0]["confirmations"], 1, "{history}");
+
+    // A fresh node syncs the chain; the words alone bring the wallet back there.
+    let (b, _) = node(Some(&a_p2p));
+    let tip = a.height();
+    wait_for("the fresh node synced", || b.height() == tip);
+    let restored = dir.path().join("restored.json");
+    let restored = restored.to_str().unwrap();
+    let out = b.output(
+        &["wallet", "restore", "--wallet", restored, "--json"],
+        &[("MINICHAIN_PASSPHRASE", "another one")],
+        Some(&format!("{}\n", words.to_uppercase())),
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let found: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((&found["receive"], &found["change"]), (&2.into(), &1.into()), "{found}");
+    assert_eq!(found["confirmed"], expected, "{found}");
+    let after = b.json(&["balance", "--wallet", restored], &[]);
+    assert_eq!(after, before, "the same wallet, seen from another node");
+    // It signs: the restored copy spends, sealed with its own new passphrase.
+    let env = [("MINICHAIN_PASSPHRASE", "another one")];
+    b.json(&["send", "--wallet", restored, "--to", &other, "--amount", "2"], &env);
+    // Restoring over an existing file is refused and leaves it alone.
+    let kept = std::fs::read(restored).unwrap();
+    let again = b.output(&["wallet", "restore", "--wallet", restored], &env, Some(&words));
+    assert!(
+        !again.status.success()
+            && String::from_utf8_lossy(&again.stderr).contains("already exists")
+    );
+    assert_eq!(std::fs::read(restored).unwrap(), kept);
+    // Bad words get the reason, and no file.
+    let bad = dir.path().join("bad.json");
+    let typo = words.replacen(words.split(' ').next().unwrap(), "bitcoinz", 1);
+    let out = b.output(
+        &["wallet", "restore", "--wallet", bad.to_str().unwrap(), "--no-passphrase"],
+        &[],
+        Some(&typo),
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not a BIP39 seed phrase"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!bad.exists());
+}
+
+#[test]
+fn a_new_wallet_without_a_passphrase_source_is_refused_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.json");
+    let out = new_wallet(path.to_str().unwrap(), &[], &[]);
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("--passphrase-file") && said.contains("--no-passphrase"), "{said}");
+    assert!(!path.exists());
+    let out = new_wallet(path.to_str().unwrap(), &["--words", "15", "--no-passphrase"], &[]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("12 or 24"));
+    // The environment gives it; the file is 0600 and a looser mode is warned about.
+    let out = new_wallet(path.to_str().unwrap(), &[], &[("MINICHAIN_PASSPHRASE", "pw")]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let out = minichain()
+            .args(["wallet", "address", "--network", "regtest", "--wallet", path.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("mode 0644"));
+    }
+    let phrase = minichain()
+        .args(["wallet", "phrase", "--network", "regtest", "--wallet", path.to_str().unwrap()])
+        .env("MINICHAIN_PASSPHRASE", "pw")
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&phrase.stdout);
+    assert_eq!(shown.split_whitespace().count(), 24, "{shown}");
+}
