@@ -7,6 +7,8 @@ use crate::consensus::Network;
 
 /// File name of the redb database inside a data dir.
 pub const DB_FILE: &str = "chain.redb";
+/// File name of the mempool saved at shutdown inside a data dir.
+pub const MEMPOOL_FILE: &str = "mempool.dat";
 
 /// The default data dir of `network`: `$XDG_DATA_HOME/minichain/<network>`, else
 /// `$HOME/.local/share/minichain/<network>`, else `./minichain-data/<network>`.

@@ -119,6 +119,9 @@ pub enum Command {
         /// Fee in coins.
         #[arg(long, default_value = "0.0001", allow_hyphen_values = true)]
         fee: String,
+        /// Pay a fee above the amount or above 0.1 coin (refused otherwise, as a typo).
+        #[arg(long)]
+        force: bool,
         #[command(flatten)]
         conn: client::Conn,
     },
@@ -219,8 +222,8 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Utxos { address, conn } => client::utxos(conn, &address),
-        Command::Send { wallet, passphrase, to, amount, fee, conn } => {
-            wallet::send(conn, &wallet, &passphrase, &to, &amount, &fee)
+        Command::Send { wallet, passphrase, to, amount, fee, force, conn } => {
+            wallet::send(conn, &wallet, &passphrase, &to, &amount, &fee, force)
         }
         Command::Mine { blocks, to, conn } => client::mine(conn, blocks, to.as_deref()),
         Command::BenchChain { data_dir, blocks, txs_per_block, tail } => {

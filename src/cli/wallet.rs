@@ -17,8 +17,8 @@ use crate::consensus::Network;
 use crate::primitives::encode::serialize;
 use crate::primitives::{OutPoint, Txid};
 use crate::wallet::{
-    KdfCost, KeyChain, Spendable, Wallet, WalletAddress, build_payment, format_coins, parse_coins,
-    scan,
+    KdfCost, KeyChain, Spendable, Wallet, WalletAddress, build_payment, check_fee, format_coins,
+    parse_coins, scan,
 };
 
 /// The environment variable a passphrase may come from.
@@ -525,11 +525,15 @@ pub fn send(
     to: &str,
     amount: &str,
     fee: &str,
+    force: bool,
 ) -> Result<()> {
     let client = Client::new(conn.clone())?;
     let to = client.address(to)?;
     let amount = parse_coins(amount).context("bad --amount")?;
     let fee = parse_coins(fee).context("bad --fee")?;
+    if !force {
+        check_fee(amount, fee)?;
+    }
     let mut wallet = load(&file.path(conn.network), conn.network)?;
     let coins = spendable(&client, &wallet)?;
     let pass = unlock_passphrase(&wallet, passphrase)?;

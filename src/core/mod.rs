@@ -27,6 +27,7 @@ mod ledger;
 pub mod limit;
 mod messages;
 mod mining;
+mod own_txs;
 mod query;
 mod reply;
 pub mod score;
@@ -585,24 +586,6 @@ impl Core {
         }
         let asks = self.sync.next_tx_asks(peer, now);
         self.ask(asks);
-    }
-
-    /// Announces again our own API's transactions still waiting in the mempool, every
-    /// [`REBROADCAST`]; forgets those that left it (confirmed, or evicted).
-    fn rebroadcast(&mut self, now: Time) {
-        let pool = self.ledger.mempool();
-        self.own_txs.retain(|txid, _| pool.contains(txid));
-        for (txid, last) in &mut self.own_txs {
-            if now.since(*last) < REBROADCAST {
-                continue;
-            }
-            *last = now;
-            if let Some(e) = pool.get(txid) {
-                debug!(%txid, "announcing our own unconfirmed transaction again");
-                let data = crate::primitives::encode::serialize(&e.tx);
-                self.out.push(Output::Net(NetAction::Publish { kind: GossipKind::Tx, data }));
-            }
-        }
     }
 
     fn on_headers(&mut self, id: u64, peer: PeerKey, bytes: &[u8], now: Time) {

@@ -528,3 +528,31 @@ fn our_own_transactions_are_announced_again_until_they_confirm() {
     let out = core.handle(Input::Tick, T0 + REBROADCAST + Duration::from_secs(1));
     assert_eq!(published_txs(&out), [parent.txid()]);
 }
+
+#[test]
+fn a_saved_mempool_comes_back_revalidated_and_our_payments_are_announced_again() {
+    use crate::mempool::saved::{decode_saved, encode_saved};
+    let (mut core, parent, child) = core_with_payments();
+    let reply = ReplyTo::ignore();
+    core.handle(Input::Command(Command::SubmitTx { tx: parent.clone(), reply }), T0);
+    let mut out = Vec::new();
+    core.ledger.accept_tx(child.clone(), &mut out).unwrap();
+    let saved = core.saved_mempool();
+    assert_eq!(
+        saved.iter().map(|s| (s.tx.txid(), s.own)).collect::<Vec<_>>(),
+        [(parent.txid(), true), (child.txid(), false)],
+        "arrival order, ours marked"
+    );
+    // Through the file format, plus a transaction spending a coin that does not exist.
+    let mut saved = decode_saved(&encode_saved(&saved)).unwrap();
+    let mut forged = child.clone();
+    forged.inputs[0].prevout.vout = 7;
+    saved.push(crate::mempool::saved::SavedTx { tx: forged, own: true });
+    let (mut fresh, _, _) = core_with_payments();
+    assert_eq!(fresh.restore_mempool(saved, T0), 2, "the forged one is refused");
+    assert!(fresh.mempool().contains(&parent.txid()) && fresh.mempool().contains(&child.txid()));
+    let out = fresh.handle(Input::Tick, T0 + Duration::from_secs(1));
+    assert!(published_txs(&out).is_empty(), "nothing gossiped before peers connect: {out:?}");
+    let out = fresh.handle(Input::Tick, T0 + REBROADCAST + Duration::from_secs(1));
+    assert_eq!(published_txs(&out), [parent.txid()], "ours announced again, not the child");
+}

@@ -7,6 +7,7 @@
 
 mod error;
 pub mod orphans;
+pub mod saved;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, HashMap, HashSet};

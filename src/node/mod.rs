@@ -203,7 +203,8 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
         hashes,
         metrics.clone(),
     )
-    .with_fallback(fallback);
+    .with_fallback(fallback)
+    .with_mempool_file(config.data_dir.join(crate::config::MEMPOOL_FILE));
     let driver_thread = std::thread::Builder::new()
         .name("minichain-core".into())
         .spawn(move || driver.run(input_rx))

@@ -36,6 +36,41 @@ pub fn format_coins(units: u64) -> String {
     format!("{}.{:08}", units / COIN, units % COIN)
 }
 
+/// The most fee a payment may pay without `--force` (Bitcoin Core's `-maxtxfee`
+/// default, 0.1 coin).
+pub const MAX_FEE: u64 = COIN / 10;
+
+/// A fee that looks like a typing mistake.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FeeError {
+    /// More than the payment itself.
+    #[error("a fee of {} coins is more than the {} coins sent; pass --force if you mean it", format_coins(*.fee), format_coins(*.amount))]
+    OverAmount {
+        /// The fee.
+        fee: u64,
+        /// The amount.
+        amount: u64,
+    },
+    /// More than [`MAX_FEE`].
+    #[error("a fee of {} coins is over the {}-coin ceiling; pass --force if you mean it", format_coins(*.0), format_coins(MAX_FEE))]
+    OverCeiling(u64),
+}
+
+/// Refuses a fee above the amount or above [`MAX_FEE`] (what `send` checks unless
+/// `--force`).
+///
+/// # Errors
+/// [`FeeError`] naming which.
+pub fn check_fee(amount: u64, fee: u64) -> Result<(), FeeError> {
+    if fee > amount {
+        Err(FeeError::OverAmount { fee, amount })
+    } else if fee > MAX_FEE {
+        Err(FeeError::OverCeiling(fee))
+    } else {
+        Ok(())
+    }
+}
+
 /// An output the wallet may spend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Spendable {
@@ -132,6 +167,18 @@ mod tests {
             assert!(parse_coins(bad).is_err(), "{bad}");
         }
         assert_eq!(format_coins(12 * COIN + 1), "12.00000001");
+    }
+
+    #[test]
+    fn a_fee_over_the_amount_or_the_ceiling_is_refused() {
+        assert_eq!(check_fee(COIN, 10_000), Ok(()));
+        assert_eq!(check_fee(COIN, MAX_FEE), Ok(()));
+        assert_eq!(
+            check_fee(COIN / 10, 50 * COIN),
+            Err(FeeError::OverAmount { fee: 50 * COIN, amount: COIN / 10 })
+        );
+        assert_eq!(check_fee(10 * COIN, MAX_FEE + 1), Err(FeeError::OverCeiling(MAX_FEE + 1)));
+        assert!(FeeError::OverCeiling(MAX_FEE + 1).to_string().contains("--force"));
     }
 
     #[test]

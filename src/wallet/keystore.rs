@@ -250,8 +250,11 @@ impl Wallet {
         }
         if value.get("version").is_none() {
             let file: FileV1 = serde_json::from_value(value).map_err(|e| invalid(e.to_string()))?;
-            let key = parse_secret(file.secret.trim())
-                .ok_or_else(|| invalid("secret is not a valid key in 64 hex digits".into()))?;
+            let mut secret = [0u8; 32];
+            hex::decode_to_slice(file.secret.trim(), &mut secret)
+                .map_err(|_| invalid("secret is not 64 hex digits".into()))?;
+            let key = Keypair::from_secret_bytes(secret)
+                .map_err(|_| invalid("secret is not a valid key".into()))?;
             return Ok(single(key));
         }
         let file: FileV2 = serde_json::from_value(value).map_err(|e| invalid(e.to_string()))?;

@@ -7,7 +7,9 @@ pub mod keystore;
 pub mod seal;
 pub mod sign;
 
-pub use build::{Payment, Spendable, build_payment, format_coins, parse_coins};
+pub use build::{
+    FeeError, MAX_FEE, Payment, Spendable, build_payment, check_fee, format_coins, parse_coins,
+};
 pub use hd::KeyChain;
 pub use keystore::{GAP_LIMIT, Signer, Wallet, WalletAddress, WalletError, scan};
 pub use seal::KdfCost;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::harness::{LoggingNode, addrs_of, logging_node, node_process};
+use crate::harness::{LoggingNode, addrs_of, log_lines_of, logging_node, node_process};
 
 fn minichain() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_minichain"));
@@ -18,22 +18,26 @@ fn minichain() -> Command {
 
 /// A regtest node and the client arguments that reach it.
 struct Node {
-    _node: LoggingNode,
-    _dir: tempfile::TempDir,
+    process: LoggingNode,
     conn: Vec<String>,
 }
 
-fn node(bootstrap: Option<&str>) -> (Node, String) {
+fn node(bootstrap: Option<&str>) -> (Node, String, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = node_process(dir.path());
+    let (node, p2p) = node_in(dir.path(), bootstrap);
+    (node, p2p, dir)
+}
+
+fn node_in(dir: &std::path::Path, bootstrap: Option<&str>) -> (Node, String) {
+    let mut cmd = node_process(dir);
     if let Some(peer) = bootstrap {
         cmd.args(["--bootstrap", peer]);
     }
     let process = logging_node(&mut cmd);
     let (p2p, rpc) = addrs_of(&process);
-    let data_dir = dir.path().to_str().unwrap().to_owned();
+    let data_dir = dir.to_str().unwrap().to_owned();
     let conn = ["--network", "regtest", "--rpc", &rpc, "--data-dir", &data_dir].map(String::from);
-    (Node { _node: process, _dir: dir, conn: conn.to_vec() }, p2p)
+    (Node { process, conn: conn.to_vec() }, p2p)
 }
 
 impl Node {
@@ -63,6 +67,20 @@ impl Node {
     fn height(&self) -> u64 {
         self.json(&["status"], &[])["height"].as_u64().unwrap()
     }
+
+    /// `minichain stop`, then waits for the process to exit cleanly.
+    fn stop(mut self) {
+        self.json(&["stop"], &[]);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(status) = self.process.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "the node did not stop within a minute");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert!(status.success(), "the node exited with {status}");
+    }
 }
 
 fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
@@ -85,7 +103,7 @@ fn new_wallet(path: &str, extra: &[&str], env: &[(&str, &str)]) -> Output {
 
 #[test]
 fn a_restored_wallet_finds_mined_received_and_change_coins_on_a_fresh_node() {
-    let (a, a_p2p) = node(None);
+    let (a, a_p2p, _a_dir) = node(None);
     let dir = tempfile::tempdir().unwrap();
     let pass_file = dir.path().join("pass");
     std::fs::write(&pass_file, "tr0ub4dor&3\n").unwrap();
@@ -139,10 +157,16 @@ fn a_restored_wallet_finds_mined_received_and_change_coins_on_a_fresh_node() {
     );
     let paid = paid["txid"].as_str().unwrap().to_owned();
     let history = a.json(&["wallet", "history", "--wallet", w], &[]);
-    assert_eq!(history[0]["txid"], paid.as_str(), "pending first: {history}");
-    assert_eq!(history[0]["confirmations"], 0);
-    assert_eq!(history[0]["amount"], -(100_000_000 + 10_000), "{history}");
-    assert_eq!(history[0]["fee"], 10_000);
+    let pending: Vec<&Value> = history.as_array().unwrap().iter().take(2).collect();
+    assert!(pending.iter().all(|p| p["confirmations"] == 0), "pending first: {history}");
+    let out = pending.iter().find(|p| p["txid"] == paid.as_str()).expect("the payment out");
+    assert_eq!((&out["amount"], &out["fee"]), (&(-(100_000_000 + 10_000)).into(), &10_000.into()));
+    let came = pending.iter().find(|p| p["txid"] != paid.as_str()).unwrap();
+    assert_eq!(
+        (&came["amount"], &came["fee"]),
+        (&300_000_000.into(), &Value::Null),
+        "not ours to pay"
+    );
     a.json(&["mine", "--blocks", "1", "--to", &other], &[]);
     let before = a.json(&["balance", "--wallet", w], &[]);
     let expected = 101 * 5_000_000_000u64 + 300_000_000 - 100_000_000 - 10_000;
@@ -153,7 +177,7 @@ fn a_restored_wallet_finds_mined_received_and_change_coins_on_a_fresh_node() {
     assert_eq!(history[0]["confirmations"], 1, "{history}");
 
     // A fresh node syncs the chain; the words alone bring the wallet back there.
-    let (b, _) = node(Some(&a_p2p));
+    let (b, _, _b_dir) = node(Some(&a_p2p));
     let tip = a.height();
     wait_for("the fresh node synced", || b.height() == tip);
     let restored = dir.path().join("restored.json");
@@ -229,4 +253,86 @@ fn a_new_wallet_without_a_passphrase_source_is_refused_and_writes_nothing() {
         .unwrap();
     let shown = String::from_utf8_lossy(&phrase.stdout);
     assert_eq!(shown.split_whitespace().count(), 24, "{shown}");
+}
+
+#[test]
+fn a_payment_survives_a_node_restart_and_then_confirms() {
+    let dir = tempfile::tempdir().unwrap();
+    let (n, _) = node_in(dir.path(), None);
+    let wallets = tempfile::tempdir().unwrap();
+    let (w, o) = (wallets.path().join("w.json"), wallets.path().join("o.json"));
+    let (w, o) = (w.to_str().unwrap(), o.to_str().unwrap());
+    let addr = |out: Output| {
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()["address"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let mine_to = addr(new_wallet(w, &["--no-passphrase"], &[]));
+    let pay_to = addr(new_wallet(o, &["--no-passphrase"], &[]));
+    n.json(&["mine", "--blocks", "101", "--to", &mine_to], &[]);
+    let txid = n.json(&["send", "--wallet", w, "--to", &pay_to, "--amount", "0.7"], &[])["txid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let before = n.json(&["balance", "--wallet", w], &[]);
+    n.stop();
+    assert!(dir.path().join("mempool.dat").exists(), "saved at shutdown");
+
+    let (n, _) = node_in(dir.path(), None);
+    let tx = n.json(&["tx", &txid], &[]);
+    assert_eq!(tx["in_mempool"], true, "{tx}");
+    assert_eq!(n.json(&["balance", "--wallet", w], &[]), before, "the payment still counts");
+    let history = n.json(&["wallet", "history", "--wallet", w], &[]);
+    assert_eq!(
+        (history[0]["txid"].as_str(), &history[0]["confirmations"]),
+        (Some(txid.as_str()), &0.into())
+    );
+    n.json(&["mine", "--blocks", "1", "--to", &mine_to], &[]);
+    assert_eq!(n.json(&["balance", "--wallet", o], &[])["confirmed"], 70_000_000);
+    assert_eq!(n.json(&["tx", &txid], &[])["confirmations"], 1);
+    // A fee 500 times the amount is a typo until --force says otherwise.
+    let typo = n.output(
+        &["send", "--wallet", w, "--to", &pay_to, "--amount", "0.1", "--fee", "50"],
+        &[],
+        None,
+    );
+    let said = String::from_utf8_lossy(&typo.stderr);
+    assert!(
+        !typo.status.success()
+            && said.contains("more than the 0.10000000 coins sent")
+            && said.contains("--force"),
+        "{said}"
+    );
+    let ceiling = n.output(
+        &["send", "--wallet", w, "--to", &pay_to, "--amount", "5", "--fee", "0.2"],
+        &[],
+        None,
+    );
+    assert!(String::from_utf8_lossy(&ceiling.stderr).contains("ceiling"));
+    n.json(
+        &["send", "--wallet", w, "--to", &pay_to, "--amount", "0.1", "--fee", "0.2", "--force"],
+        &[],
+    );
+    // A damaged file is moved aside and the node starts with an empty mempool.
+    let txid2 = n.json(&["send", "--wallet", w, "--to", &pay_to, "--amount", "0.1"], &[])["txid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    n.stop();
+    let saved = dir.path().join("mempool.dat");
+    let mut bytes = std::fs::read(&saved).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&saved, bytes).unwrap();
+    let process = logging_node(&mut node_process(dir.path()));
+    let lines = log_lines_of(&process, &["the saved mempool is damaged", "HTTP API listening"]);
+    assert!(lines[0]["error"].as_str().unwrap().contains("checksum"), "{}", lines[0]);
+    assert!(dir.path().join("mempool.dat.bad").exists(), "moved aside, not deleted");
+    let rpc = lines[1]["addr"].as_str().unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    let conn = ["--network", "regtest", "--rpc", rpc, "--data-dir", data_dir].map(String::from);
+    let n = Node { process, conn: conn.to_vec() };
+    assert_eq!(n.json(&["status"], &[])["mempool_size"], 0);
+    assert!(!n.output(&["tx", &txid2], &[], None).status.success());
 }

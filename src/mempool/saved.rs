@@ -1,0 +1,125 @@
+//! The mempool as it is saved at shutdown and loaded at start (Bitcoin Core's
+//! `mempool.dat`): its transactions in arrival order, parents before children, each with
+//! whether the node's own API submitted it (those are announced again after the start).
+//!
+//! ```text
+//!   "mcmp" | version (1 byte) | count (u32 LE) | count × (flags (1 byte), transaction)
+//!   | sha256d of everything before (32 bytes)
+//! ```
+//!
+//! Nothing in it is trusted: the loader validates every transaction again against the
+//! chain as it is then, and a torn or foreign file is refused whole.
+
+use crate::primitives::Transaction;
+use crate::primitives::encode::{Decode, DecodeError, Encode, Reader};
+use crate::primitives::hash::sha256d;
+
+const MAGIC: &[u8; 4] = b"mcmp";
+const VERSION: u8 = 1;
+const OWN: u8 = 1;
+
+/// One saved transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedTx {
+    /// The transaction.
+    pub tx: Transaction,
+    /// Submitted through this node's API (announced again until it confirms).
+    pub own: bool,
+}
+
+/// Why a saved mempool could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SavedError {
+    /// Not a saved mempool.
+    #[error("not a saved mempool (no 'mcmp' header)")]
+    Magic,
+    /// A format this build does not know.
+    #[error("saved mempool version {0}, this build reads {VERSION}")]
+    Version(u8),
+    /// Cut short or changed since it was written.
+    #[error("its checksum does not match (cut short or damaged)")]
+    Checksum,
+    /// A transaction does not decode.
+    #[error("a transaction does not decode: {0}")]
+    Decode(#[from] DecodeError),
+}
+
+/// The bytes of `txs`, in the order given.
+pub fn encode_saved(txs: &[SavedTx]) -> Vec<u8> {
+    let mut out =
+        Vec::with_capacity(9 + txs.iter().map(|t| 1 + t.tx.encoded_len()).sum::<usize>() + 32);
+    out.extend_from_slice(MAGIC);
+    out.push(VERSION);
+    // A mempool holds far fewer than 2^32 transactions (its byte cap).
+    out.extend_from_slice(&u32::try_from(txs.len()).unwrap_or(u32::MAX).to_le_bytes());
+    for t in txs {
+        out.push(if t.own { OWN } else { 0 });
+        t.tx.encode(&mut out);
+    }
+    let sum = sha256d(&out);
+    out.extend_from_slice(&sum);
+    out
+}
+
+/// Reads [`encode_saved`]'s bytes.
+///
+/// # Errors
+/// [`SavedError`] for anything else; nothing of a bad file is returned.
+pub fn decode_saved(bytes: &[u8]) -> Result<Vec<SavedTx>, SavedError> {
+    if bytes.len() < 9 + 32 || &bytes[..4] != MAGIC {
+        return Err(SavedError::Magic);
+    }
+    if bytes[4] != VERSION {
+        return Err(SavedError::Version(bytes[4]));
+    }
+    let (body, sum) = bytes.split_at(bytes.len() - 32);
+    if sha256d(body) != sum {
+        return Err(SavedError::Checksum);
+    }
+    let mut r = Reader::new(&body[5..]);
+    let count = r.u32()? as usize;
+    let mut out = Vec::with_capacity(count.min(body.len() / 60));
+    for _ in 0..count {
+        let flags = r.take(1)?[0];
+        out.push(SavedTx { tx: Transaction::decode(&mut r)?, own: flags & OWN != 0 });
+    }
+    if r.remaining() != 0 {
+        return Err(SavedError::Decode(DecodeError::TrailingBytes(r.remaining())));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::primitives::{OutPoint, TxIn, TxOut, Txid};
+
+    fn tx(n: u8) -> Transaction {
+        Transaction {
+            version: 1,
+            inputs: vec![TxIn {
+                prevout: OutPoint { txid: Txid([n; 32]), vout: 1 },
+                signature: [n; 64],
+            }],
+            outputs: vec![TxOut { value: u64::from(n) * 1_000, pubkey: [n; 32] }],
+            lock_time: 0,
+        }
+    }
+
+    #[test]
+    fn a_saved_mempool_reads_back_in_order_and_a_damaged_one_is_refused_whole() {
+        let txs = vec![SavedTx { tx: tx(1), own: true }, SavedTx { tx: tx(2), own: false }];
+        let bytes = encode_saved(&txs);
+        assert_eq!(decode_saved(&bytes), Ok(txs));
+        assert_eq!(decode_saved(&encode_saved(&[])), Ok(vec![]));
+        assert_eq!(decode_saved(&bytes[..bytes.len() - 1]), Err(SavedError::Checksum));
+        let mut flipped = bytes.clone();
+        flipped[20] ^= 1;
+        assert_eq!(decode_saved(&flipped), Err(SavedError::Checksum));
+        let mut newer = bytes.clone();
+        newer[4] = 9;
+        assert_eq!(decode_saved(&newer), Err(SavedError::Version(9)));
+        assert_eq!(decode_saved(b"garbage"), Err(SavedError::Magic));
+        assert_eq!(decode_saved(&[]), Err(SavedError::Magic));
+    }
+}
