@@ -11,14 +11,14 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::client::{Client, Conn, print_json};
-use crate::api::{BalanceView, HistoryView, SubmitTx, Submitted, UtxosView};
+use crate::api::{BalanceView, HistoryView, SubmitTx, Submitted, TxLookup, UtxosView};
 use crate::config::default_data_dir;
 use crate::consensus::Network;
-use crate::primitives::encode::serialize;
-use crate::primitives::{OutPoint, Txid};
+use crate::primitives::encode::{deserialize, serialize};
+use crate::primitives::{OutPoint, Transaction, TxOut, Txid};
 use crate::wallet::{
     KdfCost, KeyChain, Spendable, Wallet, WalletAddress, build_payment, check_fee, format_coins,
-    parse_coins, scan,
+    parse_coins, scan, sign_transaction,
 };
 
 /// The environment variable a passphrase may come from.
@@ -118,6 +118,25 @@ pub enum WalletCommand {
         #[command(flatten)]
         conn: Conn,
     },
+    /// Replace a pending payment of ours with one paying a higher fee, taken from its
+    /// change (Bitcoin Core's bumpfee); prints the new txid.
+    Bumpfee {
+        /// The pending payment.
+        txid: String,
+        /// The new fee in coins [default: twice the old one, and at least the old one plus
+        /// one base unit per byte].
+        #[arg(long)]
+        fee: Option<String>,
+        /// Pay a fee above the amount or above 0.1 coin.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        file: WalletFile,
+        #[command(flatten)]
+        passphrase: Passphrase,
+        #[command(flatten)]
+        conn: Conn,
+    },
     /// Show the seed phrase again (asks for the passphrase).
     Phrase {
         /// Network of the wallet.
@@ -176,6 +195,9 @@ pub fn run(cmd: WalletCommand) -> Result<()> {
         WalletCommand::Receive { file, conn } => receive(&file, conn),
         WalletCommand::Addresses { file, conn } => addresses(&file, conn),
         WalletCommand::History { file, conn } => history(&file, conn),
+        WalletCommand::Bumpfee { txid, fee, force, file, passphrase, conn } => {
+            bumpfee(conn, &file, &passphrase, &txid, fee.as_deref(), force)
+        }
         WalletCommand::Phrase { network, file, passphrase } => {
             let wallet = load(&file.path(network), network)?;
             let pass = unlock_passphrase(&wallet, &passphrase)?;
@@ -552,6 +574,91 @@ pub fn send(
     }
     if conn.json {
         println!("{}", json!({ "txid": answer.txid }));
+    } else {
+        println!("{}", answer.txid);
+    }
+    Ok(())
+}
+
+/// `wallet bumpfee TXID`.
+///
+/// # Errors
+/// A one-line reason: not pending, not ours, no change to pay from, the fee cap, or the
+/// node's refusal (a replacement that does not pay enough).
+pub fn bumpfee(
+    conn: Conn,
+    file: &WalletFile,
+    passphrase: &Passphrase,
+    txid: &str,
+    fee: Option<&str>,
+    force: bool,
+) -> Result<()> {
+    let client = Client::new(conn.clone())?;
+    let wallet = load(&file.path(conn.network), conn.network)?;
+    let found: TxLookup = client.get(&format!("/tx/{txid}"))?;
+    if !found.in_mempool {
+        bail!("transaction {txid} is confirmed already: there is nothing to bump");
+    }
+    let mut tx: Transaction = deserialize(&hex::decode(&found.tx.hex)?)
+        .map_err(|e| anyhow!("the node sent a transaction that does not decode: {e}"))?;
+    let ours: HashMap<[u8; 32], WalletAddress> =
+        wallet.addresses()?.into_iter().map(|a| (a.pubkey, a)).collect();
+    let mut spent = Vec::new();
+    for prevout in &found.prevouts {
+        let owner = prevout.as_ref().and_then(|o| client.address(&o.address).ok());
+        match (prevout, owner) {
+            (Some(o), Some(pk)) if ours.contains_key(&pk) => {
+                spent.push(TxOut { value: o.value, pubkey: pk })
+            }
+            _ => bail!(
+                "transaction {txid} spends coins that are not this wallet's: only its own payments can be bumped"
+            ),
+        }
+    }
+    let old = found.fee.context("the node does not know the payment's fee")?;
+    let size = tx.size() as u64;
+    let new = match fee {
+        Some(f) => parse_coins(f).context("bad --fee")?,
+        None => (2 * old).max(old + size),
+    };
+    if new <= old {
+        bail!("the new fee must be above the old one ({} coins)", format_coins(old));
+    }
+    // Change: the last output to one of our change addresses (a one-key wallet's own).
+    let is_change = |pk: &[u8; 32]| {
+        ours.get(pk).is_some_and(|a| a.chain == KeyChain::Change || !wallet.is_hd())
+    };
+    let Some(at) = tx.outputs.iter().rposition(|o| is_change(&o.pubkey)) else {
+        bail!("transaction {txid} has no change output to take a higher fee from");
+    };
+    let more = new - old;
+    if tx.outputs[at].value < more {
+        bail!(
+            "its change ({} coins) cannot pay {} coins more fee",
+            format_coins(tx.outputs[at].value),
+            format_coins(more)
+        );
+    }
+    let sent: u64 =
+        tx.outputs.iter().filter(|o| !ours.contains_key(&o.pubkey)).map(|o| o.value).sum();
+    if !force {
+        check_fee(sent, new)?;
+    }
+    tx.outputs[at].value -= more;
+    if tx.outputs[at].value == 0 {
+        tx.outputs.remove(at);
+    }
+    let pass = unlock_passphrase(&wallet, passphrase)?;
+    let signer = wallet.unlock(pass.as_deref())?;
+    let mut keys = HashMap::new();
+    for a in ours.values() {
+        keys.insert(a.pubkey, signer.keypair(a.chain, a.index)?);
+    }
+    sign_transaction(&mut tx, &spent, |pk| keys.get(pk))?;
+    let answer: Submitted = client.post("/tx", &SubmitTx { hex: hex::encode(serialize(&tx)) })?;
+    // The wallet file is untouched: the same change address, the same counts.
+    if conn.json {
+        print_json(&json!({ "txid": answer.txid, "replaced": txid, "fee": new }));
     } else {
         println!("{}", answer.txid);
     }

@@ -1,9 +1,10 @@
 //! The mempool: unconfirmed transactions validated against the UTXO set plus the pool
 //! itself (so chains of unconfirmed transactions work), ordered by fee rate.
 //!
-//! Policy: conflicts are rejected (first seen wins, no replacement); a transaction must pay
-//! at least the minimum relay fee rate; when the pool is over its byte cap the lowest fee
-//! rate transactions are evicted together with their descendants.
+//! Policy: a transaction must pay at least the minimum relay fee rate; one that spends
+//! what pool transactions spend replaces them (and their descendants) when it pays more by
+//! BIP125's rules ([`Mempool::accept`]), else it is refused; when the pool is over its
+//! byte cap the lowest fee rate transactions are evicted together with their descendants.
 
 mod error;
 pub mod orphans;
@@ -12,7 +13,7 @@ pub mod saved;
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-pub use error::MempoolError;
+pub use error::{MempoolError, ReplaceError};
 pub use orphans::Orphans;
 
 use crate::chain::TipUpdate;
@@ -71,6 +72,10 @@ impl Entry {
 fn fee_rate(fee: u64, size: usize) -> u64 {
     fee.saturating_mul(1000) / size.max(1) as u64
 }
+
+/// Most transactions one replacement may evict, conflicts and descendants together
+/// (BIP125's rule 5).
+pub const MAX_REPLACED: usize = 100;
 
 /// Ordering key: fee rate, then older first.
 type RateKey = (u64, Reverse<u64>, Txid);
@@ -167,15 +172,16 @@ impl Mempool {
         }
         check_transaction(&tx, params)?;
         let mut coins = Vec::with_capacity(tx.inputs.len());
-        let mut parents = Vec::new();
+        let mut unconfirmed = Vec::new();
+        let mut conflicts: Vec<(OutPoint, Txid)> = Vec::new();
         for input in &tx.inputs {
             let op = input.prevout;
             if let Some(by) = self.spender(&op) {
-                return Err(MempoolError::Conflict { outpoint: op, by });
+                conflicts.push((op, by));
             }
             let coin = match self.output(&op) {
                 Some(coin) => {
-                    parents.push(op.txid);
+                    unconfirmed.push(op);
                     coin
                 }
                 None => view.coin(&op)?.ok_or(TxError::InputMissingOrSpent(op))?,
@@ -184,17 +190,85 @@ impl Mempool {
         }
         let fee = check_tx_inputs(&tx, &coins, tip_height + 1, params)?;
         let size = tx.size();
-        let min = self.config.min_fee_per_kb.saturating_mul(size as u64).div_ceil(1000);
+        let min = self.min_fee(size);
         if fee < min {
             return Err(MempoolError::FeeTooLow { fee, min });
         }
-        verify_signatures(&tx, &coins)?;
+        let mut parents: Vec<Txid> = unconfirmed.iter().map(|op| op.txid).collect();
         parents.sort_unstable();
         parents.dedup();
+        let replaced = match conflicts.first() {
+            None => Vec::new(),
+            Some(&(outpoint, by)) => self
+                .replaceable(&conflicts, &unconfirmed, fee, size)
+                .map_err(|why| MempoolError::Conflict { outpoint, by, why })?,
+        };
+        verify_signatures(&tx, &coins)?;
+        for txid in &replaced {
+            self.remove_with_descendants(txid);
+        }
         let wtxid = tx.wtxid();
         self.insert(Entry { tx, txid, wtxid, fee, size, parents, seq: 0 });
         self.trim();
         if self.entries.contains_key(&txid) { Ok(txid) } else { Err(MempoolError::PoolFull) }
+    }
+
+    /// The relay fee of `size` bytes at the minimum rate (also the increment a
+    /// replacement pays for its own relay).
+    fn min_fee(&self, size: usize) -> u64 {
+        self.config.min_fee_per_kb.saturating_mul(size as u64).div_ceil(1000)
+    }
+
+    /// Whether a transaction of `fee` and `size`, spending `unconfirmed` outputs of pool
+    /// transactions, may replace the pool transactions it conflicts with (`conflicts`: each
+    /// contested outpoint and its spender): BIP125's rules 2 to 6. Returns the direct
+    /// conflicts to evict.
+    fn replaceable(
+        &self,
+        conflicts: &[(OutPoint, Txid)],
+        unconfirmed: &[OutPoint],
+        fee: u64,
+        size: usize,
+    ) -> Result<Vec<Txid>, ReplaceError> {
+        let mut direct: Vec<Txid> = conflicts.iter().map(|(_, by)| *by).collect();
+        direct.sort_unstable();
+        direct.dedup();
+        // Everything that goes: the conflicts and all their descendants.
+        let mut evicted: HashSet<Txid> = HashSet::new();
+        let mut stack = direct.clone();
+        while let Some(id) = stack.pop() {
+            if evicted.insert(id) {
+                if evicted.len() > MAX_REPLACED {
+                    return Err(ReplaceError::TooMany { count: evicted.len(), max: MAX_REPLACED });
+                }
+                stack.extend(self.children.get(&id).into_iter().flatten().copied());
+            }
+        }
+        if let Some(op) = unconfirmed.iter().find(|op| evicted.contains(&op.txid)) {
+            return Err(ReplaceError::SpendsReplaced(op.txid));
+        }
+        // Rule 2: no unconfirmed input the replaced transactions did not have.
+        let theirs: HashSet<&Txid> =
+            direct.iter().filter_map(|t| self.entries.get(t)).flat_map(|e| &e.parents).collect();
+        if let Some(op) = unconfirmed.iter().find(|op| !theirs.contains(&op.txid)) {
+            return Err(ReplaceError::NewUnconfirmedInput(*op));
+        }
+        let rate = fee_rate(fee, size);
+        let conflicting = direct
+            .iter()
+            .filter_map(|t| self.entries.get(t))
+            .map(Entry::fee_rate)
+            .max()
+            .unwrap_or(0);
+        if rate <= conflicting {
+            return Err(ReplaceError::RateTooLow { rate, conflicting });
+        }
+        let paid: u64 = evicted.iter().filter_map(|t| self.entries.get(t)).map(|e| e.fee).sum();
+        let needed = paid.saturating_add(self.min_fee(size));
+        if fee < needed {
+            return Err(ReplaceError::FeeTooLow { fee, needed });
+        }
+        Ok(direct)
     }
 
     fn insert(&mut self, mut entry: Entry) {

@@ -45,10 +45,11 @@ fn conflicts_duplicates_and_coinbases_are_rejected() {
     let first = pay(coins[0], 1_000);
     let txid = accept(&mut pool, &chain, first.clone()).unwrap();
     assert!(matches!(accept(&mut pool, &chain, first), Err(MempoolError::AlreadyKnown(_))));
-    let rival = pay(coins[0], 5_000);
+    // A rival that pays no more than the relay fee on top cannot replace it.
+    let rival = pay(coins[0], 1_001);
     assert!(matches!(
         accept(&mut pool, &chain, rival),
-        Err(MempoolError::Conflict { by, .. }) if by == txid
+        Err(MempoolError::Conflict { by, why: ReplaceError::FeeTooLow { .. }, .. }) if by == txid
     ));
     let cb = Transaction::coinbase(500, vec![TxOut { value: 1, pubkey: [1; 32] }], 0);
     assert!(matches!(accept(&mut pool, &chain, cb), Err(MempoolError::Coinbase)));
@@ -185,4 +186,72 @@ fn after_a_reorg_the_losers_transactions_return_unless_the_winner_spent_their_co
         matches!(again, Err(MempoolError::Invalid(TxError::InputMissingOrSpent(_)))),
         "{again:?}"
     );
+}
+
+#[test]
+fn a_replacement_that_pays_more_evicts_its_conflicts_and_their_descendants() {
+    let (chain, coins) = funded(2);
+    let mut pool = Mempool::default();
+    let first = pay(coins[0], 1_000);
+    let child = pay(input_of(&first, 0), 1_000);
+    let (f, c) = (
+        accept(&mut pool, &chain, first.clone()).unwrap(),
+        accept(&mut pool, &chain, child).unwrap(),
+    );
+    // It must pay both evicted fees plus its own relay (1 unit a byte): 2,000 + size.
+    let size = pay(coins[0], 0).size() as u64;
+    let short = pay(coins[0], 2_000 + size - 1);
+    assert!(matches!(
+        accept(&mut pool, &chain, short),
+        Err(MempoolError::Conflict { why: ReplaceError::FeeTooLow { needed, .. }, .. }) if needed == 2_000 + size
+    ));
+    let bump = pay(coins[0], 2_000 + size);
+    let b = accept(&mut pool, &chain, bump).unwrap();
+    assert!(pool.contains(&b) && !pool.contains(&f) && !pool.contains(&c), "both evicted");
+    assert_eq!(pool.len(), 1);
+    assert_eq!(pool.spender(&coins[0].0), Some(b));
+}
+
+#[test]
+fn replacements_are_refused_for_a_lower_rate_too_many_evictions_or_new_unconfirmed_inputs() {
+    let (chain, coins) = funded(2);
+    let mut pool = Mempool::default();
+    // A small, high-rate transaction cannot be replaced by a big one paying more in all
+    // but less per byte.
+    let small = pay(coins[0], 10_000);
+    accept(&mut pool, &chain, small.clone()).unwrap();
+    let outs = (0..20)
+        .map(|_| TxOut { value: (coins[0].1.value - 12_000) / 20, pubkey: pubkey(&key(1)) })
+        .collect();
+    let big = spend(&[coins[0]], outs, &[&key(1)]);
+    assert!(big.size() > 3 * small.size());
+    assert!(matches!(
+        accept(&mut pool, &chain, big),
+        Err(MempoolError::Conflict { why: ReplaceError::RateTooLow { .. }, .. })
+    ));
+    // A replacement may not bring in an unconfirmed input its conflicts did not spend.
+    let other = pay(coins[1], 1_000);
+    accept(&mut pool, &chain, other.clone()).unwrap();
+    let out = TxOut {
+        value: coins[0].1.value + other.outputs[0].value - 50_000,
+        pubkey: pubkey(&key(1)),
+    };
+    let greedy = spend(&[coins[0], input_of(&other, 0)], vec![out], &[&key(1)]);
+    assert!(matches!(
+        accept(&mut pool, &chain, greedy),
+        Err(MempoolError::Conflict { why: ReplaceError::NewUnconfirmedInput(op), .. }) if op.txid == other.txid()
+    ));
+    // More than MAX_REPLACED evicted: a chain of descendants under `other`.
+    let mut tip = other.clone();
+    for _ in 0..MAX_REPLACED {
+        let next = pay(input_of(&tip, 0), 1_000);
+        accept(&mut pool, &chain, next.clone()).unwrap();
+        tip = next;
+    }
+    let rival = pay(coins[1], 500_000);
+    assert!(matches!(
+        accept(&mut pool, &chain, rival),
+        Err(MempoolError::Conflict { why: ReplaceError::TooMany { max: MAX_REPLACED, .. }, .. })
+    ));
+    assert!(pool.contains(&other.txid()) && pool.contains(&tip.txid()), "nothing evicted");
 }

@@ -255,23 +255,41 @@ fn a_new_wallet_without_a_passphrase_source_is_refused_and_writes_nothing() {
     assert_eq!(shown.split_whitespace().count(), 24, "{shown}");
 }
 
+/// Two unencrypted wallets, `w` (which the tests fund) and `o` (which it pays).
+struct Wallets {
+    _dir: tempfile::TempDir,
+    w: String,
+    o: String,
+    w_addr: String,
+    o_addr: String,
+}
+
+impl Wallets {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let addr = |name: &str| {
+            let path = dir.path().join(name);
+            let out = new_wallet(path.to_str().unwrap(), &["--no-passphrase"], &[]);
+            serde_json::from_slice::<Value>(&out.stdout).unwrap()["address"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
+        let (w_addr, o_addr) = (addr("w.json"), addr("o.json"));
+        let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+        Self { w: path("w.json"), o: path("o.json"), _dir: dir, w_addr, o_addr }
+    }
+}
+
 #[test]
 fn a_payment_survives_a_node_restart_and_then_confirms() {
     let dir = tempfile::tempdir().unwrap();
     let (n, _) = node_in(dir.path(), None);
-    let wallets = tempfile::tempdir().unwrap();
-    let (w, o) = (wallets.path().join("w.json"), wallets.path().join("o.json"));
-    let (w, o) = (w.to_str().unwrap(), o.to_str().unwrap());
-    let addr = |out: Output| {
-        serde_json::from_slice::<Value>(&out.stdout).unwrap()["address"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
-    let mine_to = addr(new_wallet(w, &["--no-passphrase"], &[]));
-    let pay_to = addr(new_wallet(o, &["--no-passphrase"], &[]));
-    n.json(&["mine", "--blocks", "101", "--to", &mine_to], &[]);
-    let txid = n.json(&["send", "--wallet", w, "--to", &pay_to, "--amount", "0.7"], &[])["txid"]
+    let wallets = Wallets::new();
+    let (w, o) = (wallets.w.as_str(), wallets.o.as_str());
+    let (mine_to, pay_to) = (wallets.w_addr.as_str(), wallets.o_addr.as_str());
+    n.json(&["mine", "--blocks", "101", "--to", mine_to], &[]);
+    let txid = n.json(&["send", "--wallet", w, "--to", pay_to, "--amount", "0.7"], &[])["txid"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -288,12 +306,12 @@ fn a_payment_survives_a_node_restart_and_then_confirms() {
         (history[0]["txid"].as_str(), &history[0]["confirmations"]),
         (Some(txid.as_str()), &0.into())
     );
-    n.json(&["mine", "--blocks", "1", "--to", &mine_to], &[]);
+    n.json(&["mine", "--blocks", "1", "--to", mine_to], &[]);
     assert_eq!(n.json(&["balance", "--wallet", o], &[])["confirmed"], 70_000_000);
     assert_eq!(n.json(&["tx", &txid], &[])["confirmations"], 1);
     // A fee 500 times the amount is a typo until --force says otherwise.
     let typo = n.output(
-        &["send", "--wallet", w, "--to", &pay_to, "--amount", "0.1", "--fee", "50"],
+        &["send", "--wallet", w, "--to", pay_to, "--amount", "0.1", "--fee", "50"],
         &[],
         None,
     );
@@ -305,17 +323,17 @@ fn a_payment_survives_a_node_restart_and_then_confirms() {
         "{said}"
     );
     let ceiling = n.output(
-        &["send", "--wallet", w, "--to", &pay_to, "--amount", "5", "--fee", "0.2"],
+        &["send", "--wallet", w, "--to", pay_to, "--amount", "5", "--fee", "0.2"],
         &[],
         None,
     );
     assert!(String::from_utf8_lossy(&ceiling.stderr).contains("ceiling"));
     n.json(
-        &["send", "--wallet", w, "--to", &pay_to, "--amount", "0.1", "--fee", "0.2", "--force"],
+        &["send", "--wallet", w, "--to", pay_to, "--amount", "0.1", "--fee", "0.2", "--force"],
         &[],
     );
     // A damaged file is moved aside and the node starts with an empty mempool.
-    let txid2 = n.json(&["send", "--wallet", w, "--to", &pay_to, "--amount", "0.1"], &[])["txid"]
+    let txid2 = n.json(&["send", "--wallet", w, "--to", pay_to, "--amount", "0.1"], &[])["txid"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -335,4 +353,49 @@ fn a_payment_survives_a_node_restart_and_then_confirms() {
     let n = Node { process, conn: conn.to_vec() };
     assert_eq!(n.json(&["status"], &[])["mempool_size"], 0);
     assert!(!n.output(&["tx", &txid2], &[], None).status.success());
+}
+
+#[test]
+fn a_bumped_payment_replaces_the_old_one_on_every_node() {
+    let (a, a_p2p, _a_dir) = node(None);
+    let (b, _, _b_dir) = node(Some(&a_p2p));
+    let wallets = Wallets::new();
+    let (w, o) = (wallets.w.as_str(), wallets.o.as_str());
+    let (mine_to, pay_to) = (wallets.w_addr.as_str(), wallets.o_addr.as_str());
+    a.json(&["mine", "--blocks", "101", "--to", mine_to], &[]);
+    wait_for("B at height 101", || b.height() == 101);
+    let old = a.json(&["send", "--wallet", w, "--to", pay_to, "--amount", "1"], &[])["txid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let pending = |n: &Node, txid: &str| {
+        let out = n.output(&["tx", txid, "--json"], &[], None);
+        out.status.success()
+            && serde_json::from_slice::<Value>(&out.stdout).is_ok_and(|v| v["in_mempool"] == true)
+    };
+    wait_for("the payment in B's mempool", || pending(&b, &old));
+    let bumped = a.json(&["wallet", "bumpfee", &old, "--wallet", w], &[]);
+    assert_eq!(bumped["fee"], 20_000, "twice the old fee: {bumped}");
+    let new = bumped["txid"].as_str().unwrap().to_owned();
+    assert_ne!(new, old);
+    let gone = |n: &Node, txid: &str| !n.output(&["tx", txid], &[], None).status.success();
+    assert!(pending(&a, &new) && gone(&a, &old), "replaced at once where it was sent");
+    wait_for("the replacement on B, the old payment gone", || pending(&b, &new) && gone(&b, &old));
+    // A second bump below the relay increment is refused by the node, with the rule.
+    let low =
+        a.output(&["wallet", "bumpfee", &new, "--wallet", w, "--fee", "0.00020001"], &[], None);
+    let said = String::from_utf8_lossy(&low.stderr);
+    assert!(!low.status.success() && said.contains("replacement must pay at least"), "{said}");
+    // Someone else's payment is not ours to bump.
+    let theirs = a.output(&["wallet", "bumpfee", &new, "--wallet", o], &[], None);
+    assert!(String::from_utf8_lossy(&theirs.stderr).contains("not this wallet's"));
+    a.json(&["mine", "--blocks", "1", "--to", mine_to], &[]);
+    wait_for("B at height 102", || b.height() == 102);
+    assert_eq!(b.json(&["tx", &new], &[])["confirmations"], 1);
+    assert_eq!(b.json(&["balance", "--wallet", o], &[])["confirmed"], 100_000_000);
+    let history = b.json(&["wallet", "history", "--wallet", w], &[]);
+    assert!(history.as_array().unwrap().iter().all(|p| p["txid"] != old.as_str()), "{history}");
+    assert_eq!(history[0]["fee"], 20_000, "{history}");
+    let done = a.output(&["wallet", "bumpfee", &new, "--wallet", w], &[], None);
+    assert!(String::from_utf8_lossy(&done.stderr).contains("confirmed already"));
 }
