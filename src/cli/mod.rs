@@ -114,8 +114,11 @@ pub enum Command {
         #[arg(long)]
         to: String,
         /// Coins to send (up to 8 decimals).
-        #[arg(long, allow_hyphen_values = true)]
-        amount: String,
+        #[arg(long, allow_hyphen_values = true, required_unless_present = "all")]
+        amount: Option<String>,
+        /// Send everything spendable, less the fee (a sweep: no change).
+        #[arg(long, conflicts_with = "amount")]
+        all: bool,
         /// Fee in coins.
         #[arg(long, default_value = "0.0001", allow_hyphen_values = true)]
         fee: String,
@@ -222,8 +225,9 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Utxos { address, conn } => client::utxos(conn, &address),
-        Command::Send { wallet, passphrase, to, amount, fee, force, conn } => {
-            wallet::send(conn, &wallet, &passphrase, &to, &amount, &fee, force)
+        Command::Send { wallet, passphrase, to, amount, all: _, fee, force, conn } => {
+            let pay = wallet::Pay { to: &to, amount: amount.as_deref(), fee: &fee, force };
+            wallet::send(conn, &wallet, &passphrase, &pay)
         }
         Command::Mine { blocks, to, conn } => client::mine(conn, blocks, to.as_deref()),
         Command::BenchChain { data_dir, blocks, txs_per_block, tail } => {

@@ -536,28 +536,44 @@ fn history(file: &WalletFile, conn: Conn) -> Result<()> {
     Ok(())
 }
 
+/// What `send` pays.
+pub struct Pay<'a> {
+    /// Recipient address.
+    pub to: &'a str,
+    /// Coins, or `None` for everything spendable less the fee (`--all`).
+    pub amount: Option<&'a str>,
+    /// Fee in coins.
+    pub fee: &'a str,
+    /// Past the fee cap.
+    pub force: bool,
+}
+
 /// `send`.
 ///
 /// # Errors
 /// A one-line reason (bad amount, address, funds, passphrase, or the node's rejection).
-pub fn send(
-    conn: Conn,
-    file: &WalletFile,
-    passphrase: &Passphrase,
-    to: &str,
-    amount: &str,
-    fee: &str,
-    force: bool,
-) -> Result<()> {
+pub fn send(conn: Conn, file: &WalletFile, passphrase: &Passphrase, pay: &Pay<'_>) -> Result<()> {
     let client = Client::new(conn.clone())?;
-    let to = client.address(to)?;
-    let amount = parse_coins(amount).context("bad --amount")?;
-    let fee = parse_coins(fee).context("bad --fee")?;
-    if !force {
-        check_fee(amount, fee)?;
-    }
+    let to = client.address(pay.to)?;
+    let fee = parse_coins(pay.fee).context("bad --fee")?;
     let mut wallet = load(&file.path(conn.network), conn.network)?;
     let coins = spendable(&client, &wallet)?;
+    let amount = match pay.amount {
+        Some(a) => parse_coins(a).context("bad --amount")?,
+        None => {
+            let all: u64 = coins.iter().map(|c| c.value).sum();
+            all.checked_sub(fee).filter(|a| *a > 0).ok_or_else(|| {
+                anyhow!(
+                    "nothing to sweep: {} coins spendable, the fee is {}",
+                    format_coins(all),
+                    format_coins(fee)
+                )
+            })?
+        }
+    };
+    if !pay.force {
+        check_fee(amount, fee)?;
+    }
     let pass = unlock_passphrase(&wallet, passphrase)?;
     let signer = wallet.unlock(pass.as_deref())?;
     let mut keys = HashMap::new();

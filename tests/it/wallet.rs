@@ -47,7 +47,13 @@ impl Node {
         cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
         let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
         if let Some(text) = stdin {
-            child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+            // A command that refuses before reading its input closes the pipe early.
+            let written = child.stdin.take().unwrap().write_all(text.as_bytes());
+            assert!(
+                written.as_ref().is_ok()
+                    || written.as_ref().is_err_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe),
+                "{written:?}"
+            );
         }
         child.wait_with_output().unwrap()
     }
@@ -398,4 +404,21 @@ fn a_bumped_payment_replaces_the_old_one_on_every_node() {
     assert_eq!(history[0]["fee"], 20_000, "{history}");
     let done = a.output(&["wallet", "bumpfee", &new, "--wallet", w], &[], None);
     assert!(String::from_utf8_lossy(&done.stderr).contains("confirmed already"));
+    // A sweep sends everything less the fee, with no change, and leaves zero.
+    let swept = a.json(&["send", "--wallet", o, "--to", mine_to, "--all"], &[])["txid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let tx = a.json(&["tx", &swept], &[]);
+    assert_eq!(tx["tx"]["outputs"].as_array().unwrap().len(), 1, "no change: {tx}");
+    assert_eq!(tx["tx"]["outputs"][0]["value"], 100_000_000 - 10_000, "{tx}");
+    a.json(&["mine", "--blocks", "1", "--to", mine_to], &[]);
+    let left = a.json(&["balance", "--wallet", o], &[]);
+    assert_eq!(
+        (&left["confirmed"], &left["spendable"], &left["unconfirmed"]),
+        (&0.into(), &0.into(), &0.into()),
+        "{left}"
+    );
+    let empty = a.output(&["send", "--wallet", o, "--to", mine_to, "--all"], &[], None);
+    assert!(String::from_utf8_lossy(&empty.stderr).contains("nothing to sweep"));
 }
