@@ -401,7 +401,12 @@ fn a_bumped_payment_replaces_the_old_one_on_every_node() {
     assert_eq!(b.json(&["balance", "--wallet", o], &[])["confirmed"], 100_000_000);
     let history = b.json(&["wallet", "history", "--wallet", w], &[]);
     assert!(history.as_array().unwrap().iter().all(|p| p["txid"] != old.as_str()), "{history}");
-    assert_eq!(history[0]["fee"], 20_000, "{history}");
+    let bumped = history.as_array().unwrap().iter().find(|p| p["txid"] == new.as_str()).unwrap();
+    assert_eq!(
+        (&bumped["fee"], &bumped["confirmations"]),
+        (&20_000.into(), &1.into()),
+        "{history}"
+    );
     let done = a.output(&["wallet", "bumpfee", &new, "--wallet", w], &[], None);
     assert!(String::from_utf8_lossy(&done.stderr).contains("confirmed already"));
     // A sweep sends everything less the fee, with no change, and leaves zero.
