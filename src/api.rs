@@ -254,6 +254,30 @@ pub struct HistoryEntry {
     pub coinbase: bool,
 }
 
+/// `GET /fees`: the fee rate to pay for confirmation within 1, 3 and 6 blocks.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FeesView {
+    /// One estimate per target, the shortest first; never rising with the target.
+    pub estimates: Vec<FeeEstimateView>,
+    /// The relay minimum: no estimate is below it.
+    pub min_fee_rate: u64,
+    /// What the rates count: `"base units per 1000 bytes"`.
+    pub unit: String,
+}
+
+/// One fee estimate.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FeeEstimateView {
+    /// Blocks to confirm within.
+    pub target: u32,
+    /// Base units per 1,000 bytes.
+    pub fee_rate: u64,
+    /// What it rests on: `blocks` (how fast recent payments at each rate confirmed),
+    /// `room` (recent blocks had room: the minimum is enough) or `mempool` (the backlog
+    /// to outbid, or the minimum while nothing else is known).
+    pub basis: String,
+}
+
 /// The `GET /status` document.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Status {

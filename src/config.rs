@@ -9,6 +9,8 @@ use crate::consensus::Network;
 pub const DB_FILE: &str = "chain.redb";
 /// File name of the mempool saved at shutdown inside a data dir.
 pub const MEMPOOL_FILE: &str = "mempool.dat";
+/// The fee estimator's statistics, saved beside the mempool.
+pub const FEES_FILE: &str = "fee_estimates.dat";
 
 /// The default data dir of `network`: `$XDG_DATA_HOME/minichain/<network>`, else
 /// `$HOME/.local/share/minichain/<network>`, else `./minichain-data/<network>`.

@@ -468,6 +468,25 @@ pub fn utxos(conn: Conn, addr: &str) -> Result<()> {
     Ok(())
 }
 
+/// `fees`: the fee rates for confirmation within 1, 3 and 6 blocks.
+///
+/// # Errors
+/// A one-line reason.
+pub fn fees(conn: Conn) -> Result<()> {
+    let client = Client::new(conn.clone())?;
+    let v: crate::api::FeesView = client.get("/fees")?;
+    if conn.json {
+        print_json(&v);
+        return Ok(());
+    }
+    println!("{:>6} {:>12} BASIS", "TARGET", "RATE");
+    for e in &v.estimates {
+        println!("{:>6} {:>12} {}", e.target, e.fee_rate, e.basis);
+    }
+    println!("rates in {} (relay minimum {})", v.unit, v.min_fee_rate);
+    Ok(())
+}
+
 /// `mine --blocks N [--to ADDR]` (regtest).
 ///
 /// # Errors

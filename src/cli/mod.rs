@@ -119,15 +119,16 @@ pub enum Command {
         /// Send everything spendable, less the fee (a sweep: no change).
         #[arg(long, conflicts_with = "amount")]
         all: bool,
-        /// Fee in coins.
-        #[arg(long, default_value = "0.0001", allow_hyphen_values = true)]
-        fee: String,
+        #[command(flatten)]
+        fee: wallet::FeeArgs,
         /// Pay a fee above the amount or above 0.1 coin (refused otherwise, as a typo).
         #[arg(long)]
         force: bool,
         #[command(flatten)]
         conn: client::Conn,
     },
+    /// Estimate the fee rate that confirms a payment within 1, 3 and 6 blocks.
+    Fees(client::Conn),
     /// Write a regtest chain of blocks full of signed transactions (for benchmarks).
     #[command(hide = true)]
     BenchChain {
@@ -214,6 +215,7 @@ pub fn run(cli: Cli) -> Result<()> {
             (None, None) => anyhow::bail!("give an address or --wallet FILE"),
         },
         Command::Stop(conn) => client::stop(conn),
+        Command::Fees(conn) => client::fees(conn),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(
@@ -226,7 +228,7 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Utxos { address, conn } => client::utxos(conn, &address),
         Command::Send { wallet, passphrase, to, amount, all: _, fee, force, conn } => {
-            let pay = wallet::Pay { to: &to, amount: amount.as_deref(), fee: &fee, force };
+            let pay = wallet::Pay { to: &to, amount: amount.as_deref(), fee, force };
             wallet::send(conn, &wallet, &passphrase, &pay)
         }
         Command::Mine { blocks, to, conn } => client::mine(conn, blocks, to.as_deref()),

@@ -11,14 +11,14 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::client::{Client, Conn, print_json};
-use crate::api::{BalanceView, HistoryView, SubmitTx, Submitted, TxLookup, UtxosView};
+use crate::api::{BalanceView, FeesView, HistoryView, SubmitTx, Submitted, TxLookup, UtxosView};
 use crate::config::default_data_dir;
 use crate::consensus::Network;
 use crate::primitives::encode::{deserialize, serialize};
 use crate::primitives::{OutPoint, Transaction, TxOut, Txid};
 use crate::wallet::{
-    KdfCost, KeyChain, Spendable, Wallet, WalletAddress, build_payment, check_fee, format_coins,
-    parse_coins, scan, sign_transaction,
+    FeeChoice, KdfCost, KeyChain, Spendable, Wallet, WalletAddress, build_paying, check_fee,
+    format_coins, parse_coins, scan, sign_transaction,
 };
 
 /// The environment variable a passphrase may come from.
@@ -536,14 +536,56 @@ fn history(file: &WalletFile, conn: Conn) -> Result<()> {
     Ok(())
 }
 
+/// How `send` sets its fee.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FeeArgs {
+    /// Fee rate in base units per 1,000 bytes, or `auto`: the node's estimate for
+    /// `--target` (`minichain fees`).
+    #[arg(long, default_value = "auto", value_name = "auto|N")]
+    fee_rate: String,
+    /// Confirm within this many blocks (1 to 6; with `--fee-rate auto`).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=6), conflicts_with = "fee")]
+    target: u32,
+    /// An exact fee in coins instead of a rate.
+    #[arg(long, allow_hyphen_values = true, conflicts_with = "fee_rate")]
+    fee: Option<String>,
+}
+
+impl FeeArgs {
+    /// The fee choice, asking the node for its estimate under `auto`.
+    fn choice(&self, client: &Client) -> Result<FeeChoice> {
+        if let Some(fee) = &self.fee {
+            return Ok(FeeChoice::Fixed(parse_coins(fee).context("bad --fee")?));
+        }
+        if self.fee_rate != "auto" {
+            let rate = self.fee_rate.parse::<u64>().ok().filter(|r| *r > 0).with_context(|| {
+                format!(
+                    "bad --fee-rate '{}': give `auto` or base units per 1000 bytes (a positive integer)",
+                    self.fee_rate
+                )
+            })?;
+            return Ok(FeeChoice::Rate(rate));
+        }
+        let fees: FeesView = client.get("/fees")?;
+        // The longest estimated target within the one asked for (1, 3, 6: none is above).
+        let rate = fees
+            .estimates
+            .iter()
+            .filter(|e| e.target <= self.target)
+            .min_by_key(|e| e.fee_rate)
+            .map_or(fees.min_fee_rate, |e| e.fee_rate);
+        Ok(FeeChoice::Rate(rate))
+    }
+}
+
 /// What `send` pays.
 pub struct Pay<'a> {
     /// Recipient address.
     pub to: &'a str,
     /// Coins, or `None` for everything spendable less the fee (`--all`).
     pub amount: Option<&'a str>,
-    /// Fee in coins.
-    pub fee: &'a str,
+    /// The fee, or how to set it.
+    pub fee: FeeArgs,
     /// Past the fee cap.
     pub force: bool,
 }
@@ -555,25 +597,10 @@ pub struct Pay<'a> {
 pub fn send(conn: Conn, file: &WalletFile, passphrase: &Passphrase, pay: &Pay<'_>) -> Result<()> {
     let client = Client::new(conn.clone())?;
     let to = client.address(pay.to)?;
-    let fee = parse_coins(pay.fee).context("bad --fee")?;
+    let amount = pay.amount.map(parse_coins).transpose().context("bad --amount")?;
+    let fee = pay.fee.choice(&client)?;
     let mut wallet = load(&file.path(conn.network), conn.network)?;
     let coins = spendable(&client, &wallet)?;
-    let amount = match pay.amount {
-        Some(a) => parse_coins(a).context("bad --amount")?,
-        None => {
-            let all: u64 = coins.iter().map(|c| c.value).sum();
-            all.checked_sub(fee).filter(|a| *a > 0).ok_or_else(|| {
-                anyhow!(
-                    "nothing to sweep: {} coins spendable, the fee is {}",
-                    format_coins(all),
-                    format_coins(fee)
-                )
-            })?
-        }
-    };
-    if !pay.force {
-        check_fee(amount, fee)?;
-    }
     let pass = unlock_passphrase(&wallet, passphrase)?;
     let signer = wallet.unlock(pass.as_deref())?;
     let mut keys = HashMap::new();
@@ -581,7 +608,10 @@ pub fn send(conn: Conn, file: &WalletFile, passphrase: &Passphrase, pay: &Pay<'_
         keys.insert(a.pubkey, signer.keypair(a.chain, a.index)?);
     }
     let change = wallet.next_change()?;
-    let payment = build_payment(&coins, to, amount, fee, change.pubkey, |pk| keys.get(pk))?;
+    let payment = build_paying(&coins, to, amount, fee, change.pubkey, |pk| keys.get(pk))?;
+    if !pay.force {
+        check_fee(payment.amount, payment.fee)?;
+    }
     let answer: Submitted =
         client.post("/tx", &SubmitTx { hex: hex::encode(serialize(&payment.tx)) })?;
     if payment.change.is_some() {
@@ -589,7 +619,10 @@ pub fn send(conn: Conn, file: &WalletFile, passphrase: &Passphrase, pay: &Pay<'_
         wallet.hand_out(KeyChain::Change)?;
     }
     if conn.json {
-        println!("{}", json!({ "txid": answer.txid }));
+        println!(
+            "{}",
+            json!({ "txid": answer.txid, "amount": payment.amount, "fee": payment.fee })
+        );
     } else {
         println!("{}", answer.txid);
     }

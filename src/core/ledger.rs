@@ -93,6 +93,11 @@ impl Ledger {
         &self.mempool
     }
 
+    /// Gives the mempool saved fee statistics back ([`Mempool::restore_fee_estimator`]).
+    pub fn restore_fee_estimator(&mut self, fees: crate::mempool::FeeEstimator) -> bool {
+        self.mempool.restore_fee_estimator(fees)
+    }
+
     /// The chain state, to record what happened to it outside a transition.
     pub fn chain_mut(&mut self) -> &mut ChainState {
         &mut self.chain

@@ -6,7 +6,7 @@ use super::reply::{Reply, ReplyTo};
 use super::score::Offence;
 use super::verdict::Verdict;
 use super::{MempoolEntry, MempoolTx, MineError, Pending};
-use crate::mempool::MempoolError;
+use crate::mempool::{FeeEstimate, MempoolError};
 use crate::miner::Template;
 use crate::primitives::{Block, BlockHash, PeerKey, Transaction, Txid};
 use crate::protocol::{GossipKind, SyncRequest, SyncResponse};
@@ -163,6 +163,11 @@ pub enum Command {
         owner: [u8; 32],
         /// Its coins spent and received in the mempool.
         reply: ReplyTo<Pending>,
+    },
+    /// Fee rates for confirmation within each of [`crate::mempool::fees::TARGETS`] blocks.
+    Fees {
+        /// The estimates, and the relay minimum (base units per 1,000 bytes).
+        reply: ReplyTo<(Vec<FeeEstimate>, u64)>,
     },
 }
 

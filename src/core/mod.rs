@@ -764,6 +764,12 @@ impl Core {
                 let pending = query::pending_for(&self.ledger, &owner);
                 self.out.push(Output::Reply(reply.with(pending)));
             }
+            Command::Fees { reply } => {
+                let (chain, mempool) = (self.ledger.chain(), self.ledger.mempool());
+                let estimates = mempool.fee_estimates(chain.height(), chain.params());
+                let min = mempool.config().min_fee_per_kb;
+                self.out.push(Output::Reply(reply.with((estimates, min))));
+            }
         }
     }
 }

@@ -4,6 +4,7 @@
 use tracing::debug;
 
 use super::{Core, NetAction, Output, REBROADCAST};
+use crate::mempool::FeeEstimator;
 use crate::mempool::saved::SavedTx;
 use crate::primitives::Time;
 use crate::protocol::GossipKind;
@@ -17,6 +18,16 @@ impl Core {
             .filter_map(|txid| pool.get(&txid))
             .map(|e| SavedTx { tx: e.tx.clone(), own: self.own_txs.contains_key(&e.txid) })
             .collect()
+    }
+
+    /// The fee estimator's statistics, saved beside the mempool.
+    pub fn saved_fees(&self) -> &FeeEstimator {
+        self.ledger.mempool().fee_estimator()
+    }
+
+    /// Takes saved fee statistics back; false when they count from another relay minimum.
+    pub fn restore_fees(&mut self, fees: FeeEstimator) -> bool {
+        self.ledger.restore_fee_estimator(fees)
     }
 
     /// Loads a saved mempool: each transaction validated again against the chain as it is

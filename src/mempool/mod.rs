@@ -7,6 +7,7 @@
 //! byte cap the lowest fee rate transactions are evicted together with their descendants.
 
 mod error;
+pub mod fees;
 pub mod orphans;
 pub mod saved;
 
@@ -14,6 +15,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 pub use error::{MempoolError, ReplaceError};
+pub use fees::{FeeEstimate, FeeEstimator};
 pub use orphans::Orphans;
 
 use crate::chain::TipUpdate;
@@ -53,6 +55,8 @@ pub struct Entry {
     pub size: usize,
     /// In-pool transactions it spends from.
     pub parents: Vec<Txid>,
+    /// The tip's height when it entered (the fee estimator counts the blocks it waited).
+    pub height: u32,
     /// Arrival order (parents always arrive before children).
     seq: u64,
 }
@@ -90,12 +94,35 @@ pub struct Mempool {
     by_rate: BTreeSet<RateKey>,
     bytes: usize,
     next_seq: u64,
+    /// How long transactions at each fee rate took to confirm.
+    fees: FeeEstimator,
 }
 
 impl Mempool {
     /// An empty pool with `config`.
     pub fn new(config: MempoolConfig) -> Self {
-        Self { config, ..Self::default() }
+        Self { config, fees: FeeEstimator::new(config.min_fee_per_kb), ..Self::default() }
+    }
+
+    /// The fee rates to confirm within [`fees::TARGETS`] blocks, the tip being at
+    /// `tip_height` ([`fees`] says how).
+    pub fn fee_estimates(&self, tip_height: u32, params: &Params) -> Vec<FeeEstimate> {
+        self.fees.estimates(self.iter_by_fee_rate(), tip_height, params)
+    }
+
+    /// The fee estimator's statistics (saved at shutdown).
+    pub fn fee_estimator(&self) -> &FeeEstimator {
+        &self.fees
+    }
+
+    /// Takes saved statistics back; refused (false) when they count from another relay
+    /// minimum, whose buckets are not ours.
+    pub fn restore_fee_estimator(&mut self, fees: FeeEstimator) -> bool {
+        if fees.min_rate() != self.fees.min_rate() {
+            return false;
+        }
+        self.fees = fees;
+        true
     }
 
     /// Its limits.
@@ -140,7 +167,7 @@ impl Mempool {
     }
 
     /// Entries from the highest fee rate down.
-    pub fn iter_by_fee_rate(&self) -> impl Iterator<Item = &Entry> {
+    pub fn iter_by_fee_rate(&self) -> impl Iterator<Item = &Entry> + Clone {
         self.by_rate.iter().rev().map(|(_, _, txid)| &self.entries[txid])
     }
 
@@ -208,7 +235,7 @@ impl Mempool {
             self.remove_with_descendants(txid);
         }
         let wtxid = tx.wtxid();
-        self.insert(Entry { tx, txid, wtxid, fee, size, parents, seq: 0 });
+        self.insert(Entry { tx, txid, wtxid, fee, size, parents, height: tip_height, seq: 0 });
         self.trim();
         if self.entries.contains_key(&txid) { Ok(txid) } else { Err(MempoolError::PoolFull) }
     }
@@ -329,7 +356,8 @@ impl Mempool {
         for tx in block.txs.iter().skip(1) {
             let txid = tx.txid();
             // A confirmed transaction's children stay: their parent is now in the UTXO set.
-            if self.remove_one(&txid).is_some() {
+            if let Some(entry) = self.remove_one(&txid) {
+                self.fees.confirmed(&entry);
                 for kid in self.children.remove(&txid).unwrap_or_default() {
                     if let Some(entry) = self.entries.get_mut(&kid) {
                         entry.parents.retain(|p| *p != txid);
@@ -357,14 +385,17 @@ impl Mempool {
         params: &Params,
     ) -> Vec<Txid> {
         if update.disconnected.is_empty() {
-            for block in &update.connected {
+            let first = (tip_height + 1).saturating_sub(update.connected.len() as u32);
+            for (height, block) in (first..).zip(&update.connected) {
+                self.fees.begin_block(height, fees::is_full(block, params));
                 self.remove_for_block(block);
             }
             return Vec::new();
         }
         let mut pool: Vec<Entry> = self.entries.drain().map(|(_, e)| e).collect();
         pool.sort_by_key(|e| e.seq);
-        *self = Self::new(self.config);
+        let fees = std::mem::take(&mut self.fees);
+        *self = Self { fees, ..Self::new(self.config) };
         let returned: Vec<Transaction> = update
             .disconnected
             .iter()
@@ -379,7 +410,13 @@ impl Mempool {
         }
         for entry in pool {
             // Failures are transactions the new chain confirmed or invalidated.
-            let _ = self.accept(entry.tx, view, tip_height, params);
+            let (txid, entered) = (entry.txid, entry.height);
+            if self.accept(entry.tx, view, tip_height, params).is_ok()
+                && let Some(e) = self.entries.get_mut(&txid)
+            {
+                // It has waited since it first came, not since the reorg.
+                e.height = entered;
+            }
         }
         back
     }

@@ -255,3 +255,22 @@ fn replacements_are_refused_for_a_lower_rate_too_many_evictions_or_new_unconfirm
     ));
     assert!(pool.contains(&other.txid()) && pool.contains(&tip.txid()), "nothing evicted");
 }
+
+#[test]
+fn payments_a_block_confirms_teach_the_fee_estimator_what_their_rate_buys() {
+    let (mut chain, coins) = funded(4);
+    let mut pool = Mempool::default();
+    let txs: Vec<Transaction> = coins.iter().map(|c| pay(*c, 20_000)).collect();
+    for tx in &txs {
+        accept(&mut pool, &chain, tx.clone()).unwrap();
+    }
+    let rate = pool.get(&txs[0].txid()).unwrap().fee_rate();
+    let before = pool.fee_estimates(chain.height(), chain.params());
+    assert_eq!(before[0].fee_rate, 1_000, "nothing learned yet: the relay minimum");
+    let block = block_on(&chain, chain.tip(), txs, [7; 32]);
+    let outcome = chain.accept_block(block, CLOCK).unwrap();
+    pool.update_for_tip(&outcome.update, &chain.utxos().unwrap(), chain.height(), chain.params());
+    assert!(pool.is_empty());
+    let after = pool.fee_estimates(chain.height(), chain.params());
+    assert_eq!((after[0].fee_rate, after[0].basis), (rate, fees::Basis::Blocks));
+}

@@ -18,8 +18,8 @@ use tracing::{info, warn};
 use super::metrics::{DirectionLabels, NodeMetrics};
 use super::service::{DriverInput, Shared};
 use crate::api::{
-    AssumeValidView, BalanceView, BanView, BlockView, HistoryEntry, KeptPeerView, MempoolEntry,
-    MempoolView, PeerView, SnapshotView, Status, TxLookup, UtxoEntry,
+    AssumeValidView, BalanceView, BanView, BlockView, FeeEstimateView, FeesView, HistoryEntry,
+    KeptPeerView, MempoolEntry, MempoolView, PeerView, SnapshotView, Status, TxLookup, UtxoEntry,
 };
 use crate::consensus::Network;
 use crate::consensus::tx::is_mature;
@@ -601,6 +601,23 @@ impl NodeHandle {
             .collect();
         let bytes = txs.iter().map(|e| e.size).sum();
         Ok(MempoolView { size: txs.len(), bytes, txs })
+    }
+
+    /// Fee rates for confirmation within 1, 3 and 6 blocks ([`crate::mempool::fees`]).
+    ///
+    /// # Errors
+    /// [`Unavailable`] if the core does not answer.
+    pub async fn fees(&self) -> Result<FeesView, Unavailable> {
+        let (estimates, min_fee_rate) = self.ask(|reply| Command::Fees { reply }).await?;
+        let estimates = estimates
+            .into_iter()
+            .map(|e| FeeEstimateView {
+                target: e.target,
+                fee_rate: e.fee_rate,
+                basis: e.basis.as_str().to_owned(),
+            })
+            .collect();
+        Ok(FeesView { estimates, min_fee_rate, unit: "base units per 1000 bytes".to_owned() })
     }
 
     /// Validates a transaction, adds it to the mempool and gossips it.

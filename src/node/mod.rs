@@ -204,7 +204,7 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
         metrics.clone(),
     )
     .with_fallback(fallback)
-    .with_mempool_file(config.data_dir.join(crate::config::MEMPOOL_FILE));
+    .with_saved_state(config.data_dir.clone());
     let driver_thread = std::thread::Builder::new()
         .name("minichain-core".into())
         .spawn(move || driver.run(input_rx))

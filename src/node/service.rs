@@ -12,6 +12,8 @@ use tracing::{info, warn};
 
 use super::metrics::{GossipLabels, NodeMetrics, OffenceLabels};
 use super::miner::Miners;
+
+mod saved;
 use crate::core::NetAction;
 use crate::core::{Core, Input, NetEvent, NodeEvent, Output, Snapshot, TICK};
 use crate::net::NetCommand;
@@ -96,8 +98,8 @@ pub struct Driver {
     /// Gossip messages whose verdict comes with a later input (a header held until its
     /// parent's comes): their topic, for the metrics.
     awaiting: std::collections::HashMap<u64, GossipKind>,
-    /// Where the mempool is saved at shutdown and loaded from at start.
-    mempool_file: Option<std::path::PathBuf>,
+    /// Where the mempool and fee statistics are saved at shutdown and loaded at start.
+    saved_dir: Option<std::path::PathBuf>,
 }
 
 impl Driver {
@@ -126,68 +128,15 @@ impl Driver {
             synced: (Instant::now(), height),
             fallback: None,
             awaiting: std::collections::HashMap::new(),
-            mempool_file: None,
+            saved_dir: None,
         }
     }
 
-    /// Keeps the mempool in `path` across restarts (loaded when the driver starts, saved
-    /// when it stops).
-    pub(super) fn with_mempool_file(mut self, path: std::path::PathBuf) -> Self {
-        self.mempool_file = Some(path);
+    /// Keeps the mempool and the fee statistics in `data_dir` across restarts (loaded
+    /// when the driver starts, saved when it stops; [`saved`]).
+    pub(super) fn with_saved_state(mut self, data_dir: std::path::PathBuf) -> Self {
+        self.saved_dir = Some(data_dir);
         self
-    }
-
-    /// Loads the saved mempool, if there is one. A damaged file is moved aside (never
-    /// deleted) and the node starts with an empty mempool, saying so.
-    fn load_mempool(&mut self) {
-        let Some(path) = self.mempool_file.clone() else { return };
-        let bytes = match std::fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
-            Err(e) => {
-                warn!(file = %path.display(), error = %e, "cannot read the saved mempool: starting with an empty one");
-                return;
-            }
-        };
-        match crate::mempool::saved::decode_saved(&bytes) {
-            Ok(saved) => {
-                let count = saved.len();
-                let taken = self.core.restore_mempool(saved, self.clock.now());
-                info!(
-                    taken,
-                    saved = count,
-                    "mempool loaded: {taken} of {count} saved transactions still valid"
-                );
-            }
-            Err(e) => {
-                let mut aside = path.clone().into_os_string();
-                aside.push(".bad");
-                let aside = std::path::PathBuf::from(aside);
-                let moved = match std::fs::rename(&path, &aside) {
-                    Ok(()) => format!(" (moved to {})", aside.display()),
-                    Err(_) => String::new(),
-                };
-                warn!(
-                    file = %path.display(),
-                    error = %e,
-                    "the saved mempool is damaged: starting with an empty one{moved}"
-                );
-            }
-        }
-    }
-
-    /// Saves the mempool for the next start (atomically: a crash while writing leaves the
-    /// previous file).
-    fn save_mempool(&self) {
-        let Some(path) = &self.mempool_file else { return };
-        let saved = self.core.saved_mempool();
-        let bytes = crate::mempool::saved::encode_saved(&saved);
-        match crate::config::write_private(path, &bytes) {
-            Ok(()) => info!(txs = saved.len(), "mempool saved: {} transactions", saved.len()),
-            Err(e) => {
-                warn!(file = %path.display(), error = %e, "cannot save the mempool: its transactions are lost at this stop")
-            }
-        }
     }
 
     /// What to switch to if the snapshot the node started from is rejected.
@@ -203,7 +152,7 @@ impl Driver {
         // A tick at once: what ticks start (the miner's first job above all) need not wait
         // a whole TICK after start-up.
         let mut first = Some(Input::Tick);
-        self.load_mempool();
+        self.load_saved();
         loop {
             let input = match first.take() {
                 Some(tick) => tick,
@@ -236,7 +185,7 @@ impl Driver {
                 break;
             }
         }
-        self.save_mempool();
+        self.save_state();
         let chain = self.core.chain();
         info!(height = chain.height(), tip = %chain.tip(), "node core stopped, database closed");
     }

@@ -126,6 +126,7 @@ pub fn router(api: Api) -> Router {
         .route("/address/{addr}/utxos", get(utxos))
         .route("/address/{addr}/history", get(history))
         .route("/mempool", get(mempool))
+        .route("/fees", get(fees))
         .route("/peers", get(peers))
         .route("/peers/kept", get(kept_peers))
         .route("/bans", get(bans))
@@ -303,6 +304,10 @@ async fn snapshot(State(api): State<Api>) -> Result<Response, ApiError> {
 
 async fn mempool(State(api): State<Api>) -> ApiResult<MempoolView> {
     Ok(Json(api.node.mempool().await?))
+}
+
+async fn fees(State(api): State<Api>) -> ApiResult<crate::api::FeesView> {
+    Ok(Json(api.node.fees().await?))
 }
 
 async fn peers(State(api): State<Api>) -> Json<Vec<PeerView>> {

@@ -91,6 +91,25 @@ pub struct Payment {
     pub tx: Transaction,
     /// The change output's value, if it has one (output 1).
     pub change: Option<u64>,
+    /// What output 0 pays.
+    pub amount: u64,
+    /// The fee.
+    pub fee: u64,
+}
+
+/// How a payment's fee is set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeeChoice {
+    /// Exactly this many base units.
+    Fixed(u64),
+    /// At least this many base units per 1,000 bytes of the signed transaction.
+    Rate(u64),
+}
+
+/// The fee that pays `rate` base units per 1,000 bytes for `size` bytes, rounded up (so
+/// the mempool's rate, rounded down, is at least `rate`).
+pub fn fee_for(rate: u64, size: usize) -> u64 {
+    rate.saturating_mul(size as u64).div_ceil(1000)
 }
 
 /// Why a payment could not be built.
@@ -103,6 +122,14 @@ pub enum BuildError {
         available: u64,
         /// Amount plus fee.
         needed: u64,
+    },
+    /// A sweep whose fee takes every coin.
+    #[error("nothing to sweep: {} coins spendable, the fee is {}", format_coins(*.available), format_coins(*.fee))]
+    NothingToSweep {
+        /// Spendable total.
+        available: u64,
+        /// The fee.
+        fee: u64,
     },
     /// Signing failed (a bug: all inputs are the wallet's).
     #[error("signing failed: {0}")]
@@ -148,7 +175,50 @@ pub fn build_payment<'k>(
     let inputs: Vec<(OutPoint, TxOut)> =
         chosen.iter().map(|c| (c.outpoint, TxOut { value: c.value, pubkey: c.owner })).collect();
     let tx = signed_transaction(&inputs, outputs, key_for)?;
-    Ok(Payment { tx, change: change_value })
+    Ok(Payment { tx, change: change_value, amount, fee })
+}
+
+/// Builds and signs a payment of `amount` to `to` (`None`: everything in `coins` less
+/// the fee, a sweep with no change), its fee set by `fee`. A rate's fee depends on the
+/// size, and the size on the coins the fee makes it spend: it starts from no fee and
+/// rebuilds until the fee covers the signed size. The fee only rises, and each rise adds
+/// coins or drops the change, so it settles within a round per coin.
+///
+/// # Errors
+/// As [`build_payment`], and [`BuildError::NothingToSweep`] when a sweep's fee takes it all.
+pub fn build_paying<'k>(
+    coins: &[Spendable],
+    to: [u8; 32],
+    amount: Option<u64>,
+    fee: FeeChoice,
+    change: [u8; 32],
+    key_for: impl Fn(&[u8; 32]) -> Option<&'k Keypair>,
+) -> Result<Payment, BuildError> {
+    let available: u64 = coins.iter().map(|c| c.value).sum();
+    let build = |fee: u64| {
+        let amount = match amount {
+            Some(a) => a,
+            None => available
+                .checked_sub(fee)
+                .filter(|a| *a > 0)
+                .ok_or(BuildError::NothingToSweep { available, fee })?,
+        };
+        build_payment(coins, to, amount, fee, change, &key_for)
+    };
+    let rate = match fee {
+        FeeChoice::Fixed(fee) => return build(fee),
+        FeeChoice::Rate(rate) => rate,
+    };
+    let mut payment = build(0)?;
+    for _ in 0..=coins.len() + 1 {
+        let needed = fee_for(rate, payment.tx.size());
+        if payment.fee >= needed {
+            return Ok(payment);
+        }
+        payment = build(needed)?;
+    }
+    // Not reached (see above); the last build pays at least the rate of the one before.
+    Ok(payment)
 }
 
 #[cfg(test)]
@@ -226,5 +296,45 @@ mod tests {
             build_payment(&stranger, [9; 32], 1_000, 1, [8; 32], key_for),
             Err(BuildError::Sign(_))
         ));
+    }
+
+    #[test]
+    fn a_fee_rate_pays_for_the_signed_size_and_a_sweep_leaves_no_change() {
+        let key = crate::testkit::key(5);
+        let key_for = |pk: &[u8; 32]| (pubkey_of(&key) == *pk).then_some(&key);
+        let coins: Vec<Spendable> = (1..=4u8)
+            .map(|n| Spendable {
+                outpoint: OutPoint { txid: Txid([n; 32]), vout: 0 },
+                value: COIN,
+                confirmed: true,
+                owner: pubkey_of(&key),
+            })
+            .collect();
+        let rate = 50_000;
+        // 3.5 coins need four inputs; the fee is then for four inputs, not one.
+        let paid = build_paying(
+            &coins,
+            [9; 32],
+            Some(COIN * 7 / 2),
+            FeeChoice::Rate(rate),
+            [8; 32],
+            key_for,
+        )
+        .unwrap();
+        assert_eq!(paid.tx.inputs.len(), 4);
+        assert_eq!(paid.fee, fee_for(rate, paid.tx.size()));
+        assert_eq!(paid.change, Some(COIN / 2 - paid.fee));
+        let sweep =
+            build_paying(&coins, [9; 32], None, FeeChoice::Rate(rate), [8; 32], key_for).unwrap();
+        assert_eq!((sweep.tx.inputs.len(), sweep.tx.outputs.len(), sweep.change), (4, 1, None));
+        assert_eq!(sweep.amount + sweep.fee, 4 * COIN);
+        assert!(sweep.fee >= fee_for(rate, sweep.tx.size()));
+        let fixed =
+            build_paying(&coins, [9; 32], None, FeeChoice::Fixed(1_234), [8; 32], key_for).unwrap();
+        assert_eq!((fixed.fee, fixed.amount), (1_234, 4 * COIN - 1_234));
+        assert_eq!(
+            build_paying(&coins, [9; 32], None, FeeChoice::Fixed(4 * COIN), [8; 32], key_for),
+            Err(BuildError::NothingToSweep { available: 4 * COIN, fee: 4 * COIN })
+        );
     }
 }

@@ -8,7 +8,8 @@ pub mod seal;
 pub mod sign;
 
 pub use build::{
-    FeeError, MAX_FEE, Payment, Spendable, build_payment, check_fee, format_coins, parse_coins,
+    FeeChoice, FeeError, MAX_FEE, Payment, Spendable, build_paying, build_payment, check_fee,
+    fee_for, format_coins, parse_coins,
 };
 pub use hd::KeyChain;
 pub use keystore::{GAP_LIMIT, Signer, Wallet, WalletAddress, WalletError, scan};

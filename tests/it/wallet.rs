@@ -161,12 +161,13 @@ fn a_restored_wallet_finds_mined_received_and_change_coins_on_a_fresh_node() {
         &["send", "--wallet", w, "--to", &other, "--amount", "1", "--passphrase-file", pass_file],
         &[],
     );
+    let fee = paid["fee"].as_i64().unwrap();
     let paid = paid["txid"].as_str().unwrap().to_owned();
     let history = a.json(&["wallet", "history", "--wallet", w], &[]);
     let pending: Vec<&Value> = history.as_array().unwrap().iter().take(2).collect();
     assert!(pending.iter().all(|p| p["confirmations"] == 0), "pending first: {history}");
     let out = pending.iter().find(|p| p["txid"] == paid.as_str()).expect("the payment out");
-    assert_eq!((&out["amount"], &out["fee"]), (&(-(100_000_000 + 10_000)).into(), &10_000.into()));
+    assert_eq!((&out["amount"], &out["fee"]), (&(-(100_000_000 + fee)).into(), &fee.into()));
     let came = pending.iter().find(|p| p["txid"] != paid.as_str()).unwrap();
     assert_eq!(
         (&came["amount"], &came["fee"]),
@@ -175,7 +176,7 @@ fn a_restored_wallet_finds_mined_received_and_change_coins_on_a_fresh_node() {
     );
     a.json(&["mine", "--blocks", "1", "--to", &other], &[]);
     let before = a.json(&["balance", "--wallet", w], &[]);
-    let expected = 101 * 5_000_000_000u64 + 300_000_000 - 100_000_000 - 10_000;
+    let expected = 101 * 5_000_000_000i64 + 300_000_000 - 100_000_000 - fee;
     assert_eq!(before["confirmed"], expected, "{before}");
     assert_eq!(before["addresses"], 3, "two receive, one change: {before}");
     let history = a.json(&["wallet", "history", "--wallet", w], &[]);
@@ -315,6 +316,57 @@ fn a_payment_survives_a_node_restart_and_then_confirms() {
     n.json(&["mine", "--blocks", "1", "--to", mine_to], &[]);
     assert_eq!(n.json(&["balance", "--wallet", o], &[])["confirmed"], 70_000_000);
     assert_eq!(n.json(&["tx", &txid], &[])["confirmations"], 1);
+    // Blocks with room to spare: the relay minimum confirms in the next one.
+    let fees = n.json(&["fees"], &[]);
+    let targets: Vec<(u64, u64, &str)> = fees["estimates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["target"].as_u64().unwrap(),
+                e["fee_rate"].as_u64().unwrap(),
+                e["basis"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(targets, [(1, 1000, "room"), (3, 1000, "room"), (6, 1000, "room")], "{fees}");
+    let table = n.output(&["fees"], &[], None);
+    assert!(String::from_utf8_lossy(&table.stdout).contains("relay minimum 1000"));
+    // A rate of our own: the fee pays it for the signed size.
+    let paid = n.json(
+        &["send", "--wallet", w, "--to", pay_to, "--amount", "0.1", "--fee-rate", "5000"],
+        &[],
+    );
+    let tx = n.json(&["tx", paid["txid"].as_str().unwrap()], &[]);
+    let size = tx["tx"]["size"].as_u64().unwrap();
+    assert_eq!(tx["fee"].as_u64(), Some((5 * size).max(1)), "{tx}");
+    for (bad, says) in
+        [("--fee-rate=abc", "bad --fee-rate 'abc'"), ("--fee-rate=0", "bad --fee-rate '0'")]
+    {
+        let out =
+            n.output(&["send", "--wallet", w, "--to", pay_to, "--amount", "0.1", bad], &[], None);
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && said.contains(says), "{said}");
+    }
+    let both = n.output(
+        &[
+            "send",
+            "--wallet",
+            w,
+            "--to",
+            pay_to,
+            "--amount",
+            "0.1",
+            "--fee",
+            "0.001",
+            "--fee-rate",
+            "5",
+        ],
+        &[],
+        None,
+    );
+    assert!(String::from_utf8_lossy(&both.stderr).contains("cannot be used with"));
     // A fee 500 times the amount is a typo until --force says otherwise.
     let typo = n.output(
         &["send", "--wallet", w, "--to", pay_to, "--amount", "0.1", "--fee", "50"],
@@ -370,10 +422,11 @@ fn a_bumped_payment_replaces_the_old_one_on_every_node() {
     let (mine_to, pay_to) = (wallets.w_addr.as_str(), wallets.o_addr.as_str());
     a.json(&["mine", "--blocks", "101", "--to", mine_to], &[]);
     wait_for("B at height 101", || b.height() == 101);
-    let old = a.json(&["send", "--wallet", w, "--to", pay_to, "--amount", "1"], &[])["txid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    // An exact fee (--fee), where other payments pay the estimated rate.
+    let sent =
+        a.json(&["send", "--wallet", w, "--to", pay_to, "--amount", "1", "--fee", "0.0001"], &[]);
+    assert_eq!(sent["fee"], 10_000, "{sent}");
+    let old = sent["txid"].as_str().unwrap().to_owned();
     let pending = |n: &Node, txid: &str| {
         let out = n.output(&["tx", txid, "--json"], &[], None);
         out.status.success()
@@ -410,13 +463,15 @@ fn a_bumped_payment_replaces_the_old_one_on_every_node() {
     let done = a.output(&["wallet", "bumpfee", &new, "--wallet", w], &[], None);
     assert!(String::from_utf8_lossy(&done.stderr).contains("confirmed already"));
     // A sweep sends everything less the fee, with no change, and leaves zero.
-    let swept = a.json(&["send", "--wallet", o, "--to", mine_to, "--all"], &[])["txid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    // At the estimated rate: on a quiet chain, the relay minimum of 1 unit a byte.
+    let sweep = a.json(&["send", "--wallet", o, "--to", mine_to, "--all"], &[]);
+    let swept = sweep["txid"].as_str().unwrap().to_owned();
     let tx = a.json(&["tx", &swept], &[]);
     assert_eq!(tx["tx"]["outputs"].as_array().unwrap().len(), 1, "no change: {tx}");
-    assert_eq!(tx["tx"]["outputs"][0]["value"], 100_000_000 - 10_000, "{tx}");
+    assert_eq!(tx["fee"], sweep["fee"], "{tx}");
+    assert_eq!(tx["fee"], tx["tx"]["size"], "{tx}");
+    let fee = sweep["fee"].as_u64().unwrap();
+    assert_eq!(tx["tx"]["outputs"][0]["value"], 100_000_000 - fee, "{tx}");
     a.json(&["mine", "--blocks", "1", "--to", mine_to], &[]);
     let left = a.json(&["balance", "--wallet", o], &[]);
     assert_eq!(
