@@ -254,6 +254,55 @@ pub struct HistoryEntry {
     pub coinbase: bool,
 }
 
+/// The body of `POST /addresses/used` and `POST /addresses`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct AddressesRequest {
+    /// The addresses asked about (at most 5,000).
+    pub addresses: Vec<String>,
+    /// `POST /addresses`: include each address's confirmed history (reads blocks).
+    #[serde(default)]
+    pub history: bool,
+}
+
+/// Answer to `POST /addresses/used`: whether each address (in the order asked) has ever
+/// had a transaction, on the active chain or in the mempool.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UsedView {
+    /// One per address asked.
+    pub used: Vec<bool>,
+}
+
+/// Answer to `POST /addresses`: one summary per address, in the order asked.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AddressesView {
+    /// The summaries.
+    pub addresses: Vec<AddressSummary>,
+}
+
+/// What a wallet needs of one address: [`BalanceView`]'s fields, its coins, its
+/// transactions in the mempool and, when asked, on the chain.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AddressSummary {
+    /// The address.
+    pub address: String,
+    /// Sum of confirmed unspent outputs.
+    pub confirmed: u64,
+    /// Net effect of mempool transactions, may be negative.
+    pub unconfirmed: i64,
+    /// Part of `confirmed` in coinbase outputs that are not mature yet.
+    pub immature: u64,
+    /// Transactions in its history, the chain's and the mempool's.
+    pub txs: usize,
+    /// As `GET /address/{addr}/utxos`.
+    pub utxos: Vec<UtxoEntry>,
+    /// Its mempool transactions, newest first.
+    pub pending: Vec<HistoryEntry>,
+    /// Its active chain transactions, newest first (only with `"history": true`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<Vec<HistoryEntry>>,
+}
+
 /// `GET /fees`: the fee rate to pay for confirmation within 1, 3 and 6 blocks.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct FeesView {

@@ -8,10 +8,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
 use serde::Serialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::client::{Client, Conn, print_json};
-use crate::api::{BalanceView, FeesView, HistoryView, SubmitTx, Submitted, TxLookup, UtxosView};
+use crate::api::{
+    AddressSummary, AddressesRequest, AddressesView, FeesView, SubmitTx, Submitted, TxLookup,
+    UsedView,
+};
 use crate::config::default_data_dir;
 use crate::consensus::Network;
 use crate::primitives::encode::{deserialize, serialize};
@@ -294,14 +297,37 @@ fn unlock_passphrase(wallet: &Wallet, from: &Passphrase) -> Result<Option<String
     })
 }
 
+/// Addresses per batch request (the node takes up to 5,000).
+const BATCH: usize = 1_000;
+
 /// Which of `keys` the node's chain or mempool has a transaction for.
 fn used(client: &Client, wallet: &Wallet, keys: &[[u8; 32]]) -> Result<Vec<bool>> {
-    keys.iter()
-        .map(|k| {
-            let h: HistoryView = client.get(&format!("/address/{}/history", wallet.encode(k)))?;
-            Ok(!h.txs.is_empty())
-        })
-        .collect()
+    let mut used = Vec::with_capacity(keys.len());
+    for chunk in keys.chunks(BATCH) {
+        let addresses = chunk.iter().map(|k| wallet.encode(k)).collect();
+        let v: UsedView =
+            client.post("/addresses/used", &AddressesRequest { addresses, history: false })?;
+        used.extend(v.used);
+    }
+    Ok(used)
+}
+
+/// The node's summary of each of the wallet's addresses (with the chain's history when
+/// `history`), in the wallet's order.
+fn summaries(
+    client: &Client,
+    wallet: &Wallet,
+    history: bool,
+) -> Result<Vec<(WalletAddress, AddressSummary)>> {
+    let handed = wallet.addresses()?;
+    let mut out = Vec::with_capacity(handed.len());
+    for chunk in handed.chunks(BATCH) {
+        let addresses = chunk.iter().map(|a| wallet.encode(&a.pubkey)).collect();
+        let v: AddressesView =
+            client.post("/addresses", &AddressesRequest { addresses, history })?;
+        out.extend(chunk.iter().copied().zip(v.addresses));
+    }
+    Ok(out)
 }
 
 fn restore(file: &WalletFile, passphrase: &NewPassphrase, conn: Conn) -> Result<()> {
@@ -385,46 +411,45 @@ pub struct WalletBalance {
 /// outputs of the wallet's own pending payments (its change), never someone else's
 /// unconfirmed payment.
 fn spendable(client: &Client, wallet: &Wallet) -> Result<Vec<Spendable>> {
-    let mut ours = HashSet::new();
-    let mut all = Vec::new();
-    for a in wallet.addresses()? {
-        let addr = wallet.encode(&a.pubkey);
-        let h: HistoryView = client.get(&format!("/address/{addr}/history"))?;
-        ours.extend(h.txs.into_iter().filter(|t| t.height.is_none() && t.sent > 0).map(|t| t.txid));
-        let u: UtxosView = client.get(&format!("/address/{addr}/utxos"))?;
-        all.extend(u.utxos.into_iter().filter(|u| u.spendable).map(|u| (u, a.pubkey)));
-    }
+    spendable_of(&summaries(client, wallet, false)?)
+}
+
+fn spendable_of(summaries: &[(WalletAddress, AddressSummary)]) -> Result<Vec<Spendable>> {
+    let ours: HashSet<&str> = summaries
+        .iter()
+        .flat_map(|(_, s)| s.pending.iter().filter(|t| t.sent > 0).map(|t| t.txid.as_str()))
+        .collect();
     let mut coins = Vec::new();
-    for (u, owner) in all {
-        if u.confirmations == 0 && !ours.contains(&u.txid) {
-            continue;
+    for (a, s) in summaries {
+        for u in s.utxos.iter().filter(|u| u.spendable) {
+            if u.confirmations == 0 && !ours.contains(u.txid.as_str()) {
+                continue;
+            }
+            let txid: Txid = u.txid.parse().map_err(|_| anyhow!("the node sent a bad txid"))?;
+            coins.push(Spendable {
+                outpoint: OutPoint { txid, vout: u.vout },
+                value: u.value,
+                confirmed: u.confirmations > 0,
+                owner: a.pubkey,
+            });
         }
-        let txid: Txid = u.txid.parse().map_err(|_| anyhow!("the node sent a bad txid"))?;
-        coins.push(Spendable {
-            outpoint: OutPoint { txid, vout: u.vout },
-            value: u.value,
-            confirmed: u.confirmations > 0,
-            owner,
-        });
     }
     Ok(coins)
 }
 
 fn wallet_totals(client: &Client, wallet: &Wallet) -> Result<WalletBalance> {
-    let addresses = wallet.addresses()?;
+    let summaries = summaries(client, wallet, false)?;
     let mut total = WalletBalance {
         address: wallet.address(),
-        addresses: addresses.len(),
+        addresses: summaries.len(),
         ..WalletBalance::default()
     };
-    for a in &addresses {
-        let v: BalanceView =
-            client.get(&format!("/address/{}/balance", wallet.encode(&a.pubkey)))?;
-        total.confirmed += v.confirmed;
-        total.immature += v.immature;
-        total.unconfirmed += v.unconfirmed;
+    for (_, s) in &summaries {
+        total.confirmed += s.confirmed;
+        total.immature += s.immature;
+        total.unconfirmed += s.unconfirmed;
     }
-    total.spendable = spendable(client, wallet)?.iter().map(|c| c.value).sum();
+    total.spendable = spendable_of(&summaries)?.iter().map(|c| c.value).sum();
     Ok(total)
 }
 
@@ -452,16 +477,15 @@ pub fn balance(conn: Conn, file: &Path) -> Result<()> {
 fn addresses(file: &WalletFile, conn: Conn) -> Result<()> {
     let wallet = load(&file.path(conn.network), conn.network)?;
     let client = Client::new(conn.clone())?;
-    let mut rows = Vec::new();
-    for a in wallet.addresses()? {
-        let addr = wallet.encode(&a.pubkey);
-        let b: BalanceView = client.get(&format!("/address/{addr}/balance"))?;
-        let h: HistoryView = client.get(&format!("/address/{addr}/history"))?;
-        rows.push(json!({
-            "address": addr, "chain": a.chain.name(), "index": a.index,
-            "confirmed": b.confirmed, "unconfirmed": b.unconfirmed, "txs": h.txs.len(),
-        }));
-    }
+    let rows: Vec<Value> = summaries(&client, &wallet, false)?
+        .into_iter()
+        .map(|(a, s)| {
+            json!({
+                "address": s.address, "chain": a.chain.name(), "index": a.index,
+                "confirmed": s.confirmed, "unconfirmed": s.unconfirmed, "txs": s.txs,
+            })
+        })
+        .collect();
     if conn.json {
         print_json(&rows);
         return Ok(());
@@ -497,10 +521,8 @@ fn history(file: &WalletFile, conn: Conn) -> Result<()> {
     let wallet = load(&file.path(conn.network), conn.network)?;
     let client = Client::new(conn.clone())?;
     let mut by_txid: HashMap<String, Payment> = HashMap::new();
-    for a in wallet.addresses()? {
-        let h: HistoryView =
-            client.get(&format!("/address/{}/history", wallet.encode(&a.pubkey)))?;
-        for t in h.txs {
+    for (_, s) in summaries(&client, &wallet, true)? {
+        for t in s.pending.into_iter().chain(s.history.unwrap_or_default()) {
             let p = by_txid.entry(t.txid.clone()).or_insert(Payment {
                 txid: t.txid,
                 height: t.height,

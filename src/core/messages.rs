@@ -157,12 +157,12 @@ pub enum Command {
         /// The transaction, its fee and what it spends, if it is in the mempool.
         reply: ReplyTo<Option<MempoolTx>>,
     },
-    /// What the mempool does to one owner's coins.
+    /// What the mempool does to some owners' coins.
     Pending {
-        /// The key the coins are locked to.
-        owner: [u8; 32],
-        /// Its coins spent and received in the mempool.
-        reply: ReplyTo<Pending>,
+        /// The keys the coins are locked to.
+        owners: Vec<[u8; 32]>,
+        /// Their coins spent and received in the mempool, in the same order.
+        reply: ReplyTo<Vec<Pending>>,
     },
     /// Fee rates for confirmation within each of [`crate::mempool::fees::TARGETS`] blocks.
     Fees {

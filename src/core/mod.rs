@@ -760,8 +760,8 @@ impl Core {
                 let found = query::mempool_tx(&self.ledger, &txid);
                 self.out.push(Output::Reply(reply.with(found)));
             }
-            Command::Pending { owner, reply } => {
-                let pending = query::pending_for(&self.ledger, &owner);
+            Command::Pending { owners, reply } => {
+                let pending = query::pending_for(&self.ledger, &owners);
                 self.out.push(Output::Reply(reply.with(pending)));
             }
             Command::Fees { reply } => {

@@ -1,5 +1,7 @@
 //! Replies to the API's questions about the mempool.
 
+use std::collections::HashMap;
+
 use super::Ledger;
 use crate::primitives::{OutPoint, Transaction, TxOut, Txid};
 use crate::storage::UtxoView;
@@ -83,45 +85,53 @@ pub fn mempool_tx(ledger: &Ledger, txid: &Txid) -> Option<MempoolTx> {
     Some(MempoolTx { tx: entry.tx.clone(), fee: entry.fee, prevouts })
 }
 
-/// What the mempool does to the coins of `owner`.
-pub fn pending_for(ledger: &Ledger, owner: &[u8; 32]) -> Pending {
+/// What the mempool does to the coins of each of `owners` (in their order): one walk
+/// of the mempool, whatever their number.
+pub fn pending_for(ledger: &Ledger, owners: &[[u8; 32]]) -> Vec<Pending> {
     let mempool = ledger.mempool();
-    let mut pending = Pending::default();
+    let at: HashMap<[u8; 32], usize> = owners.iter().enumerate().map(|(i, o)| (*o, i)).collect();
+    let mut pending = vec![Pending::default(); owners.len()];
+    let mut txs: Vec<Vec<(u64, PendingTx)>> = vec![Vec::new(); owners.len()];
     let view = ledger.chain().utxos().ok();
-    let mut txs = Vec::new();
+    // What one transaction sends and receives, by owner index.
+    let mut moved: HashMap<usize, (u64, u64)> = HashMap::new();
     for entry in mempool.iter_by_fee_rate() {
-        let mut sent = 0u64;
+        moved.clear();
         for input in &entry.tx.inputs {
             if let Some(parent) = mempool.output(&input.prevout) {
                 // An unconfirmed parent: not a confirmed coin, but the owner's money.
-                if parent.output.pubkey == *owner {
-                    sent = sent.saturating_add(parent.output.value);
+                if let Some(&i) = at.get(&parent.output.pubkey) {
+                    let sent = &mut moved.entry(i).or_default().0;
+                    *sent = sent.saturating_add(parent.output.value);
                 }
                 continue;
             }
             let coin = view.as_ref().and_then(|v| v.coin(&input.prevout).ok().flatten());
-            if let Some(coin) = coin.filter(|c| c.output.pubkey == *owner) {
-                pending.spent.push((input.prevout, coin.output.value));
-                sent = sent.saturating_add(coin.output.value);
+            let Some(coin) = coin else { continue };
+            if let Some(&i) = at.get(&coin.output.pubkey) {
+                pending[i].spent.push((input.prevout, coin.output.value));
+                let sent = &mut moved.entry(i).or_default().0;
+                *sent = sent.saturating_add(coin.output.value);
             }
         }
-        let mut received = 0u64;
         for (vout, out) in entry.tx.outputs.iter().enumerate() {
+            let Some(&i) = at.get(&out.pubkey) else { continue };
+            let received = &mut moved.entry(i).or_default().1;
+            *received = received.saturating_add(out.value);
             let op = OutPoint { txid: entry.txid, vout: vout as u32 };
-            if out.pubkey == *owner {
-                received = received.saturating_add(out.value);
-                if mempool.spender(&op).is_none() {
-                    pending.incoming.push((op, *out));
-                }
+            if mempool.spender(&op).is_none() {
+                pending[i].incoming.push((op, *out));
             }
         }
-        if received > 0 || sent > 0 {
+        for (&i, &(sent, received)) in &moved {
             let tx =
                 PendingTx { txid: entry.txid, received, sent, fee: entry.fee, size: entry.size };
-            txs.push((entry.seq(), tx));
+            txs[i].push((entry.seq(), tx));
         }
     }
-    txs.sort_by_key(|(seq, _)| *seq);
-    pending.txs = txs.into_iter().map(|(_, tx)| tx).collect();
+    for (p, mut txs) in pending.iter_mut().zip(txs) {
+        txs.sort_by_key(|(seq, _)| *seq);
+        p.txs = txs.into_iter().map(|(_, tx)| tx).collect();
+    }
     pending
 }

@@ -15,14 +15,17 @@ use libp2p::{Multiaddr, PeerId};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::{info, warn};
 
+mod addresses;
+
+pub use addresses::MAX_ADDRESSES;
+
 use super::metrics::{DirectionLabels, NodeMetrics};
 use super::service::{DriverInput, Shared};
 use crate::api::{
-    AssumeValidView, BalanceView, BanView, BlockView, FeeEstimateView, FeesView, HistoryEntry,
-    KeptPeerView, MempoolEntry, MempoolView, PeerView, SnapshotView, Status, TxLookup, UtxoEntry,
+    AssumeValidView, BanView, BlockView, FeeEstimateView, FeesView, KeptPeerView, MempoolEntry,
+    MempoolView, PeerView, SnapshotView, Status, TxLookup,
 };
 use crate::consensus::Network;
-use crate::consensus::tx::is_mature;
 use crate::core::{Command, Input, MineError, NodeEvent, ReplyTo};
 use crate::db::Store;
 use crate::mempool::MempoolError;
@@ -435,96 +438,6 @@ impl NodeHandle {
         Ok(found.map(|m| TxLookup::new(&m.tx, &m.prevouts, 0, None, hrp)))
     }
 
-    /// The balance of the coins locked to `owner` (shown as `address`).
-    ///
-    /// # Errors
-    /// [`QueryError`] if the database fails or the core does not answer.
-    pub async fn balance(
-        &self,
-        owner: [u8; 32],
-        address: String,
-    ) -> Result<BalanceView, QueryError> {
-        let params = self.inner.network.params();
-        let tip = self.shared().snapshot.height;
-        let coins = self.store()?.coins_of(&owner)?;
-        let confirmed: u64 = coins.iter().map(|(_, c)| c.output.value).sum();
-        // What the next block (at tip + 1) could not spend yet.
-        let immature: u64 = coins
-            .iter()
-            .filter(|(_, c)| !is_mature(c, tip.saturating_add(1), params))
-            .map(|(_, c)| c.output.value)
-            .sum();
-        let pending = self.ask(|reply| Command::Pending { owner, reply }).await?;
-        let incoming: u64 = pending.incoming.iter().map(|(_, o)| o.value).sum();
-        let spent: u64 = pending.spent.iter().map(|(_, v)| v).sum();
-        let unconfirmed =
-            i64::try_from(incoming).unwrap_or(i64::MAX) - i64::try_from(spent).unwrap_or(i64::MAX);
-        Ok(BalanceView { address, confirmed, unconfirmed, immature })
-    }
-
-    /// Every transaction that paid `owner` or spent its coins, newest first: the mempool's,
-    /// then the active chain's (from the address history; each block read once).
-    ///
-    /// # Errors
-    /// [`QueryError`] if the database fails or the core does not answer.
-    pub async fn history(&self, owner: [u8; 32]) -> Result<Vec<HistoryEntry>, QueryError> {
-        let pending = self.ask(|reply| Command::Pending { owner, reply }).await?;
-        let mut out: Vec<HistoryEntry> = pending
-            .txs
-            .iter()
-            .rev()
-            .map(|p| HistoryEntry {
-                txid: p.txid.to_string(),
-                height: None,
-                confirmations: 0,
-                received: p.received,
-                sent: p.sent,
-                fee: Some(p.fee),
-                coinbase: false,
-            })
-            .collect();
-        let store = self.store()?;
-        let tip = self.shared().snapshot.height;
-        let places = store.history_of(&owner)?;
-        let mut at = places.len();
-        while at > 0 {
-            // The entries of one block, newest first.
-            let height = places[at - 1].0;
-            let start = places[..at].iter().rposition(|(h, _)| *h != height).map_or(0, |i| i + 1);
-            let Some(hash) = store.hash_at(height)? else { break };
-            let block = store.block(&hash)?.ok_or(StorageError::Inconsistent(
-                "a block in the address history is not stored",
-            ))?;
-            let spent: HashMap<OutPoint, TxOut> = store
-                .undo(&hash)?
-                .map(|undo| undo.spent.into_iter().map(|(op, coin)| (op, coin.output)).collect())
-                .unwrap_or_default();
-            for &(_, pos) in places[start..at].iter().rev() {
-                let tx = block.txs.get(pos as usize).ok_or(StorageError::Inconsistent(
-                    "the address history points past a block's transactions",
-                ))?;
-                let ins: Vec<TxOut> =
-                    tx.inputs.iter().filter_map(|i| spent.get(&i.prevout).copied()).collect();
-                let mine = |o: &&TxOut| o.pubkey == owner;
-                let coinbase = tx.is_coinbase();
-                let value_out: u64 = tx.outputs.iter().map(|o| o.value).sum();
-                out.push(HistoryEntry {
-                    txid: tx.txid().to_string(),
-                    height: Some(height),
-                    confirmations: tip.saturating_sub(height) + 1,
-                    received: tx.outputs.iter().filter(mine).map(|o| o.value).sum(),
-                    sent: ins.iter().filter(mine).map(|o| o.value).sum(),
-                    fee: (!coinbase && ins.len() == tx.inputs.len()).then(|| {
-                        ins.iter().map(|o| o.value).sum::<u64>().saturating_sub(value_out)
-                    }),
-                    coinbase,
-                });
-            }
-            at = start;
-        }
-        Ok(out)
-    }
-
     /// The UTXO set at the stored tip as a snapshot file ([`crate::snapshot`]): what it is
     /// of, its hash and its bytes. Written on a blocking thread, one at a time.
     ///
@@ -545,43 +458,6 @@ impl NodeHandle {
                 "the stored UTXO set does not make a snapshot",
             ))),
         }
-    }
-
-    /// Confirmed coins of `owner` not spent in the mempool, then unconfirmed outputs to it.
-    ///
-    /// # Errors
-    /// [`QueryError`] if the database fails or the core does not answer.
-    pub async fn utxos(&self, owner: [u8; 32]) -> Result<Vec<UtxoEntry>, QueryError> {
-        let params = self.inner.network.params();
-        let tip = self.shared().snapshot.height;
-        let confirmed = self.store()?.coins_of(&owner)?;
-        let pending = self.ask(|reply| Command::Pending { owner, reply }).await?;
-        let mut out: Vec<UtxoEntry> = confirmed
-            .iter()
-            .filter(|(op, _)| !pending.spent.iter().any(|(s, _)| s == op))
-            .map(|(op, coin)| {
-                let confirmations = tip.saturating_sub(coin.height) + 1;
-                UtxoEntry {
-                    txid: op.txid.to_string(),
-                    vout: op.vout,
-                    value: coin.output.value,
-                    height: Some(coin.height),
-                    confirmations,
-                    coinbase: coin.is_coinbase,
-                    spendable: is_mature(coin, tip.saturating_add(1), params),
-                }
-            })
-            .collect();
-        out.extend(pending.incoming.iter().map(|(op, o)| UtxoEntry {
-            txid: op.txid.to_string(),
-            vout: op.vout,
-            value: o.value,
-            height: None,
-            confirmations: 0,
-            coinbase: false,
-            spendable: true,
-        }));
-        Ok(out)
     }
 
     /// The mempool, highest fee rate first.

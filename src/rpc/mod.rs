@@ -23,8 +23,9 @@ use futures::Stream;
 use serde_json::json;
 
 use crate::api::{
-    AddPeer, BalanceView, BanView, BlockView, HistoryView, MempoolView, MineRequest, Mined,
-    PeerAdded, PeerView, Status, SubmitTx, Submitted, TxLookup, UtxosView,
+    AddPeer, AddressesRequest, AddressesView, BalanceView, BanView, BlockView, HistoryView,
+    MempoolView, MineRequest, Mined, PeerAdded, PeerView, Status, SubmitTx, Submitted, TxLookup,
+    UsedView, UtxosView,
 };
 use crate::consensus::{Network, TxError};
 use crate::core::{MineError, NodeEvent};
@@ -125,6 +126,8 @@ pub fn router(api: Api) -> Router {
         .route("/address/{addr}/balance", get(balance))
         .route("/address/{addr}/utxos", get(utxos))
         .route("/address/{addr}/history", get(history))
+        .route("/addresses", post(addresses))
+        .route("/addresses/used", post(addresses_used))
         .route("/mempool", get(mempool))
         .route("/fees", get(fees))
         .route("/peers", get(peers))
@@ -275,6 +278,39 @@ fn parse_address(api: &Api, addr: &str) -> Result<[u8; 32], ApiError> {
 async fn balance(State(api): State<Api>, Path(addr): Path<String>) -> ApiResult<BalanceView> {
     let owner = parse_address(&api, &addr)?;
     Ok(Json(api.node.balance(owner, addr).await?))
+}
+
+/// The owners of a batch request's addresses, refused whole if one is bad or too many.
+fn parse_addresses(api: &Api, addresses: &[String]) -> Result<Vec<[u8; 32]>, ApiError> {
+    let max = crate::node::handle::MAX_ADDRESSES;
+    if addresses.len() > max {
+        return Err(ApiError::bad(format!(
+            "{} addresses in one request; at most {max}",
+            addresses.len()
+        )));
+    }
+    addresses.iter().map(|a| parse_address(api, a)).collect()
+}
+
+/// Whether each address has ever had a transaction (what a wallet restore scans with).
+async fn addresses_used(
+    State(api): State<Api>,
+    body: Result<Json<AddressesRequest>, JsonRejection>,
+) -> ApiResult<UsedView> {
+    let Json(req) = body?;
+    let owners = parse_addresses(&api, &req.addresses)?;
+    Ok(Json(UsedView { used: api.node.used(owners).await? }))
+}
+
+/// Balance, coins and history of many addresses at once (a wallet's).
+async fn addresses(
+    State(api): State<Api>,
+    body: Result<Json<AddressesRequest>, JsonRejection>,
+) -> ApiResult<AddressesView> {
+    let Json(req) = body?;
+    let owners = parse_addresses(&api, &req.addresses)?;
+    let owners = owners.into_iter().zip(req.addresses).collect();
+    Ok(Json(AddressesView { addresses: api.node.summaries(owners, req.history).await? }))
 }
 
 async fn utxos(State(api): State<Api>, Path(addr): Path<String>) -> ApiResult<UtxosView> {

@@ -424,3 +424,70 @@ async fn every_error_is_json_even_for_an_unknown_path_method_or_content_type() {
     assert_eq!(code, 415);
     assert!(error_of(&v).contains("Content-Type"), "{v}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wallet_asks_about_many_addresses_in_one_request() {
+    let api = api_node().await;
+    let token = api.token.clone();
+    api.mine(101).await;
+    let alice = encode_address("mcrt", &pubkey(&key(1)));
+    let bob = encode_address("mcrt", &pubkey(&key(7)));
+    let nobody = encode_address("mcrt", &pubkey(&key(9)));
+    let tx = pay_from_coinbase(1, 7);
+    let (code, v) =
+        api.post("/tx", json!({ "hex": hex::encode(serialize(&tx)) }), Some(&token)).await;
+    assert_eq!(code, 200, "{v}");
+    let txid = v["txid"].as_str().unwrap().to_owned();
+    // Used: alice on the chain, bob only in the mempool, nobody at all. No token needed.
+    let asked = json!({ "addresses": [alice, bob, nobody] });
+    let (code, v) = api.post("/addresses/used", asked.clone(), None).await;
+    assert_eq!((code, &v["used"]), (200, &json!([true, true, false])), "{v}");
+    // The summaries agree with the one-address endpoints, in the order asked.
+    let (code, v) = api.post("/addresses", asked.clone(), None).await;
+    assert_eq!(code, 200, "{v}");
+    let sums = v["addresses"].as_array().unwrap();
+    for (sum, addr) in sums.iter().zip([&alice, &bob, &nobody]) {
+        let (_, bal) = api.get(&format!("/address/{addr}/balance")).await;
+        let (_, utxos) = api.get(&format!("/address/{addr}/utxos")).await;
+        assert_eq!(sum["address"], bal["address"]);
+        for field in ["confirmed", "unconfirmed", "immature"] {
+            assert_eq!(sum[field], bal[field], "{field} of {addr}");
+        }
+        assert_eq!(sum["utxos"], utxos["utxos"], "{addr}");
+        assert!(sum.get("history").is_none(), "history only when asked");
+    }
+    assert_eq!(
+        (&sums[0]["txs"], &sums[1]["txs"], &sums[2]["txs"]),
+        (&102.into(), &1.into(), &0.into())
+    );
+    assert_eq!(sums[1]["pending"][0]["txid"], txid.as_str());
+    // With the history: each address's, as GET /address/{addr}/history lists it.
+    let (_, v) =
+        api.post("/addresses", json!({ "addresses": [alice, bob], "history": true }), None).await;
+    for (sum, addr) in v["addresses"].as_array().unwrap().iter().zip([&alice, &bob]) {
+        let (_, h) = api.get(&format!("/address/{addr}/history")).await;
+        let mut all = sum["pending"].as_array().unwrap().clone();
+        all.extend(sum["history"].as_array().unwrap().iter().cloned());
+        assert_eq!(Value::Array(all), h["txs"], "{addr}");
+    }
+    // One bad address refuses the whole request, as do too many and unknown fields.
+    let (code, v) = api.post("/addresses", json!({ "addresses": [alice, "mc1xyz"] }), None).await;
+    assert_eq!(code, 400, "{v}");
+    let many: Vec<String> = (0..5_001).map(|_| nobody.clone()).collect();
+    let (code, v) = api.post("/addresses/used", json!({ "addresses": many }), None).await;
+    assert!(code == 400 && error_of(&v).contains("at most 5000"), "{v}");
+    let (code, _) = api.post("/addresses", json!({ "addresses": [], "histroy": true }), None).await;
+    assert_eq!(code, 422);
+    // Fee estimates: the relay minimum while nothing is known, for every target.
+    let (code, v) = api.get("/fees").await;
+    assert_eq!(code, 200, "{v}");
+    let rates: Vec<(u64, u64)> = v["estimates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["target"].as_u64().unwrap(), e["fee_rate"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(rates, [(1, 1000), (3, 1000), (6, 1000)], "{v}");
+    assert_eq!(v["min_fee_rate"], 1000);
+    api.node.handle.shutdown().await;
+}
