@@ -474,7 +474,7 @@ pub struct SubmitTx {
 pub struct MineRequest {
     /// Blocks to mine.
     pub blocks: u32,
-    /// Address the coinbases pay (default: the node's miner key).
+    /// Address the coinbases pay (default: the node's payout: its wallet or `--miner-address`).
     #[serde(default)]
     pub to: Option<String>,
 }

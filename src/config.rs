@@ -9,6 +9,9 @@ use crate::consensus::Network;
 pub const DB_FILE: &str = "chain.redb";
 /// File name of the mempool saved at shutdown inside a data dir.
 pub const MEMPOOL_FILE: &str = "mempool.dat";
+/// The default wallet inside a data dir: `minichain wallet`'s, and the one the node's
+/// miner pays.
+pub const WALLET_FILE: &str = "wallet.json";
 /// The fee estimator's statistics, saved beside the mempool.
 pub const FEES_FILE: &str = "fee_estimates.dat";
 

@@ -171,7 +171,7 @@ pub enum Command {
         /// How many.
         #[arg(long, default_value_t = 1)]
         blocks: u32,
-        /// Address the coinbases pay [default: the node's miner key].
+        /// Address the coinbases pay [default: the node's own wallet, or --miner-address].
         #[arg(long)]
         to: Option<String>,
         #[command(flatten)]

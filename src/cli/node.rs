@@ -4,12 +4,11 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use libp2p::Multiaddr;
 use tracing::{info, warn};
 
 use crate::config::default_data_dir;
-use crate::config::write_private;
 use crate::consensus::Network;
 use crate::logging::{LogFile, LogFormat};
 use crate::mempool::MempoolConfig;
@@ -17,6 +16,7 @@ use crate::net::addr::parse_peer_addr;
 use crate::node::{NodeConfig, start};
 use crate::primitives::BlockHash;
 use crate::primitives::address::{decode_address, encode_address};
+use crate::wallet::{KdfCost, KeyChain, Wallet};
 
 /// Arguments of `minichain node`.
 #[derive(Debug, clap::Args)]
@@ -45,7 +45,8 @@ pub struct NodeArgs {
     /// Mining threads.
     #[arg(long, env = "MINICHAIN_THREADS", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub threads: u16,
-    /// Address mined coins go to [default: the node's own key, data-dir/miner.key].
+    /// Address mined coins go to [default: the node's wallet, data-dir/wallet.json,
+    /// created unencrypted if missing; or an older node's data-dir/miner.key].
     #[arg(long, env = "MINICHAIN_MINER_ADDRESS")]
     pub miner_address: Option<String>,
     /// HTTP API address [default: 127.0.0.1:<network rpc port>]; port 0 picks one.
@@ -112,33 +113,47 @@ fn parse_bootstrap(s: &str) -> Result<Multiaddr, String> {
     parse_peer_addr(s).map_err(|e| e.to_string())
 }
 
-/// The key mined coins pay to: from `--miner-address`, or the node's own key file
-/// (created on first use, mode 0600).
+/// The key mined coins pay to: `--miner-address`; else the first receive address of the
+/// node's own wallet (`<data dir>/wallet.json`, so mined coins are spent with the same
+/// commands as any); else the `miner.key` of a node that mined before wallets existed;
+/// else a new wallet, created unencrypted as `miner.key` was (mode 0600), with a WARN.
 fn payout(args: &NodeArgs, data_dir: &Path) -> Result<[u8; 32]> {
     let hrp = args.network.params().address_hrp;
     if let Some(addr) = &args.miner_address {
         return decode_address(hrp, addr).with_context(|| format!("bad --miner-address '{addr}'"));
     }
-    let path = data_dir.join("miner.key");
-    let keypair = match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            let mut secret = [0u8; 32];
-            hex::decode_to_slice(text.trim(), &mut secret)
-                .ok()
-                .and_then(|()| secp256k1::Keypair::from_secret_bytes(secret).ok())
-                .with_context(|| {
-                    format!("{} does not hold a secret key; move it away", path.display())
-                })?
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let keypair = secp256k1::Keypair::new(&mut rand::rng());
-            write_private(&path, hex::encode(keypair.to_secret_bytes()).as_bytes())
-                .with_context(|| format!("cannot write {}", path.display()))?;
-            keypair
-        }
-        Err(e) => bail!("cannot read {}: {e}", path.display()),
+    let wallet_path = data_dir.join(crate::config::WALLET_FILE);
+    let key_path = data_dir.join("miner.key");
+    let wallet = if wallet_path.exists() {
+        Wallet::load(&wallet_path, args.network)?
+    } else if key_path.exists() {
+        let wallet = Wallet::load(&key_path, args.network)?;
+        info!(
+            path = %key_path.display(),
+            address = %wallet.address(),
+            "mined coins pay {} (spend them with --wallet {})",
+            wallet.address(),
+            key_path.display()
+        );
+        return Ok(wallet.pubkey(KeyChain::Receive, 0)?);
+    } else {
+        let (wallet, _) = Wallet::create(&wallet_path, args.network, 24, None, KdfCost::DEFAULT)?;
+        warn!(
+            path = %wallet_path.display(),
+            "created the node's wallet {} for mined coins, NOT encrypted: show its seed phrase with `minichain wallet phrase --wallet {}` and keep it offline, or mine to a wallet of your own with --miner-address",
+            wallet_path.display(),
+            wallet_path.display()
+        );
+        wallet
     };
-    Ok(crate::wallet::sign::pubkey_of(&keypair))
+    info!(
+        path = %wallet_path.display(),
+        address = %wallet.address(),
+        "mined coins pay the node's wallet {} ({})",
+        wallet_path.display(),
+        wallet.address()
+    );
+    Ok(wallet.pubkey(KeyChain::Receive, 0)?)
 }
 
 /// Runs the node until a signal.

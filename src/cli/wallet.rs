@@ -30,15 +30,28 @@ pub const PASSPHRASE_ENV: &str = "MINICHAIN_PASSPHRASE";
 /// Where the wallet file is.
 #[derive(Debug, Clone, clap::Args)]
 pub struct WalletFile {
-    /// Wallet file [default: <network data dir>/wallet.json].
+    /// Wallet file [default: <data dir>/wallet.json, the node's own wallet].
     #[arg(long, value_name = "FILE")]
     pub wallet: Option<PathBuf>,
 }
 
 impl WalletFile {
-    fn path(&self, network: Network) -> PathBuf {
-        self.wallet.clone().unwrap_or_else(|| default_data_dir(network).join("wallet.json"))
+    /// `--wallet`, else the wallet of the data dir (`--data-dir`, else the network's):
+    /// the one that node's miner pays.
+    fn path(&self, network: Network, data_dir: Option<&Path>) -> PathBuf {
+        self.wallet.clone().unwrap_or_else(|| {
+            let dir = data_dir.map_or_else(|| default_data_dir(network), Path::to_path_buf);
+            dir.join(crate::config::WALLET_FILE)
+        })
     }
+}
+
+/// The data dir an offline wallet command takes its default `--wallet` from.
+#[derive(Debug, Clone, clap::Args)]
+pub struct OfflineDir {
+    /// Data dir whose wallet.json is the default --wallet [default: the network's].
+    #[arg(long, env = "MINICHAIN_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
 }
 
 /// Where a passphrase comes from: a file, `MINICHAIN_PASSPHRASE`, or a prompt on the
@@ -70,6 +83,8 @@ pub enum WalletCommand {
         network: Network,
         #[command(flatten)]
         file: WalletFile,
+        #[command(flatten)]
+        dir: OfflineDir,
         /// Words in the seed phrase: 12 or 24.
         #[arg(long, default_value_t = 24, value_parser = word_count)]
         words: usize,
@@ -96,6 +111,8 @@ pub enum WalletCommand {
         network: Network,
         #[command(flatten)]
         file: WalletFile,
+        #[command(flatten)]
+        dir: OfflineDir,
         /// Print JSON for scripts.
         #[arg(long)]
         json: bool,
@@ -148,6 +165,8 @@ pub enum WalletCommand {
         #[command(flatten)]
         file: WalletFile,
         #[command(flatten)]
+        dir: OfflineDir,
+        #[command(flatten)]
         passphrase: Passphrase,
     },
 }
@@ -158,8 +177,8 @@ pub enum WalletCommand {
 /// A one-line reason.
 pub fn run(cmd: WalletCommand) -> Result<()> {
     match cmd {
-        WalletCommand::New { network, file, words, passphrase, json } => {
-            let path = file.path(network);
+        WalletCommand::New { network, file, dir, words, passphrase, json } => {
+            let path = file.path(network, dir.data_dir.as_deref());
             let pass = new_passphrase(&passphrase, &path)?;
             let (wallet, mnemonic) =
                 Wallet::create(&path, network, words, pass.as_deref(), KdfCost::DEFAULT)?;
@@ -186,8 +205,8 @@ pub fn run(cmd: WalletCommand) -> Result<()> {
             Ok(())
         }
         WalletCommand::Restore { file, passphrase, conn } => restore(&file, &passphrase, conn),
-        WalletCommand::Address { network, file, json } => {
-            let wallet = load(&file.path(network), network)?;
+        WalletCommand::Address { network, file, dir, json } => {
+            let wallet = load(&file.path(network, dir.data_dir.as_deref()), network)?;
             if json {
                 println!("{}", json!({ "address": wallet.address() }));
             } else {
@@ -201,8 +220,8 @@ pub fn run(cmd: WalletCommand) -> Result<()> {
         WalletCommand::Bumpfee { txid, fee, force, file, passphrase, conn } => {
             bumpfee(conn, &file, &passphrase, &txid, fee.as_deref(), force)
         }
-        WalletCommand::Phrase { network, file, passphrase } => {
-            let wallet = load(&file.path(network), network)?;
+        WalletCommand::Phrase { network, file, dir, passphrase } => {
+            let wallet = load(&file.path(network, dir.data_dir.as_deref()), network)?;
             let pass = unlock_passphrase(&wallet, &passphrase)?;
             match wallet.mnemonic(pass.as_deref())? {
                 Some(m) => println!("{m}"),
@@ -231,6 +250,11 @@ fn load(path: &Path, network: Network) -> Result<Wallet> {
         );
     }
     Ok(wallet)
+}
+
+/// The wallet `file` names for a command that talks to the node at `conn`.
+fn load_of(file: &WalletFile, conn: &Conn) -> Result<Wallet> {
+    load(&file.path(conn.network, conn.data_dir.as_deref()), conn.network)
 }
 
 fn warn_unencrypted(wallet: &Wallet) {
@@ -332,7 +356,7 @@ fn summaries(
 
 fn restore(file: &WalletFile, passphrase: &NewPassphrase, conn: Conn) -> Result<()> {
     let network = conn.network;
-    let path = file.path(network);
+    let path = file.path(network, conn.data_dir.as_deref());
     if path.exists() {
         bail!("wallet file {} already exists; it was not touched", path.display());
     }
@@ -370,7 +394,7 @@ fn restore(file: &WalletFile, passphrase: &NewPassphrase, conn: Conn) -> Result<
 }
 
 fn receive(file: &WalletFile, conn: Conn) -> Result<()> {
-    let mut wallet = load(&file.path(conn.network), conn.network)?;
+    let mut wallet = load_of(file, &conn)?;
     let client = Client::new(conn.clone())?;
     let handed: Vec<WalletAddress> =
         wallet.addresses()?.into_iter().filter(|a| a.chain == KeyChain::Receive).collect();
@@ -475,7 +499,7 @@ pub fn balance(conn: Conn, file: &Path) -> Result<()> {
 }
 
 fn addresses(file: &WalletFile, conn: Conn) -> Result<()> {
-    let wallet = load(&file.path(conn.network), conn.network)?;
+    let wallet = load_of(file, &conn)?;
     let client = Client::new(conn.clone())?;
     let rows: Vec<Value> = summaries(&client, &wallet, false)?
         .into_iter()
@@ -518,7 +542,7 @@ struct Payment {
 }
 
 fn history(file: &WalletFile, conn: Conn) -> Result<()> {
-    let wallet = load(&file.path(conn.network), conn.network)?;
+    let wallet = load_of(file, &conn)?;
     let client = Client::new(conn.clone())?;
     let mut by_txid: HashMap<String, Payment> = HashMap::new();
     for (_, s) in summaries(&client, &wallet, true)? {
@@ -621,7 +645,7 @@ pub fn send(conn: Conn, file: &WalletFile, passphrase: &Passphrase, pay: &Pay<'_
     let to = client.address(pay.to)?;
     let amount = pay.amount.map(parse_coins).transpose().context("bad --amount")?;
     let fee = pay.fee.choice(&client)?;
-    let mut wallet = load(&file.path(conn.network), conn.network)?;
+    let mut wallet = load_of(file, &conn)?;
     let coins = spendable(&client, &wallet)?;
     let pass = unlock_passphrase(&wallet, passphrase)?;
     let signer = wallet.unlock(pass.as_deref())?;
@@ -665,7 +689,7 @@ pub fn bumpfee(
     force: bool,
 ) -> Result<()> {
     let client = Client::new(conn.clone())?;
-    let wallet = load(&file.path(conn.network), conn.network)?;
+    let wallet = load_of(file, &conn)?;
     let found: TxLookup = client.get(&format!("/tx/{txid}"))?;
     if !found.in_mempool {
         bail!("transaction {txid} is confirmed already: there is nothing to bump");

@@ -482,3 +482,66 @@ fn a_bumped_payment_replaces_the_old_one_on_every_node() {
     let empty = a.output(&["send", "--wallet", o, "--to", mine_to, "--all"], &[], None);
     assert!(String::from_utf8_lossy(&empty.stderr).contains("nothing to sweep"));
 }
+
+/// Starts a regtest node in `dir` and returns it with what it said about its payout before
+/// its API came up: the "mined coins pay" line, and whether it warned that it created an
+/// unencrypted wallet.
+fn node_paying(dir: &std::path::Path) -> (Node, Value, bool) {
+    let process = logging_node(&mut node_process(dir));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (mut payout, mut created) = (Value::Null, false);
+    let rpc = loop {
+        let v = process
+            .log
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("the node's API within a minute");
+        let message = v["message"].as_str().unwrap_or_default();
+        if message.starts_with("created the node's wallet") {
+            created = v["level"] == "WARN" && message.contains("NOT encrypted");
+        } else if message.starts_with("mined coins pay") {
+            payout = v.clone();
+        } else if message.starts_with("HTTP API listening") {
+            break v["addr"].as_str().unwrap().to_owned();
+        }
+    };
+    let data_dir = dir.to_str().unwrap().to_owned();
+    let conn = ["--network", "regtest", "--rpc", &rpc, "--data-dir", &data_dir].map(String::from);
+    (Node { process, conn: conn.to_vec() }, payout, created)
+}
+
+#[test]
+fn a_node_mines_to_its_own_wallet_and_the_wallet_commands_spend_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (n, payout, created) = node_paying(dir.path());
+    assert!(created, "the node created its wallet: {payout}");
+    let wallet = dir.path().join("wallet.json");
+    let mode = std::os::unix::fs::PermissionsExt::mode(&wallet.metadata().unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600, "the node's wallet is private");
+    assert!(!dir.path().join("miner.key").exists(), "no bare key any more");
+    let address = payout["address"].as_str().unwrap().to_owned();
+
+    // No --to: the coinbases pay the node's wallet; no --wallet: the commands use it.
+    n.json(&["mine", "--blocks", "101"], &[]);
+    let balance = n.json(&["balance", "--wallet", wallet.to_str().unwrap()], &[]);
+    assert_eq!(balance["confirmed"], 101 * 5_000_000_000_u64, "{balance}");
+    let offline = minichain()
+        .args(["wallet", "address", "--network", "regtest", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&offline.stdout).trim(), address, "the same wallet");
+    let wallets = Wallets::new();
+    let sent = n.json(&["send", "--to", &wallets.o_addr, "--amount", "2"], &[]);
+    n.json(&["mine", "--blocks", "1"], &[]);
+    assert_eq!(n.json(&["balance", "--wallet", &wallets.o], &[])["confirmed"], 200_000_000);
+    let history = n.json(&["wallet", "history"], &[]);
+    let payment = history.as_array().unwrap().iter().find(|h| h["txid"] == sent["txid"]);
+    assert_eq!(payment.map(|p| &p["confirmations"]), Some(&1.into()), "{history}");
+
+    // A restart keeps paying the same wallet; it is not created again.
+    n.stop();
+    let (n, again, created) = node_paying(dir.path());
+    assert_eq!(again["address"], address.as_str(), "{again}");
+    assert!(!created, "the wallet was loaded, not made: {again}");
+    n.stop();
+}
