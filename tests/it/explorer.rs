@@ -163,6 +163,23 @@ async fn the_explorer_follows_the_chain_live_and_links_blocks_transactions_and_a
     wait_text(&c, "#address-balance", "49.99990000").await;
     let short = format!("{}…{}", &txid[..8], &txid[56..]);
     wait_text(&c, &format!("#address-utxos a.tx-link[data-txid='{txid}']"), &short).await;
+    // Its history: the one payment in. The payer's: the same payment out, below it the
+    // coinbase it spent.
+    let row = format!("#address-history tr[data-txid='{txid}']");
+    wait_text(&c, &format!("{row} td.received"), "49.99990000").await;
+    wait_text(&c, &format!("{row} td.sent"), "0.00000000").await;
+    c.goto(&format!("{base}/#/address/{payer}")).await.unwrap();
+    wait_text(&c, "#address", &payer).await;
+    wait_text(&c, &format!("{row} td.sent"), "50.00000000").await;
+    wait_text(&c, &format!("{row} td.net"), "-50.00000000").await;
+    let rows = c.find_all(Locator::Css("#address-history tbody tr")).await.unwrap();
+    let coinbases = c.find_all(Locator::Css("#address-history tbody tr td.num:last-child")).await;
+    let coinbases = coinbases.unwrap();
+    let mut mined = 0;
+    for cell in &coinbases {
+        mined += usize::from(cell.text().await.unwrap() == "coinbase");
+    }
+    assert!(rows.len() >= 2 && mined >= 1, "{} rows, {mined} coinbases", rows.len());
 
     // Search by height.
     let search = c.find(Locator::Css("#search")).await.unwrap();

@@ -5,6 +5,7 @@
 
 (function () {
   const COIN = 100000000;             // base units per coin
+  const HISTORY_ROWS = 200;           // rows of an address's history shown
   const ZERO_HASH = '0'.repeat(64);   // a coinbase input "spends" this txid
   const view = document.getElementById('view');
 
@@ -229,7 +230,8 @@
 
     async address(addr) {
       const a = encodeURIComponent(addr);
-      const [bal, u] = await Promise.all([api(`/address/${a}/balance`), api(`/address/${a}/utxos`)]);
+      const [bal, u, h] = await Promise.all(
+        [api(`/address/${a}/balance`), api(`/address/${a}/utxos`), api(`/address/${a}/history`)]);
       const rows = u.utxos.map(o => el('tr', null,
         td([txLink(o.txid, true), `:${o.vout}`]),
         td(coins(o.value), 'num'),
@@ -237,6 +239,20 @@
         td(o.confirmations, 'num'),
         td(yesNo(o.coinbase)),
         td(yesNo(o.spendable))));
+
+      // The history, newest first (the mempool's on top): what each transaction did to
+      // this address. A long one shows its newest HISTORY_ROWS.
+      const shown = h.txs.slice(0, HISTORY_ROWS);
+      const historyRows = shown.map(t => el('tr', { data: { txid: t.txid } },
+        td(txLink(t.txid, true)),
+        td(t.height != null ? el('a', { href: `#/block/${t.height}` }, t.height) : 'mempool'),
+        td(t.confirmations, 'num'),
+        td(coins(t.received), 'num received'),
+        td(coins(t.sent), 'num sent'),
+        td(coins(t.received - t.sent), 'num net'),
+        td(t.coinbase ? 'coinbase' : coins(t.fee), 'num')));
+      const historyTitle = h.txs.length > shown.length
+        ? `History (newest ${shown.length} of ${h.txs.length})` : `History (${h.txs.length})`;
 
       return {
         title: `Address ${shortHash(bal.address)}`,
@@ -250,7 +266,11 @@
           ]),
           el('h2', null, `Unspent outputs (${u.utxos.length})`),
           table('address-utxos', ['Output', 'Value (coins)', 'Height', 'Confirmations', 'Coinbase', 'Spendable'],
-            rows, 'no unspent outputs')),
+            rows, 'no unspent outputs'),
+          el('h2', null, historyTitle),
+          table('address-history',
+            ['Transaction', 'Height', 'Confirmations', 'Received', 'Sent', 'Net', 'Fee (of the tx)'],
+            historyRows, 'no transactions')),
       };
     },
 
