@@ -28,30 +28,19 @@ fn main() -> ExitCode {
     }) {
         Ok(args) => args,
         Err(e) => {
-            eprintln!("error: {}", one_line(&e));
+            eprintln!("error: {}", minichain::cli::one_line(&e));
             return ExitCode::from(2);
         }
     };
     let cli = minichain::cli::Cli::parse_from(args);
     match minichain::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        // The node writes its fatal error through its logger (the log file, JSON); the
+        // rest say it here.
+        Err(e) if e.downcast_ref::<minichain::cli::Logged>().is_some() => ExitCode::FAILURE,
         Err(e) => {
-            eprintln!("error: {}", one_line(&e));
+            eprintln!("error: {}", minichain::cli::one_line(&e));
             ExitCode::FAILURE
         }
     }
-}
-
-/// The error and its causes on one line, each cause once: library errors already quote
-/// their source in their own message, so a cause that is already in the text is skipped.
-fn one_line(e: &anyhow::Error) -> String {
-    let mut msg = e.to_string();
-    for cause in e.chain().skip(1) {
-        let c = cause.to_string();
-        if !msg.contains(&c) {
-            msg.push_str(": ");
-            msg.push_str(&c);
-        }
-    }
-    msg
 }

@@ -298,3 +298,24 @@ fn verify(args: &VerifyArgs) -> Result<()> {
     );
     Ok(())
 }
+
+/// An error the command has already written to its log, where the operator reads the
+/// node's lines (a `--log-file`, JSON): the binary only sets the exit code.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Logged(pub String);
+
+/// The error and its causes on one line, each cause once: library errors already quote
+/// their source in their own message, so a cause that is already in the text is skipped.
+#[must_use]
+pub fn one_line(e: &anyhow::Error) -> String {
+    let mut msg = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !msg.contains(&c) {
+            msg.push_str(": ");
+            msg.push_str(&c);
+        }
+    }
+    msg
+}

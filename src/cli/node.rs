@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use libp2p::Multiaddr;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::config::default_data_dir;
 use crate::consensus::Network;
@@ -61,8 +61,9 @@ pub struct NodeArgs {
     /// Also append the log to this file (reopened on SIGHUP, for logrotate).
     #[arg(long, env = "MINICHAIN_LOG_FILE", value_name = "PATH")]
     pub log_file: Option<PathBuf>,
-    /// Seconds a misbehaving peer stays banned.
-    #[arg(long, env = "MINICHAIN_BAN_SECS", default_value_t = 600)]
+    /// Seconds a misbehaving peer stays banned (at most 100 years).
+    #[arg(long, env = "MINICHAIN_BAN_SECS", default_value_t = 600,
+          value_parser = clap::value_parser!(u64).range(0..=crate::net::MAX_BAN.as_secs()))]
     pub ban_secs: u64,
     /// Ban peers named with --bootstrap or `peers add` like any other. By default an
     /// offence that would ban one of them only disconnects it (it is redialled later).
@@ -169,6 +170,28 @@ pub fn run(args: NodeArgs) -> Result<()> {
         None => None,
     };
     crate::logging::init(args.debug, args.log_format, log_file.as_ref());
+    die_on_panic();
+    serve(args, log_file).map_err(|e| {
+        let why = super::one_line(&e);
+        error!(error = %why, "the node stopped: {why}");
+        super::Logged(why).into()
+    })
+}
+
+/// A panic anywhere (the network task, the core thread, a handler) ends the process with
+/// one ERROR line in the log and exit code 101, instead of leaving a node whose API
+/// answers while its network or core is gone. The database is crash-safe (redb's commit
+/// protocol), so stopping here loses nothing committed.
+fn die_on_panic() {
+    std::panic::set_hook(Box::new(|info| {
+        let thread = std::thread::current().name().unwrap_or("unnamed").to_owned();
+        error!(thread, panic = %info, "a part of the node failed, stopping it (exit 101): {info}");
+        std::process::exit(101);
+    }));
+}
+
+/// Starts the node and the API, and runs until a signal or `stop`.
+fn serve(args: NodeArgs, log_file: Option<LogFile>) -> Result<()> {
     let params = args.network.params();
     let data_dir = args.data_dir.clone().unwrap_or_else(|| default_data_dir(args.network));
     std::fs::create_dir_all(&data_dir)

@@ -13,6 +13,10 @@ use super::behaviour::Behaviour;
 use super::service::Service;
 use super::snapshot::BanInfo;
 
+/// The longest ban `--ban-secs` takes: 100 years, far inside what `Instant` and
+/// `SystemTime` can add (they hold seconds in an i64).
+pub const MAX_BAN: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
 /// The peers banned now.
 #[derive(Debug)]
 pub(super) struct Bans {
@@ -34,8 +38,14 @@ impl Bans {
         if self.banned.get(&peer).is_some_and(|(until, _)| *until > now) {
             return false;
         }
-        let info = BanInfo { reason, until: SystemTime::now() + self.duration };
-        self.banned.insert(peer, (now + self.duration, info));
+        // `--ban-secs` is bounded, but a clock near its end must not panic here either:
+        // past what the clock can hold, a ban lasts as far as it can.
+        let until = SystemTime::now()
+            .checked_add(self.duration)
+            .unwrap_or(SystemTime::UNIX_EPOCH + MAX_BAN);
+        let lifts = now.checked_add(self.duration).unwrap_or_else(|| now + MAX_BAN);
+        let info = BanInfo { reason, until };
+        self.banned.insert(peer, (lifts, info));
         true
     }
 

@@ -23,6 +23,7 @@ pub mod service;
 mod snapshot;
 pub mod swarm;
 
+pub use bans::MAX_BAN;
 pub use meter::{Direction, P2pBytes};
 pub use reach::Reachability;
 pub use service::{NetCommand, NetConfig};

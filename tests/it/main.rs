@@ -12,6 +12,7 @@ mod faults;
 mod harness;
 mod multihost;
 mod network;
+mod operator;
 mod rejoin;
 mod snapshot;
 mod support;

@@ -1,0 +1,48 @@
+//! The rough edges an operator hits on day two, each driven with the exact input that
+//! found it: out-of-range flags, fatal errors that must reach the log, and the like.
+
+use std::process::Command;
+
+fn minichain() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_minichain"));
+    cmd.env_remove("RUST_LOG");
+    cmd
+}
+
+#[test]
+fn a_ban_longer_than_a_century_is_refused_at_the_command_line() {
+    // Adding this to the clock once panicked the network task at the first ban.
+    let dir = tempfile::tempdir().unwrap();
+    let out = minichain()
+        .args(["node", "--network", "regtest", "--ban-secs", "18446744073709551615", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "a usage error");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("--ban-secs") && said.contains("0..=3153600000"), "{said}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing was started");
+}
+
+#[test]
+fn a_fatal_error_reaches_the_json_log_file_and_the_exit_code() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("node.log");
+    let out = crate::harness::node_process(dir.path())
+        .args(["--listen", &format!("/ip4/127.0.0.1/tcp/{port}"), "--log-format", "json"])
+        .arg("--log-file")
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(last["level"], "ERROR", "{last}");
+    let error = last["error"].as_str().unwrap();
+    assert!(error.contains(&format!("tcp/{port}")) && error.contains("in use"), "{last}");
+    // Standard error carries the same JSON line, not a plain-text one beside it.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.lines().all(|l| l.starts_with('{')), "{stderr}");
+}
