@@ -321,10 +321,14 @@ pub fn add_peer(conn: Conn, addr: &str) -> Result<()> {
 /// # Errors
 /// A one-line reason.
 pub fn block(conn: Conn, id: &str) -> Result<()> {
-    // Checked here, so that only a height or a hash ever reaches the URL.
-    let id: crate::node::BlockId = id.parse()?;
+    // Checked here, so that only a height, a hash or `tip` ever reaches the URL.
+    let path = if id.eq_ignore_ascii_case("tip") {
+        "/blocks/tip".to_owned()
+    } else {
+        format!("/blocks/{}", id.parse::<crate::node::BlockId>()?)
+    };
     let client = Client::new(conn.clone())?;
-    let v: BlockView = client.get(&format!("/blocks/{id}"))?;
+    let v: BlockView = client.get(&path)?;
     if conn.json {
         print_json(&v);
         return Ok(());

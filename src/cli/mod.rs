@@ -73,7 +73,10 @@ pub enum Command {
     },
     /// Show a block by hash or height.
     Block {
-        /// Block hash or height.
+        /// Block hash, height, or `tip`.
+        // Hyphen values reach the parser, which says why `-1` is no height (clap
+        // would suggest `-- -1`, which fails anyway).
+        #[arg(allow_hyphen_values = true)]
         id: String,
         #[command(flatten)]
         conn: client::Conn,

@@ -37,9 +37,11 @@ pub fn encode_address(hrp: &'static str, pubkey: &[u8; 32]) -> String {
 pub fn decode_address(hrp: &'static str, s: &str) -> Result<[u8; 32], AddressError> {
     let checked = bech32::primitives::decode::CheckedHrpstring::new::<Bech32m>(s)
         .map_err(AddressError::Invalid)?;
-    let found = checked.hrp();
-    if found.as_str() != hrp {
-        return Err(AddressError::WrongNetwork { found: found.to_string(), expected: hrp });
+    // BIP173: all upper case is as valid as all lower case (QR codes use it); the
+    // decoder refuses mixed case.
+    let found = checked.hrp().to_lowercase();
+    if found != hrp {
+        return Err(AddressError::WrongNetwork { found, expected: hrp });
     }
     let data: Vec<u8> = checked.byte_iter().collect();
     data.clone().try_into().map_err(|_| AddressError::BadLength(data.len()))
@@ -56,6 +58,9 @@ mod tests {
         assert!(a.starts_with("mcrt1"));
         assert_eq!(decode_address("mcrt", &a), Ok(key));
         assert!(matches!(decode_address("mc", &a), Err(AddressError::WrongNetwork { .. })));
+        assert_eq!(decode_address("mcrt", &a.to_uppercase()), Ok(key), "all caps is the same");
+        let mixed = format!("{}{}", &a[..6].to_uppercase(), &a[6..]);
+        assert!(matches!(decode_address("mcrt", &mixed), Err(AddressError::Invalid(_))));
         let mut typo = a.clone();
         let last = typo.pop().unwrap();
         typo.push(if last == 'q' { 'p' } else { 'q' });

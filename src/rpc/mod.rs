@@ -103,8 +103,18 @@ impl IntoResponse for ApiError {
 
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
-        ApiError(r.status(), r.body_text())
+        ApiError(r.status(), plain_json_error(&r.body_text()))
     }
+}
+
+/// A body error in the client's terms: serde names our Rust types ("expected struct
+/// SubmitTx with 1 element"), which mean nothing to a caller of the HTTP API.
+fn plain_json_error(text: &str) -> String {
+    const STRUCT: &str = "expected struct ";
+    let Some(start) = text.find(STRUCT) else { return text.to_owned() };
+    let rest = &text[start + STRUCT.len()..];
+    let end = rest.find(" at line").unwrap_or(rest.len());
+    format!("{}expected a JSON object{}", &text[..start], &rest[end..])
 }
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
@@ -215,8 +225,7 @@ async fn require_token(State(api): State<Api>, req: Request, next: Next) -> Resp
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+        .and_then(bearer_token);
     match given {
         Some(token) if auth::token_matches(&api.token, token) => next.run(req).await,
         Some(_) => ApiError(StatusCode::UNAUTHORIZED, "wrong API token".into()).into_response(),
@@ -226,6 +235,13 @@ async fn require_token(State(api): State<Api>, req: Request, next: Next) -> Resp
         )
         .into_response(),
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` value; the scheme's name is
+/// case-insensitive (RFC 7235), so `bearer` and `BEARER` are as good.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 async fn metrics(State(api): State<Api>) -> impl IntoResponse {

@@ -491,3 +491,33 @@ async fn a_wallet_asks_about_many_addresses_in_one_request() {
     assert_eq!(v["min_fee_rate"], 1000);
     api.node.handle.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lower_case_bearer_an_upper_case_address_and_a_wrong_body_are_understood() {
+    let api = api_node().await;
+    let url = |p: &str| format!("{}{p}", api.base);
+    // RFC 7235: the scheme's name is case-insensitive.
+    for scheme in ["bearer", "BEARER", "Bearer"] {
+        let auth = format!("{scheme} {}", api.token);
+        let r =
+            api.http.post(url("/mine")).header("Authorization", auth).json(&json!({"blocks": 1}));
+        let (code, v) = json_of(r.send().await.unwrap()).await;
+        assert_eq!(code, 200, "{scheme}: {v}");
+    }
+    let r =
+        api.http.post(url("/mine")).header("Authorization", "Basic x").json(&json!({"blocks": 1}));
+    assert_eq!(json_of(r.send().await.unwrap()).await.0, 401, "another scheme is no token");
+    // BIP173: an address in capitals (as QR codes carry it) is the same address.
+    let alice = encode_address("mcrt", &pubkey(&key(1)));
+    let (code, lower) = api.get(&format!("/address/{alice}/balance")).await;
+    assert_eq!(code, 200, "{lower}");
+    let (code, upper) = api.get(&format!("/address/{}/balance", alice.to_uppercase())).await;
+    assert_eq!((code, &upper["confirmed"]), (200, &lower["confirmed"]), "{upper}");
+    // A body of the wrong shape is described in JSON's terms, not our Rust types'.
+    for body in [json!([]), json!("00")] {
+        let (code, v) = api.post("/tx", body, Some(&api.token)).await;
+        assert_eq!(code, 422, "{v}");
+        let error = error_of(&v);
+        assert!(error.contains("expected a JSON object") && !error.contains("SubmitTx"), "{v}");
+    }
+}

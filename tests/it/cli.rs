@@ -150,6 +150,19 @@ fn a_block_argument_is_a_height_or_a_hash_and_nothing_else() {
         );
         assert!(!stderr.contains("connect"), "{bad} reached the network: {stderr}");
     }
+    // Without `--`, `-1` is still a height argument, not an unknown flag.
+    let out = minichain().args(["block", "-1", "--rpc", "127.0.0.1:9"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("'-1' is neither a height"), "{stderr}");
+}
+
+#[test]
+fn block_tip_shows_the_tip_as_blocks_tip_does() {
+    let n = api_node(&[]);
+    n.run(&["mine", "--blocks", "3"]);
+    let tip = n.json(&["block", "tip"]);
+    assert_eq!(tip["height"], 3, "{tip}");
+    assert_eq!(n.json(&["block", "3"]), tip);
 }
 
 #[test]
