@@ -121,6 +121,25 @@ impl fmt::Display for Fault {
 }
 
 impl Offence {
+    /// Every [`Offence::label`], in the order of the variants, so that the metrics can
+    /// start each at zero: a new offence goes into both.
+    pub const LABELS: [&'static str; 14] = [
+        "malformed_frame",
+        "request_flood",
+        "undecodable_gossip",
+        "invalid_header",
+        "invalid_block",
+        "known_invalid",
+        "bad_sync_data",
+        "withheld_blocks",
+        "invalid_tx",
+        "loose_coinbase",
+        "orphan_block",
+        "unknown_inputs",
+        "malformed_compact",
+        "false_compact",
+    ];
+
     /// A short, stable name for the offence's kind (a metrics label).
     pub fn label(&self) -> &'static str {
         match self {
@@ -335,6 +354,25 @@ mod tests {
 
     fn bad_pow() -> Offence {
         Offence::InvalidHeader { hash: BlockHash([1; 32]), error: HeaderError::BadProofOfWork }
+    }
+
+    #[test]
+    fn offence_labels_are_distinct_and_listed() {
+        let distinct: std::collections::HashSet<_> = Offence::LABELS.iter().collect();
+        assert_eq!(distinct.len(), Offence::LABELS.len());
+        for offence in [
+            bad_pow(),
+            Offence::RequestFlood,
+            Offence::KnownInvalid(BlockHash([2; 32])),
+            Offence::WithheldBlocks(3),
+            Offence::InvalidTx(TxError::BadSignature { index: 0 }),
+            Offence::LooseCoinbase,
+            Offence::OrphanBlock,
+            Offence::UnknownInputs,
+            Offence::FalseCompact(BlockHash([3; 32])),
+        ] {
+            assert!(Offence::LABELS.contains(&offence.label()), "{}", offence.label());
+        }
     }
 
     #[test]

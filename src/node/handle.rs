@@ -330,6 +330,11 @@ impl NodeHandle {
         m.mempool_bytes.set(i64::try_from(snapshot.mempool_bytes).unwrap_or(i64::MAX));
         m.hashrate.set(hashrate);
         m.set_compact(snapshot.compact);
+        m.set_process();
+        m.uptime_seconds
+            .set(i64::try_from(self.inner.started.elapsed().as_secs()).unwrap_or(i64::MAX));
+        let db = std::fs::metadata(self.inner.data_dir.join(crate::config::DB_FILE));
+        m.database_bytes.set(db.map_or(0, |d| i64::try_from(d.len()).unwrap_or(i64::MAX)));
         let info = self.net_info();
         let outbound = info.peers.values().filter(|p| p.outbound).count();
         for (direction, count) in [("outbound", outbound), ("inbound", info.peers.len() - outbound)]

@@ -189,6 +189,7 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
     )
     .map_err(|error| NodeError::Thread { name: "miner", error })?;
     let metrics = NodeMetrics::register(registry.sub_registry_with_prefix("minichain"));
+    metrics.register_process(&mut registry);
     metrics.register_p2p_bytes(registry.sub_registry_with_prefix("minichain"), &net_config.bytes);
     let p2p_metrics = libp2p::metrics::Metrics::new(&mut registry);
     let net = crate::net::service::service(&net_config, inputs.clone(), info.clone())?

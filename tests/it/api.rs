@@ -393,7 +393,17 @@ async fn metrics_are_served_in_the_prometheus_text_format() {
         assert!(text.contains(&format!("# TYPE {name} ")), "{name} missing:\n{text}");
     }
     assert_eq!(s[r#"minichain_gossip_messages_total{topic="block",verdict="accept"}"#], 0.0);
-    assert!(!text.contains("minichain_bans"), "no ban yet, no ban series");
+    // Every offence from zero, so a dashboard shows 0 rather than "no data".
+    assert_eq!(s[r#"minichain_bans_total{offence="invalid_block"}"#], 0.0);
+    assert_eq!(s[r#"minichain_bans_total{offence="request_flood"}"#], 0.0);
+    let version = env!("CARGO_PKG_VERSION");
+    let build = text.lines().find(|l| l.starts_with("minichain_build_info{")).unwrap_or("");
+    assert!(build.contains(&format!("version=\"{version}\"")) && build.ends_with(" 1"), "{build}");
+    assert!(build.contains("commit=\""), "{build}");
+    assert!(s["minichain_database_bytes"] > 4096.0, "the chain.redb of 101 blocks");
+    assert!(s.contains_key("minichain_uptime_seconds"));
+    assert!(s["process_resident_memory_bytes"] > 1_048_576.0);
+    assert!(s["process_cpu_seconds_total"] > 0.0, "101 blocks were mined");
     assert!(text.lines().any(|l| l.starts_with("# TYPE libp2p_")), "no libp2p metrics:\n{text}");
     // A transaction shows in the mempool gauges at the next scrape.
     let tx = pay_from_coinbase(1, 7);
