@@ -394,6 +394,43 @@ pub struct Status {
     pub snapshot: Option<SnapshotView>,
 }
 
+/// `GET /health` and `GET /ready`: whether the node is, and if not, why (one line each).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Readiness {
+    /// Healthy (for `/health`) or ready (for `/ready`); the HTTP status says it too.
+    pub ok: bool,
+    /// Why not: empty when `ok`.
+    pub reasons: Vec<String>,
+}
+
+impl Readiness {
+    /// Healthy: the process answers and a local failure (a full disk, an I/O error, a
+    /// damaged database) has not stopped it from storing blocks.
+    #[must_use]
+    pub fn health(status: &Status) -> Self {
+        Self::of(status.degraded.iter().cloned().collect())
+    }
+
+    /// Ready to serve as a synced node: healthy, with at least one peer, and at the best
+    /// header it knows of.
+    #[must_use]
+    pub fn ready(status: &Status) -> Self {
+        let mut reasons = Self::health(status).reasons;
+        if status.peer_count == 0 {
+            reasons.push("no peers".to_owned());
+        }
+        if status.syncing || status.height < status.headers {
+            reasons
+                .push(format!("syncing: height {} of {} headers", status.height, status.headers));
+        }
+        Self::of(reasons)
+    }
+
+    fn of(reasons: Vec<String>) -> Self {
+        Readiness { ok: reasons.is_empty(), reasons }
+    }
+}
+
 /// `/status`'s `snapshot`: the snapshot's base and how far its history is validated.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 pub struct SnapshotView {

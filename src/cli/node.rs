@@ -61,6 +61,10 @@ pub struct NodeArgs {
     /// Also append the log to this file (reopened on SIGHUP, for logrotate).
     #[arg(long, env = "MINICHAIN_LOG_FILE", value_name = "PATH")]
     pub log_file: Option<PathBuf>,
+    /// Write the process id here while the node runs (for logrotate and init scripts:
+    /// `kill -HUP "$(cat FILE)"` signals this node and no other).
+    #[arg(long, env = "MINICHAIN_PID_FILE", value_name = "PATH")]
+    pub pid_file: Option<PathBuf>,
     /// Seconds a misbehaving peer stays banned (at most 100 years).
     #[arg(long, env = "MINICHAIN_BAN_SECS", default_value_t = 600,
           value_parser = clap::value_parser!(u64).range(0..=crate::net::MAX_BAN.as_secs()))]
@@ -171,11 +175,43 @@ pub fn run(args: NodeArgs) -> Result<()> {
     };
     crate::logging::init(args.debug, args.log_format, log_file.as_ref());
     die_on_panic();
-    serve(args, log_file).map_err(|e| {
+    let pid_file = match &args.pid_file {
+        Some(path) => Some(PidFile::write(path)?),
+        None => None,
+    };
+    let result = serve(args, log_file);
+    drop(pid_file);
+    result.map_err(|e| {
         let why = super::one_line(&e);
         error!(error = %why, "the node stopped: {why}");
         super::Logged(why).into()
     })
+}
+
+/// The `--pid-file` of a running node: written at start, removed when the node stops
+/// (if it still holds our pid: another node may have taken the path since).
+struct PidFile(PathBuf);
+
+impl PidFile {
+    fn write(path: &Path) -> Result<Self> {
+        let pid = std::process::id().to_string();
+        // Written whole under a temporary name, then renamed: a reader never sees half.
+        let tmp = path.with_extension("pid.tmp");
+        std::fs::write(&tmp, format!("{pid}\n"))
+            .and_then(|()| std::fs::rename(&tmp, path))
+            .with_context(|| format!("cannot write --pid-file {}", path.display()))?;
+        Ok(PidFile(path.to_owned()))
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        let ours = std::fs::read_to_string(&self.0)
+            .is_ok_and(|text| text.trim() == std::process::id().to_string());
+        if ours {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
 }
 
 /// A panic anywhere (the network task, the core thread, a handler) ends the process with

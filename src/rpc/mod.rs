@@ -24,8 +24,8 @@ use serde_json::json;
 
 use crate::api::{
     AddPeer, AddressesRequest, AddressesView, BalanceView, BanView, BlockView, HistoryView,
-    MempoolView, MineRequest, Mined, PeerAdded, PeerView, Status, SubmitTx, Submitted, TxLookup,
-    UsedView, UtxosView,
+    MempoolView, MineRequest, Mined, PeerAdded, PeerView, Readiness, Status, SubmitTx, Submitted,
+    TxLookup, UsedView, UtxosView,
 };
 use crate::consensus::{Network, TxError};
 use crate::core::{MineError, NodeEvent};
@@ -129,6 +129,8 @@ pub fn router(api: Api) -> Router {
         .route_layer(middleware::from_fn_with_state(api.clone(), require_token));
     Router::new()
         .route("/status", get(status))
+        .route("/health", get(health))
+        .route("/ready", get(ready))
         .route("/metrics", get(metrics))
         .route("/blocks/tip", get(tip_block))
         .route("/blocks/{id}", get(block))
@@ -257,6 +259,22 @@ async fn stop(State(api): State<Api>) -> Json<serde_json::Value> {
 
 async fn status(State(api): State<Api>) -> Json<Status> {
     Json(api.node.status())
+}
+
+/// `GET /health`: 200 while the node can store blocks, else 503 with the reason (for a
+/// supervisor's liveness probe).
+async fn health(State(api): State<Api>) -> (StatusCode, Json<Readiness>) {
+    answer(Readiness::health(&api.node.status()))
+}
+
+/// `GET /ready`: 200 when healthy, with a peer, and synced to the best known header, else
+/// 503 with each reason (for a load balancer or a script that waits for a sync).
+async fn ready(State(api): State<Api>) -> (StatusCode, Json<Readiness>) {
+    answer(Readiness::ready(&api.node.status()))
+}
+
+fn answer(r: Readiness) -> (StatusCode, Json<Readiness>) {
+    (if r.ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(r))
 }
 
 /// A height (digits) or a 64-hex-digit hash.

@@ -531,3 +531,26 @@ async fn a_lower_case_bearer_an_upper_case_address_and_a_wrong_body_are_understo
         assert!(error.contains("expected a JSON object") && !error.contains("SubmitTx"), "{v}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_holds_alone_and_ready_waits_for_a_peer_and_the_sync() {
+    let a = api_node().await;
+    a.mine(5).await;
+    assert_eq!(a.get("/health").await, (200, json!({ "ok": true, "reasons": [] })));
+    assert_eq!(a.get("/ready").await, (503, json!({ "ok": false, "reasons": ["no peers"] })));
+
+    // A node joining: not ready until it has a peer and the peer's 5 blocks.
+    let b = crate::harness::spawn(vec![a.node.addr()]).await;
+    let b_api =
+        serve("127.0.0.1:0".parse().unwrap(), b.handle.clone(), b.dir.path()).await.unwrap();
+    let b_ready = format!("http://{}/ready", b_api.addr());
+    let http = reqwest::Client::new();
+    crate::harness::wait_until_async("b ready", Duration::from_secs(60), || async {
+        let (code, v) = json_of(http.get(&b_ready).send().await.unwrap()).await;
+        assert!(code == 200 || v["reasons"].as_array().is_some_and(|r| !r.is_empty()), "{v}");
+        code == 200
+    })
+    .await;
+    assert_eq!(b.height(), 5, "ready means synced");
+    assert_eq!(a.get("/ready").await.0, 200, "a has a peer now");
+}

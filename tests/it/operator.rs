@@ -46,3 +46,31 @@ fn a_fatal_error_reaches_the_json_log_file_and_the_exit_code() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.lines().all(|l| l.starts_with('{')), "{stderr}");
 }
+
+#[test]
+fn the_pid_file_names_this_node_while_it_runs_and_goes_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("minichain.pid");
+    let mut node = crate::harness::logging_node(
+        crate::harness::node_process(dir.path()).arg("--pid-file").arg(&pid_file),
+    );
+    let (_, rpc) = crate::harness::addrs_of(&node);
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    assert_eq!(pid.trim(), node.child.id().to_string(), "{pid:?}");
+    let stop = minichain()
+        .args(["stop", "--network", "regtest", "--rpc", &rpc, "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(stop.status.success(), "{}", String::from_utf8_lossy(&stop.stderr));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = node.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "the node did not stop within a minute");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
+    assert!(!pid_file.exists(), "a clean stop removes the pid file");
+}
