@@ -330,8 +330,14 @@ pub struct FeeEstimateView {
 /// The `GET /status` document.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Status {
+    /// This build: version and commit.
+    #[serde(default)]
+    pub version: String,
     /// Network name.
     pub network: String,
+    /// `no peers` (no peer of our network has shown its tip), `syncing` or `synced`.
+    #[serde(default)]
+    pub state: String,
     /// Active tip height.
     pub height: u32,
     /// Active tip hash (hex).
@@ -344,6 +350,13 @@ pub struct Status {
     pub listen_addrs: Vec<String>,
     /// Connected peers.
     pub peer_count: usize,
+    /// Connected peers that have shown us their tip: peers of our network that sync with
+    /// us (a peer of another network, or one still shaking hands, is not among them).
+    #[serde(default)]
+    pub sync_peers: usize,
+    /// Seconds since the active tip's header time (negative when it is ahead of our clock).
+    #[serde(default)]
+    pub tip_age_secs: i64,
     /// Transactions in the mempool.
     pub mempool_size: usize,
     /// Whether the node is catching up.
@@ -416,14 +429,27 @@ impl Readiness {
     #[must_use]
     pub fn ready(status: &Status) -> Self {
         let mut reasons = Self::health(status).reasons;
-        if status.peer_count == 0 {
-            reasons.push("no peers".to_owned());
+        match (status.peer_count, status.sync_peers) {
+            (0, _) => reasons.push("no peers".to_owned()),
+            (n, 0) => reasons.push(format!("no peers of our network yet ({n} connected)")),
+            _ => {}
         }
         if status.syncing || status.height < status.headers {
             reasons
                 .push(format!("syncing: height {} of {} headers", status.height, status.headers));
         }
         Self::of(reasons)
+    }
+
+    /// `/status`'s `state`: `syncing` while catching up, else `no peers` while no peer of
+    /// our network syncs with us, else `synced`.
+    #[must_use]
+    pub fn state(syncing: bool, sync_peers: usize) -> &'static str {
+        match (syncing, sync_peers) {
+            (true, _) => "syncing",
+            (false, 0) => "no peers",
+            (false, _) => "synced",
+        }
     }
 
     fn of(reasons: Vec<String>) -> Self {

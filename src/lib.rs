@@ -38,6 +38,10 @@
 //! Everything from `primitives` to `core` except `db` is synchronous and free of I/O:
 //! time is passed in as an argument, so tests drive the core deterministically.
 
+/// This build: the crate's version and the commit it was built from (`--version`,
+/// `/status`).
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("MINICHAIN_COMMIT"), ")");
+
 pub mod primitives;
 pub mod consensus;
 pub mod protocol;

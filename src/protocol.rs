@@ -54,6 +54,18 @@ pub fn kad_protocol(network: Network) -> String {
     format!("/minichain/{network}/kad/1.0.0")
 }
 
+/// Identify protocol version of `network`: what a peer shows of its network at the
+/// handshake.
+pub fn identify_protocol(network: Network) -> String {
+    format!("/minichain/{network}/1.0.0")
+}
+
+/// The network a peer's identify protocol version names (`regtest` of
+/// `/minichain/regtest/1.0.0`), or the whole string when it is not ours at all.
+pub fn network_of_identify(version: &str) -> &str {
+    version.strip_prefix("/minichain/").and_then(|rest| rest.split('/').next()).unwrap_or(version)
+}
+
 /// Sync request-response protocol id of `network`.
 pub fn sync_protocol(network: Network) -> String {
     format!("/minichain/{network}/sync/1")

@@ -183,7 +183,13 @@ pub fn status(conn: Conn) -> Result<()> {
     let progress = if v.syncing {
         format!("syncing, {:.1}% of headers {}", v.progress * 100.0, v.headers)
     } else {
-        format!("synced (headers {})", v.headers)
+        format!("{} (headers {})", v.state, v.headers)
+    };
+    // Blocks mined a moment ago may carry a time a little ahead (above the median).
+    let tip_age = match v.tip_age_secs {
+        -59..=0 => "just now".to_owned(),
+        secs if secs > 0 => format!("{} ago", crate::human::duration(secs.unsigned_abs())),
+        secs => format!("{} ahead of our clock", crate::human::duration(secs.unsigned_abs())),
     };
     let mining = if v.hashrate > 0.0 {
         let expected = crate::human::duration((v.difficulty / v.hashrate).round() as u64);
@@ -192,13 +198,20 @@ pub fn status(conn: Conn) -> Result<()> {
         "not mining".to_owned()
     };
     let rows = [
+        ("version", v.version),
         ("network", v.network),
         ("height", format!("{}, {progress}", v.height)),
-        ("tip", v.tip),
+        ("tip", format!("{} (mined {tip_age})", v.tip)),
         ("difficulty", format!("{} hashes per block", crate::human::count(v.difficulty))),
         ("chain work", format!("{} hashes", crate::human::count(v.chain_work))),
         ("hash rate", mining),
-        ("peers", format!("{} ({} in, {} out)", v.peer_count, v.peers_in, v.peers_out)),
+        (
+            "peers",
+            format!(
+                "{} ({} in, {} out, {} syncing with us)",
+                v.peer_count, v.peers_in, v.peers_out, v.sync_peers
+            ),
+        ),
         (
             "mempool",
             format!(

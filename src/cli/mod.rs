@@ -34,12 +34,9 @@ pub fn boolish() -> clap::builder::BoolishValueParser {
     clap::builder::BoolishValueParser::new()
 }
 
-/// `minichain --version`: the crate's version and the commit it was built from.
-pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("MINICHAIN_COMMIT"), ")");
-
 /// minichain: a peer-to-peer UTXO blockchain node.
 #[derive(Debug, Parser)]
-#[command(name = "minichain", version = VERSION, about, propagate_version = true)]
+#[command(name = "minichain", version = crate::VERSION, about, propagate_version = true)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]

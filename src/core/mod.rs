@@ -77,6 +77,8 @@ pub struct Snapshot {
     pub height: u32,
     /// Active tip.
     pub tip: BlockHash,
+    /// The active tip's header time (Unix seconds).
+    pub tip_time: u32,
     /// Best known header height.
     pub headers: u32,
     /// Cumulative work of the active chain (expected hashes).
@@ -220,6 +222,7 @@ impl Core {
         Snapshot {
             height: chain.height(),
             tip: chain.tip(),
+            tip_time: chain.tip_entry().header.time,
             headers: chain.best_header().height,
             chain_work: f64::from(chain.tip_entry().chain_work),
             difficulty: crate::consensus::pow::difficulty(chain.tip_entry().header.bits),

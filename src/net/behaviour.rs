@@ -16,7 +16,8 @@ use super::codec::SyncCodec;
 use super::inbound::{EVICTION_HEADROOM, MAX_PENDING_INBOUND};
 use crate::consensus::Network;
 use crate::protocol::{
-    MAX_GOSSIP_BYTES, blocks_topic, headers_topic, kad_protocol, sync_protocol, txs_topic,
+    MAX_GOSSIP_BYTES, blocks_topic, headers_topic, identify_protocol, kad_protocol, sync_protocol,
+    txs_topic,
 };
 
 /// Most established connections; gossipsub keeps every connection it touches alive, so
@@ -97,7 +98,7 @@ pub fn build(
         // (closed as soon as it is up).
         .with_max_established_per_peer(Some(3));
     let identify = identify::Behaviour::new(
-        identify::Config::new(format!("/minichain/{network}/1.0.0"), key.public())
+        identify::Config::new(identify_protocol(network), key.public())
             .with_agent_version(format!("minichain/{}", env!("CARGO_PKG_VERSION")))
             .with_push_listen_addr_updates(true)
             // Advertise only confirmed (AutoNAT, relay reservation) or configured

@@ -41,6 +41,11 @@ impl Connections {
         Connections { ban_kept, ..Connections::default() }
     }
 
+    /// We close `peer` for cause: if it is kept, its next redial waits longer.
+    pub(super) fn strike(&mut self, peer: &PeerId) {
+        self.redial.strike(peer);
+    }
+
     /// The kept peers as the API shows them.
     pub(super) fn kept(&self) -> Vec<super::snapshot::KeptInfo> {
         self.redial.listed(Instant::now())
@@ -221,7 +226,7 @@ impl<E: From<NetEvent>> Service<E> {
     /// peer is redialled after a backoff that grows with each such disconnect.
     pub(super) fn disconnect(&mut self, swarm: &mut Swarm<Behaviour>, peer: PeerId, reason: &str) {
         info!(peer = %peer, %reason, "disconnecting peer: {reason}");
-        self.conns.redial.strike(&peer);
+        self.conns.strike(&peer);
         let _ = swarm.disconnect_peer_id(peer);
     }
 

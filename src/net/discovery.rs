@@ -13,7 +13,7 @@ use super::behaviour::Behaviour;
 use super::book::{BookError, PeerBook, SAVE_EVERY, Source};
 use super::service::Service;
 use crate::core::NetEvent;
-use crate::protocol::kad_protocol;
+use crate::protocol::{identify_protocol, kad_protocol, network_of_identify};
 
 /// Peers we try to stay connected to; below this, discovered peers are dialled.
 pub const TARGET_PEERS: usize = 8;
@@ -25,12 +25,18 @@ pub const RANDOM_WALK_TICKS: u64 = 10;
 pub(super) struct Discovery {
     pub(super) book: PeerBook,
     last_save: Instant,
+    /// Peers refused for being of another network: warned of once each.
+    foreign: HashSet<PeerId>,
 }
 
 impl Discovery {
     /// Reads the peer book in `data_dir`.
     pub(super) fn load(data_dir: &Path) -> Result<Self, BookError> {
-        Ok(Discovery { book: PeerBook::load(data_dir)?, last_save: Instant::now() })
+        Ok(Discovery {
+            book: PeerBook::load(data_dir)?,
+            last_save: Instant::now(),
+            foreign: HashSet::new(),
+        })
     }
 }
 
@@ -99,6 +105,28 @@ impl<E: From<NetEvent>> Service<E> {
         }
     }
 
+    /// A peer of another network (its identify version names another): one WARN line per
+    /// peer naming both networks, then it is closed and forgotten (the peer book and
+    /// Kademlia), and a kept one is redialled only after a longer wait.
+    fn refuse_foreign(&mut self, swarm: &mut Swarm<Behaviour>, peer: PeerId, version: &str) {
+        let theirs = network_of_identify(version);
+        let ours = self.network;
+        if self.discovery.foreign.insert(peer) {
+            warn!(
+                peer = %peer,
+                their_network = theirs,
+                our_network = %ours,
+                "refusing a peer of another network: it runs {theirs}, we run {ours}"
+            );
+        } else {
+            debug!(peer = %peer, their_network = theirs, "peer of another network again");
+        }
+        self.discovery.book.forget(&peer);
+        swarm.behaviour_mut().kad.remove_peer(&peer);
+        self.conns.strike(&peer);
+        let _ = swarm.disconnect_peer_id(peer);
+    }
+
     /// Feeds a server-mode peer's listen addresses into Kademlia (it never learns the
     /// addresses of peers that dialled us), leaving out loopback and private addresses
     /// unless our connection to that peer is itself local; notes its agent, and whether it
@@ -109,6 +137,10 @@ impl<E: From<NetEvent>> Service<E> {
         peer: PeerId,
         info: identify::Info,
     ) {
+        if info.protocol_version != identify_protocol(self.network) {
+            self.refuse_foreign(swarm, peer, &info.protocol_version);
+            return;
+        }
         let kad = kad_protocol(self.network);
         let mut conn_addr = None;
         if let Some(p) = self.conns.peers.get_mut(&peer) {

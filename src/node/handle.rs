@@ -23,7 +23,7 @@ use super::metrics::{DirectionLabels, NodeMetrics};
 use super::service::{DriverInput, Shared};
 use crate::api::{
     AssumeValidView, BanView, BlockView, FeeEstimateView, FeesView, KeptPeerView, MempoolEntry,
-    MempoolView, PeerView, SnapshotView, Status, TxLookup,
+    MempoolView, PeerView, Readiness, SnapshotView, Status, TxLookup,
 };
 use crate::consensus::Network;
 use crate::core::{Command, Input, MineError, NodeEvent, ReplyTo};
@@ -209,14 +209,22 @@ impl NodeHandle {
         let snap = shared.snapshot;
         let info = self.net_info();
         let peers_out = info.peers.values().filter(|p| p.outbound).count();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        let sync_peers = snap.peer_tips.len();
         Status {
+            version: crate::VERSION.to_owned(),
             network: self.inner.network.to_string(),
+            state: Readiness::state(snap.syncing, sync_peers).to_owned(),
             height: snap.height,
             tip: snap.tip.to_string(),
             headers: snap.headers,
             peer_id: self.inner.peer_id.to_string(),
             listen_addrs: info.listen_addrs.iter().map(ToString::to_string).collect(),
             peer_count: info.peers.len(),
+            sync_peers,
+            tip_age_secs: now - i64::from(snap.tip_time),
             mempool_size: snap.mempool_size,
             syncing: snap.syncing,
             hashrate: shared.hashrate,
@@ -235,7 +243,7 @@ impl NodeHandle {
             reachability: info.reachability.name().into(),
             external_addrs: info.external_addrs.iter().map(ToString::to_string).collect(),
             relay_addrs: info.relay_addrs.iter().map(ToString::to_string).collect(),
-            warnings: warnings(&snap),
+            warnings: warnings(&snap, &self.inner.data_dir),
             clock_offset_secs: snap.clock_offset_secs,
             degraded: snap.degraded.clone(),
             assume_valid: snap.assume_valid.map(|(hash, skipped)| AssumeValidView {
@@ -591,7 +599,7 @@ impl NodeHandle {
 }
 
 /// What `/status` warns of.
-fn warnings(snap: &crate::core::Snapshot) -> Vec<String> {
+fn warnings(snap: &crate::core::Snapshot, data_dir: &std::path::Path) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(offset) = snap.clock_offset_secs {
         let side = if offset > 0 { "behind" } else { "ahead of" };
@@ -603,7 +611,40 @@ fn warnings(snap: &crate::core::Snapshot) -> Vec<String> {
     if let Some(why) = &snap.degraded {
         out.push(why.clone());
     }
+    if snap.peer_tips.is_empty() {
+        out.push(
+            "no peers: blocks and payments neither reach this node nor leave it \
+             (add one with `minichain peers add` or --bootstrap)"
+                .to_owned(),
+        );
+    }
+    if let Some(free) = free_bytes(data_dir).filter(|&b| b < LOW_DISK) {
+        out.push(format!(
+            "only {} free on the data directory's disk: free some space before it fills",
+            crate::human::bytes(free)
+        ));
+    }
     out
+}
+
+/// Free space under which `/status` warns (Bitcoin Core warns at 50 MB; a block here is
+/// at most 1 MB, the database grows in larger steps).
+const LOW_DISK: u64 = 200 << 20;
+
+/// Bytes free to us on the file system holding `dir` (`None` when it cannot be told).
+fn free_bytes(dir: &std::path::Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let mut st = std::mem::MaybeUninit::<libc::statvfs>::zeroed();
+    // SAFETY: `path` is a NUL-terminated string and `st` a writable statvfs that the
+    // call fills in; it is read only when the call succeeded.
+    let st = unsafe {
+        if libc::statvfs(path.as_ptr(), st.as_mut_ptr()) != 0 {
+            return None;
+        }
+        st.assume_init()
+    };
+    Some(st.f_bavail.saturating_mul(st.f_frsize))
 }
 
 /// A peer's source as the API spells it (`bootstrap`, `operator`, `kademlia`, ...).

@@ -13,6 +13,8 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(2);
 /// Where the last progress line was.
 #[derive(Debug, Default)]
 pub(super) struct Progress {
+    /// When this catch-up began, at what height and transaction count.
+    started: Option<(Time, u32, u64)>,
     last_line: Option<Time>,
     height_at_last: u32,
     txs_at_last: u64,
@@ -23,13 +25,19 @@ impl Progress {
     /// `txs` counts the transactions connected since start, `peers` those connected.
     pub(super) fn log(&mut self, height: u32, target: u32, txs: u64, peers: usize, now: Time) {
         if height >= target {
-            if self.last_line.is_some() {
-                info!(height, "sync complete at height {height}");
+            if let Some((start, from, txs_from)) = self.started.take() {
+                complete(
+                    height,
+                    height.saturating_sub(from),
+                    txs.saturating_sub(txs_from),
+                    now.since(start),
+                );
                 self.last_line = None;
             }
             return;
         }
         let Some(last) = self.last_line else {
+            self.started = Some((now, height, txs));
             self.last_line = Some(now);
             self.height_at_last = height;
             self.txs_at_last = txs;
@@ -59,6 +67,25 @@ impl Progress {
         self.height_at_last = height;
         self.txs_at_last = txs;
     }
+}
+
+/// The line that ends a catch-up: how many blocks and transactions it connected, in how
+/// long, and at what average pace.
+fn complete(height: u32, blocks: u32, txs: u64, took: Duration) {
+    let secs = took.as_secs_f64().max(0.001);
+    let Pace { rate, tx_rate, .. } = pace(height, height, blocks, txs, secs);
+    let took_text =
+        if secs < 60.0 { format!("{secs:.1} s") } else { crate::human::duration(took.as_secs()) };
+    info!(
+        height,
+        blocks,
+        txs,
+        duration_secs = round1(secs),
+        blocks_per_s = round1(rate),
+        txs_per_s = round1(tx_rate),
+        "sync complete at height {height}: {blocks} blocks and {txs} transactions in \
+         {took_text}, {rate:.1} blocks/s and {tx_rate:.0} tx/s on average"
+    );
 }
 
 /// How fast the sync goes and how long it still takes.

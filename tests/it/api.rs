@@ -538,6 +538,12 @@ async fn health_holds_alone_and_ready_waits_for_a_peer_and_the_sync() {
     a.mine(5).await;
     assert_eq!(a.get("/health").await, (200, json!({ "ok": true, "reasons": [] })));
     assert_eq!(a.get("/ready").await, (503, json!({ "ok": false, "reasons": ["no peers"] })));
+    let (_, status) = a.get("/status").await;
+    assert_eq!((&status["state"], &status["sync_peers"]), (&json!("no peers"), &json!(0)));
+    assert!(status["warnings"].to_string().contains("no peers"), "{status}");
+    assert!(status["version"].as_str().is_some_and(|v| v.contains(env!("CARGO_PKG_VERSION"))));
+    let age = status["tip_age_secs"].as_i64().unwrap();
+    assert!((-5..600).contains(&age), "a tip just mined is {age} s old");
 
     // A node joining: not ready until it has a peer and the peer's 5 blocks.
     let b = crate::harness::spawn(vec![a.node.addr()]).await;
@@ -552,5 +558,18 @@ async fn health_holds_alone_and_ready_waits_for_a_peer_and_the_sync() {
     })
     .await;
     assert_eq!(b.height(), 5, "ready means synced");
-    assert_eq!(a.get("/ready").await.0, 200, "a has a peer now");
+    let b_status: serde_json::Value = http
+        .get(format!("http://{}/status", b_api.addr()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!((&b_status["state"], &b_status["sync_peers"]), (&json!("synced"), &json!(1)));
+    assert!(!b_status["warnings"].to_string().contains("no peers"), "{b_status}");
+    crate::harness::wait_until_async("a ready", Duration::from_secs(30), || async {
+        a.get("/ready").await.0 == 200
+    })
+    .await;
 }

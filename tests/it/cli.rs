@@ -316,15 +316,22 @@ fn status_summarises_chain_difficulty_work_peers_mempool_disk_and_uptime() {
     n.run(&["mine", "--blocks", "3"]);
     let text = n.run(&["status"]);
     for line in [
-        "height        3, synced (headers 3)",
+        "height        3, no peers (headers 3)",
         "difficulty    2 hashes per block",
         "chain work    8 hashes",
         "hash rate     not mining",
-        "peers         0 (0 in, 0 out)",
+        "peers         0 (0 in, 0 out, 0 syncing with us)",
         "mempool       0 transactions, 0 B",
     ] {
         assert!(text.lines().any(|l| l == line), "no line {line:?} in:\n{text}");
     }
+    let version = format!("version       {}", env!("CARGO_PKG_VERSION"));
+    assert!(text.lines().any(|l| l.starts_with(&version)), "no version in:\n{text}");
+    assert!(
+        text.lines().any(|l| l.starts_with("tip ") && l.ends_with("(mined just now)")),
+        "{text}"
+    );
+    assert!(text.lines().any(|l| l.starts_with("WARNING       no peers")), "{text}");
     for label in ["disk size     ", "uptime        ", "reachability  ", "peer id       "] {
         assert!(text.lines().any(|l| l.starts_with(label)), "no {label:?} in:\n{text}");
     }
@@ -459,6 +466,11 @@ fn debug_logs_are_one_line_protocol_messages_without_libp2p_dumps() {
     let addr = a.json(&["status"])["listen_addrs"][0].as_str().unwrap().to_owned();
     let b = api_node(&["--debug", "--bootstrap", &addr]);
     let lines = log_lines_until(&b.node, "sync complete");
+    // The closing line says how much, how long and how fast on average.
+    let done = lines.last().unwrap();
+    assert_eq!(done["blocks"], 40, "{done}");
+    assert!(done["duration_secs"].is_number() && done["blocks_per_s"].is_number(), "{done}");
+    assert!(done["message"].as_str().unwrap().contains("blocks/s"), "{done}");
     let messages: Vec<&str> = lines.iter().filter_map(|v| v["message"].as_str()).collect();
     assert!(
         messages.iter().any(|m| m.starts_with("sync request out: ") && m.contains(" blocks ")),

@@ -177,6 +177,8 @@ fn a_full_disk_stops_writes_with_one_error_no_spin_and_a_sound_store_that_resume
     let status = get(&c_rpc, "/status");
     let degraded = status["degraded"].as_str().unwrap_or_else(|| panic!("{status}"));
     assert!(degraded.starts_with("disk full"), "{status}");
+    let warnings = status["warnings"].to_string();
+    assert!(warnings.contains("free on the data directory's disk"), "{status}");
     assert!(status["height"].as_u64().unwrap() < tip, "{status}");
     assert!(no_bans(&c_rpc) && no_bans(&a_rpc), "somebody was blamed for our disk");
     // Told to stop, it says why it is not sound with a non-zero exit.

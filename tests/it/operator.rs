@@ -74,3 +74,33 @@ fn the_pid_file_names_this_node_while_it_runs_and_goes_with_it() {
     assert!(status.success(), "{status}");
     assert!(!pid_file.exists(), "a clean stop removes the pid file");
 }
+
+#[test]
+fn a_peer_of_another_network_is_refused_with_one_warning_naming_both() {
+    use crate::harness::{addrs_of, log_line, logging_node, node_process, node_process_on};
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = logging_node(&mut node_process(a_dir.path()));
+    let (a_addr, _) = addrs_of(&a);
+    // A devnet node bootstrapped to a regtest one: once this counted as a synced peer.
+    let b = logging_node(node_process_on("devnet", b_dir.path()).args(["--bootstrap", &a_addr]));
+    let (_, b_rpc) = addrs_of(&b);
+    let refused = log_line(&b, "refusing a peer of another network");
+    assert_eq!(refused["level"], "WARN", "{refused}");
+    assert_eq!(
+        (&refused["their_network"], &refused["our_network"]),
+        (&"regtest".into(), &"devnet".into())
+    );
+    assert!(refused["message"].as_str().unwrap().contains("it runs regtest, we run devnet"));
+    let get = |path: &str| {
+        let r = reqwest::blocking::get(format!("http://{b_rpc}{path}")).unwrap();
+        (r.status().as_u16(), r.json::<serde_json::Value>().unwrap())
+    };
+    let (code, ready) = get("/ready");
+    assert_eq!(code, 503, "{ready}");
+    let (_, status) = get("/status");
+    assert_eq!(
+        (&status["state"], &status["sync_peers"]),
+        (&"no peers".into(), &0.into()),
+        "{status}"
+    );
+}
