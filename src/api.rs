@@ -557,6 +557,23 @@ pub struct PeerAdded {
     pub addr: String,
 }
 
+/// `POST /peers/remove`, `POST /peers/disconnect` and `POST /unban`: which peer.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PeerRef {
+    /// A peer id (`12D3KooW…`), or for `/peers/remove` also the address as it was added.
+    pub peer: String,
+}
+
+/// Answer to `POST /peers/remove`, `POST /peers/disconnect` and `POST /unban`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PeerDone {
+    /// The peer as given.
+    pub peer: String,
+    /// What was done: `removed`, `disconnected` or `unbanned`.
+    pub done: String,
+}
+
 /// `GET /bans` entry.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct BanView {
@@ -595,6 +612,12 @@ pub struct PeerView {
     /// Misbehaviour points now (banned at 100; decaying by one a minute).
     #[serde(default)]
     pub points: u32,
+    /// Seconds since it connected.
+    #[serde(default)]
+    pub connected_secs: u64,
+    /// The last ping round trip in milliseconds, once one came back.
+    #[serde(default)]
+    pub ping_ms: Option<f64>,
 }
 
 /// `GET /peers/kept` entry: a peer the operator named (`--bootstrap`, `peers add`), kept

@@ -8,8 +8,8 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use crate::api::{
-    AddPeer, BalanceView, BlockView, ErrorBody, MineRequest, Mined, PeerAdded, PeerView, Status,
-    TxLookup, UtxosView,
+    AddPeer, BalanceView, BlockView, ErrorBody, MineRequest, Mined, PeerAdded, PeerDone, PeerRef,
+    PeerView, Status, TxLookup, UtxosView,
 };
 use crate::config::default_data_dir;
 use crate::consensus::Network;
@@ -267,17 +267,19 @@ pub fn peers(conn: Conn) -> Result<()> {
         return Ok(());
     }
     println!(
-        "{:<54} {:<9} {:<8} {:<10} {:<8} {:<7} {:<34} AGENT",
-        "PEER ID", "DIR", "LINK", "SOURCE", "HEIGHT", "FAULTS", "ADDRESS"
+        "{:<54} {:<9} {:<8} {:<10} {:<8} {:<9} {:<14} {:<7} {:<34} AGENT",
+        "PEER ID", "DIR", "LINK", "SOURCE", "HEIGHT", "PING", "CONNECTED", "FAULTS", "ADDRESS"
     );
     for p in &peers {
         println!(
-            "{:<54} {:<9} {:<8} {:<10} {:<8} {:<7} {:<34} {}",
+            "{:<54} {:<9} {:<8} {:<10} {:<8} {:<9} {:<14} {:<7} {:<34} {}",
             p.peer_id,
             p.direction,
             if p.relayed { "relayed" } else { "direct" },
             p.source,
             opt(p.height),
+            opt(p.ping_ms.map(|ms| format!("{ms} ms"))),
+            crate::human::duration(p.connected_secs),
             if p.points > 0 {
                 format!("{} ({} pts)", p.faults, p.points)
             } else {
@@ -300,7 +302,7 @@ pub fn peers(conn: Conn) -> Result<()> {
     Ok(())
 }
 
-/// `peers add`.
+/// `peers add|remove|disconnect`.
 #[derive(Debug, clap::Subcommand)]
 pub enum PeersAction {
     /// Dial a peer and keep it connected for as long as the node runs (like bitcoind's
@@ -311,6 +313,76 @@ pub enum PeersAction {
         #[command(flatten)]
         conn: Conn,
     },
+    /// Stop keeping a peer (`--bootstrap`, `peers add`) and close its connection.
+    Remove {
+        /// The address as it was added, or the peer id.
+        peer: String,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Close a peer's connection now (a kept peer is redialled later; use `remove` to
+    /// drop it for good, or `ban` through the API to refuse it).
+    Disconnect {
+        /// The peer id (`minichain peers` lists them).
+        peer_id: String,
+        #[command(flatten)]
+        conn: Conn,
+    },
+}
+
+/// `peers add|remove|disconnect`.
+///
+/// # Errors
+/// A one-line reason (a bad address, or the node's answer).
+pub fn peers_action(action: PeersAction) -> Result<()> {
+    match action {
+        PeersAction::Add { addr, conn } => add_peer(conn, &addr),
+        PeersAction::Remove { peer, conn } => {
+            peer_order(conn, "/peers/remove", &peer, "no longer kept, disconnected")
+        }
+        PeersAction::Disconnect { peer_id, conn } => {
+            peer_order(conn, "/peers/disconnect", &peer_id, "disconnected")
+        }
+    }
+}
+
+/// `POST path {"peer": peer}`: prints `peer: what` (or the answer with `--json`).
+///
+/// # Errors
+/// A one-line reason (the node's answer: no such peer, not a peer id).
+pub fn peer_order(conn: Conn, path: &str, peer: &str, what: &str) -> Result<()> {
+    let client = Client::new(conn.clone())?;
+    let v: PeerDone = client.post(path, &PeerRef { peer: peer.to_owned() })?;
+    if conn.json {
+        print_json(&v);
+    } else {
+        println!("{}: {what}", v.peer);
+    }
+    Ok(())
+}
+
+/// `bans`.
+///
+/// # Errors
+/// A one-line reason.
+pub fn bans(conn: Conn) -> Result<()> {
+    let client = Client::new(conn.clone())?;
+    let bans: Vec<crate::api::BanView> = client.get("/bans")?;
+    if conn.json {
+        print_json(&bans);
+        return Ok(());
+    }
+    println!("{:<54} {:<12} REASON", "PEER ID", "LIFTS IN");
+    for b in &bans {
+        println!(
+            "{:<54} {:<12} {}",
+            b.peer_id,
+            crate::human::duration(b.expires_in_secs),
+            b.reason
+        );
+    }
+    println!("{} banned", bans.len());
+    Ok(())
 }
 
 /// `peers add ADDR`.

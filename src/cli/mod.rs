@@ -59,12 +59,22 @@ pub enum Command {
     /// UTXO snapshots: `snapshot create --out FILE` writes the node's UTXO set at its tip.
     #[command(subcommand)]
     Snapshot(snapshot::SnapshotCommand),
-    /// List a node's peers, or add one (`peers add ADDR`) that it keeps connected.
+    /// List a node's peers; add one it keeps connected (`peers add ADDR`), remove one
+    /// (`peers remove ADDR|ID`) or close its connection (`peers disconnect ID`).
     #[command(args_conflicts_with_subcommands = true)]
     Peers {
-        /// `add ADDR`; without it, list the peers.
+        /// `add ADDR`, `remove ADDR|ID`, `disconnect ID`; without it, list the peers.
         #[command(subcommand)]
         action: Option<client::PeersAction>,
+        #[command(flatten)]
+        conn: client::Conn,
+    },
+    /// List the banned peers: why, and for how long still.
+    Bans(client::Conn),
+    /// Lift a peer's ban before it runs out.
+    Unban {
+        /// The banned peer's id (`minichain bans` lists them).
+        peer_id: String,
         #[command(flatten)]
         conn: client::Conn,
     },
@@ -203,8 +213,10 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Status(conn) => client::status(conn),
         Command::Snapshot(cmd) => snapshot::run(cmd),
         Command::Peers { action: None, conn } => client::peers(conn),
-        Command::Peers { action: Some(client::PeersAction::Add { addr, conn }), .. } => {
-            client::add_peer(conn, &addr)
+        Command::Peers { action: Some(action), .. } => client::peers_action(action),
+        Command::Bans(conn) => client::bans(conn),
+        Command::Unban { peer_id, conn } => {
+            client::peer_order(conn, "/unban", &peer_id, "ban lifted")
         }
         Command::Block { id, conn } => client::block(conn, &id),
         Command::Tx { txid, conn } => client::tx(conn, &txid),

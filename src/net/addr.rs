@@ -3,31 +3,66 @@
 use libp2p::Multiaddr;
 use libp2p::multiaddr::Protocol;
 
-/// A `--bootstrap` value that is neither a multiaddr nor `HOST:PORT`.
+/// A peer address (`--bootstrap`, `peers add`, `POST /peers`) that cannot be dialled.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("'{0}' is not a multiaddr (/ip4/1.2.3.4/tcp/9000/p2p/<id>) or HOST:PORT")]
-pub struct AddrError(pub String);
+pub enum AddrError {
+    /// Neither a multiaddr nor `HOST:PORT`.
+    #[error("'{0}' is not a multiaddr (/ip4/1.2.3.4/tcp/9000/p2p/<id>) or HOST:PORT")]
+    Malformed(String),
+    /// Digits and dots that make no IPv4 address (no DNS name is all digits either).
+    #[error("'{0}' is not an IPv4 address (four numbers of 0 to 255) nor a host name")]
+    BadIp(String),
+    /// Port 0 is what a listener asks for, not a port anything listens on.
+    #[error("'{0}': port 0 cannot be dialled; give the port the peer listens on")]
+    PortZero(String),
+    /// QUIC, WebSocket or anything else without TCP: this node dials TCP only.
+    #[error("'{0}': this node speaks TCP only (/ip4/…/tcp/PORT or HOST:PORT)")]
+    NotTcp(String),
+}
 
-/// Parses `/ip4/.../tcp/...[/p2p/...]`, `IP:PORT`, `[IPv6]:PORT` or `name:PORT`.
+/// Parses `/ip4/.../tcp/...[/p2p/...]`, `IP:PORT`, `[IPv6]:PORT` or `name:PORT` into an
+/// address this node can dial: TCP, a port other than 0.
 ///
 /// # Errors
 /// [`AddrError`] naming the input.
 pub fn parse_peer_addr(s: &str) -> Result<Multiaddr, AddrError> {
     let s = s.trim();
-    if s.starts_with('/') {
-        return s.parse().map_err(|_| AddrError(s.into()));
+    let addr = if s.starts_with('/') {
+        s.parse().map_err(|_| AddrError::Malformed(s.into()))?
+    } else {
+        parse_host_port(s)?
+    };
+    let mut tcp = addr.iter().filter_map(|p| match p {
+        Protocol::Tcp(port) => Some(port),
+        _ => None,
+    });
+    let quic =
+        addr.iter().any(|p| matches!(p, Protocol::Udp(_) | Protocol::QuicV1 | Protocol::Quic));
+    match tcp.next() {
+        _ if quic => Err(AddrError::NotTcp(s.into())),
+        None => Err(AddrError::NotTcp(s.into())),
+        Some(0) => Err(AddrError::PortZero(s.into())),
+        Some(_) => Ok(addr),
     }
-    let (host, port) = s.rsplit_once(':').ok_or_else(|| AddrError(s.into()))?;
-    let port: u16 = port.parse().map_err(|_| AddrError(s.into()))?;
+}
+
+/// `IP:PORT`, `[IPv6]:PORT` or `name:PORT`.
+fn parse_host_port(s: &str) -> Result<Multiaddr, AddrError> {
+    let malformed = || AddrError::Malformed(s.into());
+    let (host, port) = s.rsplit_once(':').ok_or_else(malformed)?;
+    let port: u16 = port.parse().map_err(|_| malformed())?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let mut addr = Multiaddr::empty();
     match host.parse::<std::net::IpAddr>() {
         Ok(std::net::IpAddr::V4(ip)) => addr.push(Protocol::Ip4(ip)),
         Ok(std::net::IpAddr::V6(ip)) => addr.push(Protocol::Ip6(ip)),
-        Err(_) if !host.is_empty() && !host.contains(['/', ' ']) => {
-            addr.push(Protocol::Dns(host.to_owned().into()))
+        Err(_) if host.chars().all(|c| c.is_ascii_digit() || c == '.') && !host.is_empty() => {
+            return Err(AddrError::BadIp(s.into()));
         }
-        Err(_) => return Err(AddrError(s.into())),
+        Err(_) if !host.is_empty() && !host.contains(['/', ' ']) => {
+            addr.push(Protocol::Dns(host.to_owned().into()));
+        }
+        Err(_) => return Err(malformed()),
     }
     addr.push(Protocol::Tcp(port));
     Ok(addr)
@@ -100,5 +135,19 @@ mod tests {
             let err = parse_peer_addr(bad).unwrap_err();
             assert!(err.to_string().contains(bad.trim()), "{err}");
         }
+    }
+
+    #[test]
+    fn refuses_what_cannot_be_dialled_with_the_reason() {
+        // Once taken as a DNS name and retried for ever.
+        let err = parse_peer_addr("127.0.0.1.5:32444").unwrap_err();
+        assert_eq!(err, AddrError::BadIp("127.0.0.1.5:32444".into()));
+        assert!(matches!(parse_peer_addr("127.0.0.1:0"), Err(AddrError::PortZero(_))));
+        assert!(matches!(parse_peer_addr("/ip4/127.0.0.1/tcp/0"), Err(AddrError::PortZero(_))));
+        for quic in ["/ip4/127.0.0.1/udp/9000/quic-v1", "/ip4/127.0.0.1/udp/9000"] {
+            let err = parse_peer_addr(quic).unwrap_err();
+            assert!(err.to_string().contains("TCP only"), "{err}");
+        }
+        assert!(parse_peer_addr("10.1.2.3:9000").is_ok() && parse_peer_addr("a1.lan:9").is_ok());
     }
 }

@@ -73,6 +73,34 @@ impl<E: From<NetEvent>> Service<E> {
         }
     }
 
+    /// Stops keeping the peers the operator removed (by address or id) and closes their
+    /// connections.
+    pub(super) fn remove_kept(
+        &mut self,
+        swarm: &mut Swarm<Behaviour>,
+        addr: Option<&Multiaddr>,
+        peer: Option<PeerId>,
+    ) {
+        for k in self.conns.redial.remove(addr, peer) {
+            info!(addr = %k.addr, "peer removed: no longer kept");
+            self.dirty = true;
+            if let Some(id) = k.peer {
+                let _ = swarm.disconnect_peer_id(id);
+            }
+        }
+        if let Some(id) = peer {
+            let _ = swarm.disconnect_peer_id(id);
+        }
+    }
+
+    /// A ping round trip to `peer`, shown in `peers`.
+    pub(super) fn pinged(&mut self, peer: PeerId, rtt: std::time::Duration) {
+        if let Some(p) = self.conns.peers.get_mut(&peer) {
+            p.ping = Some(rtt);
+            self.dirty = true;
+        }
+    }
+
     /// Dials the kept peers that are due.
     pub(super) fn dial_kept(&mut self, swarm: &mut Swarm<Behaviour>) {
         let now = Instant::now();
@@ -169,7 +197,16 @@ impl<E: From<NetEvent>> Service<E> {
         let unix = crate::clock::unix_now();
         self.discovery.book.connected(peer, &addr, outbound, source, unix);
         let key = self.conns.keys.connect(peer);
-        let info = PeerInfo { key, addr: addr.clone(), outbound, source, agent: None, relayed };
+        let info = PeerInfo {
+            key,
+            addr: addr.clone(),
+            outbound,
+            source,
+            agent: None,
+            relayed,
+            since: std::time::SystemTime::now(),
+            ping: None,
+        };
         self.conns.peers.insert(peer, info);
         self.dirty = true;
         let peers = self.conns.peers.len();

@@ -33,6 +33,9 @@ pub struct Kept {
     strikes: u32,
     /// The current connection is being closed for its faults.
     struck: bool,
+    /// The operator removed it: no longer dialled nor listed. Kept in place, since dials
+    /// in flight name kept peers by index.
+    removed: bool,
 }
 
 /// The kept peers and when each is due.
@@ -44,14 +47,14 @@ pub struct Redial {
 impl Redial {
     /// Keeps `addr`, due at once. False if it is kept already.
     pub fn add(&mut self, addr: Multiaddr, source: Source, now: Instant) -> bool {
-        if self.kept.iter().any(|k| k.addr == addr) {
+        if self.live().any(|k| k.addr == addr) {
             return false;
         }
         let peer = addr.iter().find_map(|p| match p {
             Protocol::P2p(id) => Some(id),
             _ => None,
         });
-        self.kept.push(Kept {
+        let fresh = Kept {
             addr,
             peer,
             source,
@@ -60,15 +63,39 @@ impl Redial {
             connected: false,
             strikes: 0,
             struck: false,
-        });
+            removed: false,
+        };
+        match self.kept.iter_mut().find(|k| k.removed && k.addr == fresh.addr) {
+            Some(slot) => *slot = fresh,
+            None => self.kept.push(fresh),
+        }
         true
+    }
+
+    /// Stops keeping the peers at `addr` (as given, or the same without `/p2p`) or with
+    /// id `peer`; returns what was removed.
+    pub fn remove(&mut self, addr: Option<&Multiaddr>, peer: Option<PeerId>) -> Vec<Kept> {
+        let mut out = Vec::new();
+        for k in self.kept.iter_mut().filter(|k| !k.removed) {
+            let same_addr =
+                addr.is_some_and(|a| k.addr == *a || super::addr::without_peer_id(&k.addr) == *a);
+            if same_addr || (peer.is_some() && k.peer == peer) {
+                k.removed = true;
+                k.next = None;
+                out.push(k.clone());
+            }
+        }
+        out
+    }
+
+    fn live(&self) -> impl Iterator<Item = &Kept> {
+        self.kept.iter().filter(|k| !k.removed)
     }
 
     /// The kept peers as the API shows them, as of `now`.
     pub fn listed(&self, now: Instant) -> Vec<super::snapshot::KeptInfo> {
         let wall = std::time::SystemTime::now();
-        self.kept
-            .iter()
+        self.live()
             .map(|k| super::snapshot::KeptInfo {
                 addr: k.addr.clone(),
                 peer: k.peer,
@@ -82,27 +109,28 @@ impl Redial {
     /// We are closing `peer`'s connection for its faults: if it is kept, the redial after
     /// it waits longer.
     pub fn strike(&mut self, peer: &PeerId) {
-        if let Some(k) = self.kept.iter_mut().find(|k| k.peer.as_ref() == Some(peer)) {
+        if let Some(k) = self.kept.iter_mut().find(|k| !k.removed && k.peer.as_ref() == Some(peer))
+        {
             k.strikes = k.strikes.saturating_add(1);
             k.struck = true;
         }
     }
 
-    /// The kept peer `i`.
+    /// The kept peer `i` (`None` once removed).
     pub fn get(&self, i: usize) -> Option<&Kept> {
-        self.kept.get(i)
+        self.kept.get(i).filter(|k| !k.removed)
     }
 
     /// Whether `peer` is a kept peer.
     pub fn is_kept(&self, peer: &PeerId) -> bool {
-        self.kept.iter().any(|k| k.peer.as_ref() == Some(peer))
+        self.live().any(|k| k.peer.as_ref() == Some(peer))
     }
 
     /// The kept peers due for a dial at `now`; each is marked in flight.
     pub fn due(&mut self, now: Instant) -> Vec<usize> {
         let mut out = Vec::new();
         for (i, k) in self.kept.iter_mut().enumerate() {
-            if !k.connected && k.next.is_some_and(|t| t <= now) {
+            if !k.removed && !k.connected && k.next.is_some_and(|t| t <= now) {
                 k.next = None;
                 out.push(i);
             }
@@ -112,7 +140,7 @@ impl Redial {
 
     /// The dial of kept peer `i` failed at `now`; returns the delay until the next try.
     pub fn failed(&mut self, i: usize, now: Instant) -> Duration {
-        let Some(k) = self.kept.get_mut(i) else { return MAX_RETRY };
+        let Some(k) = self.kept.get_mut(i).filter(|k| !k.removed) else { return MAX_RETRY };
         let wait = k.backoff;
         k.next = Some(now + wait);
         k.backoff = (k.backoff * 2).min(MAX_RETRY);
@@ -122,14 +150,14 @@ impl Redial {
     /// Kept peer `i` could not be dialled because a dial to it is already under way:
     /// due again after [`FIRST_RETRY`], its backoff unchanged.
     pub fn retry_soon(&mut self, i: usize, now: Instant) {
-        if let Some(k) = self.kept.get_mut(i) {
+        if let Some(k) = self.kept.get_mut(i).filter(|k| !k.removed) {
             k.next = Some(now + FIRST_RETRY);
         }
     }
 
     /// Kept peer `i` is connected as `peer`.
     pub fn connected(&mut self, i: usize, peer: PeerId) {
-        if let Some(k) = self.kept.get_mut(i) {
+        if let Some(k) = self.kept.get_mut(i).filter(|k| !k.removed) {
             k.peer = Some(peer);
             k.connected = true;
             k.next = None;
@@ -141,7 +169,10 @@ impl Redial {
     /// backoff, or, if we closed it for its faults, after a backoff doubled for each such
     /// close in a row. Returns its index and the wait if so.
     pub fn disconnected(&mut self, peer: &PeerId, now: Instant) -> Option<(usize, Duration)> {
-        let i = self.kept.iter().position(|k| k.peer.as_ref() == Some(peer) && k.connected)?;
+        let i = self
+            .kept
+            .iter()
+            .position(|k| !k.removed && k.peer.as_ref() == Some(peer) && k.connected)?;
         let k = &mut self.kept[i];
         k.connected = false;
         let wait = if std::mem::take(&mut k.struck) {
@@ -223,5 +254,27 @@ mod tests {
         r.connected(0, peer);
         r.strike(&peer);
         assert_eq!(r.disconnected(&peer, t0), Some((0, 2 * FIRST_RETRY)));
+    }
+
+    #[test]
+    fn a_removed_peer_is_neither_dialled_nor_listed_and_can_be_added_again() {
+        let t0 = Instant::now();
+        let mut r = Redial::default();
+        let peer = PeerId::random();
+        let with_id = addr().with(Protocol::P2p(peer));
+        r.add(with_id.clone(), Source::Bootstrap, t0);
+        r.add("/ip4/127.0.0.1/tcp/24051".parse().unwrap(), Source::Operator, t0);
+        r.due(t0);
+        r.failed(0, t0);
+        // By id, or by the address without its /p2p part.
+        assert_eq!(r.remove(None, Some(peer)).len(), 1);
+        assert!(r.remove(Some(&addr()), None).is_empty(), "removed once");
+        assert!(!r.is_kept(&peer));
+        assert_eq!(r.listed(t0).len(), 1);
+        assert!(r.due(t0 + MAX_RETRY).iter().all(|&i| i != 0), "a removed peer is dialled");
+        assert!(r.get(0).is_none());
+        assert!(r.add(with_id, Source::Operator, t0), "added again");
+        assert_eq!(r.listed(t0).len(), 2);
+        assert_eq!(r.due(t0), [0]);
     }
 }

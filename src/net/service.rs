@@ -62,6 +62,17 @@ pub enum NetCommand {
     /// Keep a peer: dial it now and again whenever it is not connected (the operator's
     /// `POST /peers`).
     AddPeer(Multiaddr),
+    /// Stop keeping the peers at an address or with an id, and close their connections
+    /// (the operator's `POST /peers/remove`).
+    RemovePeer {
+        /// The address as added (with or without `/p2p`).
+        addr: Option<Multiaddr>,
+        /// The peer id.
+        peer: Option<PeerId>,
+    },
+    /// Close a peer's connections; a kept peer is redialled later, any other may come back
+    /// (the operator's `POST /peers/disconnect`).
+    Disconnect(PeerId),
     /// Stop the task.
     Shutdown,
 }
@@ -244,6 +255,8 @@ impl<E: From<NetEvent>> Service<E> {
                 }
             }
             NetCommand::AddPeer(addr) => self.add_kept(swarm, addr),
+            NetCommand::RemovePeer { addr, peer } => self.remove_kept(swarm, addr.as_ref(), peer),
+            NetCommand::Disconnect(peer) => self.disconnect(swarm, peer, "the operator's call"),
             NetCommand::Shutdown => {}
         }
     }
@@ -330,6 +343,9 @@ impl<E: From<NetEvent>> Service<E> {
             }) => self.relay_slot_reserved(swarm, relay_peer_id),
             BehaviourEvent::Dcutr(dcutr::Event { remote_peer_id, result }) => {
                 hole_punched(remote_peer_id, &result);
+            }
+            BehaviourEvent::Ping(ping::Event { peer, result: Ok(rtt), .. }) => {
+                self.pinged(peer, rtt);
             }
             BehaviourEvent::Ping(ping::Event { peer, connection, result: Err(error) }) => {
                 debug!(peer = %peer, error = %error, "ping failed, closing connection");

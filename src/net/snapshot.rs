@@ -25,6 +25,10 @@ pub struct PeerInfo {
     pub agent: Option<String>,
     /// True while our only connection to it goes through a relay.
     pub relayed: bool,
+    /// When it connected.
+    pub since: std::time::SystemTime,
+    /// The last ping round trip, once one came back.
+    pub ping: Option<std::time::Duration>,
 }
 
 /// The network's state as the API sees it: a snapshot the network task publishes after

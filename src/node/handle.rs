@@ -267,6 +267,7 @@ impl NodeHandle {
     pub fn peers(&self) -> Vec<PeerView> {
         let snapshot = self.shared().snapshot;
         let (tips, faults) = (snapshot.peer_tips, snapshot.peer_faults);
+        let now = std::time::SystemTime::now();
         self.net_info()
             .peers
             .iter()
@@ -282,6 +283,8 @@ impl NodeHandle {
                     relayed: p.relayed,
                     height: tip.map(|t| t.0),
                     tip: tip.map(|t| t.1.to_string()),
+                    connected_secs: now.duration_since(p.since).map_or(0, |d| d.as_secs()),
+                    ping_ms: p.ping.map(|d| (d.as_secs_f64() * 10_000.0).round() / 10.0),
                     faults,
                     points,
                 }
@@ -539,12 +542,14 @@ impl NodeHandle {
         self.tell_net(NetCommand::Ban { peer, reason: reason.to_owned() })
     }
 
-    /// Lifts a ban.
+    /// Lifts a ban. False if `peer` is not banned.
     ///
     /// # Errors
     /// [`Unavailable`] if the network task's queue is full or it is stopping.
-    pub async fn unban(&self, peer: PeerId) -> Result<(), Unavailable> {
-        self.tell_net(NetCommand::Unban(peer))
+    pub async fn unban(&self, peer: PeerId) -> Result<bool, Unavailable> {
+        let banned = self.net_info().bans.contains_key(&peer);
+        self.tell_net(NetCommand::Unban(peer))?;
+        Ok(banned)
     }
 
     /// Dials `addr`.
@@ -562,6 +567,48 @@ impl NodeHandle {
     /// [`Unavailable`] if the network task's queue is full or it is stopping.
     pub async fn add_peer(&self, addr: Multiaddr) -> Result<(), Unavailable> {
         self.tell_net(NetCommand::AddPeer(addr))
+    }
+
+    /// Whether `addr` is this node: our peer id, or one of our listen or advertised
+    /// addresses.
+    pub fn is_own(&self, addr: &Multiaddr) -> bool {
+        use crate::net::addr::{peer_id_of, without_peer_id};
+        let info = self.net_info();
+        let bare = without_peer_id(addr);
+        peer_id_of(addr) == Some(self.inner.peer_id)
+            || info
+                .listen_addrs
+                .iter()
+                .chain(&info.external_addrs)
+                .any(|a| without_peer_id(a) == bare)
+    }
+
+    /// Stops keeping the peer `target` (a kept address, or a peer id: kept or only
+    /// connected) and closes its connections. False if no such peer is kept or connected.
+    ///
+    /// # Errors
+    /// [`Unavailable`] if the network task's queue is full or it is stopping.
+    pub async fn remove_peer(&self, target: &str) -> Result<bool, Unavailable> {
+        use crate::net::addr::{parse_peer_addr, without_peer_id};
+        let info = self.net_info();
+        let peer: Option<PeerId> = target.trim().parse().ok();
+        let addr = parse_peer_addr(target).ok();
+        let known = info.kept.iter().any(|k| {
+            (peer.is_some() && k.peer == peer)
+                || addr.as_ref().is_some_and(|a| k.addr == *a || without_peer_id(&k.addr) == *a)
+        }) || peer.is_some_and(|p| info.peers.contains_key(&p));
+        self.tell_net(NetCommand::RemovePeer { addr, peer })?;
+        Ok(known)
+    }
+
+    /// Closes the connections of `peer`. False if it is not connected.
+    ///
+    /// # Errors
+    /// [`Unavailable`] if the network task's queue is full or it is stopping.
+    pub async fn disconnect(&self, peer: PeerId) -> Result<bool, Unavailable> {
+        let connected = self.net_info().peers.contains_key(&peer);
+        self.tell_net(NetCommand::Disconnect(peer))?;
+        Ok(connected)
     }
 
     /// Asks whoever runs the node to stop it (`POST /stop`, `minichain stop`): wakes
@@ -701,11 +748,13 @@ mod tests {
     }
 
     /// Every network order the handle has, each to the same queue.
-    async fn net_orders(h: &NodeHandle) -> [Result<(), Unavailable>; 4] {
+    async fn net_orders(h: &NodeHandle) -> [Result<(), Unavailable>; 6] {
         let (peer, addr) = (PeerId::random(), Multiaddr::empty());
         [
             h.ban(peer, "test").await,
-            h.unban(peer).await,
+            h.unban(peer).await.map(drop),
+            h.disconnect(peer).await.map(drop),
+            h.remove_peer("/ip4/127.0.0.1/tcp/1").await.map(drop),
             h.dial(addr.clone()).await,
             h.add_peer(addr).await,
         ]
@@ -717,7 +766,7 @@ mod tests {
         let (commands, net) = mpsc::channel(1);
         drop(net);
         let h = handle(inputs, commands).expect("in-memory store");
-        assert_eq!(net_orders(&h).await, [Err(Unavailable::ShuttingDown); 4]);
+        assert_eq!(net_orders(&h).await, [Err(Unavailable::ShuttingDown); 6]);
     }
 
     #[tokio::test]
@@ -726,7 +775,7 @@ mod tests {
         let (commands, mut net) = mpsc::channel(1);
         let h = handle(inputs, commands).expect("in-memory store");
         assert_eq!(h.dial(Multiaddr::empty()).await, Ok(()));
-        assert_eq!(net_orders(&h).await, [Err(Unavailable::Busy); 4]);
+        assert_eq!(net_orders(&h).await, [Err(Unavailable::Busy); 6]);
         assert!(matches!(net.try_recv(), Ok(NetCommand::Dial(_))));
     }
 

@@ -24,8 +24,8 @@ use serde_json::json;
 
 use crate::api::{
     AddPeer, AddressesRequest, AddressesView, BalanceView, BanView, BlockView, HistoryView,
-    MempoolView, MineRequest, Mined, PeerAdded, PeerView, Readiness, Status, SubmitTx, Submitted,
-    TxLookup, UsedView, UtxosView,
+    MempoolView, MineRequest, Mined, PeerAdded, PeerDone, PeerRef, PeerView, Readiness, Status,
+    SubmitTx, Submitted, TxLookup, UsedView, UtxosView,
 };
 use crate::consensus::{Network, TxError};
 use crate::core::{MineError, NodeEvent};
@@ -125,6 +125,9 @@ pub fn router(api: Api) -> Router {
         .route("/tx", post(submit_tx))
         .route("/mine", post(mine))
         .route("/peers", post(add_peer))
+        .route("/peers/remove", post(remove_peer))
+        .route("/peers/disconnect", post(disconnect_peer))
+        .route("/unban", post(unban))
         .route("/stop", post(stop))
         .route_layer(middleware::from_fn_with_state(api.clone(), require_token));
     Router::new()
@@ -395,8 +398,49 @@ async fn add_peer(
     let Json(req) = body?;
     let addr =
         crate::net::addr::parse_peer_addr(&req.addr).map_err(|e| ApiError::bad(e.to_string()))?;
+    if api.node.is_own(&addr) {
+        return Err(ApiError::bad(format!("'{}' is this node itself", req.addr)));
+    }
     api.node.add_peer(addr.clone()).await?;
     Ok(Json(PeerAdded { addr: addr.to_string() }))
+}
+
+async fn remove_peer(
+    State(api): State<Api>,
+    body: Result<Json<PeerRef>, JsonRejection>,
+) -> ApiResult<PeerDone> {
+    let Json(req) = body?;
+    if !api.node.remove_peer(&req.peer).await? {
+        return Err(ApiError::not_found(format!("no kept or connected peer '{}'", req.peer)));
+    }
+    Ok(Json(PeerDone { peer: req.peer, done: "removed".into() }))
+}
+
+async fn disconnect_peer(
+    State(api): State<Api>,
+    body: Result<Json<PeerRef>, JsonRejection>,
+) -> ApiResult<PeerDone> {
+    let Json(req) = body?;
+    if !api.node.disconnect(peer_id(&req.peer)?).await? {
+        return Err(ApiError::not_found(format!("peer {} is not connected", req.peer)));
+    }
+    Ok(Json(PeerDone { peer: req.peer, done: "disconnected".into() }))
+}
+
+async fn unban(
+    State(api): State<Api>,
+    body: Result<Json<PeerRef>, JsonRejection>,
+) -> ApiResult<PeerDone> {
+    let Json(req) = body?;
+    if !api.node.unban(peer_id(&req.peer)?).await? {
+        return Err(ApiError::not_found(format!("peer {} is not banned", req.peer)));
+    }
+    Ok(Json(PeerDone { peer: req.peer, done: "unbanned".into() }))
+}
+
+/// A peer id of a request body, or a 400 naming it.
+fn peer_id(s: &str) -> Result<libp2p::PeerId, ApiError> {
+    s.trim().parse().map_err(|_| ApiError::bad(format!("'{s}' is not a peer id (12D3KooW…)")))
 }
 
 async fn bans(State(api): State<Api>) -> Json<Vec<BanView>> {

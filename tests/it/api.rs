@@ -316,11 +316,16 @@ async fn bans_are_listed_with_their_reason_until_lifted() {
     assert_eq!(v[0]["reason"], "invalid block: test");
     let left = v[0]["expires_in_secs"].as_u64().unwrap();
     assert!(left > 3_500 && left <= 3_600, "{left}");
-    api.node.handle.unban(peer).await.unwrap();
+    let who = json!({ "peer": peer.to_string() });
+    assert_eq!(api.post("/unban", who.clone(), None).await.0, 401);
+    let (code, v) = api.post("/unban", who.clone(), Some(&api.token)).await;
+    assert_eq!((code, &v["done"]), (200, &json!("unbanned")), "{v}");
     crate::harness::wait_until_async("the ban lifted", Duration::from_secs(10), || async {
         api.get("/bans").await.1 == json!([])
     })
     .await;
+    let (code, v) = api.post("/unban", who, Some(&api.token)).await;
+    assert!(code == 404 && error_of(&v).contains("not banned"), "{v}");
     api.node.handle.shutdown().await;
 }
 
@@ -334,6 +339,19 @@ async fn post_peers_adds_a_peer_the_node_dials_and_keeps() {
     let (code, v) = api.post("/peers", json!({ "addr": "not an address" }), Some(&api.token)).await;
     assert_eq!(code, 400, "{v}");
     assert!(error_of(&v).contains("not an address"), "{v}");
+    // What cannot be dialled is refused with why, not accepted and retried for ever.
+    let own = api.node.addr().to_string();
+    for (bad, why) in [
+        ("127.0.0.1:0", "port 0"),
+        ("/ip4/127.0.0.1/udp/9000/quic-v1", "TCP only"),
+        ("127.0.0.1.5:32444", "not an IPv4 address"),
+        (own.as_str(), "this node itself"),
+    ] {
+        let (code, v) = api.post("/peers", json!({ "addr": bad }), Some(&api.token)).await;
+        assert_eq!(code, 400, "{bad}: {v}");
+        assert!(error_of(&v).contains(why), "{bad}: {v}");
+    }
+    assert_eq!(api.get("/peers/kept").await.1, json!([]), "nothing refused was kept");
     let (code, v) = api.post("/peers", json!({ "addr": addr }), Some(&api.token)).await;
     assert_eq!((code, v["addr"].as_str()), (200, Some(addr.as_str())));
     let id = other.handle.peer_id();
@@ -348,6 +366,32 @@ async fn post_peers_adds_a_peer_the_node_dials_and_keeps() {
         (entry["direction"].as_str(), entry["source"].as_str()),
         (Some("outbound"), Some("operator"))
     );
+    assert!(entry["connected_secs"].is_u64(), "{entry}");
+    crate::harness::wait_until_async("a ping round trip", Duration::from_secs(30), || async {
+        let (_, peers) = api.get("/peers").await;
+        peers[0]["ping_ms"].as_f64().is_some_and(|ms| ms >= 0.0)
+    })
+    .await;
+    // Disconnected, a kept peer comes back; removed, it stays away and is no longer kept.
+    let by_id = json!({ "peer": id.to_string() });
+    let (code, v) = api.post("/peers/disconnect", by_id.clone(), Some(&api.token)).await;
+    assert_eq!((code, &v["done"]), (200, &json!("disconnected")), "{v}");
+    let (code, v) = api.post("/peers/remove", json!({ "peer": addr }), Some(&api.token)).await;
+    assert_eq!((code, &v["done"]), (200, &json!("removed")), "{v}");
+    assert_eq!(api.get("/peers/kept").await.1, json!([]));
+    crate::harness::wait_until("the removed peer gone", Duration::from_secs(30), || {
+        !api.node.handle.peer_ids().contains(&id)
+    })
+    .await;
+    let (code, v) = api.post("/peers/disconnect", by_id.clone(), Some(&api.token)).await;
+    assert_eq!(code, 404, "{v}");
+    let (code, v) = api.post("/peers/remove", by_id, Some(&api.token)).await;
+    assert_eq!(code, 404, "{v}");
+    let (code, v) =
+        api.post("/peers/disconnect", json!({ "peer": "nobody" }), Some(&api.token)).await;
+    assert!(code == 400 && error_of(&v).contains("not a peer id"), "{v}");
+    let (code, _) = api.post("/peers/remove", json!({ "peer": addr }), None).await;
+    assert_eq!(code, 401, "the token guards removal");
     other.handle.shutdown().await;
     api.node.handle.shutdown().await;
 }

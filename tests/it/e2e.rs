@@ -270,4 +270,28 @@ fn peers_add_makes_a_node_dial_and_keep_a_peer() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.starts_with("error:") && stderr.contains("nowhere"), "{stderr}");
+
+    // Removed, b is no longer kept nor connected; and it stays so.
+    let b_id = json(&list)[0]["peer_id"].as_str().unwrap().to_owned();
+    let mut remove = vec!["peers", "remove", b.p2p.as_str()];
+    remove.extend(conn(&a, &[]));
+    assert_eq!(json(&remove)["done"], "removed");
+    wait_for("b gone from a's peers", || json(&list) == serde_json::json!([]));
+    let mut kept = vec!["peers"];
+    kept.extend(conn(&a, &[]));
+    let text = cli(&kept[..kept.len() - 1]);
+    assert!(text.contains("0 peers") && !text.contains("not connected"), "{text}");
+    // What is not there is one clear line each.
+    for order in [["peers", "disconnect", &b_id], ["peers", "remove", &b_id], ["unban", "", &b_id]]
+    {
+        let mut args: Vec<&str> = order.iter().copied().filter(|s| !s.is_empty()).collect();
+        args.extend(conn(&a, &[]));
+        let out = Command::new(BIN).args(&args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.starts_with("error:") && stderr.contains(&b_id), "{stderr}");
+    }
+    let mut bans = vec!["bans"];
+    bans.extend(conn(&a, &[]));
+    assert_eq!(json(&bans), serde_json::json!([]));
 }
