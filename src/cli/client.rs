@@ -42,6 +42,27 @@ pub struct Conn {
     pub wait: Option<u64>,
 }
 
+/// The API's base URL for `--rpc` (`HOST`, `HOST:PORT` or `http://HOST[:PORT]`): a host
+/// without a port gets the network's API port, not HTTP's 80.
+fn api_base(rpc: Option<&str>, default_port: u16) -> Result<String> {
+    let Some(rpc) = rpc.map(str::trim) else {
+        return Ok(format!("http://127.0.0.1:{default_port}"));
+    };
+    let rest = rpc.strip_prefix("http://").unwrap_or(rpc);
+    let bad = || anyhow!("--rpc '{rpc}' is not HOST, HOST:PORT or http://HOST:PORT");
+    if rest.contains("://") || rest.is_empty() {
+        return Err(bad());
+    }
+    let mut url = reqwest::Url::parse(&format!("http://{rest}")).map_err(|_| bad())?;
+    if url.path() != "/" || url.query().is_some() {
+        return Err(bad());
+    }
+    if url.port().is_none() && !rest.trim_end_matches('/').ends_with(":80") {
+        url.set_port(Some(default_port)).map_err(|()| bad())?;
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
 /// A connection to a node's API.
 pub struct Client {
     conn: Conn,
@@ -55,11 +76,7 @@ impl Client {
     /// # Errors
     /// If the HTTP client cannot be built.
     pub fn new(conn: Conn) -> Result<Self> {
-        let addr = conn
-            .rpc
-            .clone()
-            .unwrap_or_else(|| format!("127.0.0.1:{}", conn.network.params().default_rpc_port));
-        let base = if addr.starts_with("http://") { addr } else { format!("http://{addr}") };
+        let base = api_base(conn.rpc.as_deref(), conn.network.params().default_rpc_port)?;
         let http = reqwest::blocking::Client::builder()
             .timeout(std::time::Duration::from_secs(120))
             .build()
@@ -594,4 +611,23 @@ pub fn mine(conn: Conn, blocks: u32, to: Option<&str>) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_rpc_host_without_a_port_gets_the_networks_api_port() {
+        // `--rpc 10.0.0.1` once went to port 80.
+        assert_eq!(api_base(Some("10.0.0.1"), 8332).unwrap(), "http://10.0.0.1:8332");
+        assert_eq!(api_base(Some("node.lan"), 18443).unwrap(), "http://node.lan:18443");
+        assert_eq!(api_base(Some("10.0.0.1:9"), 8332).unwrap(), "http://10.0.0.1:9");
+        assert_eq!(api_base(Some("http://[::1]:7/"), 8332).unwrap(), "http://[::1]:7");
+        assert_eq!(api_base(Some("http://h:80"), 8332).unwrap(), "http://h", "80 when given");
+        assert_eq!(api_base(None, 18443).unwrap(), "http://127.0.0.1:18443");
+        for bad in ["https://h", "h:port", "h/x", ""] {
+            assert!(api_base(Some(bad), 1).unwrap_err().to_string().contains("--rpc"), "{bad}");
+        }
+    }
 }

@@ -42,7 +42,14 @@ pub fn merge_config_file(
     let node = command.find_subcommand("node").context("node subcommand")?;
     let mut extra = Vec::new();
     for (raw_key, value) in &table {
-        let key = raw_key.replace('_', "-");
+        if raw_key.contains('_') {
+            bail!(
+                "unknown key '{raw_key}' in config file {path}: keys are the flags' long names, \
+                 with hyphens ('{}')",
+                raw_key.replace('_', "-")
+            );
+        }
+        let key = raw_key.clone();
         let Some(arg) = node.get_arguments().find(|a| a.get_long() == Some(key.as_str())) else {
             let known: Vec<&str> = node
                 .get_arguments()
@@ -64,11 +71,35 @@ pub fn merge_config_file(
         if on_cli || in_env {
             continue;
         }
-        extra.extend(to_flags(&flag, value, Path::new(&path))?);
+        let flags = to_flags(&flag, value, Path::new(&path))?;
+        check_value(node, raw_key, &path, &flags)?;
+        extra.extend(flags);
     }
     let mut merged = args;
     merged.extend(extra.into_iter().map(OsString::from));
     Ok(merged)
+}
+
+/// Parses one key's flags alone, each as `--flag=value` (so that `-1` is a value, not a
+/// flag), so that a bad value names the file and the key rather than only the flag.
+fn check_value(node: &clap::Command, key: &str, path: &str, flags: &[String]) -> Result<()> {
+    let mut argv = vec!["node".to_owned()];
+    let mut it = flags.iter().peekable();
+    while let Some(flag) = it.next() {
+        match it.peek() {
+            Some(v) if !v.starts_with("--") || v.len() == 2 => {
+                argv.push(format!("{flag}={v}"));
+                it.next();
+            }
+            _ => argv.push(flag.clone()),
+        }
+    }
+    if let Err(e) = node.clone().no_binary_name(true).try_get_matches_from(&argv[1..]) {
+        let why = e.to_string();
+        let why = why.lines().next().unwrap_or_default().trim_start_matches("error: ");
+        bail!("config file {path}, key '{key}': {why}");
+    }
+    Ok(())
 }
 
 fn to_flags(flag: &str, value: &toml::Value, path: &Path) -> Result<Vec<String>> {
@@ -154,11 +185,27 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("cannot read config file"), "{err}");
-        // A bad value is caught by the same parser as on the command line.
-        let (_d, path) = write("threads = 999\n");
-        let merged =
-            merge_config_file(args(&["minichain", "node", "--config", &path]), no_env).unwrap();
-        assert!(<Cli as clap::Parser>::try_parse_from(&merged).is_err());
+        // A bad value is caught by the same parser as on the command line, and named by
+        // file and key (once clap's "unexpected argument '-1' found" named neither).
+        for (text, key, why) in [
+            ("threads = 999\n", "threads", "999"),
+            ("threads = -1\n", "threads", "-1"),
+            ("mine = \"yes\"\n", "mine", "yes"),
+            ("ban-secs = -5\n", "ban-secs", "-5"),
+        ] {
+            let (_d, path) = write(text);
+            let err = merge_config_file(args(&["minichain", "node", "--config", &path]), no_env)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(&path) && err.contains(&format!("key '{key}'")), "{err}");
+            assert!(err.contains(why) && !err.contains("unexpected argument"), "{err}");
+        }
+        // The flags' names have hyphens: `data_dir` was once taken silently.
+        let (_d, path) = write("data_dir = \"/tmp/x\"\n");
+        let err = merge_config_file(args(&["minichain", "node", "--config", &path]), no_env)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown key 'data_dir'") && err.contains("'data-dir'"), "{err}");
     }
 
     #[test]

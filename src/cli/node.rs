@@ -52,6 +52,16 @@ pub struct NodeArgs {
     /// HTTP API address [default: 127.0.0.1:<network rpc port>]; port 0 picks one.
     #[arg(long, env = "MINICHAIN_RPC")]
     pub rpc: Option<SocketAddr>,
+    /// A host name the HTTP API answers to besides IP addresses and localhost (repeat it,
+    /// or separate with commas; `*` for any): any other `Host` gets 403, so a web page
+    /// cannot reach the API by pointing its own name at this host (DNS rebinding).
+    #[arg(
+        long = "rpc-allow-host",
+        env = "MINICHAIN_RPC_ALLOW_HOST",
+        value_delimiter = ',',
+        value_name = "NAME"
+    )]
+    pub rpc_allow_host: Vec<String>,
     /// Show protocol messages (debug level for minichain).
     #[arg(long, env = "MINICHAIN_DEBUG", value_parser = super::boolish())]
     pub debug: bool,
@@ -269,7 +279,8 @@ fn serve(args: NodeArgs, log_file: Option<LogFile>) -> Result<()> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let node = start(config).await?;
-        let api = crate::rpc::serve(rpc, node.clone(), &data_dir)
+        let hosts = crate::rpc::auth::AllowedHosts::new(&args.rpc_allow_host);
+        let api = crate::rpc::serve_for(rpc, node.clone(), &data_dir, hosts)
             .await
             .with_context(|| format!("cannot serve the HTTP API on {rpc}"))?;
         if args.mine {

@@ -205,6 +205,20 @@ pub async fn serve(
     node: NodeHandle,
     data_dir: &FsPath,
 ) -> std::io::Result<RpcServer> {
+    serve_for(addr, node, data_dir, auth::AllowedHosts::default()).await
+}
+
+/// [`serve`], answering requests whose `Host` is an IP address, `localhost` or one of
+/// `hosts` (`--rpc-allow-host`), and 403 to any other name (DNS rebinding).
+///
+/// # Errors
+/// The I/O error if the address cannot be bound or the cookie written.
+pub async fn serve_for(
+    addr: SocketAddr,
+    node: NodeHandle,
+    data_dir: &FsPath,
+    hosts: auth::AllowedHosts,
+) -> std::io::Result<RpcServer> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     if !bound.ip().is_loopback() {
@@ -212,7 +226,8 @@ pub async fn serve(
     }
     let cookie = auth::Cookie::create(data_dir)?;
     let (closing, mut closed) = tokio::sync::watch::channel(false);
-    let app = router(Api::new(node, cookie.token().to_owned(), closed.clone()));
+    let app = router(Api::new(node, cookie.token().to_owned(), closed.clone()))
+        .layer(middleware::from_fn_with_state(std::sync::Arc::new(hosts), host_guard));
     let task = tokio::spawn(async move {
         let stop = async move {
             let _ = closed.wait_for(|c| *c).await;
@@ -223,6 +238,27 @@ pub async fn serve(
     });
     tracing::info!(addr = %bound, "HTTP API listening");
     Ok(RpcServer { addr: bound, task, cookie, closing })
+}
+
+async fn host_guard(
+    State(hosts): State<std::sync::Arc<auth::AllowedHosts>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let host = req.headers().get(header::HOST).map(|v| v.to_str().unwrap_or("?"));
+    if hosts.allows(host) {
+        return next.run(req).await;
+    }
+    let host = host.unwrap_or_default().to_owned();
+    tracing::debug!(%host, "HTTP request for another host name refused");
+    ApiError(
+        StatusCode::FORBIDDEN,
+        format!(
+            "Host '{host}' is not served here (DNS rebinding guard): start the node with \
+             --rpc-allow-host NAME to answer to that name"
+        ),
+    )
+    .into_response()
 }
 
 async fn require_token(State(api): State<Api>, req: Request, next: Next) -> Response {
