@@ -286,11 +286,7 @@ fn serve(args: NodeArgs, log_file: Option<LogFile>) -> Result<()> {
         if args.mine {
             info!(address = %encode_address(params.address_hrp, &payout), threads = args.threads, "mining");
         }
-        for addr in node.listen_addrs() {
-            if !crate::net::addr::is_loopback(&addr) {
-                info!(addr = %addr, "other hosts can join with --bootstrap {addr}");
-            }
-        }
+        join_hint(&node, &args.external_addr);
         reopen_on_hangup(log_file);
         tokio::select! {
             () = wait_for_signal() => {}
@@ -354,5 +350,21 @@ async fn wait_for_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Tells the operator what other hosts give `--bootstrap`: the `--external-addr`
+/// addresses when there are any (what peers learn of us), else the listen addresses
+/// that are not loopback.
+fn join_hint(node: &crate::node::NodeHandle, external: &[Multiaddr]) {
+    use crate::net::addr::{is_loopback, with_peer_id};
+    let id = node.peer_id();
+    for addr in external.iter().map(|a| with_peer_id(a, id)) {
+        info!(addr = %addr, "advertising --external-addr {addr}: other hosts can join with --bootstrap {addr}");
+    }
+    if external.is_empty() {
+        for addr in node.listen_addrs().into_iter().filter(|a| !is_loopback(a)) {
+            info!(addr = %addr, "other hosts can join with --bootstrap {addr}");
+        }
     }
 }

@@ -246,7 +246,7 @@ impl Core {
         match self.ledger.chain().check_header(&header, now.unix_secs()) {
             Ok(_) => {}
             Err(ChainError::UnknownParent { parent, .. }) => {
-                debug!(%peer, %hash, %parent, "announced header's parent unknown: held for it");
+                debug!(peer = %self.who(peer), %hash, %parent, "announced header's parent unknown: held for it");
                 // Headers from several peers overtake one another: the parent's is most
                 // likely on its way, and this one is held for it, its verdict too (so it
                 // is forwarded then). The sender may not serve the parent yet either (it
@@ -270,7 +270,7 @@ impl Core {
                 {
                     self.clock.future(*time, now);
                 }
-                debug!(%peer, %hash, reason = %error, "announced header refused");
+                debug!(peer = %self.who(peer), %hash, reason = %error, "announced header refused");
                 return Some(self.apply(peer, judge(Rejection::Block(&error)), now).verdict());
             }
         }
@@ -400,14 +400,14 @@ impl Core {
                     return;
                 }
                 Err(error) => {
-                    debug!(%peer, %hash, reason = %error, "compact block not rebuilt: fetching it whole");
+                    debug!(peer = %self.who(peer), %hash, reason = %error, "compact block not rebuilt: fetching it whole");
                     rebuild.body = Some(Body { compact, partial, sent: Vec::new() });
                     self.relay.pending.insert(hash, rebuild);
                     return self.fetch_whole(hash, now);
                 }
             }
         }
-        debug!(%peer, %hash, missing = missing.len(), "compact block: asking the transactions the mempool lacks");
+        debug!(peer = %self.who(peer), %hash, missing = missing.len(), "compact block: asking the transactions the mempool lacks");
         let ask = self.sync.ask_block_txs(peer, hash, missing, now);
         self.relay.asks.insert(ask.id, hash);
         rebuild.stage = Stage::Missing(ask.id);
@@ -584,7 +584,7 @@ impl Core {
             Ok(block) => Some(block),
             Err(error) => {
                 let hash = body.compact.block_hash();
-                debug!(%peer, %hash, reason = %error, "compact block not rebuilt with the transactions sent: fetching it whole");
+                debug!(peer = %self.who(peer), %hash, reason = %error, "compact block not rebuilt with the transactions sent: fetching it whole");
                 None
             }
         }

@@ -23,6 +23,14 @@ pub enum NetEvent {
         /// ban it disconnects it instead.
         noban: bool,
     },
+    /// What logs call a connected peer (its peer id), told right after
+    /// [`NetEvent::Connected`]; without it, logs show the key (`peer#3`).
+    Named {
+        /// The peer.
+        peer: PeerKey,
+        /// Its name in logs.
+        name: String,
+    },
     /// Last connection to a peer closed.
     Disconnected {
         /// The peer.

@@ -126,6 +126,8 @@ pub struct Core {
     /// a later block lets the chain try it is blamed on its sender, not on the later one's.
     sources: HashMap<BlockHash, PeerKey>,
     source_order: std::collections::VecDeque<BlockHash>,
+    /// Connected peers' names in logs (their peer ids, from [`NetEvent::Named`]).
+    names: HashMap<PeerKey, String>,
     sync: SyncManager,
     scores: PeerScores,
     clock: skew::ClockCheck,
@@ -149,6 +151,7 @@ impl Core {
         Self {
             ledger: Ledger::new(chain, mempool),
             sources: HashMap::new(),
+            names: HashMap::new(),
             source_order: std::collections::VecDeque::new(),
             sync: SyncManager::new(genesis),
             scores: PeerScores::default(),
@@ -265,7 +268,11 @@ impl Core {
                 let peers = self.sync.peer_count();
                 self.out.push(Output::Event(NodeEvent::Peer { connected: true, peers }));
             }
+            NetEvent::Named { peer, name } => {
+                self.names.insert(peer, name);
+            }
             NetEvent::Disconnected { peer } => {
+                self.names.remove(&peer);
                 self.scores.forget(&peer);
                 let asks = self.sync.disconnected(peer, self.ledger.chain(), now);
                 self.ask(asks);
@@ -298,7 +305,7 @@ impl Core {
             NetEvent::Request { id, peer, req } => {
                 let history = self.history.as_ref().map(History::chain);
                 let resp = serve::answer(self.ledger.chain(), history, self.ledger.mempool(), &req);
-                debug!(%peer, %req, "sync request served: {req}");
+                debug!(peer = %self.who(peer), %req, "sync request served: {req}");
                 self.out.push(Output::Net(NetAction::Respond { id, resp }));
             }
             NetEvent::Response { id, peer, resp } => self.on_response(id, peer, resp, now),
@@ -324,6 +331,16 @@ impl Core {
         }
     }
 
+    /// What logs call `peer`: its peer id while connected, else its key (`peer#3`).
+    fn who(&self, peer: PeerKey) -> String {
+        self.names.get(&peer).cloned().unwrap_or_else(|| peer.to_string())
+    }
+
+    /// [`Core::who`] of a peer that may be unknown (`-`: a block of our own).
+    fn who_of(&self, peer: Option<PeerKey>) -> String {
+        peer.map_or_else(|| "-".to_owned(), |p| self.who(p))
+    }
+
     /// Applies `judge`'s judgement to `peer`: a penalty is charged (logged), banning it at
     /// the threshold (a `noban` peer is disconnected instead); a fault is counted, and
     /// enough of them disconnect it. The only place the core charges a peer. Returns the
@@ -332,10 +349,13 @@ impl Core {
         match &judgement {
             Judgement::Penalize(offence) => {
                 let (points, charge) = self.scores.penalize(peer, offence, now);
-                if charge != Charge::Noted || offence.points() >= 10 {
-                    warn!(%peer, points, reason = %offence, "peer misbehaved: {offence}");
+                // A ban or a disconnect is logged once, by the network edge, as it
+                // carries it out; what only adds points is logged here.
+                let who = self.who(peer);
+                if charge == Charge::Noted && offence.points() >= 10 {
+                    warn!(peer = %who, points, reason = %offence, "peer misbehaved: {offence}");
                 } else {
-                    debug!(%peer, points, reason = %offence, "peer misbehaved: {offence}");
+                    debug!(peer = %who, points, reason = %offence, "peer misbehaved: {offence}");
                 }
                 let action = match charge {
                     Charge::Noted => None,
@@ -351,7 +371,7 @@ impl Core {
             }
             Judgement::Fault(fault) => {
                 let (faults, disconnect) = self.scores.fault(peer, now);
-                debug!(%peer, faults, reason = %fault, "peer fault: {fault}");
+                debug!(peer = %self.who(peer), faults, reason = %fault, "peer fault: {fault}");
                 if disconnect {
                     let window = score::FAULT_WINDOW.as_secs() / 60;
                     let reason =
@@ -402,9 +422,9 @@ impl Core {
             let judgement = judge(Rejection::Connect(error));
             if judgement == Judgement::Ignore {
                 // Early (a time too far ahead) or otherwise nobody's fault: dropped.
-                debug!(hash = %bad, peer = ?sender, reason = %error, "block not taken");
+                debug!(hash = %bad, peer = %self.who_of(sender), reason = %error, "block not taken");
             } else {
-                warn!(hash = %bad, peer = ?sender, reason = %error, "block rejected while connecting");
+                warn!(hash = %bad, peer = %self.who_of(sender), reason = %error, "block rejected while connecting");
                 condemned = true;
             }
             if let Some(p) = sender {
@@ -445,7 +465,7 @@ impl Core {
                     let judgement = judge(Rejection::Block(&error));
                     match &judgement {
                         Judgement::Penalize(_) => {
-                            warn!(%hash, peer = ?peer, reason = %error, "block rejected")
+                            warn!(%hash, peer = %self.who_of(peer), reason = %error, "block rejected")
                         }
                         _ => debug!(%hash, reason = %error, "block not taken"),
                     }
@@ -490,14 +510,14 @@ impl Core {
         };
         let judgement = match self.ledger.accept_relayed(tx, now, &mut self.out) {
             Ok(txid) => {
-                debug!(%peer, %txid, "transaction accepted from gossip");
+                debug!(peer = %self.who(peer), %txid, "transaction accepted from gossip");
                 Judgement::Accept
             }
             Err(error) => {
                 let syncing = self.is_syncing();
                 let judgement = judge(Rejection::Tx { error: &error, syncing });
                 if judgement == Judgement::Ignore {
-                    debug!(%peer, reason = %error, "transaction not taken");
+                    debug!(peer = %self.who(peer), reason = %error, "transaction not taken");
                 }
                 self.apply(peer, judgement, now)
             }
@@ -530,7 +550,7 @@ impl Core {
             SyncResponse::Headers(bytes) => self.on_headers(id, peer, &bytes, now),
             SyncResponse::Blocks(blocks) => self.on_blocks(id, peer, blocks, now),
             SyncResponse::Refused(reason) => {
-                debug!(%peer, %reason, "peer refused our request");
+                debug!(peer = %self.who(peer), %reason, "peer refused our request");
                 let asks = self.sync.refused(id, self.ledger.chain(), now);
                 self.ask(asks);
                 self.compact_failed(id, now);
@@ -585,7 +605,7 @@ impl Core {
             }
         }
         if accepted > 0 {
-            tracing::info!(%peer, accepted, "mempool reconciled: {accepted} transactions from a peer's mempool");
+            tracing::info!(peer = %self.who(peer), accepted, "mempool reconciled: {accepted} transactions from a peer's mempool");
         }
         let asks = self.sync.next_tx_asks(peer, now);
         self.ask(asks);
@@ -617,13 +637,13 @@ impl Core {
                 // Nobody's fault: kept out of the chain, asked again later.
                 let ahead = crate::human::duration(u64::from(*time).saturating_sub(*max_allowed));
                 let retry = crate::sync::FUTURE_RETRY.as_secs();
-                tracing::info!(%peer, %hash, time, max_allowed, "header {hash} is {ahead} beyond the future limit of our clock: set aside, headers asked again in {retry} s");
+                tracing::info!(peer = %self.who(peer), %hash, time, max_allowed, "header {hash} is {ahead} beyond the future limit of our clock: set aside, headers asked again in {retry} s");
                 self.clock.future(*time, now);
                 Stop::Future
             }
             Some(error) => {
                 // A store failure: stop here, retry later.
-                debug!(%peer, reason = %error, "header not accepted");
+                debug!(peer = %self.who(peer), reason = %error, "header not accepted");
                 Stop::Other
             }
         };
@@ -690,7 +710,7 @@ impl Core {
                 self.apply(peer, judge(Rejection::Offence(offence)), now);
                 return;
             }
-            debug!(%peer, from = lowest, "peer lacks blocks it might have had");
+            debug!(peer = %self.who(peer), from = lowest, "peer lacks blocks it might have had");
             self.sync.cannot_serve(peer, *lowest);
         }
         let asks = self.sync.advance(self.ledger.chain(), now);

@@ -71,7 +71,8 @@ impl<E> Service<E> {
             debug!(peer = %peer, %reason, "already banned");
             return;
         }
-        warn!(peer = %peer, %reason, secs = duration.as_secs(), "banning peer");
+        let secs = duration.as_secs();
+        warn!(peer = %peer, %reason, secs, "banning peer for {secs} s: {reason}");
         self.discovery.book.forget(&peer);
         let b = swarm.behaviour_mut();
         b.blocked.block_peer(peer);

@@ -10,7 +10,7 @@ use libp2p::core::transport::PortUse;
 use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::swarm::{ConnectionError, ConnectionId, DialError};
 use libp2p::{Multiaddr, PeerId, Swarm};
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use super::addr::{peer_id_of, without_peer_id};
 use super::behaviour::Behaviour;
@@ -34,11 +34,18 @@ pub(super) struct Connections {
     dials: HashMap<ConnectionId, usize>,
     /// Whether kept peers may be banned (`--ban-kept-peers`); by default they are `noban`.
     ban_kept: bool,
+    /// Kept addresses whose `/p2p/` id turned out wrong: warned of once each.
+    misnamed: std::collections::HashSet<Multiaddr>,
 }
 
 impl Connections {
     pub(super) fn new(ban_kept: bool) -> Self {
         Connections { ban_kept, ..Connections::default() }
+    }
+
+    /// Whether `peer` is one the operator named (`--bootstrap`, `peers add`).
+    pub(super) fn is_kept(&self, peer: &PeerId) -> bool {
+        self.redial.is_kept(peer)
     }
 
     /// We close `peer` for cause: if it is kept, its next redial waits longer.
@@ -220,6 +227,7 @@ impl<E: From<NetEvent>> Service<E> {
         );
         let noban = !self.conns.ban_kept && (kept.is_some() || self.conns.redial.is_kept(&peer));
         self.emit(NetEvent::Connected { peer: key, noban });
+        self.emit(NetEvent::Named { peer: key, name: peer.to_string() });
         if !outbound {
             self.make_room(swarm, peer);
         }
@@ -241,9 +249,7 @@ impl<E: From<NetEvent>> Service<E> {
         self.conns.peers.remove(&peer);
         self.dirty = true;
         let peers = self.conns.peers.len();
-        // No cause: one side closed the connection on purpose (a ban, eviction, shutdown,
-        // or the peer going away cleanly).
-        let cause = cause.map_or_else(|| "closed".to_owned(), |c| c.to_string());
+        let cause = close_cause(cause.as_ref());
         info!(peer = %peer, peers, cause, "peer disconnected ({peers} left): {cause}");
         if let Some((i, wait)) = self.conns.redial.disconnected(&peer, Instant::now())
             && let Some(k) = self.conns.redial.get(i)
@@ -278,13 +284,29 @@ impl<E: From<NetEvent>> Service<E> {
             self.discovery.book.failed(&peer);
         }
         let Some(i) = self.conns.dials.remove(&connection) else {
-            debug!(peer = ?peer, error = %error, "outgoing connection failed");
+            let peer = peer.map(|p| p.to_string()).unwrap_or_default();
+            debug!(%peer, error = %error, "outgoing connection failed");
             return;
         };
         let now = Instant::now();
         let wait = self.conns.redial.failed(i, now);
         self.dirty = true;
         if let Some(k) = self.conns.redial.get(i) {
+            if let DialError::WrongPeerId { obtained, .. } = error {
+                let expected = k.peer.map(|p| p.to_string()).unwrap_or_default();
+                let secs = wait.as_secs();
+                if self.conns.misnamed.insert(k.addr.clone()) {
+                    warn!(
+                        addr = %k.addr, %expected, %obtained,
+                        "the peer at {} is {obtained}, not {expected}: fix the /p2p/ part of \
+                         that address (retrying in {secs} s, quietly)",
+                        without_peer_id(&k.addr)
+                    );
+                } else {
+                    debug!(addr = %k.addr, %obtained, retry_in_secs = secs, "kept peer still of another id");
+                }
+                return;
+            }
             let refused = peer.or(k.peer).and_then(|p| self.bans.refusal(&p, now));
             info!(
                 addr = %k.addr,
@@ -315,5 +337,70 @@ fn one_line(e: &DialError) -> String {
             causes.join("; ")
         }
         e => root(e),
+    }
+}
+
+/// Why a connection closed, as an operator reads it. No cause: we closed it on purpose (a
+/// ban, an eviction, shutdown). The peer stopping or closing shows as an end of stream or
+/// a reset (yamux says "connection is closed"): that is no error, whatever libp2p calls it.
+fn close_cause(cause: Option<&ConnectionError>) -> String {
+    match cause {
+        None => "closed".to_owned(),
+        Some(ConnectionError::KeepAliveTimeout) => "idle: nothing left to say".to_owned(),
+        Some(ConnectionError::IO(e)) if peer_went_away(e) => "closed by the peer".to_owned(),
+        Some(ConnectionError::IO(e)) => format!("I/O error: {e}"),
+    }
+}
+
+/// Whether `e`, or an error it wraps (yamux wraps the socket's), is the other side
+/// closing or resetting the connection.
+fn peer_went_away(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            let gone = matches!(
+                io.kind(),
+                ErrorKind::UnexpectedEof
+                    | ErrorKind::ConnectionReset
+                    | ErrorKind::BrokenPipe
+                    | ErrorKind::ConnectionAborted
+            );
+            if gone || io.to_string() == "connection is closed" {
+                return true;
+            }
+            // A custom io::Error's source() skips the error it holds: look at that one.
+            cur = io.get_ref().map(|inner| inner as &(dyn std::error::Error + 'static));
+        } else if err.to_string() == "connection is closed" {
+            return true;
+        } else {
+            cur = err.source();
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod close_tests {
+    use libp2p::swarm::ConnectionError;
+
+    use super::close_cause;
+
+    #[test]
+    fn a_peer_that_stops_is_no_connection_error() {
+        let io = |e: std::io::Error| close_cause(Some(&ConnectionError::IO(e)));
+        // What yamux reports when the other side closes, and what TCP does.
+        assert_eq!(io(std::io::Error::other("connection is closed")), "closed by the peer");
+        assert_eq!(io(std::io::ErrorKind::ConnectionReset.into()), "closed by the peer");
+        assert_eq!(io(std::io::ErrorKind::UnexpectedEof.into()), "closed by the peer");
+        // A reset wrapped in a decode error, as a killed peer's shows.
+        #[derive(Debug, thiserror::Error)]
+        #[error("decode error: i/o error: {0}")]
+        struct Decode(#[source] std::io::Error);
+        let wrapped = std::io::Error::other(Decode(std::io::ErrorKind::ConnectionReset.into()));
+        assert_eq!(io(wrapped), "closed by the peer");
+        let odd = io(std::io::Error::other("no route to host"));
+        assert_eq!(odd, "I/O error: no route to host");
+        assert_eq!(close_cause(None), "closed");
     }
 }

@@ -98,7 +98,8 @@ impl<E: From<NetEvent>> Service<E> {
         }
         self.discovery.book.learned(peer, addresses.iter().cloned(), Source::Kademlia);
         let connected = swarm.connected_peers().count();
-        if !swarm.is_connected(&peer) && connected < TARGET_PEERS {
+        // A kept peer is dialled by the redialer (with its backoff), never twice.
+        if !swarm.is_connected(&peer) && connected < TARGET_PEERS && !self.conns.is_kept(&peer) {
             let addr = with_peer_id(addresses.first(), peer);
             info!(peer = %peer, addr = %addr, "dialing peer found by kademlia");
             let _ = swarm.dial(addr);

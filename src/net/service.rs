@@ -370,6 +370,7 @@ fn hole_punched(peer: PeerId, result: &Result<libp2p::swarm::ConnectionId, dcutr
 fn short(e: &NetEvent) -> &'static str {
     match e {
         NetEvent::Connected { .. } => "connected",
+        NetEvent::Named { .. } => "named",
         NetEvent::Disconnected { .. } => "disconnected",
         NetEvent::Gossip { .. } => "gossip",
         NetEvent::Request { .. } => "request",

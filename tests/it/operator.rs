@@ -143,3 +143,63 @@ fn an_rpc_host_without_a_port_is_asked_on_the_networks_api_port() {
     }
     assert!(said.contains("127.0.0.1:18443"), "{said}");
 }
+
+#[test]
+fn the_external_address_is_logged_at_start_as_the_address_to_join() {
+    use crate::harness::{log_line, logging_node, node_process};
+    let dir = tempfile::tempdir().unwrap();
+    let node = logging_node(
+        node_process(dir.path()).args(["--external-addr", "/ip4/203.0.113.7/tcp/9000"]),
+    );
+    let line = log_line(&node, "advertising --external-addr");
+    let addr = line["addr"].as_str().unwrap();
+    assert!(addr.starts_with("/ip4/203.0.113.7/tcp/9000/p2p/12D3KooW"), "{line}");
+    assert!(line["message"].as_str().unwrap().contains(&format!("--bootstrap {addr}")), "{line}");
+}
+
+#[test]
+fn a_bootstrap_address_with_the_wrong_peer_id_is_named_once_and_not_dialled_by_kademlia() {
+    use crate::harness::{addrs_of, logging_node, node_process};
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = logging_node(&mut node_process(a_dir.path()));
+    let (a_addr, _) = addrs_of(&a);
+    let (bare, real) = a_addr.split_once("/p2p/").unwrap();
+    let wrong = libp2p::PeerId::random().to_string();
+    let b = logging_node(
+        node_process(b_dir.path()).args(["--bootstrap", &format!("{bare}/p2p/{wrong}")]),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut warned = None;
+    let mut after = Vec::new();
+    // The first warning, then the lines of the two retries after it (1 s and 2 s).
+    while std::time::Instant::now() < deadline {
+        let Ok(v) = b.log.recv_timeout(std::time::Duration::from_millis(100)) else {
+            if warned
+                .as_ref()
+                .is_some_and(|(t, _): &(std::time::Instant, _)| t.elapsed().as_secs() >= 4)
+            {
+                break;
+            }
+            continue;
+        };
+        let message = v["message"].as_str().unwrap_or_default().to_owned();
+        match &warned {
+            None if message.starts_with("the peer at ") => {
+                warned = Some((std::time::Instant::now(), v))
+            }
+            None => assert!(!message.starts_with("dialing peer found by kademlia"), "{v}"),
+            Some(_) => after.push(v),
+        }
+    }
+    let (_, line) = warned.expect("no warning about the wrong peer id within a minute");
+    assert_eq!(line["level"], "WARN", "{line}");
+    assert_eq!(
+        (line["expected"].as_str(), line["obtained"].as_str()),
+        (Some(wrong.as_str()), Some(real))
+    );
+    for v in &after {
+        let noisy = matches!(v["level"].as_str(), Some("WARN" | "INFO" | "ERROR"))
+            && v.to_string().contains(&wrong);
+        assert!(!noisy, "retried loudly: {v}");
+    }
+}
