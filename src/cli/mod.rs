@@ -17,7 +17,7 @@ use clap::{Parser, Subcommand};
 use crate::config::{db_path, default_data_dir};
 use crate::consensus::Network;
 use crate::db::Store;
-use crate::storage::ChainStore;
+use crate::storage::{ChainStore, StorageError};
 use crate::verify::verify_store;
 
 /// `--network`: one of the networks, listed in `--help` and in the error for anything
@@ -300,15 +300,79 @@ fn bench_chain(dir: &std::path::Path, blocks: u32, txs_per_block: usize, tail: u
 fn verify(args: &VerifyArgs) -> Result<()> {
     let dir = args.data_dir.clone().unwrap_or_else(|| default_data_dir(args.network));
     let path = db_path(&dir);
-    let store = Store::open_existing(&path)
-        .with_context(|| format!("cannot open the database in {}", dir.display()))?;
-    let network = store.network();
-    let report = verify_store(&store).context("verification failed")?;
+    // Read-only: a backup or a read-only copy is checked as it is, bytes untouched. A
+    // damaged page can make redb panic rather than return an error: that is one line too.
+    let checked = quietly_catching_panics(|| {
+        let store = match Store::open_read_only(&path) {
+            // Left by a crash: recover a copy, never the file itself.
+            Err(StorageError::NeedsRecovery(_)) => return verify_recovered_copy(&path),
+            other => other,
+        };
+        let store = store.map_err(|e| {
+            // A lock held elsewhere: the one transient failure of an open.
+            let in_use = e.failure() == crate::storage::Failure::Transient;
+            let e = anyhow::Error::new(e)
+                .context(format!("cannot open the database in {}", dir.display()));
+            if in_use {
+                e.context("a running node holds it: verify a copy of chain.redb, or stop the node")
+            } else {
+                e
+            }
+        })?;
+        let report = verify_store(&store).context("verification failed")?;
+        Ok::<_, anyhow::Error>((store.network(), report))
+    });
+    let (network, report) = checked.unwrap_or_else(|panic| Err(damaged(&path, &panic)))?;
     println!(
         "ok: {network} chain at height {} (tip {}), {} unspent outputs match the blocks",
         report.height, report.tip, report.utxos
     );
     Ok(())
+}
+
+/// `verify` of a database left by a crash: redb recovers it only in a writable open, so a
+/// copy in the temporary directory is recovered and checked, and the file stays as found.
+fn verify_recovered_copy(path: &std::path::Path) -> Result<(Network, crate::verify::VerifyReport)> {
+    let copy = std::env::temp_dir().join(format!("minichain-verify-{}.redb", std::process::id()));
+    eprintln!(
+        "note: {} needs crash recovery (the node does it at start): checking a recovered copy",
+        path.display()
+    );
+    std::fs::copy(path, &copy)
+        .with_context(|| format!("cannot copy {} to {}", path.display(), copy.display()))?;
+    let checked = Store::open_existing(&copy)
+        .with_context(|| format!("cannot recover a copy of {}", path.display()))
+        .and_then(|store| {
+            let report = verify_store(&store).context("verification failed")?;
+            Ok((store.network(), report))
+        });
+    let _ = std::fs::remove_file(&copy);
+    checked
+}
+
+/// Runs `f`, turning a panic into `Err(its message)` without the panic's report on stderr.
+fn quietly_catching_panics<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    std::panic::set_hook(hook);
+    result.map_err(|payload| {
+        payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_default()
+    })
+}
+
+/// The one line for a database the storage library failed reading (a damaged page).
+#[must_use]
+pub fn damaged(path: &std::path::Path, detail: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{} is damaged (the database library failed reading it: {detail}): restore a backup, \
+         or move it away and sync again (keep wallet.json and miner.key beside it)",
+        path.display()
+    )
 }
 
 /// An error the command has already written to its log, where the operator reads the

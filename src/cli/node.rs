@@ -231,7 +231,14 @@ impl Drop for PidFile {
 fn die_on_panic() {
     std::panic::set_hook(Box::new(|info| {
         let thread = std::thread::current().name().unwrap_or("unnamed").to_owned();
-        error!(thread, panic = %info, "a part of the node failed, stopping it (exit 101): {info}");
+        // redb panics on some damaged pages instead of returning an error.
+        if let Some(at) = info.location().filter(|l| l.file().contains("/redb-")) {
+            let what = info.payload_as_str().unwrap_or("a panic").replace('\n', " ");
+            let why = super::damaged(std::path::Path::new(crate::config::DB_FILE), &what);
+            error!(thread, location = %at, "{why} (exit 101)");
+        } else {
+            error!(thread, panic = %info, "a part of the node failed, stopping it (exit 101): {info}");
+        }
         std::process::exit(101);
     }));
 }

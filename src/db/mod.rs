@@ -39,10 +39,34 @@ const IN_MEMORY_CACHE_BYTES: usize = 1024 * 1024;
 /// snapshots and never block the writer.
 #[derive(Clone)]
 pub struct Store {
-    db: Arc<Database>,
+    db: Arc<Db>,
     network: Network,
     /// The file, for messages (`None` in memory).
     path: Option<Arc<Path>>,
+}
+
+/// The redb database behind a [`Store`]: writable (the node), or read-only (`verify`,
+/// which must work on a backup and leave its bytes alone).
+enum Db {
+    Writable(Database),
+    ReadOnly(redb::ReadOnlyDatabase, Arc<Path>),
+}
+
+impl Db {
+    fn begin_read(&self) -> Result<ReadTransaction, redb::TransactionError> {
+        use redb::ReadableDatabase;
+        match self {
+            Db::Writable(db) => db.begin_read(),
+            Db::ReadOnly(db, _) => db.begin_read(),
+        }
+    }
+
+    fn begin_write(&self) -> Result<redb::WriteTransaction, StorageError> {
+        match self {
+            Db::Writable(db) => Ok(db.begin_write()?),
+            Db::ReadOnly(_, path) => Err(StorageError::ReadOnly(path.to_path_buf())),
+        }
+    }
 }
 
 /// Opens an existing database file without ever changing a damaged one. A read-only open
@@ -291,7 +315,44 @@ impl Store {
             txn.open_table(ADDR_HISTORY)?;
         }
         txn.commit()?;
-        Ok(Self { db: Arc::new(db), network, path: path.map(Arc::from) })
+        Ok(Self { db: Arc::new(Db::Writable(db)), network, path: path.map(Arc::from) })
+    }
+
+    /// Opens an existing database read-only, whatever its network: nothing is written,
+    /// not even a crash recovery, so it works on a backup or a read-only copy.
+    ///
+    /// # Errors
+    /// [`StorageError::NotFound`] if there is no database at `path`,
+    /// [`StorageError::Backend`] if it cannot be read (a file that needs crash recovery
+    /// included: the node repairs it at start), [`StorageError::UnknownNetwork`] if it
+    /// records no known network, [`StorageError::SchemaVersion`] for another schema.
+    pub fn open_read_only(path: &Path) -> Result<Self, StorageError> {
+        if !path.is_file() {
+            return Err(StorageError::NotFound(path.to_path_buf()));
+        }
+        let db = match redb::ReadOnlyDatabase::open(path) {
+            Err(redb::DatabaseError::RepairAborted) => {
+                return Err(StorageError::NeedsRecovery(path.to_path_buf()));
+            }
+            other => other?,
+        };
+        let (name, schema) = {
+            use redb::ReadableDatabase;
+            let txn = db.begin_read()?;
+            let meta = txn.open_table(META)?;
+            let network = meta.get(META_NETWORK)?.map(|v| v.value().to_vec());
+            let schema = meta.get(META_SCHEMA)?.map(|v| v.value().to_vec());
+            (String::from_utf8_lossy(&network.unwrap_or_default()).into_owned(), schema)
+        };
+        let network =
+            name.parse::<Network>().map_err(|_| StorageError::UnknownNetwork(name.clone()))?;
+        if check_meta(Some(name.as_bytes()), schema.as_deref(), network)? != Schema::Current {
+            let found =
+                schema.as_deref().and_then(|b| b.try_into().ok()).map_or(0, u32::from_le_bytes);
+            return Err(StorageError::SchemaVersion { found, expected: SCHEMA_VERSION });
+        }
+        let path: Arc<Path> = Arc::from(path);
+        Ok(Self { db: Arc::new(Db::ReadOnly(db, path.clone())), network, path: Some(path) })
     }
 
     fn read(&self) -> Result<ReadTransaction, StorageError> {

@@ -75,7 +75,7 @@ impl Store {
         if !fresh {
             return Err(SnapshotError::NotEmpty(self.location()));
         }
-        let txn = self.db.begin_write().map_err(StorageError::from)?;
+        let txn = self.db.begin_write()?;
         let info = {
             let mut utxos = txn.open_table(UTXOS).map_err(StorageError::from)?;
             let mut owners = txn.open_table(ADDR_INDEX).map_err(StorageError::from)?;

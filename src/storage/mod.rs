@@ -91,6 +91,12 @@ pub enum StorageError {
     /// Stored records contradict each other.
     #[error("inconsistent database: {0}")]
     Inconsistent(&'static str),
+    /// A write to a database opened read-only (`verify`).
+    #[error("database {} is open read-only", .0.display())]
+    ReadOnly(PathBuf),
+    /// A database left by a crash, which only a writable open can recover.
+    #[error("database {} needs crash recovery (the node does it at start)", .0.display())]
+    NeedsRecovery(PathBuf),
 }
 
 /// What a local storage failure means for the node: whether it can go on writing.
@@ -153,7 +159,9 @@ impl StorageError {
         match self {
             StorageError::Backend { failure, .. } => *failure,
             StorageError::Io { error, .. } => Failure::of_io(error),
-            StorageError::NotFound(_) => Failure::Io,
+            StorageError::NotFound(_)
+            | StorageError::ReadOnly(_)
+            | StorageError::NeedsRecovery(_) => Failure::Io,
             StorageError::WrongNetwork { .. }
             | StorageError::SchemaVersion { .. }
             | StorageError::UnknownNetwork(_)

@@ -203,3 +203,59 @@ fn a_bootstrap_address_with_the_wrong_peer_id_is_named_once_and_not_dialled_by_k
         assert!(!noisy, "retried loudly: {v}");
     }
 }
+
+/// The bytes of a file, to see that a command left them alone.
+fn bytes(path: &std::path::Path) -> Vec<u8> {
+    std::fs::read(path).unwrap()
+}
+
+#[test]
+fn verify_reads_a_backup_without_writing_and_a_damaged_one_is_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    crate::harness::chain_in(dir.path(), 60);
+    let db = dir.path().join("chain.redb");
+    let verify = || {
+        let out = minichain()
+            .args(["verify", "--network", "regtest", "--data-dir"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    // Once verify opened the file for writing: its bytes changed under a backup.
+    let before = bytes(&db);
+    let (code, said) = verify();
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.starts_with("ok: regtest chain at height 60"), "{said}");
+    assert!(bytes(&db) == before, "verify wrote to the database");
+    // Damaged pages: once a backtrace from inside redb, now one line and the bytes as found.
+    let mut damaged = before.clone();
+    let half = damaged.len() / 2;
+    damaged[8192..half].fill(0xff);
+    std::fs::write(&db, &damaged).unwrap();
+    let (code, said) = verify();
+    assert_eq!(code, Some(1), "{said}");
+    assert_eq!(said.lines().count(), 1, "{said}");
+    assert!(said.contains("chain.redb is damaged") && said.contains("restore a backup"), "{said}");
+    assert!(!said.contains("panicked") && !said.contains("RUST_BACKTRACE"), "{said}");
+    assert!(bytes(&db) == damaged, "verify changed a damaged file");
+    // The node on it: one ERROR line in its log, exit 101, the file untouched.
+    let log = dir.path().join("node.log");
+    let out = crate::harness::node_process(dir.path())
+        .args(["--log-format", "json", "--log-file"])
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(101), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let errors: Vec<&str> = text.lines().filter(|l| l.contains("\"ERROR\"")).collect();
+    assert_eq!(errors.len(), 1, "{text}");
+    assert!(errors[0].contains("chain.redb is damaged"), "{text}");
+}
