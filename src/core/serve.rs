@@ -1,6 +1,6 @@
 //! Answers to peers' sync requests, from the chain and the mempool.
 
-use tracing::warn;
+use tracing::error;
 
 use crate::chain::ChainState;
 use crate::compact::CompactBlock;
@@ -58,7 +58,7 @@ pub fn compact_block(chain: &ChainState, block: BlockHash) -> SyncResponse {
         Ok(Some(b)) => SyncResponse::CompactBlock(serialize(&CompactBlock::from_block(&b))),
         Ok(None) => SyncResponse::Refused(format!("block {block} not stored")),
         Err(e) => {
-            warn!(error = %e, "cannot read a block a peer asked the compact form of");
+            error!(%block, error = %e, "cannot read a block a peer asked the compact form of");
             SyncResponse::Refused("local storage error".into())
         }
     }
@@ -76,7 +76,7 @@ fn block_txs(chain: &ChainState, block: BlockHash, indexes: &[u32]) -> SyncRespo
         Ok(Some(block)) => block,
         Ok(None) => return SyncResponse::Refused(format!("no block {block} here")),
         Err(e) => {
-            warn!(error = %e, "cannot read a block a peer asked transactions of");
+            error!(%block, error = %e, "cannot read a block a peer asked transactions of");
             return SyncResponse::Refused("local storage error".into());
         }
     };
@@ -134,6 +134,15 @@ fn blocks_within(
             found => found,
         };
         match found {
+            Ok(Some(bytes)) if !intact(&hash, &bytes) => {
+                error!(
+                    %hash,
+                    "block {hash} in the database is damaged (its stored bytes are not that \
+                     block): not served; run `minichain verify` on a copy, and restore a \
+                     backup or sync again"
+                );
+                return SyncResponse::Refused("local storage error".into());
+            }
             Ok(Some(bytes)) if total + bytes.len() > budget => break,
             Ok(Some(bytes)) => {
                 total += bytes.len();
@@ -146,12 +155,23 @@ fn blocks_within(
             }
             Ok(None) => {}
             Err(e) => {
-                warn!(error = %e, "cannot read a block a peer asked for");
+                error!(%hash, error = %e, "cannot read a block a peer asked for");
                 return SyncResponse::Refused("local storage error".into());
             }
         }
     }
     SyncResponse::Blocks(out)
+}
+
+/// Whether `bytes`, read from our store, are the block `hash`: its header hashes to it
+/// and its transactions to the header's Merkle root. Damaged stored bytes served as they
+/// are would read as an invalid block and get us banned; checking costs about the
+/// hashing of the block once.
+fn intact(hash: &BlockHash, bytes: &[u8]) -> bool {
+    crate::primitives::encode::deserialize::<crate::primitives::Block>(bytes).is_ok_and(|b| {
+        b.block_hash() == *hash
+            && crate::consensus::merkle::block_merkle_root(&b.txs).0 == b.header.merkle_root
+    })
 }
 
 /// How many of the hashes asked a blocks answer covers, given which of them it holds
@@ -205,6 +225,22 @@ mod tests {
         many[..10].iter_mut().for_each(|r| *r = true);
         assert_eq!(covered(&many, 10 * 1_000), 100);
         assert_eq!(covered(&many, 1_500_000), 10);
+    }
+
+    #[test]
+    fn damaged_stored_bytes_are_not_served_as_the_block() {
+        let mut chain = regtest_chain();
+        let block = extend(&mut chain, vec![], [4; 32]);
+        let (hash, bytes) = (block.block_hash(), serialize(&block));
+        assert!(intact(&hash, &bytes));
+        // A flipped byte in the header, in a transaction, or a cut: not that block.
+        for at in [10, bytes.len() - 5] {
+            let mut bad = bytes.clone();
+            bad[at] ^= 0x40;
+            assert!(!intact(&hash, &bad), "a flip at {at} passed");
+        }
+        assert!(!intact(&hash, &bytes[..bytes.len() - 1]));
+        assert!(!intact(&BlockHash([1; 32]), &bytes), "another block's bytes");
     }
 
     #[test]
