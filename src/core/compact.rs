@@ -282,6 +282,9 @@ impl Core {
             debug!(%hash, reason = %error, "announced header not indexed");
             return Some(Verdict::Ignore);
         }
+        if let Some(entry) = self.ledger.chain().entry(&hash) {
+            self.sync.peer_has(peer, entry);
+        }
         self.sync.relay(hash);
         let stage = Stage::Queued;
         self.relay.pending.insert(hash, Rebuild { peer, header, since: now, stage, body: None });

@@ -490,6 +490,11 @@ impl Core {
                     .then(|| serialize(&crate::compact::CompactBlock::from_block(&block)));
                 let header = block.header;
                 let judgement = self.accept_block(block, Some(peer), now);
+                if judgement == Judgement::Accept
+                    && let Some(entry) = self.ledger.chain().entry(&hash)
+                {
+                    self.sync.peer_has(peer, entry);
+                }
                 if let Some(form) = form.filter(|_| judgement == Judgement::Accept) {
                     self.announce(hash, &header, form);
                 }

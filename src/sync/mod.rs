@@ -420,6 +420,21 @@ impl SyncManager {
         Ok(self.advance(chain, now))
     }
 
+    /// `peer` relayed the block `entry` (a block or a header we took): its tip is at
+    /// least there, so a tip it showed earlier at less work is moved up to it. Peers'
+    /// heights stay current between the status rounds.
+    pub fn peer_has(&mut self, peer: PeerKey, entry: &crate::storage::IndexEntry) {
+        let Some(p) = self.peers.get_mut(&peer) else { return };
+        let Some(tip) = p.tip else { return };
+        let work = entry.chain_work.to_le_bytes::<32>();
+        if ruint::aliases::U256::from_le_bytes(tip.work) >= entry.chain_work {
+            return;
+        }
+        p.tip = Some(ChainTip { tip: entry.hash().0, height: entry.height, work, ..tip });
+        p.cannot_serve_from = None;
+        p.reach = None;
+    }
+
     /// A peer gossiped a block whose parent we lack: it must show how that block connects.
     /// Its next complete headers answer is checked for `parent`; a parent still unknown
     /// then counts against it (see [`Self::on_headers`]).

@@ -337,3 +337,24 @@ fn a_peer_that_refuses_blocks_of_its_own_chain_is_not_asked_them_until_its_tip_m
     let asks = sync.on_status(status.id, moved, &chain, later).unwrap();
     assert_eq!(blocks_asks(&asks).len(), 1, "{asks:?}");
 }
+
+#[test]
+fn a_peer_that_relays_a_block_is_known_to_be_at_least_there() {
+    // Once a peer's height moved only with the status rounds: 13 while the chain was at 35.
+    let (mut chain, _) = ahead(3);
+    let (mut sync, _) = with_peers(&[A], chain_tip(&chain), &chain);
+    let shown = |sync: &SyncManager| sync.peer_tips().find(|(p, _)| *p == A).map(|(_, t)| t.height);
+    assert_eq!(shown(&sync), Some(3));
+    let block = extend(&mut chain, vec![], [5; 32]);
+    let entry = *chain.entry(&block.block_hash()).unwrap();
+    sync.peer_has(A, &entry);
+    assert_eq!(shown(&sync), Some(4));
+    // An older block it relays again does not move it back.
+    let old = *chain.entry(&chain.hash_at(2).unwrap()).unwrap();
+    sync.peer_has(A, &old);
+    assert_eq!(shown(&sync), Some(4));
+    // A peer that never showed its tip is not given one.
+    sync.connected(B, T0);
+    sync.peer_has(B, &entry);
+    assert!(sync.peer_tips().all(|(p, _)| p != B));
+}
