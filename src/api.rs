@@ -618,6 +618,13 @@ pub struct PeerView {
     /// The last ping round trip in milliseconds, once one came back.
     #[serde(default)]
     pub ping_ms: Option<f64>,
+    /// Protocol bytes sent to it over its current direct connections (not counted
+    /// through a relay).
+    #[serde(default)]
+    pub bytes_sent: u64,
+    /// Protocol bytes received from it likewise.
+    #[serde(default)]
+    pub bytes_received: u64,
 }
 
 /// `GET /peers/kept` entry: a peer the operator named (`--bootstrap`, `peers add`), kept

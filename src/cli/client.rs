@@ -284,12 +284,22 @@ pub fn peers(conn: Conn) -> Result<()> {
         return Ok(());
     }
     println!(
-        "{:<54} {:<9} {:<8} {:<10} {:<8} {:<9} {:<14} {:<7} {:<34} AGENT",
-        "PEER ID", "DIR", "LINK", "SOURCE", "HEIGHT", "PING", "CONNECTED", "FAULTS", "ADDRESS"
+        "{:<54} {:<9} {:<8} {:<10} {:<8} {:<9} {:<14} {:<10} {:<10} {:<7} {:<34} AGENT",
+        "PEER ID",
+        "DIR",
+        "LINK",
+        "SOURCE",
+        "HEIGHT",
+        "PING",
+        "CONNECTED",
+        "IN",
+        "OUT",
+        "FAULTS",
+        "ADDRESS"
     );
     for p in &peers {
         println!(
-            "{:<54} {:<9} {:<8} {:<10} {:<8} {:<9} {:<14} {:<7} {:<34} {}",
+            "{:<54} {:<9} {:<8} {:<10} {:<8} {:<9} {:<14} {:<10} {:<10} {:<7} {:<34} {}",
             p.peer_id,
             p.direction,
             if p.relayed { "relayed" } else { "direct" },
@@ -297,6 +307,8 @@ pub fn peers(conn: Conn) -> Result<()> {
             opt(p.height),
             opt(p.ping_ms.map(|ms| format!("{ms} ms"))),
             crate::human::duration(p.connected_secs),
+            crate::human::bytes(p.bytes_received),
+            crate::human::bytes(p.bytes_sent),
             if p.points > 0 {
                 format!("{} ({} pts)", p.faults, p.points)
             } else {

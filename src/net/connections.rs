@@ -36,11 +36,13 @@ pub(super) struct Connections {
     ban_kept: bool,
     /// Kept addresses whose `/p2p/` id turned out wrong: warned of once each.
     misnamed: std::collections::HashSet<Multiaddr>,
+    /// Each connected peer's bytes; forgotten with its last connection.
+    traffic: super::traffic::Traffic,
 }
 
 impl Connections {
-    pub(super) fn new(ban_kept: bool) -> Self {
-        Connections { ban_kept, ..Connections::default() }
+    pub(super) fn new(ban_kept: bool, traffic: super::traffic::Traffic) -> Self {
+        Connections { ban_kept, traffic, ..Connections::default() }
     }
 
     /// Whether `peer` is one the operator named (`--bootstrap`, `peers add`).
@@ -247,6 +249,7 @@ impl<E: From<NetEvent>> Service<E> {
         }
         self.reach.relayed.remove(&peer);
         self.conns.peers.remove(&peer);
+        self.conns.traffic.forget(&peer);
         self.dirty = true;
         let peers = self.conns.peers.len();
         let cause = close_cause(cause.as_ref());

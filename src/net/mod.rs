@@ -22,6 +22,7 @@ mod requests;
 pub mod service;
 mod snapshot;
 pub mod swarm;
+pub mod traffic;
 
 pub use bans::MAX_BAN;
 pub use meter::{Direction, P2pBytes};

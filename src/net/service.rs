@@ -102,6 +102,8 @@ pub struct NetConfig {
     pub compact_blocks: bool,
     /// Where the bytes sent and received are counted.
     pub bytes: super::P2pBytes,
+    /// Where each peer's bytes are counted (the TCP transport counts, `peers` shows).
+    pub traffic: super::traffic::Traffic,
 }
 
 /// The task's state besides the swarm: one part per concern.
@@ -147,7 +149,7 @@ pub fn service<E>(
         dirty: false,
         listen_addrs,
         next_id: 0,
-        conns: Connections::new(config.ban_kept_peers),
+        conns: Connections::new(config.ban_kept_peers, config.traffic.clone()),
         requests: Requests::default(),
         gossip: Gossip::new(config.network, config.compact_blocks, config.bytes.clone()),
         discovery: Discovery::load(&config.data_dir)?,

@@ -48,9 +48,21 @@ pub async fn start(
     registry: &mut prometheus_client::registry::Registry,
 ) -> Result<Swarm<Behaviour>, NetError> {
     let network = config.network;
+    let traffic = config.traffic.clone();
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
         .with_tokio()
-        .with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)
+        // TCP with noise and yamux, as `with_tcp` builds it, each connection's substreams
+        // counting their bytes into its peer's counter (net/traffic.rs).
+        .with_other_transport(|key| -> Result<_, Box<dyn std::error::Error + Send + Sync>> {
+            use libp2p::Transport;
+            Ok(tcp::tokio::Transport::new(tcp::Config::default())
+                .upgrade(libp2p::core::upgrade::Version::V1Lazy)
+                .authenticate(noise::Config::new(key)?)
+                .multiplex(yamux::Config::default())
+                .map(move |(peer, muxer), _| {
+                    (peer, super::traffic::Counted::new(muxer, traffic.counter(peer)))
+                }))
+        })
         .map_err(|e| NetError::Build(e.into()))?
         .with_dns()
         .map_err(|e| NetError::Build(e.into()))?

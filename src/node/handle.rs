@@ -128,6 +128,7 @@ pub(super) struct Parts {
     pub registry: prometheus_client::registry::Registry,
     pub metrics: NodeMetrics,
     pub data_dir: PathBuf,
+    pub traffic: crate::net::traffic::Traffic,
 }
 
 struct Inner {
@@ -144,6 +145,7 @@ struct Inner {
     registry: prometheus_client::registry::Registry,
     metrics: NodeMetrics,
     data_dir: PathBuf,
+    traffic: crate::net::traffic::Traffic,
     started: Instant,
     /// Set once someone asked the node to stop (`POST /stop`).
     stop: tokio::sync::watch::Sender<bool>,
@@ -172,6 +174,7 @@ impl NodeHandle {
             registry: p.registry,
             metrics: p.metrics,
             data_dir: p.data_dir,
+            traffic: p.traffic,
             started: Instant::now(),
             stop: tokio::sync::watch::Sender::new(false),
             snapshots: tokio::sync::Mutex::new(()),
@@ -284,6 +287,8 @@ impl NodeHandle {
                     height: tip.map(|t| t.0),
                     tip: tip.map(|t| t.1.to_string()),
                     connected_secs: now.duration_since(p.since).map_or(0, |d| d.as_secs()),
+                    bytes_sent: self.inner.traffic.totals(id).0,
+                    bytes_received: self.inner.traffic.totals(id).1,
                     ping_ms: p.ping.map(|d| (d.as_secs_f64() * 10_000.0).round() / 10.0),
                     faults,
                     points,
@@ -744,6 +749,7 @@ mod tests {
             registry,
             metrics,
             data_dir: PathBuf::new(),
+            traffic: crate::net::traffic::Traffic::default(),
         }))
     }
 

@@ -194,6 +194,7 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
     let p2p_metrics = libp2p::metrics::Metrics::new(&mut registry);
     let net = crate::net::service::service(&net_config, inputs.clone(), info.clone())?
         .with_metrics(p2p_metrics);
+    let traffic = net_config.traffic.clone();
     let net_task = tokio::spawn(crate::net::service::run(swarm, net_config, net, command_rx));
     let driver = Driver::new(
         core,
@@ -211,6 +212,7 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
         .spawn(move || driver.run(input_rx))
         .map_err(|error| NodeError::Thread { name: "core", error })?;
     Ok(NodeHandle::new(handle::Parts {
+        traffic,
         network: config.network,
         store: slot,
         events,
@@ -240,5 +242,6 @@ fn net_config(config: &NodeConfig) -> NetConfig {
         ban_kept_peers: config.ban_kept_peers,
         compact_blocks: config.compact_blocks,
         bytes: crate::net::P2pBytes::default(),
+        traffic: crate::net::traffic::Traffic::default(),
     }
 }

@@ -28,11 +28,12 @@ use crate::protocol::{
 mod compact;
 pub mod link;
 mod mempool;
+mod peer;
 mod progress;
 
-use link::{Link, batch_size};
 pub use link::{MAX_BATCHES, MIN_BATCHES};
 pub use mempool::MAX_TX_BATCHES_PER_PEER;
+use peer::{MAX_ORPHAN_CLAIMS, PeerSync, Reach};
 use progress::Progress;
 
 /// Blocks above our tip considered for download at once: room for two peers' widest
@@ -77,63 +78,6 @@ struct Pending {
     peer: PeerKey,
     kind: Kind,
     sent: Time,
-}
-
-#[derive(Debug, Default)]
-struct PeerSync {
-    tip: Option<ChainTip>,
-    batches: usize,
-    /// The last header this peer sent us: it has every block up to it.
-    sent_header: Option<BlockHash>,
-    /// The last block whose header it announced on gossip: it claims the block, which it
-    /// may still be fetching itself (so leaving it out is no offence).
-    announced: Option<BlockHash>,
-    /// Lowest height it failed to serve without proof that it should have.
-    cannot_serve_from: Option<u32>,
-    /// What it can serve on the best header chain, cached per best header.
-    reach: Option<(BlockHash, Reach)>,
-    /// Parents of orphan blocks it gossiped, to be shown by its next headers.
-    orphan_parents: Vec<BlockHash>,
-    /// Whether its mempool was asked for on this connection.
-    mempool_asked: bool,
-    /// Mempool transactions it has that we lack, still to ask for.
-    txs_wanted: std::collections::VecDeque<Txid>,
-    /// Transaction requests in flight to it.
-    tx_batches: usize,
-    /// It stalled the download: no blocks are asked of it before this.
-    resting_until: Option<Time>,
-    /// Its round trip and delivery rate, which set how many batches it gets.
-    link: Link,
-    /// It refused a request of more than [`LEGACY_BLOCKS_PER_REQUEST`] blocks (a node of
-    /// an older version): it is asked that many at a time.
-    legacy: bool,
-}
-
-impl PeerSync {
-    /// Blocks per request to this peer, for blocks of `avg_bytes` on average.
-    fn batch_size(&self, avg_bytes: Option<f64>) -> usize {
-        let max = if self.legacy { LEGACY_BLOCKS_PER_REQUEST } else { MAX_BLOCKS_PER_REQUEST };
-        batch_size(avg_bytes, max)
-    }
-
-    /// Whether another blocks request may go to it now.
-    fn has_room(&self, avg_bytes: Option<f64>, now: Time) -> bool {
-        self.batches < self.link.batches(self.batch_size(avg_bytes))
-            && self.link.may_send(now)
-            && self.resting_until.is_none_or(|t| now >= t)
-    }
-}
-
-/// Orphan parents remembered per peer; older ones are dropped unjudged.
-const MAX_ORPHAN_CLAIMS: usize = 16;
-
-/// How far along the best header chain a peer can serve blocks.
-#[derive(Debug, Clone, Copy, Default)]
-struct Reach {
-    /// Highest height it claims (its tip height, unless it is on another branch).
-    claimed: u32,
-    /// Highest height it provably has (its tip or a header it sent is on the chain).
-    proven: u32,
 }
 
 /// What a `Blocks` answer was for.

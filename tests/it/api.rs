@@ -372,6 +372,10 @@ async fn post_peers_adds_a_peer_the_node_dials_and_keeps() {
         peers[0]["ping_ms"].as_f64().is_some_and(|ms| ms >= 0.0)
     })
     .await;
+    // Identify, the status exchange and pings have crossed the connection both ways.
+    let (_, peers) = api.get("/peers").await;
+    let (sent, received) = (peers[0]["bytes_sent"].as_u64(), peers[0]["bytes_received"].as_u64());
+    assert!(sent > Some(100) && received > Some(100), "{peers}");
     // Disconnected, a kept peer comes back; removed, it stays away and is no longer kept.
     let by_id = json!({ "peer": id.to_string() });
     let (code, v) = api.post("/peers/disconnect", by_id.clone(), Some(&api.token)).await;
