@@ -556,3 +556,18 @@ fn a_saved_mempool_comes_back_revalidated_and_our_payments_are_announced_again()
     let out = fresh.handle(Input::Tick, T0 + REBROADCAST + Duration::from_secs(1));
     assert_eq!(published_txs(&out), [parent.txid()], "ours announced again, not the child");
 }
+
+#[test]
+fn misbehaviour_is_logged_by_peer_id_and_a_ban_once_by_the_edge_that_carries_it_out() {
+    // Once: `peer misbehaved peer=peer#1` at WARN, then the edge's `banning peer`: the
+    // internal key, and two lines for one event.
+    let mut core = core();
+    core.handle(Input::Net(NetEvent::Connected { peer: ALICE, noban: false }), T0);
+    core.handle(Input::Net(NetEvent::Named { peer: ALICE, name: "12D3KooWAlice".into() }), T0);
+    let (out, log) = logged(|| core.handle(gossip(1, ALICE, GossipKind::Block, vec![1, 2, 3]), T0));
+    assert_eq!(bans(&out).len(), 1, "{out:?}");
+    let line =
+        log.lines().find(|l| l.contains("peer misbehaved")).unwrap_or_else(|| panic!("{log}"));
+    assert!(line.contains("peer=12D3KooWAlice") && !line.contains("peer#"), "{line}");
+    assert!(!log.contains("WARN"), "the network edge logs the ban it carries out: {log}");
+}
