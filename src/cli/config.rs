@@ -71,6 +71,14 @@ pub fn merge_config_file(
         if on_cli || in_env {
             continue;
         }
+        if !arg.get_action().takes_values() && !value.is_bool() {
+            let given = match value {
+                toml::Value::String(s) => format!("\"{s}\""),
+                toml::Value::Integer(i) => i.to_string(),
+                other => format!("a {}", other.type_str()),
+            };
+            bail!("config file {path}, key '{raw_key}': use true or false, not {given}");
+        }
         let flags = to_flags(&flag, value, Path::new(&path))?;
         check_value(node, raw_key, &path, &flags)?;
         extra.extend(flags);
@@ -190,7 +198,7 @@ mod tests {
         for (text, key, why) in [
             ("threads = 999\n", "threads", "999"),
             ("threads = -1\n", "threads", "-1"),
-            ("mine = \"yes\"\n", "mine", "yes"),
+            ("mine = \"yes\"\n", "mine", "use true or false, not \"yes\""),
             ("ban-secs = -5\n", "ban-secs", "-5"),
         ] {
             let (_d, path) = write(text);

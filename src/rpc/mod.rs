@@ -446,10 +446,8 @@ async fn remove_peer(
     body: Result<Json<PeerRef>, JsonRejection>,
 ) -> ApiResult<PeerDone> {
     let Json(req) = body?;
-    if !api.node.remove_peer(&req.peer).await? {
-        return Err(ApiError::not_found(format!("no kept or connected peer '{}'", req.peer)));
-    }
-    Ok(Json(PeerDone { peer: req.peer, done: "removed".into() }))
+    let found = api.node.remove_peer(&req.peer).await?;
+    peer_done(req, found, "removed", "is neither kept nor connected")
 }
 
 async fn disconnect_peer(
@@ -457,10 +455,8 @@ async fn disconnect_peer(
     body: Result<Json<PeerRef>, JsonRejection>,
 ) -> ApiResult<PeerDone> {
     let Json(req) = body?;
-    if !api.node.disconnect(peer_id(&req.peer)?).await? {
-        return Err(ApiError::not_found(format!("peer {} is not connected", req.peer)));
-    }
-    Ok(Json(PeerDone { peer: req.peer, done: "disconnected".into() }))
+    let found = api.node.disconnect(peer_id(&req.peer)?).await?;
+    peer_done(req, found, "disconnected", "is not connected")
 }
 
 async fn unban(
@@ -468,10 +464,16 @@ async fn unban(
     body: Result<Json<PeerRef>, JsonRejection>,
 ) -> ApiResult<PeerDone> {
     let Json(req) = body?;
-    if !api.node.unban(peer_id(&req.peer)?).await? {
-        return Err(ApiError::not_found(format!("peer {} is not banned", req.peer)));
+    let found = api.node.unban(peer_id(&req.peer)?).await?;
+    peer_done(req, found, "unbanned", "is not banned")
+}
+
+/// The answer to an order about a peer: what was done, or 404 saying why nothing was.
+fn peer_done(req: PeerRef, found: bool, done: &str, missing: &str) -> ApiResult<PeerDone> {
+    if !found {
+        return Err(ApiError::not_found(format!("peer '{}' {missing}", req.peer)));
     }
-    Ok(Json(PeerDone { peer: req.peer, done: "unbanned".into() }))
+    Ok(Json(PeerDone { peer: req.peer, done: done.to_owned() }))
 }
 
 /// A peer id of a request body, or a 400 naming it.
