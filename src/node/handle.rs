@@ -212,9 +212,7 @@ impl NodeHandle {
         let snap = shared.snapshot;
         let info = self.net_info();
         let peers_out = info.peers.values().filter(|p| p.outbound).count();
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        let now = i64::try_from(crate::clock::unix_now()).unwrap_or(i64::MAX);
         let sync_peers = snap.peer_tips.len();
         Status {
             version: crate::VERSION.to_owned(),
@@ -277,6 +275,7 @@ impl NodeHandle {
             .map(|(id, p)| {
                 let tip = tips.get(&p.key);
                 let (faults, points) = faults.get(&p.key).copied().unwrap_or_default();
+                let (bytes_sent, bytes_received) = self.inner.traffic.totals(id);
                 PeerView {
                     peer_id: id.to_string(),
                     addr: p.addr.to_string(),
@@ -287,8 +286,8 @@ impl NodeHandle {
                     height: tip.map(|t| t.0),
                     tip: tip.map(|t| t.1.to_string()),
                     connected_secs: now.duration_since(p.since).map_or(0, |d| d.as_secs()),
-                    bytes_sent: self.inner.traffic.totals(id).0,
-                    bytes_received: self.inner.traffic.totals(id).1,
+                    bytes_sent,
+                    bytes_received,
                     ping_ms: p.ping.map(|d| (d.as_secs_f64() * 10_000.0).round() / 10.0),
                     faults,
                     points,
