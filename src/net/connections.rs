@@ -250,6 +250,7 @@ impl<E: From<NetEvent>> Service<E> {
         self.reach.relayed.remove(&peer);
         self.conns.peers.remove(&peer);
         self.conns.traffic.forget(&peer);
+        self.identify_gone(&peer);
         self.dirty = true;
         let peers = self.conns.peers.len();
         let cause = close_cause(cause.as_ref());

@@ -27,6 +27,11 @@ pub(super) struct Discovery {
     last_save: Instant,
     /// Peers refused for being of another network: warned of once each.
     foreign: HashSet<PeerId>,
+    /// Connected peers we have answered identify: they know our network.
+    answered: HashSet<PeerId>,
+    /// Peers of another network to close once they have our answer, so that their side
+    /// can name the mismatch too (closing first would leave it none to read).
+    closing: HashSet<PeerId>,
 }
 
 impl Discovery {
@@ -36,6 +41,8 @@ impl Discovery {
             book: PeerBook::load(data_dir)?,
             last_save: Instant::now(),
             foreign: HashSet::new(),
+            answered: HashSet::new(),
+            closing: HashSet::new(),
         })
     }
 }
@@ -125,7 +132,26 @@ impl<E: From<NetEvent>> Service<E> {
         self.discovery.book.forget(&peer);
         swarm.behaviour_mut().kad.remove_peer(&peer);
         self.conns.strike(&peer);
-        let _ = swarm.disconnect_peer_id(peer);
+        if self.discovery.answered.contains(&peer) {
+            let _ = swarm.disconnect_peer_id(peer);
+        } else {
+            self.discovery.closing.insert(peer);
+        }
+    }
+
+    /// We answered `peer`'s identify request; a peer of another network waiting for it is
+    /// closed now.
+    pub(super) fn identify_sent(&mut self, swarm: &mut Swarm<Behaviour>, peer: PeerId) {
+        self.discovery.answered.insert(peer);
+        if self.discovery.closing.remove(&peer) {
+            let _ = swarm.disconnect_peer_id(peer);
+        }
+    }
+
+    /// `peer`'s last connection closed: nothing of its identify exchange is kept.
+    pub(super) fn identify_gone(&mut self, peer: &PeerId) {
+        self.discovery.answered.remove(peer);
+        self.discovery.closing.remove(peer);
     }
 
     /// Feeds a server-mode peer's listen addresses into Kademlia (it never learns the

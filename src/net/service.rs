@@ -327,6 +327,9 @@ impl<E: From<NetEvent>> Service<E> {
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
                 self.on_identify(swarm, peer_id, info);
             }
+            BehaviourEvent::Identify(identify::Event::Sent { peer_id, .. }) => {
+                self.identify_sent(swarm, peer_id);
+            }
             BehaviourEvent::Kad(kad::Event::RoutingUpdated {
                 peer,
                 addresses,
