@@ -235,12 +235,21 @@ impl Store {
     /// [`StorageError::WrongNetwork`] / [`StorageError::SchemaVersion`] for a foreign file,
     /// [`StorageError::Backend`] for I/O errors, a corrupt file or a file locked by another node.
     pub fn open(path: &Path, network: Network) -> Result<Self, StorageError> {
-        let db = if path.exists() {
-            open_file(path, Some(network))?
-        } else {
-            Database::builder().set_cache_size(CACHE_BYTES).create(path)?
-        };
-        Self::init(db, network, Some(path))
+        if path.exists() {
+            return Self::init(open_file(path, Some(network))?, network, Some(path));
+        }
+        // Made whole beside it and renamed into place: a node killed while creating its
+        // database leaves no half-written file that the next start would refuse.
+        let fresh = path.with_extension("redb.new");
+        let io = |error| StorageError::Io { path: fresh.clone(), error };
+        match std::fs::remove_file(&fresh) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(e)),
+            _ => {}
+        }
+        let db = Database::builder().set_cache_size(CACHE_BYTES).create(&fresh)?;
+        let store = Self::init(db, network, Some(path))?;
+        std::fs::rename(&fresh, path).map_err(io)?;
+        Ok(store)
     }
 
     /// Opens an existing database, whatever its network; never creates one.

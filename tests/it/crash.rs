@@ -38,6 +38,14 @@ fn moment(i: u64, from: u64, span: u64) -> Duration {
 fn run_and_kill(dir: &std::path::Path, extra: &[String], after: Duration) {
     let mut child =
         node_process(dir).args(extra).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    // The moment counts from the database's creation: on a busy machine a start can take
+    // longer than the moment, and a node killed before it has a database has none to verify.
+    let db = dir.join("chain.redb");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !db.exists() {
+        assert!(std::time::Instant::now() < deadline, "no database within a minute");
+        std::thread::sleep(Duration::from_millis(5));
+    }
     std::thread::sleep(after); // the random moment is the point of this test
     child.kill().unwrap(); // SIGKILL: no shutdown code runs
     child.wait().unwrap();
